@@ -1,0 +1,87 @@
+/*
+ * core/attempt.h - one step attempt, run outside the host in the step runner.
+ *
+ * This is the single path every attempt takes: the host posix_spawn()s the step runner
+ * (never a fork of itself), sends it one JSON request, and reads back log lines,
+ * outputs, progress and one JSON result. Verification (registry) and confinement
+ * (sandbox) hook into this path and nowhere else.
+ *
+ * Wire protocol (host <-> runner), all JSON, one object per line:
+ *  - host -> runner, on the runner's stdin, then EOF:
+ *      {"plugin": PATH, "type": NAME, "inputs": {...}, "env": {...}, "run_id": ...,
+ *       "step_id": ..., "attempt": N, "idempotency_key": ..., "workspace": DIR}
+ *  - runner -> host, on the runner's stdout (the runner moves the plugin's own stdout
+ *    to stderr so it cannot corrupt the channel):
+ *      {"t":"log","level":N,"msg":"..."}  {"t":"output","name":"...","value":JSON}
+ *      {"t":"progress","fraction":F,"msg":"..."}
+ *      {"t":"result","status":N,"error":"...","retry_after_ms":N}
+ *  - the runner's stderr: free text from the plugin, logged line by line.
+ * A runner that dies without a result (signal, exit) fails the attempt with the signal
+ * or exit status named.
+ */
+#ifndef WFH_ATTEMPT_H
+#define WFH_ATTEMPT_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct wfh_attempt wfh_attempt;
+
+typedef struct wfh_attempt_spec {
+    const char *runner_path;      /* all borrowed for the duration of wfh_attempt_start */
+    const char *plugin_path;
+    const char *step_type;
+    json_t *inputs;               /* object */
+    json_t *env;                  /* object of strings */
+    const char *run_id;
+    const char *step_id;
+    const char *idempotency_key;
+    const char *workspace;
+    unsigned attempt;             /* 1-based */
+} wfh_attempt_spec;
+
+/* Called as lines arrive; @p ud is wfh_attempt_hooks.ud. Strings are borrowed. */
+typedef struct wfh_attempt_hooks {
+    void (*log)(void *ud, wfh_attempt *a, int level, const char *msg, size_t len);
+    void (*progress)(void *ud, wfh_attempt *a, double fraction, const char *msg);
+    void *ud;
+} wfh_attempt_hooks;
+
+typedef struct wfh_attempt_result {
+    int status;               /* wfh_step_status */
+    char *error;              /* owned, NULL on success: one line */
+    json_t *outputs;          /* owned reference: object (never NULL after finish) */
+    uint64_t retry_after_ms;
+    int term_signal;          /* runner killed by this signal, or 0 */
+    int exit_code;            /* runner exit code, or -1 */
+} wfh_attempt_result;
+
+/* Spawn the runner and send the request. Returns 0 and *out (owned; wfh_attempt_free),
+ * or a negative code. @p hooks is copied. */
+int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hooks,
+                      wfh_attempt **out);
+
+/* The runner's pid (its process group id too: the runner leads its own group). */
+pid_t wfh_attempt_pid(const wfh_attempt *a);
+
+/* File descriptors to poll for POLLIN; entries are -1 once closed. Returns count. */
+int wfh_attempt_fds(const wfh_attempt *a, int fds[2]);
+
+/* Read what is available on @p fd (non-blocking) and dispatch hooks. */
+void wfh_attempt_read(wfh_attempt *a, int fd);
+
+/* The runner exited with @p wait_status (from waitpid, done by the caller): drain the
+ * pipes, kill what is left of its process tree, and fill @p res (caller owns it; free
+ * with wfh_attempt_result_clear). */
+void wfh_attempt_finish(wfh_attempt *a, int wait_status, wfh_attempt_result *res);
+
+/* Kill the attempt's whole process tree (cancel, timeout). @p why becomes the error
+ * ("cancelled", "timed out after 30s") and @p status the result class. The caller still
+ * reaps the runner and calls wfh_attempt_finish. */
+void wfh_attempt_kill(wfh_attempt *a, int status, const char *why);
+
+void wfh_attempt_free(wfh_attempt *a);
+void wfh_attempt_result_clear(wfh_attempt_result *r);
+
+#endif

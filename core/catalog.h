@@ -1,0 +1,69 @@
+/*
+ * core/catalog.h - which step types exist, and what each declares.
+ *
+ * The catalog is the host's view of installed plugins: for each plugin its name,
+ * version, ABI and file, and for each step type its input schema, outputs and
+ * capabilities. The validator and scheduler only ever read metadata from here; no
+ * plugin code runs in the host process to build it.
+ *
+ * Until the signed registry lands, wfh_catalog_open() scans one plugin directory and
+ * reads each plugin's descriptor through the step runner's probe mode (a child
+ * process, so a crashing plugin cannot take the host down). This function is the one
+ * place the registry replaces.
+ */
+#ifndef WFH_CATALOG_H
+#define WFH_CATALOG_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct wfh_plugin_meta wfh_plugin_meta;
+
+typedef struct wfh_type_meta {
+    char *name;               /* owned */
+    char *description;        /* owned, may be NULL */
+    json_t *input_schema;     /* owned reference */
+    json_t *outputs;          /* owned reference: object name -> description */
+    json_t *capabilities;     /* owned reference: object */
+    wfh_plugin_meta *plugin;  /* borrowed back-pointer */
+} wfh_type_meta;
+
+struct wfh_plugin_meta {
+    char *name;               /* owned */
+    char *version;            /* owned, "MAJOR.MINOR.PATCH" */
+    unsigned version_major;   /* parsed from version: what `uses: x@MAJOR` pins */
+    unsigned abi_major, abi_minor;
+    char *description;        /* owned, may be NULL */
+    char *path;               /* owned: absolute path of the plugin file */
+    wfh_type_meta *types;     /* owned array */
+    size_t n_types;
+};
+
+typedef struct wfh_catalog {
+    wfh_plugin_meta *plugins; /* owned array */
+    size_t n_plugins;
+    char *runner_path;        /* owned: the step runner executable */
+} wfh_catalog;
+
+/* Build a catalog from the plugins in @p plugin_dir (NULL: the default, see
+ * wfh_default_plugin_dir). Plugins that fail to probe are reported on stderr and left
+ * out. Returns 0 and *out (owned; wfh_catalog_free), or a negative WFH_E* code. */
+int wfh_catalog_open(const char *plugin_dir, wfh_catalog **out);
+void wfh_catalog_free(wfh_catalog *c);
+
+/* Probe one plugin file: run the step runner in probe mode on it and parse the
+ * descriptor it prints. Returns 0 and fills @p out (caller frees with
+ * wfh_plugin_meta_clear), or a negative code with the reason in wfh_error_last(). */
+int wfh_plugin_probe(const char *runner_path, const char *plugin_path, wfh_plugin_meta *out);
+void wfh_plugin_meta_clear(wfh_plugin_meta *m);
+
+/* Find step type @p type; @p major < 0 means the newest version. Returns NULL if not
+ * found, with a reason (e.g. "installed: shell@1") in wfh_error_last(). Borrowed. */
+const wfh_type_meta *wfh_catalog_find(const wfh_catalog *c, const char *type, int major);
+
+/* The step runner next to the running wfhost binary (or $WFH_RUNNER). Owned string. */
+char *wfh_default_runner_path(void);
+/* The default plugin directory ($WFH_PLUGIN_DIR, else the build tree's). Owned. */
+char *wfh_default_plugin_dir(void);
+
+#endif

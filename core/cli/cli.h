@@ -1,0 +1,36 @@
+/*
+ * core/cli/cli.h - the wfhost command line: one cmd_<name>.c per subcommand.
+ *
+ * main.c holds the {name, fn, help} table; each command parses its own options,
+ * prints `--help`, and returns an exit status through wfh_exit_status() so the mapping
+ * from error codes to exit codes lives in one place.
+ */
+#ifndef WFH_CLI_H
+#define WFH_CLI_H
+
+/* Exit statuses: the contract scripts rely on. */
+enum {
+    WFH_EXIT_OK = 0,         /* run succeeded / command done */
+    WFH_EXIT_FAILED = 1,     /* the run failed */
+    WFH_EXIT_INVALID = 2,    /* invalid workflow, input or usage */
+    WFH_EXIT_SECURITY = 3,   /* refused for a security reason */
+    WFH_EXIT_INTERNAL = 4,   /* wfhost itself failed (I/O, out of memory) */
+    WFH_EXIT_CANCELLED = 130 /* cancelled by SIGINT/SIGTERM */
+};
+
+/* Map a WFH_E* code to an exit status. */
+int wfh_exit_status(int err);
+
+/* Print "wfhost: <message>" (the last error) to stderr and return the exit status. */
+int wfh_cli_fail(int err);
+
+/* True if argv[i] is -h or --help. */
+int wfh_cli_wants_help(int argc, char **argv);
+
+int cmd_exec(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_plugin(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_graph(int argc, char **argv);
+
+#endif

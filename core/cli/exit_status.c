@@ -1,0 +1,43 @@
+/*
+ * core/cli/exit_status.c - the one place that maps error codes to exit statuses.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../error.h"
+#include "cli.h"
+
+int wfh_exit_status(int err)
+{
+    switch (err) {
+    case WFH_OK: return WFH_EXIT_OK;
+    case WFH_EFAILED: return WFH_EXIT_FAILED;
+    case WFH_EINVAL:
+    case WFH_EPARSE:
+    case WFH_EUSAGE:
+    case WFH_ENOTFOUND:
+    case WFH_EEVAL:
+    case WFH_EABI: return WFH_EXIT_INVALID;
+    case WFH_ESECURITY: return WFH_EXIT_SECURITY;
+    case WFH_ECANCELLED: return WFH_EXIT_CANCELLED;
+    default: return WFH_EXIT_INTERNAL;
+    }
+}
+
+int wfh_cli_fail(int err)
+{
+    const char *msg = wfh_error_last();
+    fprintf(stderr, "wfhost: %s\n", *msg ? msg : wfh_error_name(err));
+    return wfh_exit_status(err);
+}
+
+int wfh_cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * core/ydoc.h - a YAML document as a tree of nodes that remember where they came from.
+ *
+ * libyaml's event stream is turned into this small tree once; everything after it
+ * (workflow model, validator, expression positions) reads nodes, never YAML text, and
+ * every node carries its 1-based line and column so any later stage can point at it.
+ * Anchors/aliases are refused (a workflow does not need them and they enable
+ * billion-laughs blow-ups); so are duplicate mapping keys and multi-document files.
+ */
+#ifndef WFH_YDOC_H
+#define WFH_YDOC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "diag.h"
+
+typedef enum { WFH_Y_SCALAR, WFH_Y_SEQ, WFH_Y_MAP } wfh_ykind;
+
+typedef struct wfh_ynode {
+    wfh_ykind kind;
+    unsigned line, col;       /* 1-based position of the node's first character */
+    /* scalar */
+    char *str;                /* owned, NUL-terminated (may contain NULs: use len) */
+    size_t len;
+    int plain;                /* 1 if the scalar was unquoted (so may be null/bool/number) */
+    /* sequence: items[0..n); mapping: keys[i] -> items[i] */
+    size_t n;
+    struct wfh_ynode **items; /* owned */
+    struct wfh_ynode **keys;  /* owned, mapping only; keys are scalars */
+} wfh_ynode;
+
+/* Parse @p buf (borrowed) into a tree. Problems are added to @p diags with positions;
+ * returns 0 and *out (owned by the caller, free with wfh_ynode_free), or a negative
+ * WFH_E* code with *out NULL. */
+int wfh_ydoc_parse(const char *buf, size_t len, wfh_ynode **out, wfh_diags *diags);
+
+void wfh_ynode_free(wfh_ynode *n);
+
+/* The value of key @p key in mapping @p map, or NULL. Borrowed from @p map. */
+const wfh_ynode *wfh_ynode_get(const wfh_ynode *map, const char *key);
+
+/* Convert to JSON with YAML 1.2 core-schema typing of plain scalars (null, true/false,
+ * integers, floats); quoted scalars stay strings. Returns a new reference or NULL. */
+json_t *wfh_ynode_to_json(const wfh_ynode *n);
+
+#endif

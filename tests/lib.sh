@@ -1,0 +1,42 @@
+# tests/lib.sh - shared helpers for script tests. Source it first:
+#   . "$(dirname "$0")/../lib.sh"
+# Gives: $WFH (the wfhost binary), $T (a scratch dir removed at exit), and assertions
+# that print what was expected and what came out, then exit 1.
+set -u
+: "${WFH_BIN:?run through ctest (WFH_BIN is not set)}"
+WFH=$WFH_BIN
+T=$(mktemp -d "${TMPDIR:-/tmp}/wfh-test.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+TEST_NAME=$(basename "$0" .sh)
+failures=0
+
+fail() { echo "FAIL [$TEST_NAME]: $*" >&2; failures=$((failures + 1)); }
+
+# run CMD...: runs it, keeps stdout in $T/out, stderr in $T/err, status in $rc.
+run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+
+expect_rc() { # expect_rc N "what"
+  if [ "$rc" != "$1" ]; then
+    fail "$2: exit status $rc, expected $1"
+    echo "--- stdout:" >&2; head -c 3000 "$T/out" >&2
+    echo "--- stderr:" >&2; head -c 3000 "$T/err" >&2
+  fi
+}
+expect_in() { # expect_in FILE PATTERN "what"  (grep -E)
+  grep -Eq -- "$2" "$1" || { fail "$3: /$2/ not in $(basename "$1")"; head -c 3000 "$1" >&2; }
+}
+expect_not_in() {
+  ! grep -Eq -- "$2" "$1" || { fail "$3: /$2/ unexpectedly in $(basename "$1")"; head -c 3000 "$1" >&2; }
+}
+expect_eq() { # expect_eq ACTUAL EXPECTED "what"
+  [ "$1" = "$2" ] || fail "$3: got '$1', expected '$2'"
+}
+# json FILE JQ-LIKE-PATH: extracts a value with python3 (present on Debian via the
+# README's setup): json "$T/out" '["steps"]["greet"]["status"]'
+json() { python3 -c "import json,sys; v=json.load(open(sys.argv[1]))$2; print(v if isinstance(v,str) else json.dumps(v))" "$1"; }
+
+done_testing() {
+  if [ "$failures" -ne 0 ]; then echo "$TEST_NAME: $failures failure(s)" >&2; exit 1; fi
+  echo "$TEST_NAME: ok"
+  exit 0
+}
