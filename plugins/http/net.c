@@ -1,0 +1,277 @@
+/*
+ * plugins/http/net.c - helpers shared by the http and llm plugins (see net.h): bounded
+ * buffers, the allow-list check that refuses targets the step may not reach, and the
+ * failure classes the host's retry policy acts on. Compiled into each plugin.
+ */
+#include "net.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+int wfh_buf_append(wfh_buf *b, const void *p, size_t n)
+{
+    int err = 0;
+    if (b->limit && b->len + n > b->limit) {
+        n = b->limit - b->len;
+        b->over = 1;
+        err = -1;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *d = realloc(b->data, cap); /* owned by b */
+        if (!d)
+            return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return err;
+}
+
+void wfh_buf_clear(wfh_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->over = 0;
+}
+
+int wfh_net_utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t need;
+        unsigned min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            need = 1, min = 0x80, c &= 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            need = 2, min = 0x800, c &= 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            need = 3, min = 0x10000, c &= 0x07;
+        } else {
+            return 0;
+        }
+        for (size_t k = 1; k <= need; k++) {
+            if (i + k >= n || (s[i + k] & 0xC0) != 0x80)
+                return 0;
+            c = (c << 6) | (s[i + k] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            return 0;
+        i += need + 1;
+    }
+    return 1;
+}
+
+/* Does allow-list entry @p pat (host, host:port, *.domain[:port], [v6][:port]) admit
+ * @p host / @p port? */
+static int entry_matches(const char *pat, const char *host, long port)
+{
+    char h[256];
+    long p = -1;
+    const char *colon;
+    if (pat[0] == '[') {
+        const char *end = strchr(pat, ']');
+        if (!end || (size_t)(end - pat - 1) >= sizeof h)
+            return 0;
+        memcpy(h, pat + 1, (size_t)(end - pat - 1));
+        h[end - pat - 1] = '\0';
+        colon = end[1] == ':' ? end + 1 : NULL;
+    } else {
+        colon = strrchr(pat, ':');
+        size_t hl = colon ? (size_t)(colon - pat) : strlen(pat);
+        if (hl >= sizeof h)
+            return 0;
+        memcpy(h, pat, hl);
+        h[hl] = '\0';
+    }
+    if (colon) {
+        char *end;
+        p = strtol(colon + 1, &end, 10);
+        if (*end || p <= 0 || p > 65535)
+            return 0;
+    }
+    if (p != -1 && p != port)
+        return 0;
+    if (h[0] == '*' && h[1] == '.') {
+        size_t hl = strlen(host), sl = strlen(h + 1);
+        return hl > sl && strcasecmp(host + hl - sl, h + 1) == 0;
+    }
+    return strcasecmp(h, host) == 0;
+}
+
+int wfh_net_check_url(const char *url, const json_t *allow, char *err, size_t errlen)
+{
+    int rc = -1;
+    CURLU *u = curl_url(); /* owned */
+    char *scheme = NULL, *host = NULL, *port = NULL; /* owned by curl */
+    char *envlist = NULL;                            /* owned */
+    if (!u) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (uc != CURLUE_OK) {
+        snprintf(err, errlen, "invalid url '%.200s': %s", url, curl_url_strerror(uc));
+        goto done;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
+        snprintf(err, errlen, "url '%.200s': only http and https are allowed", url);
+        goto done;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        snprintf(err, errlen, "url '%.200s' has no host", url);
+        goto done;
+    }
+    /* curl keeps IPv6 literals in brackets; the allow list names them without. */
+    char *hostname = host;
+    size_t hl = strlen(host);
+    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        hostname = host + 1;
+    }
+    long portnum = strtol(port, NULL, 10);
+    if (allow) {
+        int ok = 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(allow, i, v) {
+            if (json_is_string(v) && entry_matches(json_string_value(v), hostname, portnum))
+                ok = 1;
+        }
+        if (!ok) {
+            snprintf(err, errlen, "%s:%ld is not in the step's allow list", hostname, portnum);
+            goto done;
+        }
+    }
+    const char *env = getenv("WFHOST_NET_ALLOW");
+    if (env && *env) {
+        envlist = strdup(env);
+        if (!envlist) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        int ok = 0;
+        char *save = NULL;
+        for (char *tok = strtok_r(envlist, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+            if (entry_matches(tok, hostname, portnum))
+                ok = 1;
+        if (!ok) {
+            snprintf(err, errlen, "%s:%ld is not in the network grant (WFHOST_NET_ALLOW)",
+                     hostname, portnum);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    free(envlist);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+int wfh_net_curl_class(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return WFH_STEP_TIMEOUT;
+    case CURLE_ABORTED_BY_CALLBACK:
+        return WFH_STEP_CANCELLED;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return WFH_STEP_INVALID_INPUT;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_TOO_MANY_REDIRECTS:
+        /* A certificate that does not verify will not verify on the next try either. */
+        return WFH_STEP_PERMANENT;
+    default:
+        /* DNS, refused, reset, partial bodies, TLS handshakes cut short: passing. */
+        return WFH_STEP_TRANSIENT;
+    }
+}
+
+int wfh_net_status_class(long status)
+{
+    if (status == 408 || status == 425 || status == 429 || (status >= 500 && status <= 599))
+        return WFH_STEP_TRANSIENT;
+    return WFH_STEP_PERMANENT;
+}
+
+uint64_t wfh_net_retry_after_ms(CURL *curl)
+{
+    curl_off_t secs = 0;
+    if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &secs) != CURLE_OK || secs <= 0)
+        return 0;
+    /* A server asking for more than a day is not worth obeying literally. */
+    if (secs > 86400)
+        secs = 86400;
+    return (uint64_t)secs * 1000u;
+}
+
+void wfh_net_errorf(const wfh_host_api *host, wfh_call *call, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    host->set_error(call, msg, strlen(msg));
+}
+
+uint64_t wfh_net_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int wfh_net_set_output(const wfh_host_api *host, wfh_call *call, const char *name,
+                       const json_t *value)
+{
+    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    if (!text)
+        return -1;
+    int32_t rc = host->set_output(call, name, text, strlen(text));
+    free(text);
+    return rc == 0 ? 0 : -1;
+}
+
+int wfh_net_get_uint(const json_t *in, const char *key, uint64_t max, uint64_t *out,
+                     char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(in, key);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (uint64_t)json_integer_value(v) > max) {
+        snprintf(err, errlen, "input '%s' must be an integer between 0 and %llu", key,
+                 (unsigned long long)max);
+        return -1;
+    }
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}

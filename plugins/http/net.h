@@ -1,0 +1,69 @@
+/*
+ * plugins/http/net.h - small pieces the http and llm plugins share: a bounded growable
+ * buffer, the network allow-list check, and the mapping from curl results and HTTP
+ * statuses to wfh_step_status classes. Plugin-private: built into each plugin .so
+ * (neither plugin may use core/), never exported (the plugins export one symbol).
+ */
+#ifndef WFH_PLUGIN_NET_H
+#define WFH_PLUGIN_NET_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wfhost/plugin.h"
+
+/* A byte buffer that refuses to grow past @c limit (0 = no limit). */
+typedef struct wfh_buf {
+    char *data;   /* owned, NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+    size_t limit; /* set by the caller before the first append */
+    int over;     /* set once an append would have passed the limit */
+} wfh_buf;
+
+/* Appends @p n bytes; past the limit keeps what fits and sets @c over.
+ * @return 0, or -1 on out of memory or when the limit was hit. */
+int wfh_buf_append(wfh_buf *b, const void *p, size_t n);
+/* Releases the storage; the struct may be reused after (len 0, limit kept). */
+void wfh_buf_clear(wfh_buf *b);
+
+/* 1 if @p s[0..n) is well-formed UTF-8 (no overlongs, no surrogates), else 0. */
+int wfh_net_utf8_valid(const char *s, size_t n);
+
+/*
+ * Checks that @p url is http(s) and that its host:port is allowed by @p allow (a JSON
+ * array of "host", "host:port", "*.domain" or "*.domain:port"; NULL = no input list)
+ * and by the comma-separated list in the environment variable WFHOST_NET_ALLOW (when
+ * the operator's sandbox sets it). @return 0, or -1 with a one-line reason in @p err.
+ */
+int wfh_net_check_url(const char *url, const json_t *allow, char *err, size_t errlen);
+
+/* The class of a failed transfer (connection refused, DNS, reset -> transient...). */
+int wfh_net_curl_class(CURLcode rc);
+
+/* The class of an unexpected HTTP status: 408, 425, 429 and 5xx transient, others
+ * permanent. */
+int wfh_net_status_class(long status);
+
+/* Retry-After of the last response in milliseconds (seconds or HTTP-date), 0 if none. */
+uint64_t wfh_net_retry_after_ms(CURL *curl);
+
+/* Formats a one-line message (newlines become spaces) and hands it to set_error. */
+void wfh_net_errorf(const wfh_host_api *host, wfh_call *call, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Milliseconds on a monotonic clock. */
+uint64_t wfh_net_now_ms(void);
+
+/* set_output with a jansson value (serialised compactly); @return 0 or -1. */
+int wfh_net_set_output(const wfh_host_api *host, wfh_call *call, const char *name,
+                       const json_t *value);
+
+/* Reads a non-negative integer input @p key from @p in into *out (unchanged when the
+ * key is absent). @return 0, or -1 with a message in @p err when it is not one. */
+int wfh_net_get_uint(const json_t *in, const char *key, uint64_t max, uint64_t *out,
+                     char *err, size_t errlen);
+
+#endif
