@@ -1,0 +1,73 @@
+/*
+ * core/home.c - resolves and creates the wfhost home (see home.h for the rule). Shared
+ * by the run store and the registry so both agree on where state lives.
+ */
+#include "home.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+
+static int dup_join(const char *a, const char *b, char **out)
+{
+    size_t n = strlen(a) + strlen(b) + 1;
+    char *p = malloc(n); /* owned by *out */
+    if (!p)
+        return wfh_error_set(WFH_ENOMEM, "home: out of memory");
+    snprintf(p, n, "%s%s", a, b);
+    *out = p;
+    return 0;
+}
+
+int wfh_home_path(const char *explicit_dir, char **out)
+{
+    const char *env;
+    *out = NULL;
+    if (explicit_dir && *explicit_dir)
+        return dup_join(explicit_dir, "", out);
+    if ((env = getenv("WFH_HOME")) && *env)
+        return dup_join(env, "", out);
+    if (geteuid() == 0)
+        return dup_join("/var/lib/wfhost", "", out);
+    /* XDG says a relative $XDG_DATA_HOME is invalid and must be ignored. */
+    if ((env = getenv("XDG_DATA_HOME")) && env[0] == '/')
+        return dup_join(env, "/wfhost", out);
+    if ((env = getenv("HOME")) && *env)
+        return dup_join(env, "/.local/share/wfhost", out);
+    return wfh_error_set(WFH_EINVAL,
+                         "home: cannot find a home directory: pass --home DIR or set WFH_HOME");
+}
+
+int wfh_home_ensure(const char *dir)
+{
+    int err = 0;
+    size_t n = strlen(dir);
+    char *p = malloc(n + 1); /* owned: scratch copy cut at each '/' in turn */
+    if (!p)
+        return wfh_error_set(WFH_ENOMEM, "home: out of memory");
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        char saved = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+            err = wfh_error_set(WFH_EIO, "%s: cannot create directory: %s", p, strerror(errno));
+            goto done;
+        }
+        p[i] = saved;
+    }
+    struct stat st;
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        err = wfh_error_set(WFH_EIO, "%s: not a directory", dir);
+        goto done;
+    }
+done:
+    free(p);
+    return err;
+}

@@ -1,0 +1,266 @@
+/*
+ * core/store.h - the run store: every run, step and attempt state change, written
+ * before the host acts on it, so a host killed at any moment can be resumed.
+ *
+ * One interface, several engines: wfh_store is a handle plus an ops table
+ * (wfh_store_ops). The embedded default is SQLite in WAL mode in the wfhost home
+ * (core/store_sqlite.c); a PostgreSQL engine with the same schema can be added as a
+ * second ops table without touching callers. Engine-independent work (argument checks,
+ * run ids, moving large outputs to files) lives in core/store.c.
+ *
+ * Durability: each state change is one transaction, committed with synchronous=FULL by
+ * default, so a change that returned 0 survives power loss. WFH_STORE_SYNC_NORMAL trades
+ * that for speed: in WAL mode the store stays consistent after power loss, but the last
+ * few commits may be lost, so a step could run again on resume (an application crash
+ * alone still loses nothing). Several processes may share one store: writers take the
+ * write lock up front (BEGIN IMMEDIATE) and wait for it (busy timeout, then retries).
+ *
+ * Errors: every function returns 0 or a negative WFH_E* code with a one-line message
+ * naming the store file. A corrupt, truncated or newer-schema store, and a full disk,
+ * are errors (WFH_EIO / WFH_EINVAL), never crashes.
+ */
+#ifndef WFH_STORE_H
+#define WFH_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** States of runs, steps and attempts. Stored as their names (wfh_state_name). */
+typedef enum wfh_state {
+    WFH_STATE_QUEUED = 0,
+    WFH_STATE_RUNNING = 1,
+    WFH_STATE_SUCCEEDED = 2,
+    WFH_STATE_FAILED = 3,
+    WFH_STATE_RETRYING = 4, /* step: waiting to start its next attempt */
+    WFH_STATE_SKIPPED = 5,
+    WFH_STATE_CANCELLED = 6,
+    WFH_STATE_TIMED_OUT = 7,
+} wfh_state;
+
+/** "queued", "running", ...; static string ("?" for an unknown value). */
+const char *wfh_state_name(wfh_state s);
+/** Parse a state name. @return 0 or WFH_EINVAL. */
+int wfh_state_parse(const char *name, wfh_state *out);
+/** True for states that end a run/step/attempt (succeeded, failed, skipped, ...). */
+int wfh_state_is_final(wfh_state s);
+
+/** The newest schema this wfhost reads and writes (SQLite: PRAGMA user_version). */
+#define WFH_STORE_SCHEMA_VERSION 1
+
+/** Outputs whose JSON text is longer than this go to a file under the home. */
+#define WFH_STORE_INLINE_MAX (64 * 1024)
+
+typedef struct wfh_store wfh_store;
+
+enum {
+    WFH_STORE_SYNC_NORMAL = 1 << 0, /* see the durability note above */
+    WFH_STORE_READ_ONLY = 1 << 1,   /* for list/show/logs: never creates or migrates */
+};
+
+/**
+ * Open (creating if needed, unless read-only) the store in wfhost home @p home: the
+ * file @p home/runs.db, large outputs under @p home/outputs/.
+ * @param home borrowed; must be a directory path (created if missing, unless read-only).
+ * @param flags WFH_STORE_* bits.
+ * @param out receives the handle (owned by the caller; wfh_store_free).
+ * @return 0; WFH_EIO (cannot open, corrupt, truncated, not a wfhost store, disk full);
+ *         WFH_EINVAL (written by a newer wfhost); WFH_ENOTFOUND (read-only and absent).
+ */
+int wfh_store_open(const char *home, unsigned flags, wfh_store **out);
+
+/** Close. wfh_store_free(NULL) is a no-op. */
+void wfh_store_free(wfh_store *s);
+
+/** The store's file (or URL), for messages. Borrowed from @p s. */
+const char *wfh_store_location(const wfh_store *s);
+
+/** What a new run is. All strings borrowed for the call. */
+typedef struct wfh_store_run_new {
+    const char *workflow;  /* the workflow's name */
+    const char *file_path; /* the workflow file as given */
+    const char *file_hash; /* hex hash of the file's bytes (resume refuses a changed file) */
+    const char *id;        /* NULL: the store makes one (sortable by time, random tail) */
+} wfh_store_run_new;
+
+/**
+ * Record a new run in state queued.
+ * @param id_out receives the run id (owned by the caller; free()).
+ * @return 0, WFH_EINVAL (missing field, duplicate id), WFH_EIO.
+ */
+int wfh_store_run_create(wfh_store *s, const wfh_store_run_new *run, char **id_out);
+
+/**
+ * The run moved to @p state (running, succeeded, failed, cancelled). Sets started/
+ * finished times. @p error is a one-line reason or NULL.
+ * @return 0, WFH_ENOTFOUND (no such run), WFH_EIO.
+ */
+int wfh_store_run_set_state(wfh_store *s, const char *run_id, wfh_state state,
+                            const char *error);
+
+/**
+ * Step @p step_id moved to @p state. @p def_hash (hash of the step's definition and
+ * resolved inputs; may be NULL to keep the stored one) lets resume with a changed file
+ * keep only unchanged steps. @p outputs (borrowed; NULL for none) is recorded on
+ * success; outputs larger than WFH_STORE_INLINE_MAX go to a file referenced from the
+ * store. @p error: one line or NULL.
+ * @return 0, WFH_ENOTFOUND (no such run), WFH_EIO.
+ */
+int wfh_store_step_set_state(wfh_store *s, const char *run_id, const char *step_id,
+                             wfh_state state, const char *def_hash, json_t *outputs,
+                             const char *error);
+
+/** Which plugin ran an attempt. Strings borrowed for the call; any may be NULL. */
+typedef struct wfh_store_plugin_ref {
+    const char *name;
+    const char *version;
+    const char *file_hash;
+} wfh_store_plugin_ref;
+
+/**
+ * Attempt @p attempt (1-based) of a step is about to start: recorded as running with
+ * its idempotency key and plugin, *before* the runner is spawned.
+ * @return 0, WFH_EINVAL (attempt already recorded), WFH_ENOTFOUND, WFH_EIO.
+ */
+int wfh_store_attempt_start(wfh_store *s, const char *run_id, const char *step_id,
+                            unsigned attempt, const char *idempotency_key,
+                            const wfh_store_plugin_ref *plugin);
+
+/** How an attempt ended. */
+typedef struct wfh_store_attempt_end {
+    wfh_state state;   /* succeeded, failed, timed_out, cancelled */
+    const char *error; /* one line or NULL; borrowed */
+    int exit_code;     /* the runner's exit code, or -1 */
+    int term_signal;   /* the signal that killed the runner, or 0 */
+    int step_status;   /* the plugin's wfh_step_status, or -1 if none was reported */
+} wfh_store_attempt_end;
+
+/** Attempt @p attempt ended. @return 0, WFH_ENOTFOUND (never started), WFH_EIO. */
+int wfh_store_attempt_finish(wfh_store *s, const char *run_id, const char *step_id,
+                             unsigned attempt, const wfh_store_attempt_end *end);
+
+/** Append one log line of an attempt (@p step_id NULL for a run-level line). */
+int wfh_store_log_append(wfh_store *s, const char *run_id, const char *step_id,
+                         unsigned attempt, int level, const char *msg);
+
+/**
+ * The stable idempotency key of a step in a run: the same for every attempt and every
+ * resume ("<run_id>/<step_id>"), so plugins can recognise a repeated side effect.
+ * @param out receives a malloc'd string (caller frees). @return 0 or WFH_ENOMEM.
+ */
+int wfh_store_idempotency_key(const char *run_id, const char *step_id, char **out);
+
+/* ---- reading ----------------------------------------------------------------- */
+
+/** Filter for wfh_store_runs_list; zero/NULL fields do not filter. */
+typedef struct wfh_store_filter {
+    const char *status;   /* state name */
+    const char *workflow; /* exact workflow name */
+    int64_t since_ms;     /* created at or after (Unix ms) */
+    unsigned limit;       /* 0: 100 */
+} wfh_store_filter;
+
+/**
+ * Runs, newest first, as a JSON array of objects {id, workflow, file, file_hash,
+ * status, error, created_ms, started_ms, finished_ms}. @p out owned by the caller.
+ */
+int wfh_store_runs_list(wfh_store *s, const wfh_store_filter *f, json_t **out);
+
+/**
+ * One run with its steps and attempts as a JSON object (what `wfhost runs show
+ * --json` prints): the list fields plus "steps": [{id, status, def_hash, outputs,
+ * error, started_ms, finished_ms, attempts: [{attempt, status, error, exit_code,
+ * term_signal, step_status, idempotency_key, plugin: {name, version, file_hash},
+ * started_ms, finished_ms}]}]. Large outputs are read back from their files.
+ * @return 0, WFH_ENOTFOUND, WFH_EIO.
+ */
+int wfh_store_run_show(wfh_store *s, const char *run_id, json_t **out);
+
+/**
+ * Log lines of a run (all steps, or @p step_id), oldest first, as a JSON array of
+ * {step, attempt, level, msg, at_ms}. @return 0, WFH_ENOTFOUND, WFH_EIO.
+ */
+int wfh_store_logs(wfh_store *s, const char *run_id, const char *step_id, json_t **out);
+
+/**
+ * Delete finished runs created before @p before_ms (Unix ms), with their steps,
+ * attempts, events, logs and output files. Running runs are never pruned.
+ * @param removed number of runs deleted (may be NULL).
+ */
+int wfh_store_prune(wfh_store *s, int64_t before_ms, unsigned *removed);
+
+/* ---- resume ------------------------------------------------------------------ */
+
+/** One step as recorded, for resume. */
+typedef struct wfh_store_step {
+    char *id;              /* owned */
+    wfh_state state;
+    char *def_hash;        /* owned, may be NULL */
+    json_t *outputs;       /* owned reference, NULL unless recorded (succeeded steps) */
+    char *error;           /* owned, may be NULL */
+    unsigned attempts;     /* highest attempt number recorded, 0 if none */
+    unsigned in_flight;    /* attempt number started but never finished, or 0 */
+    char *idempotency_key; /* owned: the key the attempts used, NULL if none */
+} wfh_store_step;
+
+/** A run as recorded, for resume and retry. */
+typedef struct wfh_store_run {
+    char *id, *workflow, *file_path, *file_hash; /* owned */
+    wfh_state state;
+    char *error; /* owned, may be NULL */
+    int64_t created_ms, started_ms, finished_ms; /* 0 if unset */
+    size_t step_count;
+    wfh_store_step *steps; /* owned array of step_count */
+} wfh_store_run;
+
+/**
+ * Load a run for resume: every step recorded, whether it succeeded (and its outputs),
+ * and which attempts were in flight when the host stopped.
+ * @param out owned by the caller (wfh_store_run_free).
+ * @return 0, WFH_ENOTFOUND, WFH_EIO.
+ */
+int wfh_store_run_load(wfh_store *s, const char *run_id, wfh_store_run **out);
+
+/** The step named @p step_id in @p run, or NULL. Borrowed from @p run. */
+const wfh_store_step *wfh_store_run_step(const wfh_store_run *run, const char *step_id);
+
+void wfh_store_run_free(wfh_store_run *r);
+
+/* ---- engines ------------------------------------------------------------------ */
+
+/**
+ * An engine. core/store.c checks arguments, makes ids and moves large outputs to
+ * files before calling these; an engine only reads and writes rows, each mutating
+ * call in one transaction that also appends to the events table. Return 0 or a
+ * negative WFH_E* code with the message set.
+ */
+typedef struct wfh_store_ops {
+    const char *name; /* "sqlite", "postgresql" */
+    int (*open)(const char *location, unsigned flags, void **impl);
+    void (*close)(void *impl);
+    int (*run_create)(void *impl, const char *id, const wfh_store_run_new *run, int64_t now);
+    int (*run_set_state)(void *impl, const char *id, wfh_state st, const char *error,
+                         int64_t now);
+    /* outputs_json / outputs_ref: at most one non-NULL */
+    int (*step_set_state)(void *impl, const char *run_id, const char *step_id, wfh_state st,
+                          const char *def_hash, const char *outputs_json,
+                          const char *outputs_ref, const char *error, int64_t now);
+    int (*attempt_start)(void *impl, const char *run_id, const char *step_id,
+                         unsigned attempt, const char *key, const wfh_store_plugin_ref *p,
+                         int64_t now);
+    int (*attempt_finish)(void *impl, const char *run_id, const char *step_id,
+                          unsigned attempt, const wfh_store_attempt_end *end, int64_t now);
+    int (*log_append)(void *impl, const char *run_id, const char *step_id, unsigned attempt,
+                      int level, const char *msg, int64_t now);
+    int (*runs_list)(void *impl, const wfh_store_filter *f, json_t **out);
+    /* show: steps' "outputs_ref" is returned as a string member; store.c reads it */
+    int (*run_show)(void *impl, const char *id, json_t **out);
+    int (*logs)(void *impl, const char *run_id, const char *step_id, json_t **out);
+    /* prune: @p refs receives the output files of the deleted runs (JSON array) */
+    int (*prune)(void *impl, int64_t before_ms, unsigned *removed, json_t **refs);
+} wfh_store_ops;
+
+/** The SQLite engine (core/store_sqlite.c). */
+extern const wfh_store_ops wfh_store_sqlite_ops;
+
+#endif

@@ -1,0 +1,819 @@
+/*
+ * core/store_sqlite.c - the embedded run store engine: one SQLite file in WAL mode.
+ *
+ * Every mutating call is one BEGIN IMMEDIATE transaction (the write lock is taken up
+ * front, so two hosts never deadlock upgrading a read lock) that also appends to the
+ * append-only events table. Waiting for the lock is the busy timeout plus a few
+ * retries with jitter. The schema carries a version (PRAGMA user_version) and an
+ * application id, so a newer store or a foreign SQLite file is refused rather than
+ * misread. The file header is checked before SQLite sees the file, because SQLite
+ * reads a truncated file as zero pages and only fails later, mid-run.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "store.h"
+
+/* 'WFH1': lets `file` and us tell a run store from any other SQLite database. */
+#define WFH_STORE_APP_ID 0x57464831
+#define BUSY_TIMEOUT_MS 10000
+#define LOCK_RETRIES 5
+
+typedef struct sq {
+    sqlite3 *db;   /* owned */
+    char *path;    /* owned */
+    unsigned flags;
+} sq;
+
+static const char schema_sql[] =
+    "CREATE TABLE runs("
+    " id TEXT PRIMARY KEY, workflow TEXT NOT NULL, file TEXT NOT NULL,"
+    " file_hash TEXT NOT NULL, status TEXT NOT NULL, error TEXT,"
+    " created_ms INTEGER NOT NULL, started_ms INTEGER, finished_ms INTEGER);"
+    "CREATE INDEX runs_created ON runs(created_ms);"
+    "CREATE TABLE steps("
+    " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " step_id TEXT NOT NULL, status TEXT NOT NULL, def_hash TEXT,"
+    " outputs TEXT, outputs_ref TEXT, error TEXT, started_ms INTEGER, finished_ms INTEGER,"
+    " PRIMARY KEY(run_id, step_id));"
+    "CREATE TABLE attempts("
+    " run_id TEXT NOT NULL, step_id TEXT NOT NULL, attempt INTEGER NOT NULL,"
+    " status TEXT NOT NULL, error TEXT, exit_code INTEGER, term_signal INTEGER,"
+    " step_status INTEGER, idempotency_key TEXT NOT NULL, plugin_name TEXT,"
+    " plugin_version TEXT, plugin_hash TEXT, started_ms INTEGER NOT NULL,"
+    " finished_ms INTEGER, PRIMARY KEY(run_id, step_id, attempt),"
+    " FOREIGN KEY(run_id, step_id) REFERENCES steps(run_id, step_id) ON DELETE CASCADE);"
+    "CREATE TABLE events("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " step_id TEXT, attempt INTEGER, status TEXT NOT NULL, detail TEXT,"
+    " at_ms INTEGER NOT NULL);"
+    "CREATE INDEX events_run ON events(run_id, seq);"
+    "CREATE TRIGGER events_append_only BEFORE UPDATE ON events"
+    " BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
+    "CREATE TABLE logs("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " step_id TEXT, attempt INTEGER, level INTEGER NOT NULL, msg TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL);"
+    "CREATE INDEX logs_run ON logs(run_id, seq);";
+
+/* One message per failure class, each naming the file, so a user knows what to do. */
+static int db_fail(sq *q, int rc, const char *what)
+{
+    const char *msg = q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc);
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+        return wfh_error_set(WFH_EIO, "run store %s: disk full while %s (%s)", q->path, what,
+                             msg);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return wfh_error_set(WFH_EIO,
+                             "run store %s is corrupt (%s while %s): move it aside or restore "
+                             "it from a backup",
+                             q->path, msg, what);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return wfh_error_set(WFH_EIO, "run store %s: still locked by another process after "
+                             "%d s while %s", q->path, BUSY_TIMEOUT_MS / 1000, what);
+    case SQLITE_CONSTRAINT:
+        return wfh_error_set(WFH_EINVAL, "run store %s: %s while %s", q->path, msg, what);
+    default:
+        return wfh_error_set(WFH_EIO, "run store %s: %s while %s", q->path, msg, what);
+    }
+}
+
+static void jitter_sleep(int attempt)
+{
+    struct timespec ts = {0, (long)(attempt * 20 + rand() % 50) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int exec_sql(sq *q, const char *sql, const char *what)
+{
+    int rc = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : db_fail(q, rc, what);
+}
+
+/* Take the write lock now (see the file comment); the busy timeout waits first. */
+static int tx_begin(sq *q, const char *what)
+{
+    int rc = SQLITE_BUSY;
+    for (int i = 0; i < LOCK_RETRIES && (rc & 0xff) == SQLITE_BUSY; i++) {
+        rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if ((rc & 0xff) == SQLITE_BUSY)
+            jitter_sleep(i + 1);
+    }
+    return rc == SQLITE_OK ? 0 : db_fail(q, rc, what);
+}
+
+static int tx_commit(sq *q, const char *what)
+{
+    int rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return 0;
+    int err = db_fail(q, rc, what);
+    sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return err;
+}
+
+static void tx_rollback(sq *q)
+{
+    if (!sqlite3_get_autocommit(q->db))
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/*
+ * Prepare @p sql and bind arguments described by @p fmt: 't' const char * (NULL binds
+ * NULL), 'i' int64_t, 'u' unsigned, 'd' int. The statement goes to *out (caller
+ * finalizes).
+ */
+static int prep(sq *q, sqlite3_stmt **out, const char *what, const char *sql,
+                const char *fmt, ...)
+{
+    va_list ap;
+    sqlite3_stmt *st = NULL; /* owned until handed out */
+    int rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return db_fail(q, rc, what);
+    va_start(ap, fmt);
+    for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
+        int idx = i + 1;
+        switch (fmt[i]) {
+        case 't': {
+            const char *s = va_arg(ap, const char *);
+            rc = s ? sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT)
+                   : sqlite3_bind_null(st, idx);
+            break;
+        }
+        case 'i': rc = sqlite3_bind_int64(st, idx, va_arg(ap, int64_t)); break;
+        case 'u': rc = sqlite3_bind_int64(st, idx, (sqlite3_int64)va_arg(ap, unsigned)); break;
+        case 'd': rc = sqlite3_bind_int(st, idx, va_arg(ap, int)); break;
+        default: rc = SQLITE_MISUSE; break;
+        }
+    }
+    va_end(ap);
+    if (rc != SQLITE_OK) {
+        int err = db_fail(q, rc, what);
+        sqlite3_finalize(st);
+        return err;
+    }
+    *out = st;
+    return 0;
+}
+
+/* Run a statement that returns no rows; *changes (if non-NULL) gets the row count. */
+static int run_stmt(sq *q, sqlite3_stmt *st, const char *what, int *changes)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(q, rc, what);
+    if (changes)
+        *changes = sqlite3_changes(q->db);
+    return 0;
+}
+
+static int event_add(sq *q, const char *run_id, const char *step_id, unsigned attempt,
+                     wfh_state st, const char *detail, int64_t now)
+{
+    sqlite3_stmt *s = NULL;
+    int err = prep(q, &s, "appending an event",
+                   "INSERT INTO events(run_id, step_id, attempt, status, detail, at_ms)"
+                   " VALUES(?,?,NULLIF(?,0),?,?,?)",
+                   "ttutti", run_id, step_id, attempt, wfh_state_name(st), detail, now);
+    return err < 0 ? err : run_stmt(q, s, "appending an event", NULL);
+}
+
+static int run_exists(sq *q, const char *run_id)
+{
+    sqlite3_stmt *s = NULL;
+    int err = prep(q, &s, "looking up a run", "SELECT 1 FROM runs WHERE id=?", "t", run_id);
+    if (err < 0)
+        return err;
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_DONE)
+        return wfh_error_set(WFH_ENOTFOUND, "run store %s: no run '%s'", q->path, run_id);
+    return db_fail(q, rc, "looking up a run");
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Check the 100-byte header ourselves: SQLite would accept a truncated file and fail
+ * only when it reaches a missing page. In WAL mode the header's page count is that of
+ * the last checkpoint, which the file always holds, so a shorter file is truncated.
+ */
+static int header_check(const char *path)
+{
+    unsigned char h[100];
+    int err = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0
+                               : wfh_error_set(WFH_EIO, "run store %s: cannot open: %s", path,
+                                               strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        err = wfh_error_set(WFH_EIO, "run store %s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (st.st_size == 0)
+        goto done; /* being created (by us or a concurrent host) */
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    if (n != (ssize_t)sizeof h || memcmp(h, "SQLite format 3", 16) != 0) {
+        err = wfh_error_set(WFH_EIO,
+                            "run store %s is corrupt or not a SQLite file (bad header): move "
+                            "it aside or restore it from a backup",
+                            path);
+        goto done;
+    }
+    uint32_t page_size = (uint32_t)h[16] << 8 | h[17];
+    if (page_size == 1)
+        page_size = 65536;
+    uint32_t pages = be32(h + 28);
+    if (be32(h + 24) == be32(h + 92) && pages > 0 &&
+        (uint64_t)st.st_size < (uint64_t)page_size * pages) {
+        err = wfh_error_set(WFH_EIO,
+                            "run store %s is truncated (%lld bytes, header says %llu): restore "
+                            "it from a backup",
+                            path, (long long)st.st_size,
+                            (unsigned long long)page_size * pages);
+        goto done;
+    }
+done:
+    close(fd);
+    return err;
+}
+
+static int pragma_int(sq *q, const char *sql, int *out)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(q->db, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int(s, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_OK ? 0 : db_fail(q, rc, "reading the schema version");
+}
+
+/* Create the schema once, even when several hosts open a new store at the same time. */
+static int schema_check(sq *q)
+{
+    int version = 0, app = 0, tables = 0, err;
+    if ((err = pragma_int(q, "PRAGMA user_version", &version)) < 0)
+        return err;
+    if (version > WFH_STORE_SCHEMA_VERSION)
+        goto newer;
+    if (version == WFH_STORE_SCHEMA_VERSION)
+        goto check_app;
+    if (q->flags & WFH_STORE_READ_ONLY)
+        return wfh_error_set(WFH_EIO, "run store %s has no schema (not a wfhost run store?)",
+                             q->path);
+    if ((err = tx_begin(q, "creating the schema")) < 0)
+        return err;
+    if ((err = pragma_int(q, "PRAGMA user_version", &version)) < 0)
+        goto fail;
+    if (version == 0) {
+        if ((err = pragma_int(q, "SELECT count(*) FROM sqlite_master", &tables)) < 0)
+            goto fail;
+        if (tables > 0) {
+            err = wfh_error_set(WFH_EIO, "%s is a SQLite database but not a wfhost run store",
+                                q->path);
+            goto fail;
+        }
+        if ((err = exec_sql(q, schema_sql, "creating the schema")) < 0)
+            goto fail;
+        char sql[96];
+        snprintf(sql, sizeof sql, "PRAGMA user_version=%d; PRAGMA application_id=%d",
+                 WFH_STORE_SCHEMA_VERSION, WFH_STORE_APP_ID);
+        if ((err = exec_sql(q, sql, "creating the schema")) < 0)
+            goto fail;
+    }
+    if ((err = tx_commit(q, "creating the schema")) < 0)
+        return err;
+    if (version > WFH_STORE_SCHEMA_VERSION)
+        goto newer;
+check_app:
+    if ((err = pragma_int(q, "PRAGMA application_id", &app)) < 0)
+        return err;
+    if (app != WFH_STORE_APP_ID)
+        return wfh_error_set(WFH_EIO, "%s is a SQLite database but not a wfhost run store",
+                             q->path);
+    return 0;
+newer:
+    return wfh_error_set(WFH_EINVAL,
+                         "run store %s was written by a newer wfhost (schema %d; this wfhost "
+                         "reads up to %d): upgrade wfhost",
+                         q->path, version, WFH_STORE_SCHEMA_VERSION);
+fail:
+    tx_rollback(q);
+    return err;
+}
+
+static void sq_close(void *impl)
+{
+    sq *q = impl;
+    if (!q)
+        return;
+    sqlite3_close(q->db);
+    free(q->path);
+    free(q);
+}
+
+static int sq_open(const char *path, unsigned flags, void **impl)
+{
+    int err = 0, rc;
+    sq *q = calloc(1, sizeof *q); /* owned until handed out */
+    if (!q || !(q->path = strdup(path))) {
+        free(q);
+        return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", path);
+    }
+    q->flags = flags;
+    if ((flags & WFH_STORE_READ_ONLY) && access(path, F_OK) < 0) {
+        err = wfh_error_set(WFH_ENOTFOUND, "run store %s does not exist yet", path);
+        goto done;
+    }
+    if ((err = header_check(path)) < 0)
+        goto done;
+    /* Read-only callers still open read-write: reading a WAL database needs the -shm
+     * file, and a reader never writes rows anyway. */
+    int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                 ((flags & WFH_STORE_READ_ONLY) ? 0 : SQLITE_OPEN_CREATE);
+    rc = sqlite3_open_v2(path, &q->db, oflags, NULL);
+    if (rc != SQLITE_OK) {
+        err = db_fail(q, rc, "opening");
+        goto done;
+    }
+    sqlite3_extended_result_codes(q->db, 1);
+    sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+    /* Switching to WAL needs a moment of exclusive access: retry if a peer holds it. */
+    rc = SQLITE_BUSY;
+    for (int i = 0; i < LOCK_RETRIES && (rc & 0xff) == SQLITE_BUSY; i++) {
+        rc = sqlite3_exec(q->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if ((rc & 0xff) == SQLITE_BUSY)
+            jitter_sleep(i + 1);
+    }
+    if (rc != SQLITE_OK) {
+        err = db_fail(q, rc, "switching to WAL mode");
+        goto done;
+    }
+    if ((err = exec_sql(q, (flags & WFH_STORE_SYNC_NORMAL)
+                               ? "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"
+                               : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON",
+                        "configuring")) < 0)
+        goto done;
+    if ((err = schema_check(q)) < 0)
+        goto done;
+    *impl = q;
+    q = NULL;
+done:
+    sq_close(q);
+    return err;
+}
+
+static int sq_run_create(void *impl, const char *id, const wfh_store_run_new *r, int64_t now)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    int err = tx_begin(q, "creating a run");
+    if (err < 0)
+        return err;
+    err = prep(q, &s, "creating a run",
+               "INSERT INTO runs(id, workflow, file, file_hash, status, created_ms)"
+               " VALUES(?,?,?,?,'queued',?)",
+               "tttti", id, r->workflow, r->file_path, r->file_hash, now);
+    if (err < 0)
+        goto fail;
+    err = run_stmt(q, s, "creating a run", NULL);
+    if (err < 0)
+        goto fail;
+    if ((err = event_add(q, id, NULL, 0, WFH_STATE_QUEUED, r->file_path, now)) < 0)
+        goto fail;
+    return tx_commit(q, "creating a run");
+fail:
+    tx_rollback(q);
+    return err;
+}
+
+static int sq_run_set_state(void *impl, const char *id, wfh_state st, const char *error,
+                            int64_t now)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    int changes = 0;
+    int err = tx_begin(q, "recording a run state");
+    if (err < 0)
+        return err;
+    err = prep(q, &s, "recording a run state",
+               "UPDATE runs SET status=?1, error=?2,"
+               " started_ms=CASE WHEN ?1='running' THEN coalesce(started_ms, ?3)"
+               "  ELSE started_ms END,"
+               " finished_ms=CASE WHEN ?4 THEN ?3 ELSE NULL END WHERE id=?5",
+               "ttidt", wfh_state_name(st), error, now, wfh_state_is_final(st), id);
+    if (err < 0 || (err = run_stmt(q, s, "recording a run state", &changes)) < 0)
+        goto fail;
+    if (changes == 0) {
+        err = wfh_error_set(WFH_ENOTFOUND, "run store %s: no run '%s'", q->path, id);
+        goto fail;
+    }
+    if ((err = event_add(q, id, NULL, 0, st, error, now)) < 0)
+        goto fail;
+    return tx_commit(q, "recording a run state");
+fail:
+    tx_rollback(q);
+    return err;
+}
+
+static int sq_step_set_state(void *impl, const char *run_id, const char *step_id,
+                             wfh_state st, const char *def_hash, const char *outputs_json,
+                             const char *outputs_ref, const char *error, int64_t now)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    int err = tx_begin(q, "recording a step state");
+    if (err < 0)
+        return err;
+    if ((err = run_exists(q, run_id)) < 0)
+        goto fail;
+    /* Outputs belong to a success only: a step sent back to queued (changed definition)
+     * or failing on retry must not keep stale ones. */
+    err = prep(q, &s, "recording a step state",
+               "INSERT INTO steps(run_id, step_id, status, def_hash, outputs, outputs_ref,"
+               " error, started_ms, finished_ms)"
+               " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+               "  CASE WHEN ?3='running' THEN ?8 END, CASE WHEN ?9 THEN ?8 END)"
+               " ON CONFLICT(run_id, step_id) DO UPDATE SET status=?3,"
+               "  def_hash=coalesce(?4, def_hash), outputs=?5, outputs_ref=?6, error=?7,"
+               "  started_ms=CASE WHEN ?3='running' THEN coalesce(started_ms, ?8)"
+               "   WHEN ?3='queued' THEN NULL ELSE started_ms END,"
+               "  finished_ms=CASE WHEN ?9 THEN ?8 END",
+               "tttttttid", run_id, step_id, wfh_state_name(st), def_hash,
+               st == WFH_STATE_SUCCEEDED ? outputs_json : NULL,
+               st == WFH_STATE_SUCCEEDED ? outputs_ref : NULL, error, now,
+               wfh_state_is_final(st));
+    if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
+        goto fail;
+    if ((err = event_add(q, run_id, step_id, 0, st, error, now)) < 0)
+        goto fail;
+    return tx_commit(q, "recording a step state");
+fail:
+    tx_rollback(q);
+    return err;
+}
+
+static int sq_attempt_start(void *impl, const char *run_id, const char *step_id,
+                            unsigned attempt, const char *key, const wfh_store_plugin_ref *p,
+                            int64_t now)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    int err = tx_begin(q, "recording an attempt start");
+    if (err < 0)
+        return err;
+    if ((err = run_exists(q, run_id)) < 0)
+        goto fail;
+    /* The step is running from its first attempt on, whether or not the caller said so. */
+    err = prep(q, &s, "recording an attempt start",
+               "INSERT INTO steps(run_id, step_id, status, started_ms) VALUES(?,?,'running',?)"
+               " ON CONFLICT(run_id, step_id) DO UPDATE SET status='running',"
+               " started_ms=coalesce(started_ms, excluded.started_ms), finished_ms=NULL,"
+               " outputs=NULL, outputs_ref=NULL, error=NULL",
+               "tti", run_id, step_id, now);
+    if (err < 0 || (err = run_stmt(q, s, "recording an attempt start", NULL)) < 0)
+        goto fail;
+    err = prep(q, &s, "recording an attempt start",
+               "INSERT INTO attempts(run_id, step_id, attempt, status, idempotency_key,"
+               " plugin_name, plugin_version, plugin_hash, started_ms)"
+               " VALUES(?,?,?,'running',?,?,?,?,?)",
+               "ttutttti", run_id, step_id, attempt, key, p ? p->name : NULL,
+               p ? p->version : NULL, p ? p->file_hash : NULL, now);
+    if (err < 0)
+        goto fail;
+    if ((err = run_stmt(q, s, "recording an attempt start", NULL)) < 0) {
+        if (err == WFH_EINVAL)
+            err = wfh_error_set(WFH_EINVAL,
+                                "run store %s: attempt %u of step '%s' in run '%s' was already "
+                                "recorded",
+                                q->path, attempt, step_id, run_id);
+        goto fail;
+    }
+    if ((err = event_add(q, run_id, step_id, attempt, WFH_STATE_RUNNING, NULL, now)) < 0)
+        goto fail;
+    return tx_commit(q, "recording an attempt start");
+fail:
+    tx_rollback(q);
+    return err;
+}
+
+static int sq_attempt_finish(void *impl, const char *run_id, const char *step_id,
+                             unsigned attempt, const wfh_store_attempt_end *e, int64_t now)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    int changes = 0;
+    int err = tx_begin(q, "recording an attempt end");
+    if (err < 0)
+        return err;
+    err = prep(q, &s, "recording an attempt end",
+               "UPDATE attempts SET status=?, error=?, exit_code=?, term_signal=?,"
+               " step_status=NULLIF(?,-1), finished_ms=? WHERE run_id=? AND step_id=?"
+               " AND attempt=?",
+               "ttdddittu", wfh_state_name(e->state), e->error, e->exit_code, e->term_signal,
+               e->step_status, now, run_id, step_id, attempt);
+    if (err < 0 || (err = run_stmt(q, s, "recording an attempt end", &changes)) < 0)
+        goto fail;
+    if (changes == 0) {
+        err = wfh_error_set(WFH_ENOTFOUND,
+                            "run store %s: attempt %u of step '%s' in run '%s' was never "
+                            "started",
+                            q->path, attempt, step_id, run_id);
+        goto fail;
+    }
+    if ((err = event_add(q, run_id, step_id, attempt, e->state, e->error, now)) < 0)
+        goto fail;
+    return tx_commit(q, "recording an attempt end");
+fail:
+    tx_rollback(q);
+    return err;
+}
+
+static int sq_log_append(void *impl, const char *run_id, const char *step_id,
+                         unsigned attempt, int level, const char *msg, int64_t now)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    int err = tx_begin(q, "appending a log line");
+    if (err < 0)
+        return err;
+    if ((err = run_exists(q, run_id)) < 0)
+        goto fail;
+    err = prep(q, &s, "appending a log line",
+               "INSERT INTO logs(run_id, step_id, attempt, level, msg, at_ms)"
+               " VALUES(?,?,NULLIF(?,0),?,?,?)",
+               "ttudti", run_id, step_id, attempt, level, msg, now);
+    if (err < 0)
+        goto fail;
+    if ((err = run_stmt(q, s, "appending a log line", NULL)) < 0)
+        goto fail;
+    return tx_commit(q, "appending a log line");
+fail:
+    tx_rollback(q);
+    return err;
+}
+
+/* The current row as a JSON object keyed by column name (NULL columns become null). */
+static int row_to_json(sq *q, sqlite3_stmt *st, json_t **out)
+{
+    json_t *o = json_object(); /* owned until handed out */
+    if (!o)
+        return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+    for (int i = 0; i < sqlite3_column_count(st); i++) {
+        json_t *v; /* new reference, stolen by json_object_set_new */
+        switch (sqlite3_column_type(st, i)) {
+        case SQLITE_INTEGER: v = json_integer(sqlite3_column_int64(st, i)); break;
+        case SQLITE_FLOAT: v = json_real(sqlite3_column_double(st, i)); break;
+        case SQLITE_NULL: v = json_null(); break;
+        default:
+            v = json_stringn((const char *)sqlite3_column_text(st, i),
+                             (size_t)sqlite3_column_bytes(st, i));
+            break;
+        }
+        if (!v || json_object_set_new(o, sqlite3_column_name(st, i), v) < 0) {
+            json_decref(o);
+            return wfh_error_set(WFH_EIO, "run store %s: a text column is not UTF-8 (corrupt?)",
+                                 q->path);
+        }
+    }
+    *out = o;
+    return 0;
+}
+
+/* Step through @p st (finalized here), appending each row to array @p arr. */
+static int rows_to_array(sq *q, sqlite3_stmt *st, json_t *arr, const char *what)
+{
+    int rc, err = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = NULL;
+        if ((err = row_to_json(q, st, &row)) < 0)
+            goto done;
+        json_array_append_new(arr, row);
+    }
+    if (rc != SQLITE_DONE)
+        err = db_fail(q, rc, what);
+done:
+    sqlite3_finalize(st);
+    return err;
+}
+
+static const char run_cols[] = "id, workflow, file, file_hash, status, error, created_ms,"
+                               " started_ms, finished_ms";
+
+static int sq_runs_list(void *impl, const wfh_store_filter *f, json_t **out)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    char sql[512];
+    json_t *arr = json_array(); /* owned until handed out */
+    int err;
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM runs WHERE (?1 IS NULL OR status=?1) AND (?2 IS NULL OR "
+             "workflow=?2) AND created_ms>=?3 ORDER BY created_ms DESC, id DESC LIMIT ?4",
+             run_cols);
+    if (!arr)
+        return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+    err = prep(q, &s, "listing runs", sql, "ttiu", f->status, f->workflow, f->since_ms,
+               f->limit ? f->limit : 100u);
+    if (err < 0 || (err = rows_to_array(q, s, arr, "listing runs")) < 0)
+        goto done;
+    *out = arr;
+    arr = NULL;
+done:
+    json_decref(arr);
+    return err;
+}
+
+/* Parse a stored outputs column back into JSON (it was written by json_dumps). */
+static int outputs_parse(sq *q, json_t *step)
+{
+    json_t *txt = json_object_get(step, "outputs");
+    if (!json_is_string(txt))
+        return 0;
+    json_error_t je;
+    json_t *v = json_loads(json_string_value(txt), JSON_DECODE_ANY, &je);
+    if (!v)
+        return wfh_error_set(WFH_EIO, "run store %s is corrupt (step outputs are not JSON: %s)",
+                             q->path, je.text);
+    json_object_set_new(step, "outputs", v);
+    return 0;
+}
+
+static int sq_run_show(void *impl, const char *id, json_t **out)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    json_t *arr = json_array(), *run = NULL, *steps = json_array(); /* owned */
+    char sql[256];
+    int err;
+    if (!arr || !steps) {
+        err = wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+        goto done;
+    }
+    /* One read transaction, so the run, its steps and attempts are one snapshot. */
+    if ((err = exec_sql(q, "BEGIN", "reading a run")) < 0)
+        goto done;
+    snprintf(sql, sizeof sql, "SELECT %s FROM runs WHERE id=?", run_cols);
+    if ((err = prep(q, &s, "reading a run", sql, "t", id)) < 0 ||
+        (err = rows_to_array(q, s, arr, "reading a run")) < 0)
+        goto done;
+    if (json_array_size(arr) == 0) {
+        err = wfh_error_set(WFH_ENOTFOUND, "run store %s: no run '%s'", q->path, id);
+        goto done;
+    }
+    run = json_incref(json_array_get(arr, 0));
+    err = prep(q, &s, "reading steps",
+               "SELECT step_id AS id, status, def_hash, outputs, outputs_ref, error,"
+               " started_ms, finished_ms FROM steps WHERE run_id=? ORDER BY rowid",
+               "t", id);
+    if (err < 0 || (err = rows_to_array(q, s, steps, "reading steps")) < 0)
+        goto done;
+    size_t i;
+    json_t *step;
+    json_array_foreach(steps, i, step) {
+        json_t *atts = json_array(), *a;
+        size_t j;
+        if (!atts) {
+            err = wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+            goto done;
+        }
+        json_object_set_new(step, "attempts", atts);
+        if ((err = outputs_parse(q, step)) < 0)
+            goto done;
+        if (json_is_null(json_object_get(step, "outputs_ref")))
+            json_object_del(step, "outputs_ref");
+        err = prep(q, &s, "reading attempts",
+                   "SELECT attempt, status, error, exit_code, term_signal, step_status,"
+                   " idempotency_key, plugin_name, plugin_version, plugin_hash,"
+                   " started_ms, finished_ms FROM attempts WHERE run_id=? AND step_id=?"
+                   " ORDER BY attempt",
+                   "tt", id, json_string_value(json_object_get(step, "id")));
+        if (err < 0 || (err = rows_to_array(q, s, atts, "reading attempts")) < 0)
+            goto done;
+        json_array_foreach(atts, j, a) {
+            json_t *plugin = json_pack("{s:O,s:O,s:O}", "name", json_object_get(a, "plugin_name"),
+                                       "version", json_object_get(a, "plugin_version"),
+                                       "file_hash", json_object_get(a, "plugin_hash"));
+            json_object_del(a, "plugin_name");
+            json_object_del(a, "plugin_version");
+            json_object_del(a, "plugin_hash");
+            json_object_set_new(a, "plugin", plugin ? plugin : json_null());
+        }
+    }
+    json_object_set(run, "steps", steps);
+    *out = run;
+    run = NULL;
+done:
+    tx_rollback(q);
+    json_decref(arr);
+    json_decref(steps);
+    json_decref(run);
+    return err;
+}
+
+static int sq_logs(void *impl, const char *run_id, const char *step_id, json_t **out)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    json_t *arr = json_array(); /* owned until handed out */
+    int err;
+    if (!arr)
+        return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+    if ((err = run_exists(q, run_id)) < 0)
+        goto done;
+    err = prep(q, &s, "reading logs",
+               "SELECT step_id AS step, attempt, level, msg, at_ms FROM logs"
+               " WHERE run_id=?1 AND (?2 IS NULL OR step_id=?2) ORDER BY seq",
+               "tt", run_id, step_id);
+    if (err < 0 || (err = rows_to_array(q, s, arr, "reading logs")) < 0)
+        goto done;
+    *out = arr;
+    arr = NULL;
+done:
+    json_decref(arr);
+    return err;
+}
+
+static int sq_prune(void *impl, int64_t before_ms, unsigned *removed, json_t **refs)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    json_t *arr = json_array(); /* owned until handed out */
+    int changes = 0, err;
+    static const char final_states[] =
+        "('succeeded','failed','cancelled','timed_out','skipped')";
+    char sql[400];
+    if (!arr)
+        return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+    if ((err = tx_begin(q, "pruning runs")) < 0)
+        goto done;
+    snprintf(sql, sizeof sql,
+             "SELECT s.run_id AS run, s.outputs_ref AS ref FROM steps s JOIN runs r"
+             " ON r.id=s.run_id WHERE r.created_ms<? AND r.status IN %s"
+             " AND s.outputs_ref IS NOT NULL",
+             final_states);
+    if ((err = prep(q, &s, "pruning runs", sql, "i", before_ms)) < 0 ||
+        (err = rows_to_array(q, s, arr, "pruning runs")) < 0)
+        goto fail;
+    snprintf(sql, sizeof sql, "DELETE FROM runs WHERE created_ms<? AND status IN %s",
+             final_states);
+    if ((err = prep(q, &s, "pruning runs", sql, "i", before_ms)) < 0 ||
+        (err = run_stmt(q, s, "pruning runs", &changes)) < 0)
+        goto fail;
+    if ((err = tx_commit(q, "pruning runs")) < 0)
+        goto done;
+    if (removed)
+        *removed = (unsigned)changes;
+    *refs = arr;
+    arr = NULL;
+    goto done;
+fail:
+    tx_rollback(q);
+done:
+    json_decref(arr);
+    return err;
+}
+
+const wfh_store_ops wfh_store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .run_create = sq_run_create,
+    .run_set_state = sq_run_set_state,
+    .step_set_state = sq_step_set_state,
+    .attempt_start = sq_attempt_start,
+    .attempt_finish = sq_attempt_finish,
+    .log_append = sq_log_append,
+    .runs_list = sq_runs_list,
+    .run_show = sq_run_show,
+    .logs = sq_logs,
+    .prune = sq_prune,
+};
