@@ -1,0 +1,43 @@
+/*
+ * core/display.h - what people see of a run, on stderr.
+ *
+ * On a terminal: a live, compact status like ninja's - one line per running step,
+ * redrawn in place, with finished steps and log lines scrolling above it. Elsewhere
+ * (a pipe, a file, TERM=dumb): plain lines, one per finished step, such as
+ *   [1/3] ok   who (12 ms)
+ * Log lines are prefixed with the step id either way. The display never writes to
+ * stdout, which belongs to --json.
+ */
+#ifndef WFH_DISPLAY_H
+#define WFH_DISPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "scheduler.h"
+
+typedef struct wfh_display wfh_display;
+
+/* @p out is borrowed (usually stderr); @p tty < 0 detects (isatty and TERM != dumb).
+ * @p ids are the step ids, borrowed for the display's life. Returns NULL on ENOMEM. */
+wfh_display *wfh_display_new(FILE *out, int tty, size_t n_steps, const char *const *ids);
+void wfh_display_free(wfh_display *d);
+
+/* True when the display redraws a live status (the caller then wakes it now and then
+ * with wfh_display_tick so elapsed times move). */
+int wfh_display_live(const wfh_display *d);
+
+void wfh_display_run_start(wfh_display *d, const char *run_id, const char *workflow);
+void wfh_display_step_start(wfh_display *d, size_t step, unsigned attempt, uint64_t now_ms);
+/* A step reached a terminal state; @p why (may be NULL) is the error or the reason. */
+void wfh_display_step_end(wfh_display *d, size_t step, wfh_sstate st, uint64_t duration_ms,
+                          const char *why);
+void wfh_display_log(wfh_display *d, size_t step, const char *msg, size_t len);
+void wfh_display_progress(wfh_display *d, size_t step, double fraction, const char *msg);
+void wfh_display_tick(wfh_display *d, uint64_t now_ms);
+void wfh_display_note(wfh_display *d, const char *msg);
+void wfh_display_run_end(wfh_display *d, const char *status, size_t succeeded, size_t failed,
+                         size_t skipped, size_t cancelled, uint64_t duration_ms);
+
+#endif

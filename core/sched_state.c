@@ -1,0 +1,310 @@
+/*
+ * core/sched_state.c - the state machine of a run's steps, free of processes and I/O.
+ *
+ * Each step has an explicit state (scheduler.h), a count of needs that have not yet
+ * succeeded, and its dependents stored as one compressed adjacency array. Every change
+ * goes through wfh_sched_transition(), which asks the hook first (the run store will
+ * write the event there before anything acts on it), then applies it. Consequences are
+ * queued on an explicit worklist rather than recursed into, so a 10 000-step chain that
+ * fails at the top cannot overflow the stack, and each is a transition the hook sees.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "scheduler.h"
+
+typedef struct work_item {
+    size_t step;
+    long cause;       /* the need that did not succeed, or -1 */
+    wfh_sstate to;
+} work_item;
+
+struct wfh_sched {
+    size_t n;
+    wfh_sstate *state;     /* owned [n] */
+    unsigned *attempts;    /* owned [n] */
+    size_t *remaining;     /* owned [n]: needs not yet succeeded (with repeats) */
+    size_t *child_off;     /* owned [n + 1]: dependents of i are child[off[i]..off[i+1]) */
+    size_t *child;         /* owned [edges] */
+    size_t *queue;         /* owned [n]: ring of queued steps; stale entries are skipped */
+    size_t qhead, qlen;
+    size_t counts[WFH_S__COUNT];
+    work_item *work;       /* owned: pending consequences, FIFO from whead */
+    size_t whead, nwork, capwork;
+    wfh_sched_hook hook;
+    void *hook_ud;         /* borrowed */
+};
+
+static const char *const state_names[WFH_S__COUNT] = {
+    [WFH_S_PENDING] = "pending",     [WFH_S_QUEUED] = "queued",
+    [WFH_S_RUNNING] = "running",     [WFH_S_RETRYING] = "retrying",
+    [WFH_S_SUCCEEDED] = "succeeded", [WFH_S_FAILED] = "failed",
+    [WFH_S_TIMED_OUT] = "timed_out", [WFH_S_SKIPPED] = "skipped",
+    [WFH_S_CANCELLED] = "cancelled",
+};
+
+const char *wfh_sstate_name(wfh_sstate s)
+{
+    return (unsigned)s < WFH_S__COUNT ? state_names[s] : "unknown";
+}
+
+const char *wfh_sstate_expr_status(wfh_sstate s)
+{
+    switch (s) {
+    case WFH_S_SUCCEEDED: return "success";
+    case WFH_S_FAILED:
+    case WFH_S_TIMED_OUT: return "failure";
+    case WFH_S_SKIPPED: return "skipped";
+    case WFH_S_CANCELLED: return "cancelled";
+    default: return NULL;
+    }
+}
+
+int wfh_sstate_terminal(wfh_sstate s)
+{
+    return s >= WFH_S_SUCCEEDED && s < WFH_S__COUNT;
+}
+
+static int legal(wfh_sstate from, wfh_sstate to)
+{
+    switch (from) {
+    case WFH_S_PENDING:
+        return to == WFH_S_QUEUED || to == WFH_S_SKIPPED || to == WFH_S_CANCELLED;
+    case WFH_S_QUEUED:
+        return to == WFH_S_RUNNING || to == WFH_S_FAILED || to == WFH_S_SKIPPED ||
+               to == WFH_S_CANCELLED;
+    case WFH_S_RUNNING:
+        return to == WFH_S_SUCCEEDED || to == WFH_S_FAILED || to == WFH_S_TIMED_OUT ||
+               to == WFH_S_CANCELLED || to == WFH_S_RETRYING;
+    case WFH_S_RETRYING:
+        return to == WFH_S_QUEUED || to == WFH_S_FAILED || to == WFH_S_CANCELLED;
+    default:
+        return 0;
+    }
+}
+
+void wfh_sched_free(wfh_sched *s)
+{
+    if (!s)
+        return;
+    free(s->state);
+    free(s->attempts);
+    free(s->remaining);
+    free(s->child_off);
+    free(s->child);
+    free(s->queue);
+    free(s->work);
+    free(s);
+}
+
+static void enqueue(wfh_sched *s, size_t step)
+{
+    /* A step sits in the ring at most once while QUEUED, and stale entries belong to
+     * steps that reached a terminal state and are never queued again: n slots suffice. */
+    if (s->qlen == s->n) {
+        /* Only reachable if the invariants above are broken; drop the oldest stale. */
+        s->qhead = (s->qhead + 1) % s->n;
+        s->qlen--;
+    }
+    s->queue[(s->qhead + s->qlen) % s->n] = step;
+    s->qlen++;
+}
+
+int wfh_sched_new(size_t n, const size_t *n_needs, const size_t *const *needs,
+                  wfh_sched_hook hook, void *hook_ud, wfh_sched **out)
+{
+    int err = 0;
+    wfh_sched *s = calloc(1, sizeof *s); /* owned until handed out */
+    *out = NULL;
+    if (!s)
+        return wfh_error_set(WFH_ENOMEM, "scheduler: out of memory");
+    s->n = n;
+    s->hook = hook;
+    s->hook_ud = hook_ud;
+    size_t edges = 0;
+    for (size_t i = 0; i < n; i++)
+        edges += n_needs[i];
+    size_t cells = n ? n : 1;
+    s->state = calloc(cells, sizeof *s->state);
+    s->attempts = calloc(cells, sizeof *s->attempts);
+    s->remaining = calloc(cells, sizeof *s->remaining);
+    s->child_off = calloc(n + 1, sizeof *s->child_off);
+    s->child = calloc(edges ? edges : 1, sizeof *s->child);
+    s->queue = calloc(cells, sizeof *s->queue);
+    if (!s->state || !s->attempts || !s->remaining || !s->child_off || !s->child ||
+        !s->queue) {
+        err = wfh_error_set(WFH_ENOMEM, "scheduler: out of memory for %zu steps", n);
+        goto done;
+    }
+    /* Counting sort of the edges by parent: first out-degrees, then prefix sums, then
+     * fill. Children of a step end up in step order, which keeps queueing stable. */
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < n_needs[i]; k++) {
+            size_t p = needs[i][k];
+            if (p >= n || p == i) {
+                err = wfh_error_set(WFH_EINVAL, "scheduler: step %zu needs invalid step %zu",
+                                    i, p);
+                goto done;
+            }
+            s->child_off[p + 1]++;
+        }
+        s->remaining[i] = n_needs[i];
+    }
+    for (size_t i = 0; i < n; i++)
+        s->child_off[i + 1] += s->child_off[i];
+    size_t *fill = calloc(cells, sizeof *fill); /* owned, freed below */
+    if (!fill) {
+        err = wfh_error_set(WFH_ENOMEM, "scheduler: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < n_needs[i]; k++) {
+            size_t p = needs[i][k];
+            s->child[s->child_off[p] + fill[p]++] = i;
+        }
+    free(fill);
+    for (size_t i = 0; i < n; i++) {
+        if (s->remaining[i] == 0) {
+            s->state[i] = WFH_S_QUEUED;
+            enqueue(s, i);
+        } else {
+            s->state[i] = WFH_S_PENDING;
+        }
+        s->counts[s->state[i]]++;
+    }
+done:
+    if (err < 0) {
+        wfh_sched_free(s);
+        return err;
+    }
+    *out = s;
+    return 0;
+}
+
+static int push_work(wfh_sched *s, size_t step, wfh_sstate to, long cause)
+{
+    if (s->nwork == s->capwork) {
+        size_t cap = s->capwork ? s->capwork * 2 : 64;
+        work_item *w = realloc(s->work, cap * sizeof *w);
+        if (!w)
+            return wfh_error_set(WFH_ENOMEM, "scheduler: out of memory");
+        s->work = w;
+        s->capwork = cap;
+    }
+    s->work[s->nwork++] = (work_item){.step = step, .cause = cause, .to = to};
+    return 0;
+}
+
+/* Ask the hook, apply one change, and queue its consequences on the worklist. */
+static int apply(wfh_sched *s, size_t step, wfh_sstate to, const char *reason, long cause)
+{
+    wfh_sstate from = s->state[step];
+    if (!legal(from, to))
+        return wfh_error_set(WFH_EINVAL, "scheduler: step %zu cannot go from %s to %s", step,
+                             wfh_sstate_name(from), wfh_sstate_name(to));
+    unsigned attempt = s->attempts[step] + (to == WFH_S_RUNNING);
+    if (s->hook) {
+        wfh_sched_event ev = {.step = step, .from = from, .to = to, .attempt = attempt,
+                              .cause = cause, .reason = reason};
+        int err = s->hook(s->hook_ud, &ev);
+        if (err < 0)
+            return err;
+    }
+    s->counts[from]--;
+    s->counts[to]++;
+    s->state[step] = to;
+    s->attempts[step] = attempt;
+    if (to == WFH_S_QUEUED)
+        enqueue(s, step);
+    if (!wfh_sstate_terminal(to))
+        return 0;
+    for (size_t k = s->child_off[step]; k < s->child_off[step + 1]; k++) {
+        size_t c = s->child[k];
+        if (s->state[c] != WFH_S_PENDING)
+            continue;
+        int err = 0;
+        if (to == WFH_S_SUCCEEDED) {
+            if (--s->remaining[c] == 0)
+                err = push_work(s, c, WFH_S_QUEUED, -1);
+        } else {
+            /* A dependent of a cancelled step is cancelled too (a cancelled run reports
+             * what it never got to); of a failed or skipped one, skipped. */
+            err = push_work(s, c, to == WFH_S_CANCELLED ? WFH_S_CANCELLED : WFH_S_SKIPPED,
+                            (long)step);
+        }
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+int wfh_sched_transition(wfh_sched *s, size_t step, wfh_sstate to, const char *reason)
+{
+    if (step >= s->n)
+        return wfh_error_set(WFH_EINVAL, "scheduler: no step %zu", step);
+    int err = apply(s, step, to, reason, -1);
+    /* FIFO, so dependents are queued in step order, as at the start. */
+    while (err == 0 && s->whead < s->nwork) {
+        work_item w = s->work[s->whead++];
+        /* Two failing needs may both have asked to skip the same dependent. */
+        if (s->state[w.step] != WFH_S_PENDING)
+            continue;
+        err = apply(s, w.step, w.to, NULL, w.cause);
+    }
+    s->whead = s->nwork = 0;
+    return err;
+}
+
+long wfh_sched_next(wfh_sched *s)
+{
+    while (s->qlen > 0) {
+        size_t step = s->queue[s->qhead];
+        s->qhead = (s->qhead + 1) % s->n;
+        s->qlen--;
+        if (s->state[step] == WFH_S_QUEUED)
+            return (long)step;
+    }
+    return -1;
+}
+
+int wfh_sched_cancel(wfh_sched *s, const char *reason)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        wfh_sstate st = s->state[i];
+        if (st == WFH_S_PENDING || st == WFH_S_QUEUED || st == WFH_S_RETRYING) {
+            int err = wfh_sched_transition(s, i, WFH_S_CANCELLED, reason);
+            if (err < 0)
+                return err;
+        }
+    }
+    return 0;
+}
+
+wfh_sstate wfh_sched_state(const wfh_sched *s, size_t step)
+{
+    return s->state[step];
+}
+
+unsigned wfh_sched_attempts(const wfh_sched *s, size_t step)
+{
+    return s->attempts[step];
+}
+
+size_t wfh_sched_count(const wfh_sched *s, wfh_sstate st)
+{
+    return (unsigned)st < WFH_S__COUNT ? s->counts[st] : 0;
+}
+
+size_t wfh_sched_size(const wfh_sched *s)
+{
+    return s->n;
+}
+
+int wfh_sched_finished(const wfh_sched *s)
+{
+    size_t t = 0;
+    for (int st = WFH_S_SUCCEEDED; st < WFH_S__COUNT; st++)
+        t += s->counts[st];
+    return t == s->n;
+}

@@ -1,0 +1,718 @@
+/*
+ * core/scheduler.c - one run of a validated workflow: the event loop around wfh_sched.
+ *
+ * The loop starts queued steps while fewer than --concurrency attempts are running,
+ * then sleeps in poll() on every running attempt's pipes and on a self-pipe that the
+ * SIGCHLD, SIGINT and SIGTERM handlers write one byte to. A wake-up reads what arrived,
+ * reaps exited runners with waitpid(-1, WNOHANG) and turns each into one state change.
+ * Nothing here busy-waits, and the work per event does not grow with the number of
+ * steps: the `steps` expression context is one JSON object updated as steps end,
+ * running attempts live in a fixed table of slots whose pollfd entries are reused.
+ *
+ * Every state change goes through wfh_sched_transition(); run_on_event() below is the
+ * hook that sees each one before it happens. The run store (issue #7) writes its event
+ * there first and vetoes the change if it cannot.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <wfhost/plugin.h>
+
+#include "attempt.h"
+#include "display.h"
+#include "error.h"
+#include "scheduler.h"
+
+#define NO_SLOT ((size_t)-1)
+
+typedef struct run_step {
+    wfh_run *run;            /* borrowed back-pointer, for the attempt hooks */
+    size_t idx;
+    wfh_attempt *att;        /* owned while running, else NULL */
+    pid_t pid;
+    size_t slot;             /* NO_SLOT unless running */
+    int cancel_requested;
+    json_t *outputs;         /* owned reference, NULL until an attempt ends */
+    char *error;             /* owned, NULL unless it failed */
+    uint64_t start_ms, end_ms; /* monotonic; 0 = never started */
+    char started_at[32];     /* ISO 8601 UTC, "" if never started */
+} run_step;
+
+struct wfh_run {
+    const wfh_workflow *wf;  /* borrowed */
+    const wfh_catalog *cat;  /* borrowed */
+    char id[WFH_RUN_ID_LEN + 1];
+    char *workspace;         /* owned */
+    unsigned concurrency;
+    FILE *human;             /* borrowed */
+    int tty;
+    wfh_display *disp;       /* owned */
+    wfh_sched *sched;        /* owned */
+    run_step *steps;         /* owned [n] */
+    const char **ids;        /* owned array of borrowed strings [n] */
+    json_t *ctx;             /* owned: expression contexts {env, steps, run} */
+    json_t *ctx_steps;       /* borrowed from ctx */
+    json_t *ctx_run;         /* borrowed from ctx */
+    json_t *wf_env;          /* owned: the workflow's env, evaluated, strings only */
+    size_t n_slots;
+    size_t *slot_step;       /* owned [n_slots]: the step in each slot, or NO_SLOT */
+    size_t *free_slots;      /* owned [n_slots]: stack of free slot numbers */
+    size_t n_free;
+    struct pollfd *pfd;      /* owned [1 + 2 * n_slots]: self-pipe, then 2 per slot */
+    int cancelled;
+    int cancel_signal;
+    int fatal;               /* a host error that stopped the run, or 0 */
+    char started_at[32];
+    uint64_t start_ms, end_ms;
+    int finished;
+    wfh_sched_hook on_event; /* from the options, may be NULL */
+    void *on_event_ud;       /* borrowed */
+};
+
+/* ---- time ----------------------------------------------------------------------- */
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void iso_now(char buf[32])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    char secs[24];
+    if (strftime(secs, sizeof secs, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        secs[0] = '\0';
+    snprintf(buf, 32, "%.20s.%03dZ", secs, (int)(ts.tv_nsec / 1000000L));
+}
+
+/* ---- signals: a self-pipe, so poll() wakes for them -------------------------------- */
+
+static int sig_write_fd = -1;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+    ssize_t w = write(sig_write_fd, &c, 1); /* full pipe: a wake-up is already pending */
+    (void)w;
+    errno = saved;
+}
+
+/* ---- the hook every state change passes through ------------------------------------- */
+
+static int run_on_event(void *ud, const wfh_sched_event *ev)
+{
+    wfh_run *r = ud;
+    run_step *rs = &r->steps[ev->step];
+    if (r->on_event) { /* the run store: the event is durable before it happens */
+        int err = r->on_event(r->on_event_ud, ev);
+        if (err < 0)
+            return err;
+    }
+    if (ev->to == WFH_S_RUNNING) {
+        rs->start_ms = mono_ms();
+        rs->end_ms = 0;
+        iso_now(rs->started_at);
+        wfh_display_step_start(r->disp, ev->step, ev->attempt, rs->start_ms);
+        return 0;
+    }
+    if (!wfh_sstate_terminal(ev->to))
+        return 0;
+    rs->end_ms = rs->start_ms ? mono_ms() : 0;
+    if (ev->to != WFH_S_SUCCEEDED && ev->to != WFH_S_SKIPPED && ev->reason && !rs->error) {
+        rs->error = strdup(ev->reason);
+        if (!rs->error)
+            return wfh_error_set(WFH_ENOMEM, "step %s: out of memory", r->ids[ev->step]);
+    }
+    json_t *outs = rs->outputs ? json_incref(rs->outputs) : json_object(); /* owned */
+    json_t *entry = json_pack("{s:o,s:s}", "outputs", outs, "status",
+                              wfh_sstate_expr_status(ev->to)); /* "o" took outs */
+    if (!entry || json_object_set_new(r->ctx_steps, r->ids[ev->step], entry) < 0)
+        return wfh_error_set(WFH_ENOMEM, "step %s: out of memory", r->ids[ev->step]);
+    char why[600];
+    const char *shown = ev->reason;
+    if (ev->cause >= 0 && ev->to == WFH_S_SKIPPED) {
+        snprintf(why, sizeof why, "needs '%s', which did not succeed", r->ids[ev->cause]);
+        shown = why;
+    } else if (ev->cause >= 0) {
+        snprintf(why, sizeof why, "needs '%s', which was cancelled", r->ids[ev->cause]);
+        shown = why;
+    }
+    wfh_display_step_end(r->disp, ev->step, ev->to,
+                         rs->start_ms ? rs->end_ms - rs->start_ms : 0, shown);
+    return 0;
+}
+
+/* A transition the loop cannot recover from (the hook refused, or out of memory):
+ * remember the first such error and stop starting work. */
+static void transition(wfh_run *r, size_t step, wfh_sstate to, const char *reason)
+{
+    int err = wfh_sched_transition(r->sched, step, to, reason);
+    if (err < 0 && !r->fatal)
+        r->fatal = err;
+}
+
+/* ---- attempts ----------------------------------------------------------------------- */
+
+static void on_log(void *ud, wfh_attempt *a, int level, const char *msg, size_t len)
+{
+    run_step *rs = ud;
+    (void)a;
+    (void)level;
+    wfh_display_log(rs->run->disp, rs->idx, msg, len);
+}
+
+static void on_progress(void *ud, wfh_attempt *a, double fraction, const char *msg)
+{
+    run_step *rs = ud;
+    (void)a;
+    wfh_display_progress(rs->run->disp, rs->idx, fraction, msg);
+}
+
+/* "flow.yaml:12:7: message": evaluation errors carry line:col; the file is ours to add. */
+static void eval_error(wfh_run *r, size_t i, const char *what, const char *msg, char *out,
+                       size_t len)
+{
+    const char *sep = (msg[0] >= '0' && msg[0] <= '9') ? ":" : ": ";
+    snprintf(out, len, "%s%s%s (in %s of step %s)", r->wf->path, sep, msg, what, r->ids[i]);
+}
+
+/* Put @p v (any JSON) into @p env as a string, the only type an environment holds. */
+static int env_set(json_t *env, const char *key, json_t *v)
+{
+    if (json_is_string(v))
+        return json_object_set(env, key, v);
+    char *s = wfh_expr_to_string(v); /* owned */
+    if (!s)
+        return -1;
+    int rc = json_object_set_new(env, key, json_string(s));
+    free(s);
+    return rc;
+}
+
+static void slot_refresh(wfh_run *r, size_t slot)
+{
+    int fds[2] = {-1, -1};
+    size_t step = r->slot_step[slot];
+    if (step != NO_SLOT)
+        wfh_attempt_fds(r->steps[step].att, fds);
+    for (int k = 0; k < 2; k++) {
+        r->pfd[1 + 2 * slot + (size_t)k].fd = fds[k];
+        r->pfd[1 + 2 * slot + (size_t)k].events = POLLIN;
+        r->pfd[1 + 2 * slot + (size_t)k].revents = 0;
+    }
+}
+
+static void start_step(wfh_run *r, size_t i)
+{
+    const wfh_step *st = &r->wf->steps[i];
+    run_step *rs = &r->steps[i];
+    json_t *inputs = NULL, *env = NULL, *step_env = NULL; /* owned */
+    char msg[1024], err[512];
+    err[0] = '\0';
+
+    /* The inputs are evaluated just before the start, so they see every output of the
+     * steps that ended before it. */
+    json_object_set_new(r->ctx_run, "attempt",
+                        json_integer(wfh_sched_attempts(r->sched, i) + 1));
+    wfh_expr_env ee = {
+        .contexts = r->ctx,
+        .run_failed = wfh_sched_count(r->sched, WFH_S_FAILED) +
+                          wfh_sched_count(r->sched, WFH_S_TIMED_OUT) > 0,
+        .run_cancelled = r->cancelled,
+    };
+    if (wfh_value_eval(st->with, &ee, &inputs, err, sizeof err) < 0) {
+        eval_error(r, i, "with", err[0] ? err : wfh_error_last(), msg, sizeof msg);
+        transition(r, i, WFH_S_FAILED, msg);
+        goto done;
+    }
+    if (!json_is_object(inputs)) {
+        snprintf(msg, sizeof msg, "%s:%u:%u: `with` of step %s is not a mapping", r->wf->path,
+                 st->line, st->col, r->ids[i]);
+        transition(r, i, WFH_S_FAILED, msg);
+        goto done;
+    }
+    env = json_copy(r->wf_env);
+    if (!env) {
+        transition(r, i, WFH_S_FAILED, "out of memory");
+        goto done;
+    }
+    if (st->env) {
+        err[0] = '\0';
+        if (wfh_value_eval(st->env, &ee, &step_env, err, sizeof err) < 0) {
+            eval_error(r, i, "env", err[0] ? err : wfh_error_last(), msg, sizeof msg);
+            transition(r, i, WFH_S_FAILED, msg);
+            goto done;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(step_env, k, v) {
+            if (env_set(env, k, v) < 0) {
+                transition(r, i, WFH_S_FAILED, "out of memory");
+                goto done;
+            }
+        }
+    }
+
+    transition(r, i, WFH_S_RUNNING, NULL);
+    if (r->fatal)
+        goto done;
+    char key[WFH_RUN_ID_LEN + 2 + 256];
+    /* Stable across attempts (and, with a run store, across resumes), so plugins that
+     * do side effects can make them once. */
+    snprintf(key, sizeof key, "%s/%s", r->id, r->ids[i]);
+    const wfh_type_meta *meta = st->meta;
+    wfh_attempt_spec spec = {
+        .runner_path = r->cat->runner_path,
+        .plugin_path = meta && meta->plugin ? meta->plugin->path : NULL,
+        .step_type = meta ? meta->name : st->type,
+        .inputs = inputs,
+        .env = env,
+        .run_id = r->id,
+        .step_id = r->ids[i],
+        .idempotency_key = key,
+        .workspace = r->workspace,
+        .attempt = wfh_sched_attempts(r->sched, i),
+    };
+    wfh_attempt_hooks hooks = {.log = on_log, .progress = on_progress, .ud = rs};
+    if (!spec.plugin_path) {
+        snprintf(msg, sizeof msg, "step %s: step type '%s' has no plugin (not validated?)",
+                 r->ids[i], st->type);
+        transition(r, i, WFH_S_FAILED, msg);
+        goto done;
+    }
+    if (wfh_attempt_start(&spec, &hooks, &rs->att) < 0) {
+        snprintf(msg, sizeof msg, "could not start: %s", wfh_error_last());
+        transition(r, i, WFH_S_FAILED, msg);
+        goto done;
+    }
+    rs->pid = wfh_attempt_pid(rs->att);
+    rs->slot = r->free_slots[--r->n_free];
+    r->slot_step[rs->slot] = i;
+    slot_refresh(r, rs->slot);
+    if (r->cancelled) { /* a signal landed while it started */
+        rs->cancel_requested = 1;
+        wfh_attempt_kill(rs->att, WFH_STEP_CANCELLED, "cancelled");
+    }
+done:
+    json_decref(inputs);
+    json_decref(env);
+    json_decref(step_env);
+}
+
+static void finish_step(wfh_run *r, size_t i, int wait_status)
+{
+    run_step *rs = &r->steps[i];
+    wfh_attempt_result res;
+    memset(&res, 0, sizeof res);
+    wfh_attempt_finish(rs->att, wait_status, &res);
+    wfh_attempt_free(rs->att);
+    rs->att = NULL;
+    r->slot_step[rs->slot] = NO_SLOT;
+    slot_refresh(r, rs->slot);
+    r->free_slots[r->n_free++] = rs->slot;
+    rs->slot = NO_SLOT;
+
+    json_decref(rs->outputs);
+    rs->outputs = res.outputs; /* failed attempts keep theirs too (exit_code, stderr) */
+    res.outputs = NULL;
+    wfh_sstate to;
+    switch (res.status) {
+    case WFH_STEP_OK: to = WFH_S_SUCCEEDED; break;
+    case WFH_STEP_TIMEOUT: to = WFH_S_TIMED_OUT; break;
+    case WFH_STEP_CANCELLED: to = WFH_S_CANCELLED; break;
+    default: to = WFH_S_FAILED; break;
+    }
+    if (rs->cancel_requested && to != WFH_S_SUCCEEDED)
+        to = WFH_S_CANCELLED;
+    char why[256];
+    const char *reason = res.error;
+    if (to != WFH_S_SUCCEEDED && (!reason || !*reason)) {
+        if (res.term_signal)
+            snprintf(why, sizeof why, "step runner killed by signal %d (%s)", res.term_signal,
+                     strsignal(res.term_signal));
+        else
+            snprintf(why, sizeof why, "failed (exit status %d)", res.exit_code);
+        reason = why;
+    }
+    transition(r, i, to, to == WFH_S_SUCCEEDED ? NULL : reason);
+    wfh_attempt_result_clear(&res);
+}
+
+static void cancel_run(wfh_run *r, int sig)
+{
+    char note[96];
+    if (!r->cancelled) {
+        r->cancelled = 1;
+        r->cancel_signal = sig;
+        snprintf(note, sizeof note, "wfhost: %s: cancelling the run", sig ? strsignal(sig) :
+                 "stopping");
+        wfh_display_note(r->disp, note);
+        int err = wfh_sched_cancel(r->sched, "cancelled");
+        if (err < 0 && !r->fatal)
+            r->fatal = err;
+    }
+    /* Again on every signal: a second Ctrl-C must not be needed, but is harmless. */
+    for (size_t s = 0; s < r->n_slots; s++) {
+        size_t i = r->slot_step[s];
+        if (i == NO_SLOT)
+            continue;
+        r->steps[i].cancel_requested = 1;
+        wfh_attempt_kill(r->steps[i].att, WFH_STEP_CANCELLED, "cancelled");
+    }
+}
+
+static size_t slot_of_pid(const wfh_run *r, pid_t pid)
+{
+    for (size_t s = 0; s < r->n_slots; s++)
+        if (r->slot_step[s] != NO_SLOT && r->steps[r->slot_step[s]].pid == pid)
+            return s;
+    return NO_SLOT;
+}
+
+/* ---- set-up and tear-down ------------------------------------------------------------ */
+
+void wfh_run_free(wfh_run *r)
+{
+    if (!r)
+        return;
+    if (r->steps) {
+        for (size_t i = 0; i < r->wf->n_steps; i++) {
+            run_step *rs = &r->steps[i];
+            if (rs->att) { /* only after a host error: do not leave its tree behind */
+                wfh_attempt_kill(rs->att, WFH_STEP_CANCELLED, "cancelled");
+                int ws = 0;
+                if (waitpid(rs->pid, &ws, 0) == rs->pid) {
+                    wfh_attempt_result res;
+                    memset(&res, 0, sizeof res);
+                    wfh_attempt_finish(rs->att, ws, &res);
+                    wfh_attempt_result_clear(&res);
+                }
+                wfh_attempt_free(rs->att);
+            }
+            json_decref(rs->outputs);
+            free(rs->error);
+        }
+    }
+    free(r->steps);
+    free((void *)r->ids);
+    wfh_sched_free(r->sched);
+    wfh_display_free(r->disp);
+    json_decref(r->ctx);
+    json_decref(r->wf_env);
+    free(r->slot_step);
+    free(r->free_slots);
+    free(r->pfd);
+    free(r->workspace);
+    free(r);
+}
+
+int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_opts *opts,
+                wfh_run **out)
+{
+    int err = 0;
+    size_t n = wf->n_steps;
+    size_t *n_needs = NULL;            /* owned, temporary */
+    const size_t **needs = NULL;       /* owned array of borrowed arrays, temporary */
+    wfh_run *r = calloc(1, sizeof *r); /* owned until handed out */
+    *out = NULL;
+    if (!r)
+        return wfh_error_set(WFH_ENOMEM, "run: out of memory");
+    r->wf = wf;
+    r->cat = cat;
+    r->human = opts && opts->human ? opts->human : stderr;
+    r->tty = opts ? opts->tty : -1;
+    r->on_event = opts ? opts->on_event : NULL;
+    r->on_event_ud = opts ? opts->on_event_ud : NULL;
+    if (opts && opts->run_id) {
+        snprintf(r->id, sizeof r->id, "%s", opts->run_id);
+    } else if ((err = wfh_run_id_new(r->id)) < 0) {
+        goto done;
+    }
+    unsigned conc = opts ? opts->concurrency : 0;
+    if (conc == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        conc = cpus > 0 ? (unsigned)cpus : 1;
+    }
+    r->concurrency = conc;
+    r->n_slots = conc < n ? conc : (n ? n : 1);
+    if (opts && opts->workspace) {
+        r->workspace = strdup(opts->workspace);
+    } else {
+        r->workspace = getcwd(NULL, 0);
+    }
+    r->steps = calloc(n ? n : 1, sizeof *r->steps);
+    r->ids = calloc(n ? n : 1, sizeof *r->ids);
+    n_needs = calloc(n ? n : 1, sizeof *n_needs);
+    needs = calloc(n ? n : 1, sizeof *needs);
+    r->slot_step = calloc(r->n_slots, sizeof *r->slot_step);
+    r->free_slots = calloc(r->n_slots, sizeof *r->free_slots);
+    r->pfd = calloc(1 + 2 * r->n_slots, sizeof *r->pfd);
+    r->ctx = json_object();
+    r->ctx_steps = json_object();
+    r->ctx_run = json_pack("{s:s,s:i,s:s}", "id", r->id, "attempt", 1, "workflow", wf->name);
+    if (!r->workspace || !r->steps || !r->ids || !n_needs || !needs || !r->slot_step ||
+        !r->free_slots || !r->pfd || !r->ctx || !r->ctx_steps || !r->ctx_run ||
+        json_object_set(r->ctx, "steps", r->ctx_steps) < 0 ||
+        json_object_set(r->ctx, "run", r->ctx_run) < 0) {
+        err = wfh_error_set(WFH_ENOMEM, "run: out of memory for %zu steps", n);
+        goto done;
+    }
+    /* ctx holds the references now; ctx_steps and ctx_run are borrowed from it. */
+    json_decref(r->ctx_steps);
+    json_decref(r->ctx_run);
+    for (size_t i = 0; i < n; i++) {
+        r->steps[i].run = r;
+        r->steps[i].idx = i;
+        r->steps[i].slot = NO_SLOT;
+        r->ids[i] = wf->steps[i].id;
+        n_needs[i] = wf->steps[i].n_needs;
+        needs[i] = wf->steps[i].needs;
+        if (n_needs[i] && !needs[i]) {
+            err = wfh_error_set(WFH_EINVAL, "%s: step %s: needs not resolved (not validated)",
+                                wf->path, wf->steps[i].id);
+            goto done;
+        }
+    }
+    for (size_t s = 0; s < r->n_slots; s++) {
+        r->slot_step[s] = NO_SLOT;
+        r->free_slots[s] = r->n_slots - 1 - s; /* hand out slot 0 first */
+        r->pfd[1 + 2 * s].fd = r->pfd[2 + 2 * s].fd = -1;
+    }
+    r->n_free = r->n_slots;
+    r->pfd[0].fd = -1;
+    if ((err = wfh_sched_new(n, n_needs, needs, run_on_event, r, &r->sched)) < 0)
+        goto done;
+    r->disp = wfh_display_new(r->human, r->tty, n, r->ids);
+    if (!r->disp) {
+        err = wfh_error_set(WFH_ENOMEM, "run: out of memory");
+        goto done;
+    }
+done:
+    free(n_needs);
+    free((void *)needs);
+    if (err < 0) {
+        wfh_run_free(r);
+        return err;
+    }
+    *out = r;
+    return 0;
+}
+
+const char *wfh_run_id(const wfh_run *r)
+{
+    return r->id;
+}
+
+/* The workflow's env, evaluated once (it sees `run`, not steps), as strings. */
+static int eval_workflow_env(wfh_run *r)
+{
+    char err[512] = "";
+    json_t *v = NULL; /* owned */
+    r->wf_env = json_object();
+    if (!r->wf_env)
+        return wfh_error_set(WFH_ENOMEM, "run: out of memory");
+    if (!r->wf->env)
+        goto set_ctx;
+    wfh_expr_env ee = {.contexts = r->ctx};
+    if (wfh_value_eval(r->wf->env, &ee, &v, err, sizeof err) < 0) {
+        const char *m = err[0] ? err : wfh_error_last();
+        return wfh_error_set(WFH_EEVAL, "%s%s%s (in the workflow's env)", r->wf->path,
+                             (m[0] >= '0' && m[0] <= '9') ? ":" : ": ", m);
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach(v, k, x) {
+        if (env_set(r->wf_env, k, x) < 0) {
+            json_decref(v);
+            return wfh_error_set(WFH_ENOMEM, "run: out of memory");
+        }
+    }
+    json_decref(v);
+set_ctx:
+    if (json_object_set(r->ctx, "env", r->wf_env) < 0)
+        return wfh_error_set(WFH_ENOMEM, "run: out of memory");
+    return 0;
+}
+
+/* Each attempt holds two pipe ends in the host: let wide fan-outs use the hard limit. */
+static void raise_nofile(size_t want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want + 64)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+int wfh_run_exec(wfh_run *r)
+{
+    int err = 0;
+    int pipefd[2] = {-1, -1};
+    struct sigaction old_chld, old_int, old_term, sa;
+    int installed = 0;
+
+    if (r->finished)
+        return wfh_error_set(WFH_EINVAL, "run %s: already executed", r->id);
+    r->finished = 1;
+    r->start_ms = mono_ms();
+    iso_now(r->started_at);
+    wfh_display_run_start(r->disp, r->id, r->wf->name);
+    if ((err = eval_workflow_env(r)) < 0)
+        goto done;
+    raise_nofile(2 * r->n_slots);
+
+    if (pipe2(pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {
+        err = wfh_error_set(WFH_EIO, "run: pipe: %s", strerror(errno));
+        goto done;
+    }
+    sig_write_fd = pipefd[1];
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, &old_chld);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    installed = 1;
+    r->pfd[0].fd = pipefd[0];
+    r->pfd[0].events = POLLIN;
+
+    for (;;) {
+        long next;
+        while (!r->cancelled && !r->fatal && r->n_free > 0 &&
+               (next = wfh_sched_next(r->sched)) >= 0)
+            start_step(r, (size_t)next);
+        if (r->fatal && r->n_free == r->n_slots)
+            break;
+        if (r->fatal && !r->cancelled)
+            cancel_run(r, 0);
+        if (wfh_sched_finished(r->sched))
+            break;
+        if (r->n_free == r->n_slots) {
+            /* Nothing running, nothing startable, yet not finished: the graph state is
+             * inconsistent. Say so rather than sleep forever. */
+            err = wfh_error_set(WFH_EINVAL, "run %s: no step can start (scheduler bug)", r->id);
+            goto done;
+        }
+        int timeout = wfh_display_live(r->disp) ? 100 : -1;
+        int nready = poll(r->pfd, 1 + 2 * r->n_slots, timeout);
+        if (nready < 0 && errno != EINTR) {
+            err = wfh_error_set(WFH_EIO, "run: poll: %s", strerror(errno));
+            cancel_run(r, 0);
+            r->fatal = err;
+        }
+        if (nready > 0 && (r->pfd[0].revents & POLLIN)) {
+            unsigned char buf[64];
+            ssize_t got;
+            while ((got = read(pipefd[0], buf, sizeof buf)) > 0)
+                for (ssize_t k = 0; k < got; k++)
+                    if (buf[k] == SIGINT || buf[k] == SIGTERM)
+                        cancel_run(r, buf[k]);
+        }
+        if (nready > 0) {
+            for (size_t s = 0; s < r->n_slots; s++) {
+                size_t i = r->slot_step[s];
+                if (i == NO_SLOT)
+                    continue;
+                int touched = 0;
+                for (size_t k = 0; k < 2; k++) {
+                    struct pollfd *p = &r->pfd[1 + 2 * s + k];
+                    if (p->fd >= 0 && (p->revents & (POLLIN | POLLHUP | POLLERR))) {
+                        wfh_attempt_read(r->steps[i].att, p->fd);
+                        touched = 1;
+                    }
+                }
+                if (touched)
+                    slot_refresh(r, s);
+            }
+        }
+        /* Reap whatever exited, whether or not its SIGCHLD byte has been read yet. */
+        int ws;
+        pid_t pid;
+        while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+            size_t s = slot_of_pid(r, pid);
+            if (s != NO_SLOT)
+                finish_step(r, r->slot_step[s], ws);
+        }
+        wfh_display_tick(r->disp, mono_ms());
+    }
+    if (r->fatal)
+        err = r->fatal;
+done:
+    r->end_ms = mono_ms();
+    if (installed) {
+        sigaction(SIGCHLD, &old_chld, NULL);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sig_write_fd = -1;
+    }
+    if (pipefd[0] >= 0)
+        close(pipefd[0]);
+    if (pipefd[1] >= 0)
+        close(pipefd[1]);
+    if (err == 0) {
+        if (r->cancelled)
+            err = wfh_error_set(WFH_ECANCELLED, "run %s cancelled", r->id);
+        else if (wfh_sched_count(r->sched, WFH_S_SUCCEEDED) != r->wf->n_steps)
+            err = wfh_error_set(WFH_EFAILED, "run %s failed", r->id);
+    }
+    const char *status = err == 0 ? "succeeded" : err == WFH_ECANCELLED ? "cancelled" : "failed";
+    wfh_display_run_end(r->disp, status, wfh_sched_count(r->sched, WFH_S_SUCCEEDED),
+                        wfh_sched_count(r->sched, WFH_S_FAILED) +
+                            wfh_sched_count(r->sched, WFH_S_TIMED_OUT),
+                        wfh_sched_count(r->sched, WFH_S_SKIPPED),
+                        wfh_sched_count(r->sched, WFH_S_CANCELLED), r->end_ms - r->start_ms);
+    return err;
+}
+
+json_t *wfh_run_to_json(const wfh_run *r)
+{
+    const char *status;
+    if (!r->finished)
+        status = "pending";
+    else if (r->cancelled)
+        status = "cancelled";
+    else if (wfh_sched_count(r->sched, WFH_S_SUCCEEDED) == r->wf->n_steps)
+        status = "succeeded";
+    else
+        status = "failed";
+    json_t *steps = json_object(); /* owned until packed */
+    json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "run_id", r->id, "workflow",
+                            r->wf->name, "status", status, "started_at", r->started_at,
+                            "duration_ms", (json_int_t)(r->end_ms - r->start_ms),
+                            "steps", steps);
+    if (!doc)
+        return NULL;
+    for (size_t i = 0; i < r->wf->n_steps; i++) {
+        const run_step *rs = &r->steps[i];
+        json_t *outs = rs->outputs ? json_incref(rs->outputs) : json_object(); /* owned */
+        json_t *dur = rs->start_ms && rs->end_ms
+                          ? json_integer((json_int_t)(rs->end_ms - rs->start_ms))
+                          : json_null(); /* owned */
+        /* "o" steals outs and dur, even when packing fails. */
+        json_t *o = json_pack("{s:s,s:i,s:o,s:s?,s:s?,s:o}", "status",
+                              wfh_sstate_name(wfh_sched_state(r->sched, i)), "attempts",
+                              (int)wfh_sched_attempts(r->sched, i), "outputs", outs, "error",
+                              rs->error, "started_at",
+                              rs->started_at[0] ? rs->started_at : NULL, "duration_ms", dur);
+        if (!o || json_object_set_new(steps, r->ids[i], o) < 0) {
+            json_decref(doc);
+            return NULL;
+        }
+    }
+    return doc;
+}

@@ -1,0 +1,399 @@
+/*
+ * tests/unit/test_scheduler.c - the step state machine (core/sched_state.c), run ids
+ * and the plain display, without processes: DAG order, readiness counters, skip
+ * propagation, cancel, illegal transitions, the hook's veto, and a chain long enough
+ * that recursion or O(n^2) work would show.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "display.h"
+#include "error.h"
+#include "scheduler.h"
+
+/* Events the hook saw, in order. */
+typedef struct rec {
+    wfh_sched_event ev[64];
+    size_t n;
+    size_t total;
+    int veto_step;   /* veto transitions of this step to veto_to; -1: none */
+    wfh_sstate veto_to;
+} rec;
+
+static int record(void *ud, const wfh_sched_event *ev)
+{
+    rec *r = ud;
+    if (r->veto_step >= 0 && (size_t)r->veto_step == ev->step && ev->to == r->veto_to)
+        return wfh_error_set(WFH_EIO, "store: disk full");
+    if (r->n < 64)
+        r->ev[r->n++] = *ev;
+    r->total++;
+    return 0;
+}
+
+/* Build a scheduler from a compact spec: needs[i] is a -1-terminated list. */
+static wfh_sched *build(size_t n, const long spec[][4], rec *r)
+{
+    size_t *n_needs = calloc(n, sizeof *n_needs);
+    size_t **needs = calloc(n, sizeof *needs);
+    for (size_t i = 0; i < n; i++) {
+        needs[i] = calloc(4, sizeof **needs);
+        for (size_t k = 0; k < 4 && spec[i][k] >= 0; k++)
+            needs[i][n_needs[i]++] = (size_t)spec[i][k];
+    }
+    wfh_sched *s = NULL;
+    assert_int_equal(wfh_sched_new(n, n_needs, (const size_t *const *)needs, record, r, &s), 0);
+    for (size_t i = 0; i < n; i++)
+        free(needs[i]);
+    free(needs);
+    free(n_needs);
+    return s;
+}
+
+static void run_ok(wfh_sched *s, size_t step)
+{
+    assert_int_equal(wfh_sched_transition(s, step, WFH_S_RUNNING, NULL), 0);
+    assert_int_equal(wfh_sched_transition(s, step, WFH_S_SUCCEEDED, NULL), 0);
+}
+
+static void test_chain_order(void **state)
+{
+    (void)state;
+    rec r = {.veto_step = -1};
+    const long spec[3][4] = {{-1}, {0, -1}, {1, -1}};
+    wfh_sched *s = build(3, spec, &r);
+    assert_int_equal(wfh_sched_state(s, 0), WFH_S_QUEUED);
+    assert_int_equal(wfh_sched_state(s, 1), WFH_S_PENDING);
+    assert_int_equal(wfh_sched_next(s), 0);
+    assert_int_equal(wfh_sched_next(s), -1); /* b must wait for a */
+    run_ok(s, 0);
+    assert_int_equal(wfh_sched_state(s, 1), WFH_S_QUEUED);
+    assert_int_equal(wfh_sched_next(s), 1);
+    assert_int_equal(wfh_sched_next(s), -1);
+    run_ok(s, 1);
+    assert_false(wfh_sched_finished(s));
+    assert_int_equal(wfh_sched_next(s), 2);
+    run_ok(s, 2);
+    assert_true(wfh_sched_finished(s));
+    assert_int_equal(wfh_sched_count(s, WFH_S_SUCCEEDED), 3);
+    assert_int_equal(wfh_sched_attempts(s, 2), 1);
+    /* a RUNNING, a SUCCEEDED, b QUEUED, b RUNNING, ... : the queueing is an event too */
+    assert_int_equal(r.n, 8);
+    assert_int_equal(r.ev[2].step, 1);
+    assert_int_equal(r.ev[2].from, WFH_S_PENDING);
+    assert_int_equal(r.ev[2].to, WFH_S_QUEUED);
+    assert_int_equal(r.ev[0].attempt, 1);
+    wfh_sched_free(s);
+}
+
+static void test_diamond_waits_for_all_needs(void **state)
+{
+    (void)state;
+    rec r = {.veto_step = -1};
+    /* 0 -> {1, 2} -> 3 */
+    const long spec[4][4] = {{-1}, {0, -1}, {0, -1}, {1, 2, -1}};
+    wfh_sched *s = build(4, spec, &r);
+    assert_int_equal(wfh_sched_next(s), 0);
+    run_ok(s, 0);
+    /* both branches ready at once, in step order: they may run in parallel */
+    assert_int_equal(wfh_sched_next(s), 1);
+    assert_int_equal(wfh_sched_next(s), 2);
+    assert_int_equal(wfh_sched_transition(s, 1, WFH_S_RUNNING, NULL), 0);
+    assert_int_equal(wfh_sched_transition(s, 2, WFH_S_RUNNING, NULL), 0);
+    assert_int_equal(wfh_sched_count(s, WFH_S_RUNNING), 2);
+    assert_int_equal(wfh_sched_transition(s, 2, WFH_S_SUCCEEDED, NULL), 0);
+    assert_int_equal(wfh_sched_state(s, 3), WFH_S_PENDING);
+    assert_int_equal(wfh_sched_next(s), -1);
+    assert_int_equal(wfh_sched_transition(s, 1, WFH_S_SUCCEEDED, NULL), 0);
+    assert_int_equal(wfh_sched_next(s), 3);
+    wfh_sched_free(s);
+}
+
+static void test_failure_skips_dependents_not_others(void **state)
+{
+    (void)state;
+    rec r = {.veto_step = -1};
+    /* 0 -> 1 -> 2, 0 -> 3 ; 4 independent; 5 needs 2 and 4 */
+    const long spec[6][4] = {{-1}, {0, -1}, {1, -1}, {0, -1}, {-1}, {2, 4, -1}};
+    wfh_sched *s = build(6, spec, &r);
+    assert_int_equal(wfh_sched_next(s), 0);
+    assert_int_equal(wfh_sched_next(s), 4);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_RUNNING, NULL), 0);
+    assert_int_equal(wfh_sched_transition(s, 4, WFH_S_RUNNING, NULL), 0);
+    r.n = 0;
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_FAILED, "exit status 3"), 0);
+    assert_int_equal(wfh_sched_state(s, 0), WFH_S_FAILED);
+    assert_int_equal(wfh_sched_state(s, 1), WFH_S_SKIPPED);
+    assert_int_equal(wfh_sched_state(s, 2), WFH_S_SKIPPED); /* transitively */
+    assert_int_equal(wfh_sched_state(s, 3), WFH_S_SKIPPED);
+    assert_int_equal(wfh_sched_state(s, 5), WFH_S_SKIPPED);
+    assert_int_equal(wfh_sched_state(s, 4), WFH_S_RUNNING); /* independent: carries on */
+    assert_false(wfh_sched_finished(s));
+    /* the hook saw the failure with its reason, then each skip with its cause */
+    assert_string_equal(r.ev[0].reason, "exit status 3");
+    int saw2 = 0;
+    for (size_t k = 1; k < r.n; k++) {
+        assert_int_equal(r.ev[k].to, WFH_S_SKIPPED);
+        if (r.ev[k].step == 2) {
+            assert_int_equal(r.ev[k].cause, 1);
+            saw2 = 1;
+        }
+    }
+    assert_true(saw2);
+    assert_int_equal(r.n, 5); /* 0 failed; 1, 3, 2, 5 skipped, each once */
+    assert_int_equal(wfh_sched_transition(s, 4, WFH_S_SUCCEEDED, NULL), 0);
+    assert_true(wfh_sched_finished(s));
+    assert_int_equal(wfh_sched_count(s, WFH_S_SKIPPED), 4);
+    assert_int_equal(wfh_sched_next(s), -1);
+    wfh_sched_free(s);
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    rec r = {.veto_step = -1};
+    const long spec[4][4] = {{-1}, {-1}, {0, -1}, {1, -1}};
+    wfh_sched *s = build(4, spec, &r);
+    assert_int_equal(wfh_sched_next(s), 0);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_RUNNING, NULL), 0);
+    /* 1 is queued but not started; 2 and 3 pending */
+    assert_int_equal(wfh_sched_cancel(s, "cancelled"), 0);
+    assert_int_equal(wfh_sched_state(s, 0), WFH_S_RUNNING); /* the caller kills it */
+    assert_int_equal(wfh_sched_state(s, 1), WFH_S_CANCELLED);
+    assert_int_equal(wfh_sched_state(s, 2), WFH_S_CANCELLED);
+    assert_int_equal(wfh_sched_state(s, 3), WFH_S_CANCELLED);
+    assert_int_equal(wfh_sched_next(s), -1); /* the stale queue entry of 1 is dropped */
+    assert_false(wfh_sched_finished(s));
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_CANCELLED, "cancelled"), 0);
+    assert_true(wfh_sched_finished(s));
+    assert_int_equal(wfh_sched_count(s, WFH_S_CANCELLED), 4);
+    wfh_sched_free(s);
+}
+
+static void test_illegal_transitions(void **state)
+{
+    (void)state;
+    rec r = {.veto_step = -1};
+    const long spec[2][4] = {{-1}, {0, -1}};
+    wfh_sched *s = build(2, spec, &r);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_SUCCEEDED, NULL), WFH_EINVAL);
+    assert_non_null(strstr(wfh_error_last(), "queued to succeeded"));
+    assert_int_equal(wfh_sched_transition(s, 1, WFH_S_RUNNING, NULL), WFH_EINVAL);
+    assert_int_equal(wfh_sched_transition(s, 7, WFH_S_RUNNING, NULL), WFH_EINVAL);
+    assert_int_equal(wfh_sched_state(s, 0), WFH_S_QUEUED);
+    run_ok(s, 0);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_FAILED, NULL), WFH_EINVAL);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_RUNNING, NULL), WFH_EINVAL);
+    assert_int_equal(wfh_sched_state(s, 0), WFH_S_SUCCEEDED);
+    wfh_sched_free(s);
+}
+
+static void test_hook_veto_keeps_state(void **state)
+{
+    (void)state;
+    rec r = {.veto_step = 0, .veto_to = WFH_S_RUNNING};
+    const long spec[2][4] = {{-1}, {0, -1}};
+    wfh_sched *s = build(2, spec, &r);
+    assert_int_equal(wfh_sched_next(s), 0);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_RUNNING, NULL), WFH_EIO);
+    assert_string_equal(wfh_error_last(), "store: disk full");
+    assert_int_equal(wfh_sched_state(s, 0), WFH_S_QUEUED);
+    assert_int_equal(wfh_sched_attempts(s, 0), 0);
+    assert_int_equal(r.total, 0);
+    r.veto_step = -1;
+    run_ok(s, 0);
+    assert_int_equal(wfh_sched_state(s, 1), WFH_S_QUEUED);
+    wfh_sched_free(s);
+}
+
+static void test_retry_path_counts_attempts(void **state)
+{
+    (void)state;
+    rec r = {.veto_step = -1};
+    const long spec[1][4] = {{-1}};
+    wfh_sched *s = build(1, spec, &r);
+    assert_int_equal(wfh_sched_next(s), 0);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_RUNNING, NULL), 0);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_RETRYING, "transient"), 0);
+    assert_int_equal(wfh_sched_next(s), -1);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_QUEUED, NULL), 0);
+    assert_int_equal(wfh_sched_next(s), 0);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_RUNNING, NULL), 0);
+    assert_int_equal(wfh_sched_attempts(s, 0), 2);
+    assert_int_equal(r.ev[r.n - 1].attempt, 2);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_TIMED_OUT, "timed out after 1s"), 0);
+    assert_true(wfh_sched_finished(s));
+    assert_string_equal(wfh_sstate_expr_status(WFH_S_TIMED_OUT), "failure");
+    assert_string_equal(wfh_sstate_name(WFH_S_TIMED_OUT), "timed_out");
+    wfh_sched_free(s);
+}
+
+static void test_bad_needs_refused(void **state)
+{
+    (void)state;
+    size_t n_needs[2] = {0, 1};
+    size_t bad[1] = {5};
+    const size_t *needs[2] = {NULL, bad};
+    wfh_sched *s = (wfh_sched *)1;
+    assert_int_equal(wfh_sched_new(2, n_needs, needs, NULL, NULL, &s), WFH_EINVAL);
+    assert_null(s);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* 200 000 steps in one chain, and the same count fanned out from one root. A failure
+ * at the top must skip the whole chain without recursion; a quadratic walk would take
+ * minutes here, so the time bound is generous and still catches it. */
+static void test_large_graphs(void **state)
+{
+    (void)state;
+    const size_t n = 200000;
+    size_t *n_needs = calloc(n, sizeof *n_needs);
+    size_t *prevs = calloc(n, sizeof *prevs);
+    const size_t **needs = calloc(n, sizeof *needs);
+    for (size_t i = 1; i < n; i++) {
+        prevs[i] = i - 1;
+        n_needs[i] = 1;
+        needs[i] = &prevs[i];
+    }
+    double t0 = now_s();
+    wfh_sched *s = NULL;
+    assert_int_equal(wfh_sched_new(n, n_needs, needs, NULL, NULL, &s), 0);
+    assert_int_equal(wfh_sched_next(s), 0);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_RUNNING, NULL), 0);
+    assert_int_equal(wfh_sched_transition(s, 0, WFH_S_FAILED, "boom"), 0);
+    assert_true(wfh_sched_finished(s));
+    assert_int_equal(wfh_sched_count(s, WFH_S_SKIPPED), n - 1);
+    wfh_sched_free(s);
+
+    /* fan-out: all children of step 0; they become ready in index order */
+    for (size_t i = 1; i < n; i++)
+        prevs[i] = 0;
+    assert_int_equal(wfh_sched_new(n, n_needs, needs, NULL, NULL, &s), 0);
+    long first = wfh_sched_next(s);
+    assert_int_equal(first, 0);
+    run_ok(s, 0);
+    for (size_t i = 1; i < n; i++) {
+        long next = wfh_sched_next(s);
+        assert_int_equal(next, (long)i);
+        run_ok(s, i);
+    }
+    assert_true(wfh_sched_finished(s));
+    wfh_sched_free(s);
+    double took = now_s() - t0;
+    assert_true(took < 5.0);
+    free(n_needs);
+    free(prevs);
+    free((void *)needs);
+}
+
+static void test_run_id(void **state)
+{
+    (void)state;
+    char a[WFH_RUN_ID_LEN + 1], b[WFH_RUN_ID_LEN + 1];
+    assert_int_equal(wfh_run_id_new(a), 0);
+    struct timespec ts = {0, 3 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(wfh_run_id_new(b), 0);
+    assert_int_equal(strlen(a), WFH_RUN_ID_LEN);
+    assert_int_equal(strspn(a, "0123456789ABCDEFGHJKMNPQRSTVWXYZ"), WFH_RUN_ID_LEN);
+    assert_true(a[0] <= '7'); /* 128 bits in 130: the first digit holds 3 bits */
+    assert_true(strcmp(a, b) < 0); /* later run, later id */
+    /* the first 10 digits are the millisecond time: decode and compare with now */
+    uint64_t ms = 0;
+    const char *digits = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    for (int i = 0; i < 10; i++)
+        ms = ms * 32 + (uint64_t)(strchr(digits, b[i]) - digits);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    assert_true(ms <= now_ms && now_ms - ms < 5000);
+}
+
+static void test_plain_display(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    const char *ids[3] = {"who", "greet", "after"};
+    wfh_display *d = wfh_display_new(f, 0, 3, ids);
+    assert_non_null(d);
+    assert_false(wfh_display_live(d));
+    wfh_display_run_start(d, "01ABC", "hello");
+    wfh_display_step_start(d, 0, 1, 0);
+    wfh_display_log(d, 0, "line one\nline two\n", 18);
+    wfh_display_step_end(d, 0, WFH_S_SUCCEEDED, 12, NULL);
+    wfh_display_step_end(d, 1, WFH_S_FAILED, 1500, "exit status 3\nsecond line");
+    wfh_display_step_end(d, 2, WFH_S_SKIPPED, 0, "needs 'greet', which did not succeed");
+    wfh_display_run_end(d, "failed", 1, 1, 1, 0, 1600);
+    wfh_display_free(d);
+    fclose(f);
+    assert_string_equal(buf, "run 01ABC (hello)\n"
+                             "who | line one\n"
+                             "who | line two\n"
+                             "[1/3] ok   who (12 ms)\n"
+                             "[2/3] FAIL greet (1.50 s): exit status 3\n"
+                             "[3/3] skip after: needs 'greet', which did not succeed\n"
+                             "run failed: 1 succeeded, 1 failed, 1 skipped (1.60 s)\n");
+    free(buf);
+}
+
+static void test_live_display_neutralises_control_bytes(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    const char *ids[2] = {"a", "b"};
+    wfh_display *d = wfh_display_new(f, 1, 2, ids);
+    wfh_display_step_start(d, 0, 1, 1000);
+    wfh_display_step_start(d, 1, 1, 1000);
+    wfh_display_tick(d, 1500);
+    wfh_display_log(d, 0, "evil\x1b[2J", 8);
+    wfh_display_step_end(d, 0, WFH_S_SUCCEEDED, 500, NULL);
+    wfh_display_tick(d, 1600);
+    wfh_display_free(d);
+    fclose(f);
+    assert_null(strstr(buf, "\x1b[2J"));
+    assert_non_null(strstr(buf, "a | evil?[2J"));
+    /* the status block is taken off before text scrolls: "up 2 lines, clear" */
+    assert_non_null(strstr(buf, "\r\x1b[2A\x1b[J"));
+    /* and redrawn with only b running */
+    const char *tail = strstr(buf, "[1/2] ok   a");
+    assert_non_null(tail);
+    assert_non_null(strstr(tail, "[1/2] b (600 ms)"));
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chain_order),
+        cmocka_unit_test(test_diamond_waits_for_all_needs),
+        cmocka_unit_test(test_failure_skips_dependents_not_others),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_illegal_transitions),
+        cmocka_unit_test(test_hook_veto_keeps_state),
+        cmocka_unit_test(test_retry_path_counts_attempts),
+        cmocka_unit_test(test_bad_needs_refused),
+        cmocka_unit_test(test_large_graphs),
+        cmocka_unit_test(test_run_id),
+        cmocka_unit_test(test_plain_display),
+        cmocka_unit_test(test_live_display_neutralises_control_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
