@@ -1,0 +1,365 @@
+/*
+ * core/runner/sandbox_cgroup.c - the step's cgroups: limits on memory and tasks, and a
+ * reliable kill of the whole tree (setsid and double forks escape process groups).
+ *
+ * Three layouts exist in the wild (research §2): unified v2 with controllers, hybrid
+ * (v2 with cgroup.kill but memory/pids on v1, like the CI VMs), and v1 only. Each step
+ * gets "wfstep-<supervisor pid>" under the runner's own cgroup in every hierarchy it
+ * uses; the pid in the name lets a later runner sweep what a crashed one left.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../error.h"
+#include "sandbox.h"
+
+#define CG_ROOT "/sys/fs/cgroup"
+
+static int write_file(const char *dir, const char *name, const char *val)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(val);
+    ssize_t n = write(fd, val, len);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+/* Reads a small file into @p buf; returns bytes read or -1. */
+static ssize_t read_file(const char *dir, const char *name, char *buf, size_t cap)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    return n;
+}
+
+/* The runner's own path in hierarchy @p ctrl ("" for v2) from /proc/self/cgroup;
+ * malloc'd, or NULL. */
+static char *own_path(const char *ctrl)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return NULL;
+    char line[4096];
+    char *res = NULL;
+    while (!res && fgets(line, sizeof line, f)) {
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        char *list = c1 + 1;
+        int match = 0;
+        if (!*ctrl) {
+            match = !strcmp(line, "0") && !*list;
+        } else {
+            for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+                 tok = strtok_r(NULL, ",", &save))
+                if (!strcmp(tok, ctrl))
+                    match = 1;
+        }
+        if (match) {
+            char *p = c2 + 1;
+            p[strcspn(p, "\n")] = '\0';
+            res = strdup(p);
+        }
+    }
+    fclose(f);
+    return res;
+}
+
+/* The directory under which this runner's step cgroups go in hierarchy @p ctrl
+ * ("" = v2), or NULL if that hierarchy is not mounted where we look. */
+static char *parent_dir(const char *ctrl)
+{
+    char mnt[256];
+    struct stat st;
+    if (!*ctrl) {
+        if (stat(CG_ROOT "/cgroup.controllers", &st) == 0)
+            snprintf(mnt, sizeof mnt, "%s", CG_ROOT);
+        else if (stat(CG_ROOT "/unified/cgroup.controllers", &st) == 0)
+            snprintf(mnt, sizeof mnt, "%s/unified", CG_ROOT);
+        else
+            return NULL;
+    } else {
+        snprintf(mnt, sizeof mnt, "%s/%s/cgroup.procs", CG_ROOT, ctrl);
+        if (stat(mnt, &st) != 0)
+            return NULL;
+        snprintf(mnt, sizeof mnt, "%s/%s", CG_ROOT, ctrl);
+    }
+    char *own = own_path(ctrl);
+    if (!own)
+        return NULL;
+    size_t len = strlen(mnt) + strlen(own) + 2;
+    char *dir = malloc(len);
+    if (dir)
+        snprintf(dir, len, "%s%s", mnt, strcmp(own, "/") ? own : "");
+    free(own);
+    return dir;
+}
+
+static char *make_child(const char *parent)
+{
+    size_t len = strlen(parent) + 40;
+    char *dir = malloc(len);
+    if (!dir)
+        return NULL;
+    snprintf(dir, len, "%s/wfstep-%ld", parent, (long)getpid());
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+int wfh_sandbox_cgroup_create(wfh_sandbox_cgroup *cg, const wfh_sandbox_limits *lim)
+{
+    memset(cg, 0, sizeof *cg);
+    char *v2parent = parent_dir(""); /* owned */
+    char buf[64];
+    if (v2parent) {
+        cg->v2 = make_child(v2parent);
+        /* Unified with controllers: memory and pids go in v2 too, if our parent may
+         * hand them down (the "no internal processes" rule can forbid it). */
+        char ctl[512];
+        if (cg->v2 && read_file(v2parent, "cgroup.controllers", ctl, sizeof ctl) > 0 &&
+            strstr(ctl, "memory") && strstr(ctl, "pids")) {
+            char sub[512] = "";
+            read_file(v2parent, "cgroup.subtree_control", sub, sizeof sub);
+            if ((strstr(sub, "memory") && strstr(sub, "pids")) ||
+                write_file(v2parent, "cgroup.subtree_control", "+memory +pids") == 0)
+                cg->v2_limits = 1;
+        }
+        free(v2parent);
+    }
+    if (cg->v2_limits) {
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->memory);
+        if (write_file(cg->v2, "memory.max", buf) != 0)
+            goto fail;
+        write_file(cg->v2, "memory.swap.max", "0");
+        write_file(cg->v2, "memory.oom.group", "1");
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->pids);
+        if (write_file(cg->v2, "pids.max", buf) != 0)
+            goto fail;
+        cg->mem = strdup(cg->v2);
+        cg->pids = strdup(cg->v2);
+        return 0;
+    }
+    char *mp = parent_dir("memory"); /* owned */
+    if (mp) {
+        cg->mem = make_child(mp);
+        free(mp);
+        if (cg->mem) {
+            snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->memory);
+            if (write_file(cg->mem, "memory.limit_in_bytes", buf) != 0)
+                goto fail;
+            /* Without swap accounting this file is absent; the limit still holds. */
+            write_file(cg->mem, "memory.memsw.limit_in_bytes", buf);
+            write_file(cg->mem, "memory.swappiness", "0");
+        }
+    }
+    char *pp = parent_dir("pids"); /* owned */
+    if (pp) {
+        cg->pids = make_child(pp);
+        free(pp);
+        if (cg->pids) {
+            snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->pids);
+            if (write_file(cg->pids, "pids.max", buf) != 0)
+                goto fail;
+        }
+    }
+    return 0;
+fail:
+    wfh_sandbox_fail(WFH_EIO, "sandbox: cannot set cgroup limits: %s", strerror(errno));
+    wfh_sandbox_cgroup_destroy(cg);
+    return WFH_EIO;
+}
+
+int wfh_sandbox_cgroup_join(const wfh_sandbox_cgroup *cg)
+{
+    const char *dirs[3] = {cg->v2, cg->mem, cg->pids};
+    for (int i = 0; i < 3; i++) {
+        if (!dirs[i] || (i > 0 && cg->v2_limits))
+            continue;
+        if (write_file(dirs[i], "cgroup.procs", "0") != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* SIGKILL every task listed in @p dir (v1 has no cgroup.kill); returns how many. */
+static int kill_listed(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    int n = 0;
+    long pid;
+    while (fscanf(f, "%ld", &pid) == 1) {
+        if (pid > 0 && pid != (long)getpid()) {
+            kill((pid_t)pid, SIGKILL);
+            n++;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {0, us * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void kill_dir(const char *v2, const char *v1a, const char *v1b)
+{
+    if (v2)
+        write_file(v2, "cgroup.kill", "1");
+    /* v1 fallback and belt-and-braces: a fork racing the listing is caught by the
+     * next round. Wait up to ~2 s for the tree to be gone. */
+    for (int round = 0; round < 4000; round++) {
+        int left = 0;
+        if (v2) {
+            char ev[256];
+            if (read_file(v2, "cgroup.events", ev, sizeof ev) > 0 && strstr(ev, "populated 1"))
+                left = 1;
+        }
+        if (v1a)
+            left += kill_listed(v1a);
+        if (v1b)
+            left += kill_listed(v1b);
+        if (!left)
+            return;
+        if (v2 && round % 100 == 99)
+            write_file(v2, "cgroup.kill", "1");
+        sleep_us(round < 40 ? 50 : 500);
+    }
+}
+
+void wfh_sandbox_cgroup_kill(const wfh_sandbox_cgroup *cg)
+{
+    kill_dir(cg->v2, cg->v2_limits ? NULL : cg->mem, cg->v2_limits ? NULL : cg->pids);
+}
+
+/* Reads "KEY N" from a flat-keyed file; -1 if absent. */
+static long long keyed(const char *dir, const char *file, const char *key)
+{
+    char buf[4096];
+    if (!dir || read_file(dir, file, buf, sizeof buf) < 0)
+        return -1;
+    size_t klen = strlen(key);
+    for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, key, klen) && p[klen] == ' ')
+            return atoll(p + klen + 1);
+    return -1;
+}
+
+int wfh_sandbox_cgroup_oom(const wfh_sandbox_cgroup *cg)
+{
+    long long n = cg->v2_limits ? keyed(cg->mem, "memory.events", "oom_kill")
+                                : keyed(cg->mem, "memory.oom_control", "oom_kill");
+    return n > 0 ? (int)n : 0;
+}
+
+int wfh_sandbox_cgroup_pids_hit(const wfh_sandbox_cgroup *cg)
+{
+    long long n = keyed(cg->pids, "pids.events", "max");
+    return n > 0 ? (int)n : 0;
+}
+
+static void remove_dir(char **dir)
+{
+    if (!*dir)
+        return;
+    /* v1 keeps a cgroup busy for a moment after its last task is reaped. */
+    for (int i = 0; i < 200 && rmdir(*dir) != 0 && errno == EBUSY; i++)
+        sleep_us(500);
+    free(*dir);
+    *dir = NULL;
+}
+
+void wfh_sandbox_cgroup_destroy(wfh_sandbox_cgroup *cg)
+{
+    if (!cg)
+        return;
+    if (cg->v2_limits) {
+        free(cg->mem);
+        free(cg->pids);
+        cg->mem = cg->pids = NULL;
+    }
+    remove_dir(&cg->v2);
+    remove_dir(&cg->mem);
+    remove_dir(&cg->pids);
+}
+
+/* Whether the runner that named a step cgroup "wfstep-<pid>" is gone. */
+static int owner_dead(const char *name)
+{
+    long pid = atol(name + 7);
+    if (pid <= 0 || pid == (long)getpid())
+        return 0;
+    char path[64], comm[64] = "";
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 1;
+    int alive = fgets(comm, sizeof comm, f) && !strncmp(comm, "wfhost-runner", 13);
+    fclose(f);
+    /* A recycled pid that is not a runner does not own the cgroup. */
+    return !alive;
+}
+
+int wfh_sandbox_sweep(void)
+{
+    static const char *const ctrls[] = {"", "memory", "pids"};
+    int removed = 0;
+    for (size_t i = 0; i < 3; i++) {
+        char *parent = parent_dir(ctrls[i]); /* owned */
+        if (!parent)
+            continue;
+        DIR *d = opendir(parent);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (strncmp(e->d_name, "wfstep-", 7) || !owner_dead(e->d_name))
+                continue;
+            size_t len = strlen(parent) + strlen(e->d_name) + 2;
+            char *dir = malloc(len);
+            if (!dir)
+                break;
+            snprintf(dir, len, "%s/%s", parent, e->d_name);
+            if (!*ctrls[i])
+                kill_dir(dir, NULL, NULL);
+            else
+                kill_dir(NULL, dir, NULL);
+            remove_dir(&dir);
+            removed++;
+        }
+        if (d)
+            closedir(d);
+        free(parent);
+    }
+    return removed;
+}
