@@ -479,6 +479,23 @@ done:
     return exit_code;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define WFH_RUNNER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WFH_RUNNER_ASAN 1
+#endif
+#endif
+#ifdef WFH_RUNNER_ASAN
+/* In the sanitizer build a plugin's SIGSEGV must still look like a crash to the host
+ * (killed by the signal), not like ASan's report and exit status 1. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0";
+}
+#endif
+
 static void usage(FILE *out)
 {
     fputs("usage: wfhost-runner [--parent-pid PID]          (one attempt: JSON request on stdin)\n"

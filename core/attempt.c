@@ -1,0 +1,561 @@
+/*
+ * core/attempt.c - the host side of one step attempt (interface: core/attempt.h).
+ *
+ * posix_spawn()s the step runner in its own process group (a fork of a big host is
+ * slow and copies its secrets), hands it the request through a sealed memfd as stdin
+ * (no pipe to block on, no SIGPIPE if the runner dies early), and turns what comes
+ * back on its stdout (JSON lines) and stderr (free text) into hook calls and one
+ * wfh_attempt_result. Anything the runner does not say properly (a crash, an exit
+ * without a result, garbage on the channel) becomes a failed result that says what
+ * happened. The scheduler owns the event loop and waitpid(); this file never blocks
+ * except for the short grace in wfh_attempt_kill and the final drain.
+ */
+#include "attempt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <wfhost/plugin.h>
+
+#include "error.h"
+
+extern char **environ;
+
+/* The runner caps outputs at 16 MiB of JSON text per attempt; one output line can
+ * carry all of it, plus the envelope. Longer is a broken runner. */
+#define CHAN_LINE_MAX ((size_t)(16u << 20) + (64u << 10))
+/* Free text on stderr is chopped into pieces of this size rather than refused. */
+#define ERR_LINE_MAX 4096
+/* How long wfh_attempt_kill lets the runner clean up its tree before SIGKILL. */
+#define KILL_GRACE_MS 200
+/* How long finish waits for pipe EOF once the runner is gone (an escaped process
+ * may still hold them). */
+#define DRAIN_MS 200
+
+typedef struct linebuf {
+    char *buf; /* owned */
+    size_t len, cap;
+} linebuf;
+
+struct wfh_attempt {
+    pid_t pid;
+    int out_fd, err_fd;         /* owned, non-blocking, -1 once closed */
+    wfh_attempt_hooks hooks;
+    char *plugin;               /* owned: plugin file's basename without .so, for messages */
+    linebuf out, err;
+    json_t *outputs;            /* owned: object */
+    int have_result;
+    int status;
+    char *error;                /* owned: from the result line */
+    uint64_t retry_after_ms;
+    char *protocol_error;       /* owned: the first thing that was wrong on the channel */
+    int out_overflow;           /* discarding until the next newline after an overlong line */
+    char last_stderr[256];      /* last non-empty stderr line, for crash messages */
+    int killed;
+    int kill_status;
+    char *kill_why;             /* owned */
+    int reaped;
+};
+
+static char *dupstr(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void protocol_fail(wfh_attempt *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void protocol_fail(wfh_attempt *a, const char *fmt, ...)
+{
+    if (a->protocol_error)
+        return; /* the first problem is the one worth reporting */
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    a->protocol_error = strdup(buf);
+}
+
+static void hook_log(wfh_attempt *a, int level, const char *msg, size_t len)
+{
+    if (a->hooks.log)
+        a->hooks.log(a->hooks.ud, a, level, msg, len);
+}
+
+/* One JSON line from the runner. */
+static void handle_chan_line(wfh_attempt *a, const char *line, size_t len)
+{
+    if (len == 0)
+        return;
+    json_error_t je;
+    json_t *j = json_loadb(line, len, 0, &je);
+    const char *t = json_string_value(json_object_get(j, "t"));
+    if (!j || !t) {
+        protocol_fail(a, "plugin '%s': the step runner sent a malformed line (%.*s%s)", a->plugin,
+                      (int)(len > 60 ? 60 : len), line, len > 60 ? "..." : "");
+        goto done;
+    }
+    if (a->have_result) {
+        protocol_fail(a, "plugin '%s': the step runner sent '%s' after its result", a->plugin, t);
+        goto done;
+    }
+    if (!strcmp(t, "log")) {
+        json_t *m = json_object_get(j, "msg");
+        hook_log(a, (int)json_integer_value(json_object_get(j, "level")), json_string_value(m) ? json_string_value(m) : "",
+                 json_string_length(m));
+    } else if (!strcmp(t, "output")) {
+        const char *name = json_string_value(json_object_get(j, "name"));
+        json_t *v = json_object_get(j, "value");
+        if (!name || !v)
+            protocol_fail(a, "plugin '%s': output line without name or value", a->plugin);
+        else
+            json_object_set(a->outputs, name, v);
+    } else if (!strcmp(t, "progress")) {
+        if (a->hooks.progress) {
+            const char *m = json_string_value(json_object_get(j, "msg"));
+            a->hooks.progress(a->hooks.ud, a, json_number_value(json_object_get(j, "fraction")), m ? m : "");
+        }
+    } else if (!strcmp(t, "result")) {
+        json_t *st = json_object_get(j, "status");
+        json_int_t s = json_integer_value(st);
+        if (!json_is_integer(st) || s < WFH_STEP_OK || s > WFH_STEP_CANCELLED) {
+            protocol_fail(a, "plugin '%s': result line without a valid status", a->plugin);
+        } else {
+            a->have_result = 1;
+            a->status = (int)s;
+            free(a->error);
+            a->error = dupstr(json_string_value(json_object_get(j, "error")));
+            json_int_t ra = json_integer_value(json_object_get(j, "retry_after_ms"));
+            a->retry_after_ms = ra > 0 ? (uint64_t)ra : 0;
+        }
+    }
+    /* Unknown kinds are ignored: a newer runner may say more than we understand. */
+done:
+    json_decref(j);
+}
+
+static void handle_err_line(wfh_attempt *a, const char *line, size_t len)
+{
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+        len--;
+    if (len == 0)
+        return;
+    size_t keep = len < sizeof a->last_stderr - 1 ? len : sizeof a->last_stderr - 1;
+    memcpy(a->last_stderr, line, keep);
+    a->last_stderr[keep] = 0;
+    hook_log(a, WFH_LOG_INFO, line, len);
+}
+
+static int lb_append(linebuf *b, const char *data, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb)
+            return -1;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+/* Split what arrived into lines and dispatch them; keep the partial tail. */
+static void feed(wfh_attempt *a, int is_err, const char *data, size_t n)
+{
+    linebuf *b = is_err ? &a->err : &a->out;
+    size_t max = is_err ? ERR_LINE_MAX : CHAN_LINE_MAX;
+    while (n > 0) {
+        const char *nl = memchr(data, '\n', n);
+        size_t take = nl ? (size_t)(nl - data) + 1 : n;
+        if (!is_err && a->out_overflow) {
+            /* Still inside an overlong line: drop until its end. */
+            if (nl)
+                a->out_overflow = 0;
+        } else if (b->len + take > max) {
+            if (is_err) {
+                /* Free text: deliver what we have as a line and carry on. */
+                size_t room = max - b->len;
+                lb_append(b, data, room);
+                handle_err_line(a, b->buf, b->len);
+                b->len = 0;
+                take = room;
+            } else {
+                protocol_fail(a, "plugin '%s': the step runner sent a line longer than %zu bytes", a->plugin, max);
+                b->len = 0;
+                a->out_overflow = nl ? 0 : 1;
+            }
+        } else if (lb_append(b, data, take) < 0) {
+            if (!is_err)
+                protocol_fail(a, "plugin '%s': out of memory reading the step runner", a->plugin);
+            b->len = 0;
+        } else if (nl) {
+            if (is_err)
+                handle_err_line(a, b->buf, b->len);
+            else
+                handle_chan_line(a, b->buf, b->len - 1);
+            b->len = 0;
+        }
+        data += take;
+        n -= take;
+    }
+}
+
+void wfh_attempt_read(wfh_attempt *a, int fd)
+{
+    if (!a || fd < 0 || (fd != a->out_fd && fd != a->err_fd))
+        return;
+    int is_err = fd == a->err_fd;
+    char buf[65536];
+    /* Bounded per call so one chatty attempt cannot starve the scheduler's loop. */
+    for (int round = 0; round < 64; round++) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r > 0) {
+            feed(a, is_err, buf, (size_t)r);
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        /* EOF or a real error: this stream is over. A partial last line still counts. */
+        linebuf *b = is_err ? &a->err : &a->out;
+        if (b->len > 0) {
+            if (is_err)
+                handle_err_line(a, b->buf, b->len);
+            else
+                handle_chan_line(a, b->buf, b->len);
+            b->len = 0;
+        }
+        close(fd);
+        if (is_err)
+            a->err_fd = -1;
+        else
+            a->out_fd = -1;
+        return;
+    }
+}
+
+static char *plugin_label(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t n = strlen(b);
+    if (n > 3 && !strcmp(b + n - 3, ".so"))
+        n -= 3;
+    return strndup(b, n);
+}
+
+/* The request as a sealed memfd positioned at 0: the runner's stdin. */
+static int request_fd(const wfh_attempt_spec *spec, int *out)
+{
+    int err = 0;
+    char *text = NULL;
+    int fd = -1;
+    json_t *req = json_pack("{s:s, s:s, s:O?, s:O?, s:s, s:s, s:I, s:s, s:s}", "plugin", spec->plugin_path, "type",
+                            spec->step_type, "inputs", spec->inputs, "env", spec->env, "run_id",
+                            spec->run_id ? spec->run_id : "", "step_id", spec->step_id ? spec->step_id : "",
+                            "attempt", (json_int_t)(spec->attempt ? spec->attempt : 1), "idempotency_key",
+                            spec->idempotency_key ? spec->idempotency_key : "", "workspace",
+                            spec->workspace ? spec->workspace : "");
+    if (!req) {
+        err = wfh_error_set(WFH_EINVAL, "step '%s': cannot build the runner request (inputs/env not JSON objects?)",
+                            spec->step_id ? spec->step_id : "?");
+        goto done;
+    }
+    text = json_dumps(req, JSON_COMPACT);
+    if (!text) {
+        err = wfh_error_set(WFH_ENOMEM, "step '%s': out of memory", spec->step_id ? spec->step_id : "?");
+        goto done;
+    }
+    fd = memfd_create("wfh-request", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+        err = wfh_error_set(WFH_EIO, "memfd_create: %s", strerror(errno));
+        goto done;
+    }
+    size_t len = strlen(text), off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            err = wfh_error_set(WFH_EIO, "writing the runner request: %s", strerror(errno));
+            goto done;
+        }
+        off += (size_t)w;
+    }
+    (void)fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        err = wfh_error_set(WFH_EIO, "lseek on the request memfd: %s", strerror(errno));
+        goto done;
+    }
+    *out = fd;
+    fd = -1;
+done:
+    if (fd >= 0)
+        close(fd);
+    free(text);
+    json_decref(req);
+    return err;
+}
+
+int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hooks, wfh_attempt **out)
+{
+    int err = 0;
+    int in_fd = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+    wfh_attempt *a = NULL; /* owned until handed out */
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int fa_ok = 0, attr_ok = 0;
+    *out = NULL;
+
+    if (!spec || !spec->runner_path || !spec->plugin_path || !spec->step_type)
+        return wfh_error_set(WFH_EINVAL, "attempt: runner, plugin and step type are required");
+    a = calloc(1, sizeof *a);
+    if (!a)
+        return wfh_error_set(WFH_ENOMEM, "attempt: out of memory");
+    a->pid = -1;
+    a->out_fd = a->err_fd = -1;
+    if (hooks)
+        a->hooks = *hooks;
+    a->plugin = plugin_label(spec->plugin_path);
+    a->outputs = json_object();
+    if (!a->plugin || !a->outputs) {
+        err = wfh_error_set(WFH_ENOMEM, "attempt: out of memory");
+        goto done;
+    }
+    if ((err = request_fd(spec, &in_fd)) < 0)
+        goto done;
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        err = wfh_error_set(WFH_EIO, "step '%s': pipe: %s", spec->step_id ? spec->step_id : "?", strerror(errno));
+        goto done;
+    }
+    if (posix_spawn_file_actions_init(&fa) != 0 || (fa_ok = 1, posix_spawnattr_init(&attr) != 0)) {
+        err = wfh_error_set(WFH_ENOMEM, "attempt: out of memory");
+        goto done;
+    }
+    attr_ok = 1;
+    /* dup2 clears FD_CLOEXEC on the target, so only these three reach the runner. */
+    posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    /* Belt and braces against a descriptor some library opened without O_CLOEXEC. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
+    /* Own process group, so the whole group can be killed; default dispositions and an
+     * empty mask, whatever the host set for itself. */
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    static const int reset[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1,
+                                SIGUSR2, SIGALRM, SIGTTIN, SIGTTOU, SIGTSTP, SIGXFSZ, SIGXCPU};
+    for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++)
+        sigaddset(&defaults, reset[i]);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+    char parent[24];
+    snprintf(parent, sizeof parent, "%ld", (long)getpid());
+    char *argv[] = {(char *)spec->runner_path, "--parent-pid", parent, NULL};
+    int rc = posix_spawn(&a->pid, spec->runner_path, &fa, &attr, argv, environ);
+    if (rc != 0) {
+        a->pid = -1;
+        err = wfh_error_set(WFH_EIO, "cannot start the step runner %s: %s", spec->runner_path, strerror(rc));
+        goto done;
+    }
+    a->out_fd = outp[0];
+    a->err_fd = errp[0];
+    outp[0] = errp[0] = -1;
+    fcntl(a->out_fd, F_SETFL, fcntl(a->out_fd, F_GETFL) | O_NONBLOCK);
+    fcntl(a->err_fd, F_SETFL, fcntl(a->err_fd, F_GETFL) | O_NONBLOCK);
+    *out = a;
+    a = NULL;
+done:
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    for (int i = 0; i < 2; i++) {
+        if (outp[i] >= 0)
+            close(outp[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+    }
+    if (in_fd >= 0)
+        close(in_fd);
+    wfh_attempt_free(a);
+    return err;
+}
+
+pid_t wfh_attempt_pid(const wfh_attempt *a)
+{
+    return a ? a->pid : -1;
+}
+
+int wfh_attempt_fds(const wfh_attempt *a, int fds[2])
+{
+    fds[0] = a ? a->out_fd : -1;
+    fds[1] = a ? a->err_fd : -1;
+    return 2;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+void wfh_attempt_kill(wfh_attempt *a, int status, const char *why)
+{
+    if (!a || a->pid <= 0 || a->reaped)
+        return;
+    if (!a->killed) {
+        a->killed = 1;
+        a->kill_status = status;
+        a->kill_why = dupstr(why ? why : "killed");
+    }
+    /* SIGTERM first: the runner is the one that can find descendants that left the
+     * group (setsid, double fork) and kill them. Its group is SIGKILLed once it is
+     * done, or after a short grace if it does not react (a plugin stuck in the kernel
+     * or one that blocked SIGTERM). WNOWAIT leaves the zombie for the caller to reap. */
+    kill(a->pid, SIGTERM);
+    for (int waited = 0; waited < KILL_GRACE_MS; waited++) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_PID, (id_t)a->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == a->pid)
+            break;
+        sleep_ms(1);
+    }
+    kill(-a->pid, SIGKILL);
+}
+
+static const char *signal_label(int sig, char *buf, size_t len)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    const char *desc = strsignal(sig);
+    if (abbrev)
+        snprintf(buf, len, "SIG%s (%s)", abbrev, desc ? desc : "?");
+    else
+        snprintf(buf, len, "signal %d", sig);
+    return buf;
+}
+
+void wfh_attempt_finish(wfh_attempt *a, int wait_status, wfh_attempt_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->exit_code = -1;
+    if (!a) {
+        res->status = WFH_STEP_FAILED;
+        res->error = strdup("internal error: no attempt");
+        res->outputs = json_object();
+        return;
+    }
+    a->reaped = 1;
+    /* Whatever is left of its group (the runner normally killed it already). The pid is
+     * not reused as a group id while any member lives, so this cannot hit a stranger's
+     * group unless the group is already empty, in which case it fails with ESRCH. */
+    kill(-a->pid, SIGKILL);
+
+    /* Drain: the runner is gone, but the last lines may still sit in the pipes. */
+    for (int waited = 0; (a->out_fd >= 0 || a->err_fd >= 0) && waited < DRAIN_MS;) {
+        struct pollfd p[2] = {{a->out_fd, POLLIN, 0}, {a->err_fd, POLLIN, 0}};
+        int n = poll(p, 2, 10);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n <= 0) {
+            waited += 10;
+            continue;
+        }
+        for (int i = 0; i < 2; i++)
+            if (p[i].fd >= 0 && p[i].revents)
+                wfh_attempt_read(a, p[i].fd);
+    }
+    /* Escaped processes holding the pipes open must not keep the attempt alive. */
+    if (a->out_fd >= 0) {
+        close(a->out_fd);
+        a->out_fd = -1;
+    }
+    if (a->err_fd >= 0) {
+        close(a->err_fd);
+        a->err_fd = -1;
+    }
+
+    char sig[96], buf[1024];
+    const char *tail = a->last_stderr[0] ? a->last_stderr : NULL;
+    if (WIFSIGNALED(wait_status))
+        res->term_signal = WTERMSIG(wait_status);
+    if (WIFEXITED(wait_status))
+        res->exit_code = WEXITSTATUS(wait_status);
+
+    if (a->killed) {
+        res->status = a->kill_status;
+        res->error = dupstr(a->kill_why);
+    } else if (a->protocol_error) {
+        res->status = WFH_STEP_FAILED;
+        res->error = dupstr(a->protocol_error);
+    } else if (res->term_signal) {
+        snprintf(buf, sizeof buf, "plugin '%s' crashed: %s%s%s", a->plugin,
+                 signal_label(res->term_signal, sig, sizeof sig), tail ? "; last stderr line: " : "",
+                 tail ? tail : "");
+        res->status = WFH_STEP_FAILED;
+        res->error = strdup(buf);
+    } else if (!a->have_result) {
+        snprintf(buf, sizeof buf, "plugin '%s': the step runner exited with status %d without a result%s%s",
+                 a->plugin, res->exit_code, tail ? "; last stderr line: " : "", tail ? tail : "");
+        res->status = WFH_STEP_FAILED;
+        res->error = strdup(buf);
+    } else {
+        res->status = a->status;
+        res->error = a->status == WFH_STEP_OK ? NULL : dupstr(a->error ? a->error : "failed without a message");
+        res->retry_after_ms = a->retry_after_ms;
+    }
+    res->outputs = a->outputs;
+    a->outputs = NULL;
+    if (!res->outputs)
+        res->outputs = json_object();
+}
+
+void wfh_attempt_free(wfh_attempt *a)
+{
+    if (!a)
+        return;
+    if (a->out_fd >= 0)
+        close(a->out_fd);
+    if (a->err_fd >= 0)
+        close(a->err_fd);
+    free(a->out.buf);
+    free(a->err.buf);
+    free(a->plugin);
+    json_decref(a->outputs);
+    free(a->error);
+    free(a->protocol_error);
+    free(a->kill_why);
+    free(a);
+}
+
+void wfh_attempt_result_clear(wfh_attempt_result *r)
+{
+    if (!r)
+        return;
+    free(r->error);
+    json_decref(r->outputs);
+    memset(r, 0, sizeof *r);
+    r->exit_code = -1;
+}

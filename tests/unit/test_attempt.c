@@ -1,0 +1,371 @@
+/*
+ * tests/unit/test_attempt.c - core/attempt.c against the real step runner.
+ *
+ * Each test runs one attempt of the fixture plugin (tests/plugins/fixture.c) through
+ * the built wfhost-runner with a small event loop like the scheduler's, and checks
+ * what the host makes of it: outputs and hooks, failure classes, crashes and aborts
+ * with the signal named, an exit without a result, garbage on the channel, a kill,
+ * and a setsid'd grandchild that must not survive the attempt.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <wfhost/plugin.h>
+
+#include "attempt.h"
+#include "error.h"
+
+static char runner[4096], fixture[4096], tmpdir[256];
+
+typedef struct seen {
+    int logs, progress;
+    char log_text[8192];
+    double last_fraction;
+} seen;
+
+static void on_log(void *ud, wfh_attempt *a, int level, const char *msg, size_t len)
+{
+    (void)a, (void)level;
+    seen *s = ud;
+    s->logs++;
+    size_t room = sizeof s->log_text - strlen(s->log_text) - 2;
+    strncat(s->log_text, msg, len < room ? len : room);
+    strcat(s->log_text, "\n");
+}
+
+static void on_progress(void *ud, wfh_attempt *a, double fraction, const char *msg)
+{
+    (void)a, (void)msg;
+    seen *s = ud;
+    s->progress++;
+    s->last_fraction = fraction;
+}
+
+/* What the scheduler does: poll the two fds until both close, reap, finish. If
+ * @p kill_after_ms >= 0, kill the attempt that long after start. */
+static void run_attempt_ex(const char *runner_path, const char *type, const char *run_id, seen *s,
+                           wfh_attempt_result *res, int kill_after_ms)
+{
+    memset(s, 0, sizeof *s);
+    json_t *inputs = json_pack("{s:s, s:[i,i]}", "msg", "hi", "list", 1, 2);
+    json_t *env = json_pack("{s:s}", "GREETING", "hello");
+    wfh_attempt_spec spec = {
+        .runner_path = runner_path,
+        .plugin_path = fixture,
+        .step_type = type,
+        .inputs = inputs,
+        .env = env,
+        .run_id = run_id,
+        .step_id = "st",
+        .idempotency_key = "key-1",
+        .workspace = tmpdir,
+        .attempt = 3,
+    };
+    wfh_attempt_hooks hooks = {on_log, on_progress, s};
+    wfh_attempt *a = NULL;
+    int err = wfh_attempt_start(&spec, &hooks, &a);
+    assert_int_equal(err, 0);
+    assert_non_null(a);
+    json_decref(inputs);
+    json_decref(env);
+    int waited = 0;
+    for (;;) {
+        int fds[2];
+        wfh_attempt_fds(a, fds);
+        if (fds[0] < 0 && fds[1] < 0)
+            break;
+        struct pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+        int n = poll(p, 2, 10);
+        if (n == 0) {
+            waited += 10;
+            if (kill_after_ms >= 0 && waited >= kill_after_ms) {
+                wfh_attempt_kill(a, WFH_STEP_CANCELLED, "cancelled");
+                kill_after_ms = -1;
+            }
+            assert_true(waited < 20000);
+        }
+        for (int i = 0; i < 2; i++)
+            if (p[i].fd >= 0 && p[i].revents)
+                wfh_attempt_read(a, p[i].fd);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(wfh_attempt_pid(a), &st, 0), wfh_attempt_pid(a));
+    wfh_attempt_finish(a, st, res);
+    wfh_attempt_free(a);
+    assert_non_null(res->outputs);
+}
+
+static void run_attempt(const char *type, seen *s, wfh_attempt_result *res)
+{
+    run_attempt_ex(runner, type, "run-1", s, res, -1);
+}
+
+static void test_echo_outputs_and_hooks(void **state)
+{
+    (void)state;
+    seen s;
+    wfh_attempt_result r;
+    run_attempt("echo", &s, &r);
+    assert_int_equal(r.status, WFH_STEP_OK);
+    assert_null(r.error);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.term_signal, 0);
+    json_t *in = json_object_get(r.outputs, "inputs");
+    assert_string_equal(json_string_value(json_object_get(in, "msg")), "hi");
+    assert_int_equal(json_array_size(json_object_get(in, "list")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r.outputs, "env"), "GREETING")), "hello");
+    json_t *req = json_object_get(r.outputs, "request");
+    assert_string_equal(json_string_value(json_object_get(req, "run_id")), "run-1");
+    assert_string_equal(json_string_value(json_object_get(req, "step_id")), "st");
+    assert_string_equal(json_string_value(json_object_get(req, "key")), "key-1");
+    assert_int_equal(json_integer_value(json_object_get(req, "attempt")), 3);
+    assert_non_null(strstr(s.log_text, "echo: starting"));
+    /* The line the plugin printf'd to stdout arrives as stderr text, not as a result. */
+    assert_non_null(strstr(s.log_text, "{\"t\":\"result\",\"status\":0}"));
+    assert_int_equal(s.progress, 1);
+    assert_true(s.last_fraction > 0.49 && s.last_fraction < 0.51);
+    wfh_attempt_result_clear(&r);
+}
+
+static void test_fail_is_classified(void **state)
+{
+    (void)state;
+    seen s;
+    wfh_attempt_result r;
+    run_attempt("fail", &s, &r);
+    assert_int_equal(r.status, WFH_STEP_TRANSIENT);
+    assert_string_equal(r.error, "the thing did not work second line");
+    assert_int_equal(r.retry_after_ms, 1500);
+    wfh_attempt_result_clear(&r);
+}
+
+static void test_crash_names_signal(void **state)
+{
+    (void)state;
+    seen s;
+    wfh_attempt_result r;
+    run_attempt("crash", &s, &r);
+    assert_int_equal(r.status, WFH_STEP_FAILED);
+    assert_int_equal(r.term_signal, SIGSEGV);
+    assert_non_null(r.error);
+    assert_non_null(strstr(r.error, "plugin 'fixture' crashed: SIGSEGV (Segmentation fault)"));
+    assert_non_null(strstr(s.log_text, "about to crash"));
+    wfh_attempt_result_clear(&r);
+}
+
+static void test_abort_names_signal(void **state)
+{
+    (void)state;
+    seen s;
+    wfh_attempt_result r;
+    run_attempt("abort", &s, &r);
+    assert_int_equal(r.status, WFH_STEP_FAILED);
+    assert_int_equal(r.term_signal, SIGABRT);
+    assert_non_null(strstr(r.error, "crashed: SIGABRT (Aborted)"));
+    wfh_attempt_result_clear(&r);
+}
+
+static void test_exit_without_result(void **state)
+{
+    (void)state;
+    seen s;
+    wfh_attempt_result r;
+    run_attempt("exit", &s, &r);
+    assert_int_equal(r.status, WFH_STEP_FAILED);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.error, "exited with status 0 without a result"));
+    wfh_attempt_result_clear(&r);
+}
+
+static void test_invalid_outputs_refused(void **state)
+{
+    (void)state;
+    seen s;
+    wfh_attempt_result r;
+    run_attempt("badjson", &s, &r);
+    assert_int_equal(r.status, WFH_STEP_OK);
+    assert_null(json_object_get(r.outputs, "x"));
+    assert_null(json_object_get(r.outputs, "9lives"));
+    assert_string_equal(json_string_value(json_object_get(r.outputs, "codes")), "-1,-1,0");
+    assert_non_null(strstr(s.log_text, "value is not JSON"));
+    assert_non_null(strstr(s.log_text, "bad \xef\xbf\xbd\xef\xbf\xbd utf8"));
+    wfh_attempt_result_clear(&r);
+}
+
+static void test_output_budget(void **state)
+{
+    (void)state;
+    seen s;
+    wfh_attempt_result r;
+    run_attempt("big", &s, &r);
+    assert_int_equal(r.status, WFH_STEP_FAILED);
+    assert_non_null(strstr(r.error, "more than 16 MiB of outputs"));
+    assert_non_null(json_object_get(r.outputs, "o1"));
+    assert_null(json_object_get(r.outputs, "o2"));
+    wfh_attempt_result_clear(&r);
+}
+
+static void test_unknown_type(void **state)
+{
+    (void)state;
+    seen s;
+    wfh_attempt_result r;
+    run_attempt("nosuch", &s, &r);
+    assert_int_equal(r.status, WFH_STEP_PERMANENT);
+    assert_non_null(strstr(r.error, "has no step type 'nosuch'"));
+    wfh_attempt_result_clear(&r);
+}
+
+/* Is a process with @p marker in its argv alive (not a zombie)? */
+static int marker_alive(const char *marker)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int found = 0;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[4096];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < n; i++)
+            if (!buf[i])
+                buf[i] = ' ';
+        buf[n] = 0;
+        if (n > 0 && strstr(buf, marker))
+            found = 1;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+static void test_orphan_does_not_survive(void **state)
+{
+    (void)state;
+    char run_id[64], marker[96];
+    snprintf(run_id, sizeof run_id, "orph%ld", (long)getpid());
+    snprintf(marker, sizeof marker, "wfh-orphan-%s", run_id);
+    seen s;
+    wfh_attempt_result r;
+    run_attempt_ex(runner, "orphan", run_id, &s, &r, -1);
+    assert_int_equal(r.status, WFH_STEP_OK);
+    usleep(50000);
+    assert_false(marker_alive(marker));
+    wfh_attempt_result_clear(&r);
+}
+
+static void test_kill_hanging_step(void **state)
+{
+    (void)state;
+    seen s;
+    wfh_attempt_result r;
+    run_attempt_ex(runner, "hang", "run-k", &s, &r, 200);
+    assert_int_equal(r.status, WFH_STEP_CANCELLED);
+    assert_string_equal(r.error, "cancelled");
+    assert_non_null(strstr(s.log_text, "hanging"));
+    wfh_attempt_result_clear(&r);
+}
+
+static char *fake_runner(const char *name, const char *body)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\n%s\n", body);
+    fclose(f);
+    chmod(path, 0755);
+    return path;
+}
+
+static void test_garbage_on_channel(void **state)
+{
+    (void)state;
+    seen s;
+    wfh_attempt_result r;
+    const char *fake = fake_runner("garbage.sh", "cat >/dev/null; echo 'this is not json'; "
+                                                 "echo '{\"t\":\"result\",\"status\":0}'");
+    run_attempt_ex(fake, "echo", "run-g", &s, &r, -1);
+    assert_int_equal(r.status, WFH_STEP_FAILED);
+    assert_non_null(strstr(r.error, "malformed line (this is not json)"));
+    wfh_attempt_result_clear(&r);
+
+    fake = fake_runner("badstatus.sh", "cat >/dev/null; echo '{\"t\":\"result\",\"status\":99}'");
+    run_attempt_ex(fake, "echo", "run-g", &s, &r, -1);
+    assert_int_equal(r.status, WFH_STEP_FAILED);
+    assert_non_null(strstr(r.error, "without a valid status"));
+    wfh_attempt_result_clear(&r);
+
+    /* The request arrives complete on stdin, then EOF. */
+    fake = fake_runner("request.sh", "r=$(cat); case \"$r\" in *'\"type\":\"echo\"'*'\"attempt\":3'*) "
+                                     "echo '{\"t\":\"result\",\"status\":0}';; *) echo \"$r\" >&2;; esac");
+    run_attempt_ex(fake, "echo", "run-g", &s, &r, -1);
+    assert_int_equal(r.status, WFH_STEP_OK);
+    wfh_attempt_result_clear(&r);
+}
+
+static void test_missing_runner(void **state)
+{
+    (void)state;
+    wfh_attempt_spec spec = {.runner_path = "/nonexistent/wfhost-runner", .plugin_path = fixture,
+                             .step_type = "echo", .step_id = "st"};
+    wfh_attempt *a = NULL;
+    int err = wfh_attempt_start(&spec, NULL, &a);
+    assert_int_equal(err, WFH_EIO);
+    assert_null(a);
+    assert_non_null(strstr(wfh_error_last(), "cannot start the step runner /nonexistent/wfhost-runner"));
+    wfh_attempt_free(NULL);
+    wfh_attempt_result_clear(NULL);
+}
+
+int main(void)
+{
+    const char *build = getenv("WFH_BUILD");
+    if (!build) {
+        fprintf(stderr, "test_attempt: WFH_BUILD is not set (run through ctest)\n");
+        return 1;
+    }
+    snprintf(runner, sizeof runner, "%s/bin/wfhost-runner", build);
+    snprintf(fixture, sizeof fixture, "%s/tests/plugins/fixture.so", build);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/wfh-test-attempt.XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_echo_outputs_and_hooks),
+        cmocka_unit_test(test_fail_is_classified),
+        cmocka_unit_test(test_crash_names_signal),
+        cmocka_unit_test(test_abort_names_signal),
+        cmocka_unit_test(test_exit_without_result),
+        cmocka_unit_test(test_invalid_outputs_refused),
+        cmocka_unit_test(test_output_budget),
+        cmocka_unit_test(test_unknown_type),
+        cmocka_unit_test(test_orphan_does_not_survive),
+        cmocka_unit_test(test_kill_hanging_step),
+        cmocka_unit_test(test_garbage_on_channel),
+        cmocka_unit_test(test_missing_runner),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_attempt: could not remove %s\n", tmpdir);
+    return rc;
+}
