@@ -1,12 +1,187 @@
-/* core/cli/cmd_exec.c - `wfhost exec` (being built; replaced by the real command). */
+/*
+ * core/cli/cmd_exec.c - `wfhost exec FILE`: load, validate, run, report.
+ *
+ * A thin client of the core: the workflow model loads and validates (problems are
+ * printed as `wfhost validate` prints them, exit status 2), the scheduler runs, and
+ * this file only parses options, prints the --json document on stdout and maps the
+ * run's end to the exit status contract (0 succeeded, 1 failed, 2 invalid, 130
+ * cancelled). Human output goes to stderr, so stdout stays empty without --json.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
+#include "../catalog.h"
+#include "../diag.h"
+#include "../error.h"
+#include "../scheduler.h"
+#include "../workflow.h"
 #include "cli.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: wfhost exec FILE [--concurrency N] [--json] [--plugin-dir DIR]\n"
+          "                        [--workspace DIR]\n\n"
+          "Validate the workflow in FILE, then run it: each step starts as soon as every\n"
+          "step it needs has succeeded, up to N at once.\n\n"
+          "options:\n"
+          "  -j, --concurrency N  steps running at once (default: the number of CPUs)\n"
+          "      --json           print the run as one JSON document on stdout at the end\n"
+          "      --plugin-dir DIR where step-type plugins are found (default: $WFH_PLUGIN_DIR,\n"
+          "                       else the build tree's plugins)\n"
+          "      --workspace DIR  the directory steps run in (default: the current one)\n"
+          "  -h, --help           show this help\n\n"
+          "exit status: 0 the run succeeded, 1 it failed, 2 invalid workflow or usage,\n"
+          "130 cancelled (SIGINT/SIGTERM).\n",
+          out);
+}
+
+static int parse_count(const char *s, unsigned *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || !end || *end || end == s || v < 1 || v > 1000000)
+        return wfh_error_set(WFH_EUSAGE, "exec: --concurrency wants a whole number from 1 "
+                                         "to 1000000, not '%s'",
+                             s);
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* "--name VALUE" or "--name=VALUE"; returns the value and advances *i, or NULL. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, int *err)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *err = wfh_error_set(WFH_EUSAGE, "exec: %s needs a value", name);
+        return NULL;
+    }
+    return argv[++*i];
+}
 
 int cmd_exec(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fputs("wfhost: 'exec' is not built yet\n", stderr);
-    return WFH_EXIT_INTERNAL;
+    int err = 0, rc = WFH_EXIT_OK;
+    const char *file = NULL, *plugin_dir = NULL, *workspace = NULL;
+    unsigned concurrency = 0;
+    int want_json = 0;
+    wfh_diags diags;
+    int diags_ready = 0;
+    wfh_workflow *wf = NULL; /* owned */
+    wfh_catalog *cat = NULL; /* owned */
+    wfh_run *run = NULL;     /* owned */
+
+    if (wfh_cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return WFH_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (!strcmp(argv[i], "--json")) {
+            want_json = 1;
+        } else if ((v = opt_value(argc, argv, &i, "--concurrency", &err)) ||
+                   (v = opt_value(argc, argv, &i, "-j", &err))) {
+            if ((err = parse_count(v, &concurrency)) < 0)
+                goto done;
+        } else if ((v = opt_value(argc, argv, &i, "--plugin-dir", &err))) {
+            plugin_dir = v;
+        } else if ((v = opt_value(argc, argv, &i, "--workspace", &err))) {
+            workspace = v;
+        } else if (err < 0) {
+            goto done;
+        } else if (!strcmp(argv[i], "--") && i + 1 < argc && !file) {
+            file = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            err = wfh_error_set(WFH_EUSAGE, "exec: unknown option '%s' (see wfhost exec --help)",
+                                argv[i]);
+            goto done;
+        } else if (!file) {
+            file = argv[i];
+        } else {
+            err = wfh_error_set(WFH_EUSAGE, "exec: one workflow file at a time ('%s' and '%s')",
+                                file, argv[i]);
+            goto done;
+        }
+    }
+    if (err < 0)
+        goto done;
+    if (!file) {
+        usage(stderr);
+        return WFH_EXIT_INVALID;
+    }
+    if (workspace) {
+        struct stat st;
+        if (stat(workspace, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            err = wfh_error_set(WFH_EUSAGE, "exec: --workspace %s: not a directory", workspace);
+            goto done;
+        }
+    }
+
+    wfh_diags_init(&diags, file, NULL, 0);
+    diags_ready = 1;
+    err = wfh_workflow_load(file, &wf, &diags);
+    if (err < 0 || diags.errors > 0) {
+        if (diags.count == 0) /* e.g. the file cannot be read: the message says why */
+            goto done;
+        wfh_diags_print(&diags, stderr);
+        rc = WFH_EXIT_INVALID;
+        err = 0;
+        goto done;
+    }
+    if ((err = wfh_catalog_open(plugin_dir, &cat)) < 0)
+        goto done;
+    wfh_workflow_validate(wf, cat, &diags);
+    if (diags.count > 0)
+        wfh_diags_print(&diags, stderr); /* warnings too, as validate shows them */
+    if (diags.errors > 0) {
+        rc = WFH_EXIT_INVALID;
+        goto done;
+    }
+
+    wfh_run_opts opts = {
+        .concurrency = concurrency,
+        .workspace = workspace,
+        .human = stderr,
+        .tty = -1,
+    };
+    if ((err = wfh_run_new(wf, cat, &opts, &run)) < 0)
+        goto done;
+    int run_err = wfh_run_exec(run);
+    if (want_json) {
+        json_t *doc = wfh_run_to_json(run); /* owned */
+        if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 ||
+            fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+            json_decref(doc);
+            err = wfh_error_set(WFH_EIO, "exec: cannot write the JSON report to stdout");
+            goto done;
+        }
+        json_decref(doc);
+    }
+    switch (run_err) {
+    case 0: rc = WFH_EXIT_OK; break;
+    case WFH_EFAILED: rc = WFH_EXIT_FAILED; break;
+    case WFH_ECANCELLED: rc = WFH_EXIT_CANCELLED; break;
+    default: err = run_err; break;
+    }
+done:
+    if (err < 0)
+        rc = wfh_cli_fail(err);
+    wfh_run_free(run);
+    wfh_catalog_free(cat);
+    wfh_workflow_free(wf);
+    if (diags_ready)
+        wfh_diags_free(&diags);
+    return rc;
 }
