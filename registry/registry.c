@@ -1,0 +1,861 @@
+/*
+ * registry/registry.c - open, verify and change the signed local registry (see
+ * registry.h for the layout and the order of checks).
+ *
+ * Every file is opened through directory fds with O_NOFOLLOW and read once into memory;
+ * the verified bytes are the parsed bytes. Blob names are only ever the lowercase hex
+ * digest from a verified index, never a plugin's name.
+ */
+#include "registry.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/error.h"
+#include "elfcheck.h"
+#include "fsutil.h"
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+#define SIG_MAX_BYTES 4096
+#define SIG_MAX_FILES 32
+#define KEYS_MAX_BYTES (64u << 10)
+#define STATE_MAX_BYTES 4096
+
+struct wfh_registry {
+    char *home;         /* owned */
+    int reg_fd;         /* HOME/registry */
+    int blobs_fd;       /* HOME/registry/blobs */
+    wfh_trust trust;
+    wfh_reg_state state;
+    int have_state;     /* state.txt existed */
+    wfh_index *index;   /* owned; NULL only when unverified and absent */
+    char *index_text;   /* owned: the bytes that were verified */
+    size_t index_len;
+    char index_sha256[65];
+    size_t signers;
+    unsigned flags;
+};
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+    uint8_t d[32];
+    crypto_hash_sha256(d, data, len);
+    wfh_hex(d, 32, out);
+}
+
+/* A registry directory must be a real directory that only root or we can write. */
+static int check_dir(int fd, const char *what)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return wfh_error_set(WFH_EIO, "%s: %s", what, strerror(errno));
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return wfh_error_set(WFH_ESECURITY, "%s: writable by group or others (mode %03o); "
+                             "refused (chmod go-w)", what, (unsigned)(st.st_mode & 0777));
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return wfh_error_set(WFH_ESECURITY, "%s: owned by uid %u, not by root or you; refused",
+                             what, (unsigned)st.st_uid);
+    return 0;
+}
+
+void wfh_registry_free(wfh_registry *r)
+{
+    if (!r)
+        return;
+    if (r->reg_fd >= 0)
+        close(r->reg_fd);
+    if (r->blobs_fd >= 0)
+        close(r->blobs_fd);
+    wfh_index_free(r->index);
+    free(r->index_text);
+    free(r->home);
+    free(r);
+}
+
+const wfh_index *wfh_registry_index(const wfh_registry *r) { return r->index; }
+const wfh_trust *wfh_registry_trust(const wfh_registry *r) { return &r->trust; }
+const wfh_reg_state *wfh_registry_state(const wfh_registry *r) { return &r->state; }
+size_t wfh_registry_signers(const wfh_registry *r) { return r->signers; }
+
+static int write_state(wfh_registry *r)
+{
+    char *text = wfh_state_format(&r->state); /* owned */
+    if (!text)
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    int err = wfh_fs_write_atomic_at(r->reg_fd, WFH_REG_STATE_FILE, text, strlen(text), 0644,
+                                     "registry/" WFH_REG_STATE_FILE);
+    free(text);
+    if (err == 0)
+        r->have_state = 1;
+    return err;
+}
+
+int wfh_registry_init(const char *home, const wfh_ms_pubkey *first_key)
+{
+    int err = 0, home_fd = -1;
+    wfh_registry r = {.reg_fd = -1, .blobs_fd = -1};
+    char *path = NULL; /* owned */
+    size_t n = strlen(home) + 32;
+    path = malloc(n);
+    if (!path)
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    snprintf(path, n, "%s/" WFH_REG_DIR "/blobs", home);
+    if ((err = wfh_fs_mkdirs(path, 0)) < 0)
+        goto done;
+    home_fd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (home_fd < 0) {
+        err = wfh_error_set(WFH_EIO, "%s: %s", home, strerror(errno));
+        goto done;
+    }
+    if ((r.reg_fd = wfh_fs_opendir_at(home_fd, WFH_REG_DIR, "registry")) < 0) {
+        err = r.reg_fd;
+        goto done;
+    }
+    if ((err = check_dir(r.reg_fd, "registry/")) < 0)
+        goto done;
+    char *existing = NULL;
+    size_t elen = 0;
+    err = wfh_fs_read_at(r.reg_fd, WFH_REG_KEYS_FILE, KEYS_MAX_BYTES, 1, "registry/keys.txt",
+                         &existing, &elen);
+    free(existing);
+    if (err == WFH_ENOTFOUND) {
+        if (!first_key) {
+            err = wfh_error_set(WFH_EINVAL, "registry/keys.txt: no trusted key yet; run "
+                                "'wfhost registry init --new-key' or pass --trust PUBKEY");
+            goto done;
+        }
+        wfh_trust t;
+        memset(&t, 0, sizeof t);
+        t.version = 1;
+        t.threshold = 1;
+        t.keys[0].pk = *first_key;
+        wfh_ms_keyid_hex(first_key->keyid, t.keys[0].label);
+        t.n_keys = 1;
+        char *text = wfh_trust_format(&t); /* owned */
+        if (!text) {
+            err = wfh_error_set(WFH_ENOMEM, "out of memory");
+            goto done;
+        }
+        err = wfh_fs_write_atomic_at(r.reg_fd, WFH_REG_KEYS_FILE, text, strlen(text), 0644,
+                                     "registry/keys.txt");
+        free(text);
+        if (err < 0)
+            goto done;
+    } else if (err < 0) {
+        goto done;
+    }
+    char *st = NULL;
+    size_t stlen = 0;
+    err = wfh_fs_read_at(r.reg_fd, WFH_REG_STATE_FILE, STATE_MAX_BYTES, 1, "registry/state.txt",
+                         &st, &stlen);
+    free(st);
+    if (err == WFH_ENOTFOUND)
+        err = write_state(&r);
+done:
+    if (r.reg_fd >= 0)
+        close(r.reg_fd);
+    if (home_fd >= 0)
+        close(home_fd);
+    free(path);
+    return err;
+}
+
+/* Is this directory entry one of the index's signature files? */
+static int is_sig_name(const char *n)
+{
+    size_t len = strlen(n), pre = strlen(WFH_REG_INDEX_FILE ".");
+    if (!strcmp(n, WFH_REG_INDEX_FILE ".minisig"))
+        return 1;
+    return len > pre + strlen(".minisig") && !strncmp(n, WFH_REG_INDEX_FILE ".", pre) &&
+           !strcmp(n + len - strlen(".minisig"), ".minisig");
+}
+
+typedef struct {
+    wfh_ms_pubkey pk;
+    char comment[WFH_MS_TRUSTED_COMMENT_MAX];
+} signer;
+
+/* Check every signature file; collect distinct valid signers. The first problem is
+ * kept in @p why for the refusal message. */
+static int collect_signers(wfh_registry *r, signer *out, size_t *n_out, char *why, size_t whylen)
+{
+    int err = 0;
+    size_t n = 0, files = 0;
+    int dfd = dup(r->reg_fd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    *n_out = 0;
+    why[0] = '\0';
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return wfh_error_set(WFH_EIO, "registry/: %s", strerror(errno));
+    }
+    rewinddir(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!is_sig_name(de->d_name))
+            continue;
+        if (++files > SIG_MAX_FILES) {
+            err = wfh_error_set(WFH_ESECURITY, "registry/: more than %d signature files; "
+                                "refused", SIG_MAX_FILES);
+            goto done;
+        }
+        char what[300];
+        snprintf(what, sizeof what, "registry/%.200s", de->d_name);
+        char *text = NULL;
+        size_t len = 0;
+        wfh_ms_sig sig;
+        memset(&sig, 0, sizeof sig);
+        int e = wfh_fs_read_at(r->reg_fd, de->d_name, SIG_MAX_BYTES, 0, what, &text, &len);
+        if (e == 0)
+            e = wfh_ms_sig_parse(text, len, what, &sig);
+        free(text);
+        if (e == 0) {
+            const wfh_trust_key *k = wfh_trust_find(&r->trust, sig.keyid);
+            char id[17];
+            wfh_ms_keyid_hex(sig.keyid, id);
+            if (!k) {
+                /* A revoked key is usually no longer listed as key=: say so. */
+                int rev = 0;
+                for (size_t i = 0; i < r->trust.n_revoked; i++)
+                    rev |= !memcmp(r->trust.revoked[i].pk.keyid, sig.keyid, 8);
+                e = wfh_error_set(WFH_ESECURITY, "%s: signed by %s key %s", what,
+                                  rev ? "revoked" : "unknown (not in keys.txt)", id);
+            } else if (wfh_trust_is_revoked(&r->trust, &k->pk)) {
+                e = wfh_error_set(WFH_ESECURITY, "%s: signed by revoked key %s (%s)", what, id,
+                                  k->label);
+            } else {
+                e = wfh_ms_verify(&sig, &k->pk, r->index_text, r->index_len, what);
+            }
+            if (e == 0) {
+                int dup_key = 0;
+                for (size_t i = 0; i < n; i++)
+                    dup_key |= !memcmp(out[i].pk.pk, k->pk.pk, 32);
+                if (!dup_key && n < SIG_MAX_FILES) {
+                    out[n].pk = k->pk;
+                    snprintf(out[n].comment, sizeof out[n].comment, "%s", sig.trusted_comment);
+                    n++;
+                }
+            }
+        }
+        if (e == WFH_ENOMEM) {
+            wfh_ms_sig_clear(&sig);
+            err = e;
+            goto done;
+        }
+        if (e < 0 && !why[0])
+            snprintf(why, whylen, "%s", wfh_error_last());
+        wfh_ms_sig_clear(&sig);
+    }
+    if (files == 0)
+        snprintf(why, whylen, "registry/index.json: no signature file (index.json.minisig)");
+    *n_out = n;
+done:
+    closedir(d);
+    return err;
+}
+
+static int verify_index(wfh_registry *r)
+{
+    int err = 0;
+    signer *signers = calloc(SIG_MAX_FILES, sizeof *signers); /* owned */
+    char why[1200];
+    size_t n = 0;
+    if (!signers)
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    if ((err = collect_signers(r, signers, &n, why, sizeof why)) < 0)
+        goto done;
+    unsigned need = r->trust.threshold;
+    if (n == 0) {
+        err = wfh_error_set(WFH_ESECURITY, "%s", why);
+        goto done;
+    }
+    /* Only now parse: the bytes are signed by at least one trusted key. */
+    if ((err = wfh_index_parse(r->index_text, r->index_len, "registry/index.json", &r->index)) < 0)
+        goto done;
+    if (r->index->threshold > need)
+        need = r->index->threshold;
+    char expect[64];
+    snprintf(expect, sizeof expect, "wfhost-index seq=%llu", (unsigned long long)r->index->seq);
+    size_t good = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(signers[i].comment, expect)) {
+            good++;
+        } else if (!why[0]) {
+            char id[17];
+            wfh_ms_keyid_hex(signers[i].pk.keyid, id);
+            snprintf(why, sizeof why, "signature by key %s has trusted comment '%.80s', "
+                     "expected '%s'", id, signers[i].comment, expect);
+        }
+    }
+    if (good < need) {
+        err = wfh_error_set(WFH_ESECURITY, "registry/index.json: %zu of %u required signatures "
+                            "by distinct trusted keys are valid%s%s", good, need,
+                            why[0] ? ": " : "", why);
+        goto done;
+    }
+    r->signers = good;
+done:
+    free(signers);
+    return err;
+}
+
+int wfh_registry_open(const char *home, unsigned flags, wfh_registry **out)
+{
+    int err = 0, home_fd = -1;
+    wfh_registry *r = calloc(1, sizeof *r); /* owned until handed to *out */
+    char *text = NULL;                       /* owned */
+    size_t len = 0;
+    *out = NULL;
+    if (!r || !(r->home = strdup(home))) {
+        free(r);
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    }
+    r->reg_fd = r->blobs_fd = -1;
+    r->flags = flags;
+    home_fd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (home_fd < 0) {
+        err = errno == ENOENT
+                  ? wfh_error_set(WFH_ENOTFOUND, "%s: no wfhost home here; run 'wfhost registry "
+                                  "init --new-key'", home)
+                  : wfh_error_set(WFH_EIO, "%s: %s", home, strerror(errno));
+        goto done;
+    }
+    r->reg_fd = wfh_fs_opendir_at(home_fd, WFH_REG_DIR, "registry/");
+    if (r->reg_fd == WFH_ENOTFOUND) {
+        err = wfh_error_set(WFH_ENOTFOUND, "%s/registry: no registry; run 'wfhost registry init "
+                            "--new-key'", home);
+        goto done;
+    }
+    if (r->reg_fd < 0 || (err = check_dir(r->reg_fd, "registry/")) < 0) {
+        err = err < 0 ? err : r->reg_fd;
+        goto done;
+    }
+    r->blobs_fd = wfh_fs_opendir_at(r->reg_fd, "blobs", "registry/blobs/");
+    if (r->blobs_fd < 0 || (err = check_dir(r->blobs_fd, "registry/blobs/")) < 0) {
+        err = err < 0 ? err : r->blobs_fd;
+        goto done;
+    }
+
+    if ((err = wfh_fs_read_at(r->reg_fd, WFH_REG_KEYS_FILE, KEYS_MAX_BYTES, 1,
+                              "registry/keys.txt", &text, &len)) < 0 ||
+        (err = wfh_trust_parse(text, len, "registry/keys.txt", &r->trust)) < 0)
+        goto done;
+    free(text);
+    text = NULL;
+
+    err = wfh_fs_read_at(r->reg_fd, WFH_REG_STATE_FILE, STATE_MAX_BYTES, 1,
+                         "registry/state.txt", &text, &len);
+    if (err == 0) {
+        r->have_state = 1;
+        if ((err = wfh_state_parse(text, len, "registry/state.txt", &r->state)) < 0)
+            goto done;
+    } else if (err == WFH_ENOTFOUND && (flags & (WFH_REG_OPEN_REINIT_STATE | WFH_REG_OPEN_UNVERIFIED))) {
+        err = 0;
+    } else if (err == WFH_ENOTFOUND) {
+        err = wfh_error_set(WFH_ESECURITY, "registry/state.txt: missing, so an older index could "
+                            "be replayed; refused (after checking why, run 'wfhost registry "
+                            "verify --reinit-state')");
+        goto done;
+    } else {
+        goto done;
+    }
+    free(text);
+    text = NULL;
+
+    if (r->trust.version < r->state.keys_version) {
+        err = wfh_error_set(WFH_ESECURITY, "registry/keys.txt: version %llu is older than "
+                            "version %llu already seen (rollback); refused",
+                            (unsigned long long)r->trust.version,
+                            (unsigned long long)r->state.keys_version);
+        if (!(flags & WFH_REG_OPEN_UNVERIFIED))
+            goto done;
+        err = 0;
+    }
+
+    err = wfh_fs_read_at(r->reg_fd, WFH_REG_INDEX_FILE, WFH_INDEX_MAX_BYTES, 0,
+                         "registry/index.json", &r->index_text, &r->index_len);
+    if (err == WFH_ENOTFOUND && (flags & WFH_REG_OPEN_UNVERIFIED)) {
+        err = 0;
+        goto ok;
+    }
+    if (err == WFH_ENOTFOUND) {
+        err = wfh_error_set(WFH_ESECURITY, "registry/index.json: missing; no plugin can be "
+                            "loaded (sign one with 'wfhost registry sign')");
+        goto done;
+    }
+    if (err < 0)
+        goto done;
+    sha256_hex(r->index_text, r->index_len, r->index_sha256);
+
+    if (flags & WFH_REG_OPEN_UNVERIFIED) {
+        err = wfh_index_parse(r->index_text, r->index_len, "registry/index.json", &r->index);
+        goto ok_or_done;
+    }
+    if ((err = verify_index(r)) < 0)
+        goto done;
+
+    const wfh_index *ix = r->index;
+    if (ix->keys_version != r->trust.version) {
+        err = wfh_error_set(WFH_ESECURITY, "registry/index.json: belongs to keys version %llu "
+                            "but keys.txt is version %llu (mix-and-match); refused - re-sign "
+                            "with 'wfhost registry sign'",
+                            (unsigned long long)ix->keys_version,
+                            (unsigned long long)r->trust.version);
+        goto done;
+    }
+    /* A newer keys.txt may lower the floor once (recovery after a stolen key signed a
+     * huge seq); otherwise the floor is the newest seq seen. */
+    uint64_t floor = r->state.index_seq;
+    int reset = r->trust.version > r->state.keys_version && r->trust.reset_index_seq;
+    if (reset)
+        floor = r->trust.reset_index_seq;
+    if (ix->seq < floor) {
+        err = wfh_error_set(WFH_ESECURITY, "registry/index.json: index sequence %llu older than "
+                            "%llu already seen (rollback); refused",
+                            (unsigned long long)ix->seq, (unsigned long long)floor);
+        goto done;
+    }
+    if (!reset && ix->seq == r->state.index_seq && r->state.index_sha256[0] &&
+        strcmp(r->state.index_sha256, r->index_sha256) != 0) {
+        err = wfh_error_set(WFH_ESECURITY, "registry/index.json: index sequence %llu was already "
+                            "seen with different content; refused",
+                            (unsigned long long)ix->seq);
+        goto done;
+    }
+    time_t now = time(NULL);
+    if (now >= ix->expires) {
+        char when[21];
+        wfh_reg_time_format(ix->expires, when);
+        err = wfh_error_set(WFH_ESECURITY, "registry/index.json: expired on %s; refused - "
+                            "re-sign it with 'wfhost registry sign --bump'", when);
+        goto done;
+    }
+    if (ix->seq != r->state.index_seq || r->trust.version != r->state.keys_version ||
+        !r->have_state || strcmp(r->state.index_sha256, r->index_sha256) != 0) {
+        r->state.index_seq = ix->seq;
+        memcpy(r->state.index_sha256, r->index_sha256, 65);
+        r->state.keys_version = r->trust.version;
+        /* A read-only caller (or one without write access) still refuses anything
+         * below the floor it read; recording the floor is best effort for them. */
+        if (!(flags & WFH_REG_OPEN_READONLY))
+            (void)write_state(r);
+    }
+ok_or_done:
+    if (err < 0)
+        goto done;
+ok:
+    *out = r;
+    r = NULL;
+done:
+    free(text);
+    if (home_fd >= 0)
+        close(home_fd);
+    wfh_registry_free(r);
+    return err;
+}
+
+int wfh_registry_index_is_current(const wfh_registry *r)
+{
+    return r->index && r->have_state && !strcmp(r->index_sha256, r->state.index_sha256) &&
+           r->index->keys_version == r->trust.version && time(NULL) < r->index->expires &&
+           r->index->seq == r->state.index_seq;
+}
+
+static int key_is_trusted(const wfh_registry *r, const wfh_ms_seckey *sk)
+{
+    wfh_ms_pubkey pk;
+    char id[17];
+    wfh_ms_seckey_public(sk, &pk);
+    wfh_ms_keyid_hex(pk.keyid, id);
+    const wfh_trust_key *k = wfh_trust_find(&r->trust, pk.keyid);
+    if (!k || memcmp(k->pk.pk, pk.pk, 32) != 0)
+        return wfh_error_set(WFH_ESECURITY, "signing key %s is not listed in registry/keys.txt; "
+                             "refused", id);
+    if (wfh_trust_is_revoked(&r->trust, &pk))
+        return wfh_error_set(WFH_ESECURITY, "signing key %s is revoked in registry/keys.txt; "
+                             "refused", id);
+    return 0;
+}
+
+static int write_signature(wfh_registry *r, const wfh_ms_seckey *sk, const char *text,
+                           size_t len, uint64_t seq, int only)
+{
+    char comment[64], name[64], id[17];
+    char *sig = NULL; /* owned */
+    snprintf(comment, sizeof comment, "wfhost-index seq=%llu", (unsigned long long)seq);
+    wfh_ms_keyid_hex(sk->keyid, id);
+    snprintf(name, sizeof name, WFH_REG_INDEX_FILE ".%s.minisig", id);
+    int err = wfh_ms_sign(sk, text, len, comment, &sig);
+    if (err < 0)
+        return err;
+    err = wfh_fs_write_atomic_at(r->reg_fd, name, sig, strlen(sig), 0644, "registry/signature");
+    free(sig);
+    if (err < 0 || !only)
+        return err;
+    /* Signatures over the previous index can never verify again: remove them so a
+     * threshold count only ever sees signatures over the current bytes. */
+    int dfd = dup(r->reg_fd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return 0;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (is_sig_name(de->d_name) && strcmp(de->d_name, name) != 0)
+            unlinkat(r->reg_fd, de->d_name, 0);
+    closedir(d);
+    fsync(r->reg_fd);
+    return 0;
+}
+
+int wfh_registry_commit(wfh_registry *r, wfh_index *next, const wfh_ms_seckey *sk,
+                        unsigned expire_days)
+{
+    int err = key_is_trusted(r, sk);
+    char *text = NULL; /* owned */
+    size_t len = 0;
+    if (err < 0)
+        return err;
+    uint64_t base = r->state.index_seq;
+    if (r->index && r->index->seq > base)
+        base = r->index->seq;
+    if (r->trust.version > r->state.keys_version && r->trust.reset_index_seq &&
+        r->trust.reset_index_seq > base)
+        base = r->trust.reset_index_seq;
+    next->seq = base + 1;
+    next->issued = time(NULL);
+    next->expires = next->issued + (time_t)(expire_days ? expire_days : WFH_REG_DEFAULT_EXPIRE_DAYS) * 86400;
+    next->keys_version = r->trust.version;
+    next->threshold = r->trust.threshold;
+    if ((err = wfh_index_serialize(next, &text, &len)) < 0)
+        goto done;
+    /* Write the signature first: a crash in between leaves an index that fails
+     * verification (closed), never an unsigned one that passes. */
+    if ((err = write_signature(r, sk, text, len, next->seq, 0)) < 0)
+        goto done;
+    if ((err = wfh_fs_write_atomic_at(r->reg_fd, WFH_REG_INDEX_FILE, text, len, 0644,
+                                      "registry/index.json")) < 0)
+        goto done;
+    if ((err = write_signature(r, sk, text, len, next->seq, 1)) < 0)
+        goto done;
+    r->state.index_seq = next->seq;
+    sha256_hex(text, len, r->state.index_sha256);
+    r->state.keys_version = r->trust.version;
+    err = write_state(r);
+done:
+    free(text);
+    return err;
+}
+
+int wfh_registry_cosign(wfh_registry *r, const wfh_ms_seckey *sk)
+{
+    int err = key_is_trusted(r, sk);
+    if (err < 0)
+        return err;
+    if (!r->index)
+        return wfh_error_set(WFH_ENOTFOUND, "registry/index.json: missing");
+    return write_signature(r, sk, r->index_text, r->index_len, r->index->seq, 0);
+}
+
+int wfh_registry_put_blob(wfh_registry *r, const uint8_t *img, size_t len, char b2[65],
+                          char sha[65])
+{
+    uint8_t d[32];
+    crypto_generichash(d, 32, img, len, NULL, 0);
+    wfh_hex(d, 32, b2);
+    sha256_hex(img, len, sha);
+    char name[80];
+    snprintf(name, sizeof name, "%s.so", b2);
+    struct stat st;
+    if (fstatat(r->blobs_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size == len)
+        return 0; /* content-addressed: same name, same bytes (checked again at load) */
+    return wfh_fs_write_atomic_at(r->blobs_fd, name, img, len, 0444, "registry/blobs/");
+}
+
+void wfh_registry_drop_blob(wfh_registry *r, const char *b2)
+{
+    if (r->index)
+        for (size_t i = 0; i < r->index->n_plugins; i++)
+            if (!strcmp(r->index->plugins[i].blake2b256, b2))
+                return;
+    char name[80];
+    snprintf(name, sizeof name, "%.64s.so", b2);
+    unlinkat(r->blobs_fd, name, 0);
+}
+
+char *wfh_registry_blob_path(const wfh_registry *r, const char *b2)
+{
+    size_t n = strlen(r->home) + 100;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/" WFH_REG_DIR "/blobs/%.64s.so", r->home, b2);
+    return p;
+}
+
+int wfh_registry_find(const wfh_registry *r, const char *name, int major, int any_state,
+                      const wfh_reg_plugin **out)
+{
+    const wfh_reg_plugin *best = NULL, *inactive = NULL;
+    *out = NULL;
+    if (!r->index)
+        return wfh_error_set(WFH_ENOTFOUND, "plugin %s: the registry has no index", name);
+    for (size_t i = 0; i < r->index->n_plugins; i++) {
+        const wfh_reg_plugin *p = &r->index->plugins[i];
+        if (strcmp(p->name, name) != 0 || (major >= 0 && p->version_major != (unsigned)major))
+            continue;
+        if (p->state != WFH_PSTATE_ACTIVE && !any_state) {
+            if (!inactive)
+                inactive = p;
+            continue;
+        }
+        if (!best || p->version_major > best->version_major)
+            best = p;
+    }
+    if (best) {
+        *out = best;
+        return 0;
+    }
+    if (inactive)
+        return wfh_error_set(WFH_ESECURITY, "plugin %s@%s (registry/index.json): %s by the "
+                             "operator; refused", inactive->name, inactive->version,
+                             inactive->state == WFH_PSTATE_YANKED ? "yanked" : "disabled");
+    if (major >= 0)
+        return wfh_error_set(WFH_ENOTFOUND, "plugin %s@%d is not installed", name, major);
+    return wfh_error_set(WFH_ENOTFOUND, "plugin %s is not installed", name);
+}
+
+int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *out)
+{
+    int err = 0, fd = -1, mfd = -1;
+    char name[80], what[200];
+    *out = -1;
+    snprintf(name, sizeof name, "%.64s.so", p->blake2b256);
+    snprintf(what, sizeof what, "plugin %s@%s (registry/blobs/%.12s...)", p->name, p->version,
+             p->blake2b256);
+    fd = openat(r->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            return wfh_error_set(WFH_ESECURITY, "%s: the blob is a symlink; refused", what);
+        if (errno == ENOENT)
+            return wfh_error_set(WFH_ESECURITY, "%s: the blob is missing; refused", what);
+        return wfh_error_set(WFH_EIO, "%s: %s", what, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        err = wfh_error_set(WFH_ESECURITY, "%s: the blob is not a regular file; refused", what);
+        goto done;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        err = wfh_error_set(WFH_ESECURITY, "%s: the blob is writable by group or others; refused",
+                            what);
+        goto done;
+    }
+    if ((uint64_t)st.st_size != p->size) {
+        err = wfh_error_set(WFH_ESECURITY, "%s: size mismatch: %lld bytes, the index says %llu; "
+                            "refused", what, (long long)st.st_size, (unsigned long long)p->size);
+        goto done;
+    }
+    mfd = memfd_create("wfh-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    if (mfd < 0 && errno == EINVAL)
+        mfd = memfd_create("wfh-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0) {
+        err = wfh_error_set(WFH_EIO, "%s: memfd_create: %s", what, strerror(errno));
+        goto done;
+    }
+    crypto_generichash_state b2;
+    crypto_hash_sha256_state s2;
+    crypto_generichash_init(&b2, NULL, 0, 32);
+    crypto_hash_sha256_init(&s2);
+    uint8_t buf[65536];
+    uint64_t total = 0;
+    /* Hash the bytes as they go into the memfd, and read at most size+1 so a file that
+     * grows under us is caught rather than read forever. */
+    for (;;) {
+        uint64_t want = p->size + 1 - total;
+        ssize_t n = read(fd, buf, want < sizeof buf ? (size_t)want : sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err = wfh_error_set(WFH_EIO, "%s: read: %s", what, strerror(errno));
+            goto done;
+        }
+        if (n == 0)
+            break;
+        total += (uint64_t)n;
+        if (total > p->size) {
+            err = wfh_error_set(WFH_ESECURITY, "%s: size mismatch: the blob grew while being "
+                                "read; refused", what);
+            goto done;
+        }
+        crypto_generichash_update(&b2, buf, (size_t)n);
+        crypto_hash_sha256_update(&s2, buf, (size_t)n);
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(mfd, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                err = wfh_error_set(WFH_EIO, "%s: memfd write: %s", what, strerror(errno));
+                goto done;
+            }
+            off += w;
+        }
+    }
+    uint8_t d1[32], d2[32];
+    char h1[65], h2[65];
+    crypto_generichash_final(&b2, d1, 32);
+    crypto_hash_sha256_final(&s2, d2);
+    wfh_hex(d1, 32, h1);
+    wfh_hex(d2, 32, h2);
+    if (total != p->size) {
+        err = wfh_error_set(WFH_ESECURITY, "%s: size mismatch: read %llu bytes, the index says "
+                            "%llu; refused", what, (unsigned long long)total,
+                            (unsigned long long)p->size);
+        goto done;
+    }
+    if (strcmp(h1, p->blake2b256) != 0 || strcmp(h2, p->sha256) != 0) {
+        err = wfh_error_set(WFH_ESECURITY, "%s: hash mismatch: the file is not the one the index "
+                            "signed (blake2b256 %.16s..., expected %.16s...); refused", what, h1,
+                            p->blake2b256);
+        goto done;
+    }
+    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+        err = wfh_error_set(WFH_EIO, "%s: sealing the memfd: %s", what, strerror(errno));
+        goto done;
+    }
+    *out = mfd;
+    mfd = -1;
+done:
+    if (mfd >= 0)
+        close(mfd);
+    close(fd);
+    return err;
+}
+
+int wfh_registry_verify_all(const wfh_registry *r, FILE *report)
+{
+    int bad = 0;
+    if (!r->index)
+        return wfh_error_set(WFH_ESECURITY, "registry/index.json: missing");
+    for (size_t i = 0; i < r->index->n_plugins; i++) {
+        const wfh_reg_plugin *p = &r->index->plugins[i];
+        int fd = -1;
+        int err = wfh_registry_open_blob(r, p, &fd);
+        if (err == 0) {
+            uint8_t *img = mmap(NULL, p->size, PROT_READ, MAP_PRIVATE, fd, 0);
+            char what[160];
+            snprintf(what, sizeof what, "plugin %s@%s", p->name, p->version);
+            if (img == MAP_FAILED)
+                err = wfh_error_set(WFH_EIO, "%s: mmap: %s", what, strerror(errno));
+            else {
+                err = wfh_elf_check(img, p->size, what);
+                munmap(img, p->size);
+            }
+            close(fd);
+        }
+        if (err == 0 && (p->abi_major != 1))
+            err = wfh_error_set(WFH_ESECURITY, "plugin %s@%s: ABI %u.%u needs a newer wfhost "
+                                "(this one speaks 1.x)", p->name, p->version, p->abi_major,
+                                p->abi_minor);
+        if (err < 0) {
+            fprintf(report, "FAIL %s\n", wfh_error_last());
+            bad++;
+        } else {
+            fprintf(report, "ok   %s@%s %s (%llu bytes, blake2b256 %.16s...)\n", p->name,
+                    p->version, wfh_reg_state_name(p->state), (unsigned long long)p->size,
+                    p->blake2b256);
+        }
+    }
+    if (bad)
+        return wfh_error_set(WFH_ESECURITY, "registry: %d of %zu plugin(s) failed verification",
+                             bad, r->index->n_plugins);
+    return 0;
+}
+
+int wfh_registry_write_keypair(const char *dir, const char *name, const wfh_ms_pubkey *pk,
+                               const wfh_ms_seckey *sk)
+{
+    int err = wfh_fs_mkdirs(dir, 1);
+    char *sk_text = NULL, *pk_text = NULL; /* owned */
+    char path[4096];
+    int fd = -1;
+    if (err < 0)
+        return err;
+    sk_text = wfh_ms_seckey_file_text(sk);
+    pk_text = wfh_ms_pubkey_file_text(pk);
+    if (!sk_text || !pk_text) {
+        err = wfh_error_set(WFH_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const char *t = pass ? pk_text : sk_text;
+        snprintf(path, sizeof path, "%s/%s.%s", dir, name, pass ? "pub" : "key");
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, pass ? 0644 : 0600);
+        if (fd < 0) {
+            err = wfh_error_set(WFH_EIO, "%s: %s%s", path, strerror(errno),
+                                errno == EEXIST ? " (refusing to overwrite a key)" : "");
+            goto done;
+        }
+        size_t n = strlen(t);
+        if (write(fd, t, n) != (ssize_t)n || fsync(fd) < 0) {
+            err = wfh_error_set(WFH_EIO, "%s: write: %s", path, strerror(errno));
+            goto done;
+        }
+        close(fd);
+        fd = -1;
+    }
+done:
+    if (fd >= 0)
+        close(fd);
+    if (sk_text) {
+        sodium_memzero(sk_text, strlen(sk_text));
+        free(sk_text);
+    }
+    free(pk_text);
+    return err;
+}
+
+static int read_small(const char *path, char **out, size_t *len)
+{
+    int dfd = AT_FDCWD;
+    return wfh_fs_read_at(dfd, path, 16384, 0, path, out, len);
+}
+
+int wfh_registry_read_seckey(const char *path, wfh_ms_seckey *sk)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int err = read_small(path, &text, &len);
+    if (err < 0)
+        return err;
+    err = wfh_ms_seckey_parse(text, len, path, sk);
+    sodium_memzero(text, len);
+    free(text);
+    return err;
+}
+
+int wfh_registry_read_pubkey(const char *path, wfh_ms_pubkey *pk)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int err = read_small(path, &text, &len);
+    if (err < 0)
+        return err;
+    err = wfh_ms_pubkey_parse(text, len, path, pk);
+    free(text);
+    return err;
+}
