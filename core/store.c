@@ -27,15 +27,16 @@ struct wfh_store {
 };
 
 static const char *const state_names[] = {
-    "queued", "running", "succeeded", "failed", "retrying", "skipped", "cancelled", "timed_out",
+    "queued",  "running",   "succeeded", "failed",  "retrying",
+    "skipped", "cancelled", "timed_out", "pending",
 };
 
-const char *wfh_state_name(wfh_state s)
+const char *wfh_store_state_name(wfh_state s)
 {
     return (unsigned)s < sizeof state_names / sizeof state_names[0] ? state_names[s] : "?";
 }
 
-int wfh_state_parse(const char *name, wfh_state *out)
+int wfh_store_state_parse(const char *name, wfh_state *out)
 {
     for (size_t i = 0; name && i < sizeof state_names / sizeof state_names[0]; i++) {
         if (!strcmp(name, state_names[i])) {
@@ -43,12 +44,13 @@ int wfh_state_parse(const char *name, wfh_state *out)
             return 0;
         }
     }
-    return wfh_error_set(WFH_EINVAL, "unknown state '%s' (expected queued, running, "
-                         "succeeded, failed, retrying, skipped, cancelled or timed_out)",
+    return wfh_error_set(WFH_EINVAL, "unknown state '%s' (expected pending, queued, "
+                         "running, succeeded, failed, retrying, skipped, cancelled or "
+                         "timed_out)",
                          name ? name : "");
 }
 
-int wfh_state_is_final(wfh_state s)
+int wfh_store_state_is_final(wfh_state s)
 {
     return s == WFH_STATE_SUCCEEDED || s == WFH_STATE_FAILED || s == WFH_STATE_SKIPPED ||
            s == WFH_STATE_CANCELLED || s == WFH_STATE_TIMED_OUT;
@@ -100,7 +102,7 @@ int wfh_store_open(const char *home, unsigned flags, wfh_store **out)
         err = wfh_error_set(WFH_ENOMEM, "run store: out of memory");
         goto done;
     }
-    if (!(flags & WFH_STORE_READ_ONLY) && (err = wfh_home_ensure(home)) < 0)
+    if (!(flags & WFH_STORE_NO_CREATE) && (err = wfh_home_ensure(home)) < 0)
         goto done;
     if ((err = s->ops->open(s->location, flags, &s->impl)) < 0)
         goto done;
@@ -415,7 +417,7 @@ int wfh_store_run_load(wfh_store *s, const char *run_id, wfh_store_run **out)
     if (!(r->id = jdup(j, "id")) || !(r->workflow = jdup(j, "workflow")) ||
         !(r->file_path = jdup(j, "file")) || !(r->file_hash = jdup(j, "file_hash")))
         goto nomem;
-    if ((err = wfh_state_parse(json_string_value(json_object_get(j, "status")), &r->state)) < 0)
+    if ((err = wfh_store_state_parse(json_string_value(json_object_get(j, "status")), &r->state)) < 0)
         goto corrupt;
     r->error = jdup(j, "error");
     r->created_ms = jint(j, "created_ms");
@@ -427,7 +429,7 @@ int wfh_store_run_load(wfh_store *s, const char *run_id, wfh_store_run **out)
         wfh_store_step *st = &r->steps[r->step_count++];
         if (!(st->id = jdup(js, "id")))
             goto nomem;
-        if ((err = wfh_state_parse(json_string_value(json_object_get(js, "status")),
+        if ((err = wfh_store_state_parse(json_string_value(json_object_get(js, "status")),
                                    &st->state)) < 0)
             goto corrupt;
         st->def_hash = jdup(js, "def_hash");

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** States of runs, steps and attempts. Stored as their names (wfh_state_name). */
+/** States of runs, steps and attempts. Stored as their names (wfh_store_state_name). */
 typedef enum wfh_state {
     WFH_STATE_QUEUED = 0,
     WFH_STATE_RUNNING = 1,
@@ -36,14 +36,15 @@ typedef enum wfh_state {
     WFH_STATE_SKIPPED = 5,
     WFH_STATE_CANCELLED = 6,
     WFH_STATE_TIMED_OUT = 7,
+    WFH_STATE_PENDING = 8, /* step: waiting for its needs (the scheduler's first state) */
 } wfh_state;
 
 /** "queued", "running", ...; static string ("?" for an unknown value). */
-const char *wfh_state_name(wfh_state s);
+const char *wfh_store_state_name(wfh_state s);
 /** Parse a state name. @return 0 or WFH_EINVAL. */
-int wfh_state_parse(const char *name, wfh_state *out);
+int wfh_store_state_parse(const char *name, wfh_state *out);
 /** True for states that end a run/step/attempt (succeeded, failed, skipped, ...). */
-int wfh_state_is_final(wfh_state s);
+int wfh_store_state_is_final(wfh_state s);
 
 /** The newest schema this wfhost reads and writes (SQLite: PRAGMA user_version). */
 #define WFH_STORE_SCHEMA_VERSION 1
@@ -55,7 +56,7 @@ typedef struct wfh_store wfh_store;
 
 enum {
     WFH_STORE_SYNC_NORMAL = 1 << 0, /* see the durability note above */
-    WFH_STORE_READ_ONLY = 1 << 1,   /* for list/show/logs: never creates or migrates */
+    WFH_STORE_NO_CREATE = 1 << 1,   /* for list/show/logs/prune: never creates a store */
 };
 
 /**

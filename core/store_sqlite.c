@@ -190,7 +190,7 @@ static int event_add(sq *q, const char *run_id, const char *step_id, unsigned at
     int err = prep(q, &s, "appending an event",
                    "INSERT INTO events(run_id, step_id, attempt, status, detail, at_ms)"
                    " VALUES(?,?,NULLIF(?,0),?,?,?)",
-                   "ttutti", run_id, step_id, attempt, wfh_state_name(st), detail, now);
+                   "ttutti", run_id, step_id, attempt, wfh_store_state_name(st), detail, now);
     return err < 0 ? err : run_stmt(q, s, "appending an event", NULL);
 }
 
@@ -286,7 +286,7 @@ static int schema_check(sq *q)
         goto newer;
     if (version == WFH_STORE_SCHEMA_VERSION)
         goto check_app;
-    if (q->flags & WFH_STORE_READ_ONLY)
+    if (q->flags & WFH_STORE_NO_CREATE)
         return wfh_error_set(WFH_EIO, "run store %s has no schema (not a wfhost run store?)",
                              q->path);
     if ((err = tx_begin(q, "creating the schema")) < 0)
@@ -349,7 +349,7 @@ static int sq_open(const char *path, unsigned flags, void **impl)
         return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", path);
     }
     q->flags = flags;
-    if ((flags & WFH_STORE_READ_ONLY) && access(path, F_OK) < 0) {
+    if ((flags & WFH_STORE_NO_CREATE) && access(path, F_OK) < 0) {
         err = wfh_error_set(WFH_ENOTFOUND, "run store %s does not exist yet", path);
         goto done;
     }
@@ -358,7 +358,7 @@ static int sq_open(const char *path, unsigned flags, void **impl)
     /* Read-only callers still open read-write: reading a WAL database needs the -shm
      * file, and a reader never writes rows anyway. */
     int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-                 ((flags & WFH_STORE_READ_ONLY) ? 0 : SQLITE_OPEN_CREATE);
+                 ((flags & WFH_STORE_NO_CREATE) ? 0 : SQLITE_OPEN_CREATE);
     rc = sqlite3_open_v2(path, &q->db, oflags, NULL);
     if (rc != SQLITE_OK) {
         err = db_fail(q, rc, "opening");
@@ -429,7 +429,7 @@ static int sq_run_set_state(void *impl, const char *id, wfh_state st, const char
                " started_ms=CASE WHEN ?1='running' THEN coalesce(started_ms, ?3)"
                "  ELSE started_ms END,"
                " finished_ms=CASE WHEN ?4 THEN ?3 ELSE NULL END WHERE id=?5",
-               "ttidt", wfh_state_name(st), error, now, wfh_state_is_final(st), id);
+               "ttidt", wfh_store_state_name(st), error, now, wfh_store_state_is_final(st), id);
     if (err < 0 || (err = run_stmt(q, s, "recording a run state", &changes)) < 0)
         goto fail;
     if (changes == 0) {
@@ -467,10 +467,10 @@ static int sq_step_set_state(void *impl, const char *run_id, const char *step_id
                "  started_ms=CASE WHEN ?3='running' THEN coalesce(started_ms, ?8)"
                "   WHEN ?3='queued' THEN NULL ELSE started_ms END,"
                "  finished_ms=CASE WHEN ?9 THEN ?8 END",
-               "tttttttid", run_id, step_id, wfh_state_name(st), def_hash,
+               "tttttttid", run_id, step_id, wfh_store_state_name(st), def_hash,
                st == WFH_STATE_SUCCEEDED ? outputs_json : NULL,
                st == WFH_STATE_SUCCEEDED ? outputs_ref : NULL, error, now,
-               wfh_state_is_final(st));
+               wfh_store_state_is_final(st));
     if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
         goto fail;
     if ((err = event_add(q, run_id, step_id, 0, st, error, now)) < 0)
@@ -538,7 +538,7 @@ static int sq_attempt_finish(void *impl, const char *run_id, const char *step_id
                "UPDATE attempts SET status=?, error=?, exit_code=?, term_signal=?,"
                " step_status=NULLIF(?,-1), finished_ms=? WHERE run_id=? AND step_id=?"
                " AND attempt=?",
-               "ttdddittu", wfh_state_name(e->state), e->error, e->exit_code, e->term_signal,
+               "ttdddittu", wfh_store_state_name(e->state), e->error, e->exit_code, e->term_signal,
                e->step_status, now, run_id, step_id, attempt);
     if (err < 0 || (err = run_stmt(q, s, "recording an attempt end", &changes)) < 0)
         goto fail;

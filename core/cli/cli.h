@@ -32,5 +32,6 @@ int cmd_validate(int argc, char **argv);
 int cmd_plugin(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
 
 #endif

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"graph", cmd_graph, "render a workflow's steps as a DOT or Mermaid graph"},
     {"eval", cmd_eval, "evaluate one expression (for debugging `${{ }}`)"},
     {"plugin", cmd_plugin, "inspect plugins (info)"},
+    {"runs", cmd_runs, "run history: list, show, logs, prune"},
 };
 
 static void usage(FILE *out)

@@ -126,7 +126,7 @@ static void test_roundtrip_and_resume(void **state)
     wfh_store_free(s);
 
     /* a new process would see exactly this */
-    s = open_ok(home, WFH_STORE_READ_ONLY);
+    s = open_ok(home, WFH_STORE_NO_CREATE);
     wfh_store_run *r = NULL;
     assert_int_equal(wfh_store_run_load(s, id, &r), 0);
     assert_string_equal(r->workflow, "build");
@@ -252,7 +252,7 @@ static void test_concurrent_writers(void **state)
         assert_true(WIFEXITED(ws));
         assert_int_equal(WEXITSTATUS(ws), 0);
     }
-    wfh_store *s = open_ok(home, WFH_STORE_READ_ONLY);
+    wfh_store *s = open_ok(home, WFH_STORE_NO_CREATE);
     json_t *list = NULL;
     wfh_store_filter f = {.limit = 10000};
     assert_int_equal(wfh_store_runs_list(s, &f, &list), 0);
@@ -308,7 +308,7 @@ static void test_garbage_file(void **state)
     assert_int_equal(wfh_store_open(home, 0, &s), WFH_EIO);
     assert_null(s);
     assert_one_line_naming(home);
-    assert_int_equal(wfh_store_open(home, WFH_STORE_READ_ONLY, &s), WFH_EIO);
+    assert_int_equal(wfh_store_open(home, WFH_STORE_NO_CREATE, &s), WFH_EIO);
     write_file(db_path(home), "SQLite", 6); /* shorter than a header */
     assert_int_equal(wfh_store_open(home, 0, &s), WFH_EIO);
     assert_one_line_naming(home);
@@ -374,7 +374,7 @@ static void test_newer_schema_and_foreign_db(void **state)
     assert_int_equal(wfh_store_open(home, 0, &s), WFH_EINVAL);
     assert_non_null(strstr(wfh_error_last(), "newer wfhost"));
     assert_one_line_naming(home);
-    assert_int_equal(wfh_store_open(home, WFH_STORE_READ_ONLY, &s), WFH_EINVAL);
+    assert_int_equal(wfh_store_open(home, WFH_STORE_NO_CREATE, &s), WFH_EINVAL);
 
     unlink(db_path(home));
     char wal[600];
@@ -393,7 +393,7 @@ static void test_absent_read_only(void **state)
     (void)state;
     char *home = home_new();
     wfh_store *s = NULL;
-    assert_int_equal(wfh_store_open(home, WFH_STORE_READ_ONLY, &s), WFH_ENOTFOUND);
+    assert_int_equal(wfh_store_open(home, WFH_STORE_NO_CREATE, &s), WFH_ENOTFOUND);
     assert_int_equal(access(db_path(home), F_OK), -1); /* and nothing was created */
     home_rm(home);
 }
