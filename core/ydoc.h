@@ -17,6 +17,17 @@
 
 typedef enum { WFH_Y_SCALAR, WFH_Y_SEQ, WFH_Y_MAP } wfh_ykind;
 
+/* Scalar styles; the loader needs them to turn an offset inside a scalar's value back
+ * into a line and column of the file. */
+typedef enum {
+    WFH_YS_PLAIN, WFH_YS_SINGLE, WFH_YS_DOUBLE, WFH_YS_LITERAL, WFH_YS_FOLDED
+} wfh_ystyle;
+
+/* Limits that keep hostile documents cheap: nesting depth, nodes, input bytes. */
+#define WFH_YDOC_MAX_DEPTH 64
+#define WFH_YDOC_MAX_NODES 20000000u
+#define WFH_YDOC_MAX_BYTES (256u * 1024u * 1024u)
+
 typedef struct wfh_ynode {
     wfh_ykind kind;
     unsigned line, col;       /* 1-based position of the node's first character */
@@ -24,10 +35,12 @@ typedef struct wfh_ynode {
     char *str;                /* owned, NUL-terminated (may contain NULs: use len) */
     size_t len;
     int plain;                /* 1 if the scalar was unquoted (so may be null/bool/number) */
+    wfh_ystyle style;         /* how the scalar was written (for positions inside it) */
     /* sequence: items[0..n); mapping: keys[i] -> items[i] */
     size_t n;
     struct wfh_ynode **items; /* owned */
     struct wfh_ynode **keys;  /* owned, mapping only; keys are scalars */
+    size_t cap;               /* allocated slots in items/keys (private to ydoc.c) */
 } wfh_ynode;
 
 /* Parse @p buf (borrowed) into a tree. Problems are added to @p diags with positions;
@@ -43,5 +56,15 @@ const wfh_ynode *wfh_ynode_get(const wfh_ynode *map, const char *key);
 /* Convert to JSON with YAML 1.2 core-schema typing of plain scalars (null, true/false,
  * integers, floats); quoted scalars stay strings. Returns a new reference or NULL. */
 json_t *wfh_ynode_to_json(const wfh_ynode *n);
+
+/* The JSON value of one scalar under the core schema (see above). New reference or NULL
+ * (out of memory, or a string that is not valid UTF-8). */
+json_t *wfh_yscalar_to_json(const wfh_ynode *n);
+
+/* 1-based line and column in @p src of byte @p offset of the parsed value of scalar @p n
+ * (exact for plain and single-line quoted scalars, best effort for block scalars and
+ * escapes). @p src may be NULL (then only single-line arithmetic is done). */
+void wfh_yscalar_pos(const wfh_ynode *n, const char *src, size_t src_len, size_t offset,
+                     unsigned *line, unsigned *col);
 
 #endif
