@@ -13,6 +13,7 @@
  * started before it exits or when it gets SIGTERM (proctree.c).
  */
 #include "runner.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -278,6 +279,8 @@ static void finish(int status, const char *error, uint64_t retry_after_ms)
                           (json_int_t)(retry_after_ms > INT64_MAX ? INT64_MAX : retry_after_ms));
     if (r && error && status != WFH_STEP_OK)
         json_object_set_new(r, "error", sanitized_string(error, strlen(error)));
+    if (r && wfh_sandbox_applied()) /* which protections this attempt actually ran under */
+        json_object_set(r, "sandbox", (json_t *)wfh_sandbox_applied());
     emit(r);
 }
 
@@ -404,6 +407,15 @@ static int run_attempt(void)
     if (!inputs || !env) {
         finish(WFH_STEP_FAILED, "step runner: out of memory", 0);
         exit_code = 2;
+        goto done;
+    }
+
+    /* Confine before any plugin code runs: dlopen happens inside the sandbox. Only the
+     * confined step returns from here; the supervisor exits like the step did. */
+    int serr = wfh_sandbox_apply_request(req, plugin_path, &chan);
+    if (serr < 0) {
+        finish(serr == WFH_ESECURITY ? WFH_STEP_PERMANENT : WFH_STEP_FAILED, wfh_sandbox_error(), 0);
+        exit_code = 3;
         goto done;
     }
 

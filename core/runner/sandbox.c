@@ -26,6 +26,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -534,6 +535,52 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
     _exit(step_status != -1 && WIFEXITED(step_status) ? WEXITSTATUS(step_status) : 1);
 }
 
+/* A granted path under /tmp would vanish under the private /tmp: before the tmpfs is
+ * mounted, keep an O_PATH fd to it; after, recreate its name in the tmpfs and bind the
+ * original back over it (what bubblewrap's --bind does). */
+typedef struct tmp_keep {
+    int fd;
+    const char *path; /* borrowed from the spec */
+} tmp_keep;
+
+static size_t tmp_collect(char *const *paths, tmp_keep *keep, size_t n, size_t cap)
+{
+    for (size_t i = 0; paths && paths[i] && n < cap; i++) {
+        if (strncmp(paths[i], "/tmp/", 5) != 0)
+            continue;
+        int fd = open(paths[i], O_PATH | O_CLOEXEC);
+        if (fd >= 0)
+            keep[n++] = (tmp_keep){fd, paths[i]};
+    }
+    return n;
+}
+
+static int tmp_rebind(const tmp_keep *k)
+{
+    struct stat st;
+    if (fstat(k->fd, &st) != 0)
+        return -1;
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", k->path);
+    for (char *p = buf + 5; (p = strchr(p, '/')); p++) {
+        *p = '\0';
+        mkdir(buf, 0755);
+        *p = '/';
+    }
+    if (S_ISDIR(st.st_mode)) {
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+    } else {
+        int fd = open(buf, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return -1;
+        close(fd);
+    }
+    char src[64];
+    snprintf(src, sizeof src, "/proc/self/fd/%d", k->fd);
+    return mount(src, buf, NULL, MS_BIND | MS_REC, NULL);
+}
+
 /* pid 1 of the step's namespace: reap everything, report the step's status, and exit
  * (which kills whatever is left in the namespace). */
 static _Noreturn void reaper(pid_t step, int status_fd)
@@ -696,12 +743,29 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
             err = wfh_sandbox_fail(WFH_EIO, "sandbox: mounting /proc: %s", strerror(errno));
             goto child_fail;
         }
+        tmp_keep keep[64];
+        size_t nkeep = 0;
+        char *const ws[2] = {spec->workspace, NULL};
+        char *const pl[2] = {spec->plugin, NULL};
+        nkeep = tmp_collect(ws, keep, nkeep, 64);
+        nkeep = tmp_collect(pl, keep, nkeep, 64);
+        nkeep = tmp_collect(spec->read, keep, nkeep, 64);
+        nkeep = tmp_collect(spec->write, keep, nkeep, 64);
+        nkeep = tmp_collect(spec->run, keep, nkeep, 64);
         char opt[64];
         snprintf(opt, sizeof opt, "size=%llu,mode=1777",
                  (unsigned long long)(spec->limits.memory / 2));
         if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opt) != 0) {
             err = wfh_sandbox_fail(WFH_EIO, "sandbox: private /tmp: %s", strerror(errno));
             goto child_fail;
+        }
+        for (size_t i = 0; i < nkeep; i++) {
+            if (tmp_rebind(&keep[i]) != 0) {
+                err = wfh_sandbox_fail(WFH_EIO, "sandbox: keeping %s under the private /tmp: %s",
+                                       keep[i].path, strerror(errno));
+                goto child_fail;
+            }
+            close(keep[i].fd);
         }
         rep->tmp_private = 1;
         if (sethostname("wfstep", 6) != 0) {

@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../error.h" /* WFH_E* codes (the codes only: no error.c here) */
+
 typedef enum wfh_sandbox_profile {
     WFH_SANDBOX_STRICT = 0,
     WFH_SANDBOX_PROCESS = 1,

@@ -68,6 +68,7 @@ static char *own_path(const char *ctrl)
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
+        *c1 = '\0';
         *c2 = '\0';
         char *list = c1 + 1;
         int match = 0;

@@ -1,0 +1,223 @@
+/*
+ * tests/security/hostile/hostile.c - a plugin that attacks its sandbox, one attack per
+ * step input "case", for tests/security/sandbox_*.sh. Attacks that the kernel refuses
+ * end with status failed and the errno text as the error, so a test can assert the
+ * exact refusal; attacks the supervisor must stop (bombs, spins, floods) never return.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <wfhost/plugin.h>
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+/* Pulls "key":"value" or "key":number out of the flat inputs object (no JSON library
+ * in a plugin: it links nothing). Returns a static copy, or "". */
+static const char *input(const wfh_step_request *req, const char *key)
+{
+    static char val[4][512];
+    static int slot;
+    char *out = val[slot++ % 4];
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(req->inputs_json, pat);
+    out[0] = '\0';
+    if (!p)
+        return out;
+    p += strlen(pat);
+    if (*p == '"')
+        p++;
+    size_t n = 0;
+    while (*p && *p != '"' && *p != ',' && *p != '}' && n + 1 < 512)
+        out[n++] = *p++;
+    out[n] = '\0';
+    return out;
+}
+
+static int32_t fail_errno(const wfh_host_api *h, wfh_call *c, const char *what, int e)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s: %s", what, strerror(e));
+    h->set_error(c, msg, strlen(msg));
+    return WFH_STEP_FAILED;
+}
+
+static int32_t ok_with(const wfh_host_api *h, wfh_call *c, const char *json)
+{
+    h->set_output(c, "value", json, strlen(json));
+    return WFH_STEP_OK;
+}
+
+static int32_t run(const wfh_host_api *h, wfh_call *c, const wfh_step_request *req)
+{
+    const char *what = input(req, "case");
+    const char *arg = input(req, "arg");
+    char buf[512];
+    if (!strcmp(what, "ok"))
+        return ok_with(h, c, "\"fine\"");
+    if (!strcmp(what, "forkbomb")) {
+        for (;;)
+            (void)fork();
+    }
+    if (!strcmp(what, "membomb")) {
+        for (;;) {
+            char *p = malloc(1 << 20);
+            if (p)
+                memset(p, 1, 1 << 20);
+        }
+    }
+    if (!strcmp(what, "spin")) {
+        for (volatile unsigned long i = 0;; i++)
+            ;
+    }
+    if (!strcmp(what, "hang")) {
+        for (;;)
+            pause();
+    }
+    if (!strcmp(what, "flood")) {
+        memset(buf, 'x', sizeof buf);
+        for (;;)
+            if (write(2, buf, sizeof buf) < 0 && errno != EINTR)
+                return fail_errno(h, c, "flood", errno);
+    }
+    if (!strcmp(what, "bigresult")) {
+        size_t n = (size_t)atol(arg);
+        char *s = malloc(n + 3);
+        if (!s)
+            return fail_errno(h, c, "malloc", errno);
+        s[0] = '"';
+        memset(s + 1, 'r', n);
+        s[n + 1] = '"';
+        s[n + 2] = '\0';
+        h->set_output(c, "big", s, n + 2);
+        free(s);
+        return WFH_STEP_OK;
+    }
+    if (!strcmp(what, "write")) {
+        int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+            return fail_errno(h, c, arg, errno);
+        ssize_t w = write(fd, "pwned\n", 6);
+        close(fd);
+        return w == 6 ? ok_with(h, c, "\"written\"") : fail_errno(h, c, arg, errno);
+    }
+    if (!strcmp(what, "read")) {
+        int fd = open(arg, O_RDONLY);
+        if (fd < 0)
+            return fail_errno(h, c, arg, errno);
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n < 0)
+            return fail_errno(h, c, arg, errno);
+        return ok_with(h, c, "\"read\"");
+    }
+    if (!strcmp(what, "connect") || !strcmp(what, "mptcp") || !strcmp(what, "udp")) {
+        int udp = !strcmp(what, "udp");
+        int s = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM,
+                       !strcmp(what, "mptcp") ? IPPROTO_MPTCP : 0);
+        if (s < 0)
+            return fail_errno(h, c, "socket", errno);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(arg))};
+        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+        int r = udp ? (int)sendto(s, "x", 1, 0, (struct sockaddr *)&sa, sizeof sa)
+                    : connect(s, (struct sockaddr *)&sa, sizeof sa);
+        int e = errno;
+        close(s);
+        return r < 0 ? fail_errno(h, c, "connect", e) : ok_with(h, c, "\"connected\"");
+    }
+    if (!strcmp(what, "exec")) {
+        pid_t p = fork();
+        if (p == 0) {
+            char *argv[] = {(char *)arg, NULL};
+            execv(arg, argv);
+            _exit(100 + errno);
+        }
+        int st = 0;
+        waitpid(p, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) >= 100)
+            return fail_errno(h, c, arg, WEXITSTATUS(st) - 100);
+        return ok_with(h, c, "\"executed\"");
+    }
+    if (!strcmp(what, "escape") || !strcmp(what, "escape_hang")) {
+        /* Double fork + setsid: the grandchild is in no process group of ours and its
+         * parent is gone; it names itself so the test can look for it. */
+        pid_t p = fork();
+        if (p == 0) {
+            setsid();
+            if (fork() == 0) {
+                prctl(PR_SET_NAME, arg, 0, 0, 0);
+                for (;;)
+                    pause();
+            }
+            _exit(0);
+        }
+        waitpid(p, NULL, 0);
+        usleep(100000);
+        if (!strcmp(what, "escape_hang"))
+            for (;;)
+                pause();
+        return ok_with(h, c, "\"escaped\"");
+    }
+    if (!strcmp(what, "ptrace")) {
+        pid_t target = (pid_t)atol(arg);
+        if (ptrace(PTRACE_ATTACH, target, NULL, NULL) != 0)
+            return fail_errno(h, c, "ptrace", errno);
+        return ok_with(h, c, "\"attached\"");
+    }
+    if (!strcmp(what, "kill")) {
+        if (kill((pid_t)atol(arg), SIGKILL) != 0)
+            return fail_errno(h, c, "kill", errno);
+        return ok_with(h, c, "\"killed\"");
+    }
+    if (!strcmp(what, "segv")) {
+        volatile int *p = NULL;
+        *p = 1;
+    }
+    if (!strcmp(what, "abort"))
+        abort();
+    if (!strcmp(what, "noresult"))
+        _exit(0);
+    if (!strcmp(what, "env")) {
+        const char *v = getenv(arg);
+        snprintf(buf, sizeof buf, "\"%s\"", v ? v : "(unset)");
+        return ok_with(h, c, buf);
+    }
+    if (!strcmp(what, "tmp")) {
+        int fd = open("/tmp/wfh-sandbox-private", O_WRONLY | O_CREAT, 0644);
+        if (fd < 0)
+            return fail_errno(h, c, "/tmp", errno);
+        close(fd);
+        return ok_with(h, c, "\"tmp written\"");
+    }
+    snprintf(buf, sizeof buf, "unknown case '%s'", what);
+    h->set_error(c, buf, strlen(buf));
+    return WFH_STEP_INVALID_INPUT;
+}
+
+static const wfh_step_type types[] = {{
+    sizeof(wfh_step_type), "hostile", "attacks its own sandbox (tests only)",
+    "{\"type\":\"object\"}", "{\"value\":\"what happened\"}", "{}", run,
+}};
+
+static const wfh_plugin plugin = {
+    WFH_PLUGIN_INIT, 1, sizeof(wfh_step_type), "hostile", "1.0.0",
+    "sandbox test fixture", types, NULL,
+};
+
+WFH_PLUGIN_EXPORT const wfh_plugin *wfh_plugin_entry_v1(void)
+{
+    return &plugin;
+}
