@@ -16,6 +16,7 @@
 #include "catalog.h"
 #include "diag.h"
 #include "expr.h"
+#include "ydoc.h"
 
 /* A YAML value with `${{ }}` templates compiled: evaluating it yields JSON. */
 typedef enum { WFH_V_LITERAL, WFH_V_TMPL, WFH_V_ARRAY, WFH_V_OBJECT } wfh_value_kind;
@@ -28,7 +29,31 @@ typedef struct wfh_value {
     size_t n;                   /* ARRAY/OBJECT: number of items */
     struct wfh_value **items;   /* owned */
     char **keys;                /* OBJECT: owned keys */
+    /* TMPL: what is needed to turn an offset in the template back into a file position
+     * (validation of step references). */
+    char *text;                 /* TMPL: owned copy of the scalar's value */
+    size_t text_len;
+    wfh_ystyle style;
+    unsigned indent;            /* block scalars: the content's indentation */
 } wfh_value;
+
+/* The contexts a workflow's `with`/`env` expressions may name. NULL-terminated. */
+extern const char *const wfh_workflow_contexts[];
+
+/* Compile YAML node @p n into a value: scalars holding `${{` become templates parsed
+ * with @p scope, others JSON literals (core schema typing of plain scalars). When
+ * @p as_strings is set, scalars stay strings (env values). Every problem is added to
+ * @p diags (whose source is used for positions inside block scalars); returns 0 and
+ * *out (owned), or a negative code (WFH_EPARSE if a template was bad). */
+int wfh_value_compile(const wfh_ynode *n, const wfh_expr_scope *scope, int as_strings,
+                      wfh_diags *diags, wfh_value **out);
+
+/* File position of byte @p offset inside template value @p v. */
+void wfh_value_pos(const wfh_value *v, size_t offset, unsigned *line, unsigned *col);
+
+/* Calls @p fn for every template node in @p v (depth first, file order). */
+void wfh_value_walk_tmpls(const wfh_value *v, void (*fn)(void *ud, const wfh_value *t),
+                          void *ud);
 
 /* Evaluate @p v (NULL evaluates to an empty object). Returns 0 and *out (new
  * reference), or a negative code with a message (naming the position) in @p err. */
@@ -49,6 +74,7 @@ typedef struct wfh_step {
     wfh_value *with;             /* owned, may be NULL */
     wfh_value *env;              /* owned, may be NULL */
     const wfh_type_meta *meta;   /* borrowed from the catalog (validate) */
+    unsigned with_line, with_col; /* position of `with:` (or of the step if absent) */
 } wfh_step;
 
 typedef struct wfh_workflow {
@@ -61,19 +87,33 @@ typedef struct wfh_workflow {
     wfh_step *steps;             /* owned array */
     size_t n_steps;
     size_t *order;               /* owned: a topological order of step indexes (validate) */
+    struct wfh_id_index *ids;    /* owned: step id -> index (private to workflow.c) */
 } wfh_workflow;
 
 /* Read and parse @p path. Every problem goes to @p diags (which must have been
- * initialised by the caller; this sets its file and source). Returns 0 and *out, or a
- * negative code (*out may still be set for partial validation: free it). */
+ * initialised by the caller; this points its file and source into *out, so print the
+ * diagnostics before freeing the workflow). Returns 0 and *out, or a negative code
+ * (*out may still be set for partial validation: free it). */
 int wfh_workflow_load(const char *path, wfh_workflow **out, wfh_diags *diags);
 
-/* Resolve and check everything against @p cat. Returns 0 if @p diags gained no error. */
+/* Resolve and check everything against @p cat (NULL: step types and input schemas are
+ * not checked, e.g. for `wfhost graph`). Fills steps[].needs, steps[].meta and, if the
+ * graph has no cycle, wf->order (topological, ties broken by file order). Returns 0 if
+ * @p diags gained no error, else WFH_EINVAL (or WFH_ENOMEM). */
 int wfh_workflow_validate(wfh_workflow *wf, const wfh_catalog *cat, wfh_diags *diags);
 
 void wfh_workflow_free(wfh_workflow *wf);
 
-/* Index of step @p id, or -1. */
+/* Parse an in-memory workflow (tests, fuzzing). @p path names it in messages. Same
+ * contract as wfh_workflow_load. */
+int wfh_workflow_parse(const char *path, const char *buf, size_t len, wfh_workflow **out,
+                       wfh_diags *diags);
+
+/* The candidate closest to @p word by edit distance, if close enough to be a likely
+ * typo ("need" -> "needs"), else NULL. Borrowed from @p cands. */
+const char *wfh_workflow_suggest(const char *word, const char *const *cands, size_t n);
+
+/* Index of step @p id, or -1. O(1). */
 long wfh_workflow_step_index(const wfh_workflow *wf, const char *id);
 
 #endif
