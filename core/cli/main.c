@@ -27,6 +27,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "evaluate one expression (for debugging `${{ }}`)"},
     {"plugin", cmd_plugin, "inspect plugins (info)"},
     {"runs", cmd_runs, "run history: list, show, logs, prune"},
+    {"registry", cmd_registry, "the signed plugin registry: init, keygen, sign, verify"},
 };
 
 static void usage(FILE *out)

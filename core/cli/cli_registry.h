@@ -1,0 +1,41 @@
+/*
+ * core/cli/cli_registry.h - what cmd_registry.c and cmd_plugin_registry.c share: their
+ * option parser, home and signing-key lookup, and the `plugin` subcommands the plugin
+ * command table dispatches to.
+ */
+#ifndef WFH_CLI_REGISTRY_H
+#define WFH_CLI_REGISTRY_H
+
+#include "registry/minisign.h"
+
+typedef struct wfh_cli_reg_opts {
+    const char *home;       /* borrowed from argv */
+    const char *key;        /* borrowed */
+    const char *name;       /* borrowed */
+    const char *out;        /* borrowed */
+    const char *trust_file; /* borrowed */
+    unsigned expires, threshold;
+    int new_key, bump, json, reinit_state, trust_flag;
+    const char *pos[2]; /* borrowed */
+    int npos;
+} wfh_cli_reg_opts;
+
+/* argv[0] is the subcommand. --home is always accepted; @p flags (no value) and
+ * @p valued (take a value) list the others. */
+int wfh_cli_reg_opts_parse(int argc, char **argv, wfh_cli_reg_opts *o, const char *const *flags,
+                           const char *const *valued);
+int wfh_cli_reg_home(const wfh_cli_reg_opts *o, char **home);
+/* --key, else HOME/keys/wfhost.key. */
+int wfh_cli_reg_load_key(const wfh_cli_reg_opts *o, const char *home, wfh_ms_seckey *sk);
+
+/* `wfhost plugin install|list|remove|enable|disable|yank|verify`: argv[0] is the
+ * subcommand name. Each returns an exit status. */
+int cmd_plugin_install(int argc, char **argv);
+int cmd_plugin_list(int argc, char **argv);
+int cmd_plugin_remove(int argc, char **argv);
+int cmd_plugin_enable(int argc, char **argv);
+int cmd_plugin_disable(int argc, char **argv);
+int cmd_plugin_yank(int argc, char **argv);
+int cmd_plugin_verify(int argc, char **argv);
+
+#endif

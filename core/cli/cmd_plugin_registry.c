@@ -1,0 +1,521 @@
+/*
+ * core/cli/cmd_plugin_registry.c - the `wfhost plugin` subcommands that change or read
+ * the signed registry: install, list, remove, enable, disable, yank, verify.
+ *
+ * install is the one place a new plugin enters: the file is read once into memory, its
+ * ELF image checked (registry/elfcheck.h) before any of its code can run, stored as a
+ * content-addressed blob, and only then probed - in the step runner, a child process
+ * with a deadline, so a plugin whose constructor crashes or hangs cannot take the
+ * installer down. The descriptor it reports is recorded in the next index, which is
+ * written atomically and signed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <wfhost/plugin.h>
+
+#include "../error.h"
+#include "cli.h"
+#include "cli_registry.h"
+#include "registry/elfcheck.h"
+#include "registry/registry.h"
+
+extern char **environ;
+
+#define PROBE_TIMEOUT_MS 10000
+#define PROBE_OUT_MAX (1u << 20)
+
+static const char usage_text[] =
+    "usage: wfhost plugin install FILE.so [--key SECRET_KEY] [--expires DAYS]\n"
+    "       wfhost plugin list [--json]\n"
+    "       wfhost plugin remove NAME[@MAJOR] [--key SECRET_KEY]\n"
+    "       wfhost plugin disable|enable|yank NAME[@MAJOR] [--key SECRET_KEY]\n"
+    "       wfhost plugin verify\n"
+    "\n"
+    "Every change writes the next index and signs it (default key: HOME/keys/wfhost.key).\n"
+    "options: --home DIR (the wfhost home), --key SECRET_KEY, --expires DAYS, --json\n"
+    "exit status: 0 ok, 2 bad usage or input, 3 refused for a security reason.\n";
+
+static int wants_help(int argc, char **argv)
+{
+    if (wfh_cli_wants_help(argc, argv)) {
+        fputs(usage_text, stdout);
+        return 1;
+    }
+    return 0;
+}
+
+/* The step runner: $WFH_RUNNER, else next to this executable. Owned. */
+static char *runner_path(void)
+{
+    const char *env = getenv("WFH_RUNNER");
+    if (env && *env)
+        return strdup(env);
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
+    if (n <= 0)
+        return NULL;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return NULL;
+    strcpy(slash + 1, "wfhost-runner");
+    return strdup(self);
+}
+
+/* Run `wfhost-runner --probe PATH` and parse the one JSON object it prints. */
+static int probe(const char *plugin_path, json_t **out)
+{
+    int err = 0, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+    pid_t pid = -1;
+    char *runner = runner_path(); /* owned */
+    char *buf = NULL, ebuf[1024];  /* buf owned */
+    size_t len = 0, elen = 0;
+    posix_spawn_file_actions_t fa;
+    int fa_ok = 0;
+    *out = NULL;
+    if (!runner)
+        return wfh_error_set(WFH_EIO, "cannot find the step runner (set WFH_RUNNER)");
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+        !(buf = malloc(PROBE_OUT_MAX + 1))) {
+        err = wfh_error_set(WFH_EIO, "probe: %s", strerror(errno));
+        goto done;
+    }
+    posix_spawn_file_actions_init(&fa);
+    fa_ok = 1;
+    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+    char *args[] = {runner, (char *)"--probe", (char *)plugin_path, NULL};
+    int rc = posix_spawn(&pid, runner, &fa, NULL, args, environ);
+    if (rc != 0) {
+        pid = -1;
+        err = wfh_error_set(WFH_EIO, "%s: cannot start the step runner: %s", runner, strerror(rc));
+        goto done;
+    }
+    close(outp[1]);
+    close(errp[1]);
+    outp[1] = errp[1] = -1;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int open_fds = 2, timed_out = 0;
+    while (open_fds > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = PROBE_TIMEOUT_MS - ((now.tv_sec - start.tv_sec) * 1000 +
+                                        (now.tv_nsec - start.tv_nsec) / 1000000);
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        struct pollfd pf[2] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
+        int pr = poll(pf, 2, (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr < 0)
+            break;
+        for (int i = 0; i < 2; i++) {
+            if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char tmp[4096];
+            ssize_t n = read(pf[i].fd, tmp, sizeof tmp);
+            if (n <= 0) {
+                if (i == 0) { close(outp[0]); outp[0] = -1; }
+                else { close(errp[0]); errp[0] = -1; }
+                open_fds--;
+                continue;
+            }
+            if (i == 0) {
+                size_t take = len + (size_t)n > PROBE_OUT_MAX ? PROBE_OUT_MAX - len : (size_t)n;
+                memcpy(buf + len, tmp, take);
+                len += take;
+            } else {
+                size_t take = elen + (size_t)n >= sizeof ebuf ? sizeof ebuf - 1 - elen : (size_t)n;
+                memcpy(ebuf + elen, tmp, take);
+                elen += take;
+            }
+        }
+        if (outp[0] < 0 && errp[0] < 0)
+            break;
+    }
+    if (timed_out)
+        kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    pid = -1;
+    ebuf[elen] = '\0';
+    while (elen > 0 && (ebuf[elen - 1] == '\n' || ebuf[elen - 1] == '\r'))
+        ebuf[--elen] = '\0';
+    char *nl = strrchr(ebuf, '\n');
+    const char *last = nl ? nl + 1 : ebuf; /* the runner's own one-line reason */
+    if (timed_out) {
+        err = wfh_error_set(WFH_EABI, "probe: the plugin did not answer within %d s; refused",
+                            PROBE_TIMEOUT_MS / 1000);
+        goto done;
+    }
+    if (WIFSIGNALED(status)) {
+        err = wfh_error_set(WFH_EABI, "probe: the plugin crashed while loading (signal %d)%s%s; "
+                            "refused", WTERMSIG(status), *last ? ": " : "", last);
+        goto done;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        err = wfh_error_set(WFH_EABI, "probe: %s", *last ? last : "the step runner refused the plugin");
+        goto done;
+    }
+    json_error_t jerr;
+    *out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*out || !json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        err = wfh_error_set(WFH_EABI, "probe: the step runner printed no descriptor (%s)", jerr.text);
+    }
+done:
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    for (int i = 0; i < 2; i++) {
+        if (outp[i] >= 0)
+            close(outp[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+    }
+    free(buf);
+    free(runner);
+    return err;
+}
+
+/* The probe's JSON into an index entry; everything is checked again by the index
+ * rules when the index is written and parsed. */
+static int descriptor_to_entry(json_t *d, wfh_reg_plugin *p, const char *file)
+{
+    const char *name = json_string_value(json_object_get(d, "name"));
+    const char *version = json_string_value(json_object_get(d, "version"));
+    const char *desc = json_string_value(json_object_get(d, "description"));
+    json_t *types = json_object_get(d, "step_types");
+    json_int_t amaj = json_integer_value(json_object_get(d, "abi_major"));
+    json_int_t amin = json_integer_value(json_object_get(d, "abi_minor"));
+    if (!name || !wfh_reg_name_ok(name))
+        return wfh_error_set(WFH_EINVAL, "%s: plugin name is missing or not [a-z][a-z0-9_-]{0,63}", file);
+    if (!version || !wfh_reg_version_ok(version, &p->version_major))
+        return wfh_error_set(WFH_EINVAL, "plugin %s (%s): version must be MAJOR.MINOR.PATCH", name, file);
+    if (amaj != WFH_ABI_MAJOR || amin < 0 || amin > WFH_ABI_MINOR)
+        return wfh_error_set(WFH_ESECURITY, "plugin %s (%s): ABI %lld.%lld needs a wfhost that "
+                             "speaks it (this one: %d.%d); refused", name, file, (long long)amaj,
+                             (long long)amin, WFH_ABI_MAJOR, WFH_ABI_MINOR);
+    if (!json_is_array(types) || json_array_size(types) == 0 || json_array_size(types) > 256)
+        return wfh_error_set(WFH_EINVAL, "plugin %s (%s): no step types", name, file);
+    p->name = strdup(name);
+    p->version = strdup(version);
+    p->description = desc ? strdup(desc) : NULL;
+    p->abi_major = (unsigned)amaj;
+    p->abi_minor = (unsigned)amin;
+    p->state = WFH_PSTATE_ACTIVE;
+    p->types = calloc(json_array_size(types), sizeof *p->types);
+    if (!p->name || !p->version || (desc && !p->description) || !p->types)
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    for (size_t i = 0; i < json_array_size(types); i++) {
+        json_t *t = json_array_get(types, i);
+        const char *tn = json_string_value(json_object_get(t, "name"));
+        const char *td = json_string_value(json_object_get(t, "description"));
+        json_t *schema = json_object_get(t, "input_schema");
+        if (!tn || !wfh_reg_name_ok(tn) || !json_is_object(schema))
+            return wfh_error_set(WFH_EINVAL, "plugin %s (%s): step type %zu has a bad name or "
+                                 "input schema", name, file, i);
+        wfh_reg_type *rt = &p->types[i];
+        p->n_types = i + 1;
+        rt->name = strdup(tn);
+        rt->description = td ? strdup(td) : NULL;
+        rt->input_schema = json_deep_copy(schema);
+        json_t *o = json_object_get(t, "outputs"), *c = json_object_get(t, "capabilities");
+        rt->outputs = json_is_object(o) ? json_deep_copy(o) : json_object();
+        rt->capabilities = json_is_object(c) ? json_deep_copy(c) : json_object();
+        if (!rt->name || (td && !rt->description) || !rt->input_schema || !rt->outputs ||
+            !rt->capabilities)
+            return wfh_error_set(WFH_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static int read_plugin_file(const char *path, uint8_t **img, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int err = 0;
+    *img = NULL;
+    if (fd < 0)
+        return wfh_error_set(errno == ENOENT ? WFH_ENOTFOUND : WFH_EIO, "%s: %s", path,
+                             strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        (uint64_t)st.st_size > WFH_BLOB_MAX_BYTES) {
+        close(fd);
+        return wfh_error_set(WFH_EINVAL, "%s: not a regular file of 1 byte to 256 MiB", path);
+    }
+    uint8_t *buf = malloc((size_t)st.st_size + 1); /* owned until handed out */
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size + 1) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size + 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n < 0)
+                err = wfh_error_set(WFH_EIO, "%s: read: %s", path, strerror(errno));
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!buf)
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    if (err == 0 && got != (size_t)st.st_size)
+        err = wfh_error_set(WFH_EIO, "%s: changed while being read", path);
+    if (err < 0) {
+        free(buf);
+        return err;
+    }
+    *img = buf;
+    *len = got;
+    return 0;
+}
+
+int cmd_plugin_install(int argc, char **argv)
+{
+    static const char *const valued[] = {"--key", "--expires", NULL};
+    wfh_cli_reg_opts o;
+    char *home = NULL, *blob = NULL; /* owned */
+    uint8_t *img = NULL;              /* owned */
+    size_t len = 0;
+    wfh_registry *r = NULL;
+    wfh_index *next = NULL;
+    json_t *desc = NULL;
+    wfh_reg_plugin entry;
+    wfh_ms_seckey sk;
+    int err, stored = 0, committed = 0;
+    memset(&entry, 0, sizeof entry);
+    memset(&sk, 0, sizeof sk);
+    if (wants_help(argc, argv))
+        return WFH_EXIT_OK;
+    if ((err = wfh_cli_reg_opts_parse(argc, argv, &o, NULL, valued)) < 0)
+        goto done;
+    if (o.npos != 1) {
+        err = wfh_error_set(WFH_EUSAGE, "usage: wfhost plugin install FILE.so [--key SECRET_KEY]");
+        goto done;
+    }
+    const char *file = o.pos[0];
+    if ((err = wfh_cli_reg_home(&o, &home)) < 0 || (err = wfh_cli_reg_load_key(&o, home, &sk)) < 0 ||
+        (err = wfh_registry_open(home, 0, &r)) < 0)
+        goto done;
+    if ((err = read_plugin_file(file, &img, &len)) < 0 || (err = wfh_elf_check(img, len, file)) < 0)
+        goto done;
+    if ((err = wfh_registry_put_blob(r, img, len, entry.blake2b256, entry.sha256)) < 0)
+        goto done;
+    stored = 1;
+    entry.size = len;
+    if (!(blob = wfh_registry_blob_path(r, entry.blake2b256))) {
+        err = wfh_error_set(WFH_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((err = probe(blob, &desc)) < 0) {
+        err = wfh_error_set(err, "%s: %s", file, wfh_error_last());
+        goto done;
+    }
+    if ((err = descriptor_to_entry(desc, &entry, file)) < 0)
+        goto done;
+    /* Same name and major replaces; other majors stay side by side. */
+    const wfh_index *cur = wfh_registry_index(r);
+    if (!(next = wfh_index_new())) {
+        err = wfh_error_set(WFH_ENOMEM, "out of memory");
+        goto done;
+    }
+    const char *replaced = NULL;
+    for (size_t i = 0; i < cur->n_plugins; i++) {
+        const wfh_reg_plugin *p = &cur->plugins[i];
+        if (!strcmp(p->name, entry.name) && p->version_major == entry.version_major) {
+            replaced = p->version;
+            continue;
+        }
+        if ((err = wfh_index_add(next, p)) < 0)
+            goto done;
+    }
+    if ((err = wfh_index_add(next, &entry)) < 0 || (err = wfh_registry_commit(r, next, &sk, o.expires)) < 0)
+        goto done;
+    committed = 1;
+    printf("installed %s@%s (%zu step type(s), blake2b256 %.16s...)%s%s; index seq %llu\n",
+           entry.name, entry.version, entry.n_types, entry.blake2b256,
+           replaced ? ", replacing " : "", replaced ? replaced : "", (unsigned long long)next->seq);
+done:
+    if (err < 0 && stored && !committed && r)
+        wfh_registry_drop_blob(r, entry.blake2b256);
+    wfh_ms_seckey_wipe(&sk);
+    wfh_reg_plugin_clear(&entry);
+    json_decref(desc);
+    wfh_index_free(next);
+    wfh_registry_free(r);
+    free(img);
+    free(blob);
+    free(home);
+    return err < 0 ? wfh_cli_fail(err) : WFH_EXIT_OK;
+}
+
+int cmd_plugin_list(int argc, char **argv)
+{
+    static const char *const flags[] = {"--json", NULL};
+    wfh_cli_reg_opts o;
+    char *home = NULL;
+    wfh_registry *r = NULL;
+    char *text = NULL;
+    int err;
+    if (wants_help(argc, argv))
+        return WFH_EXIT_OK;
+    if ((err = wfh_cli_reg_opts_parse(argc, argv, &o, flags, NULL)) < 0 ||
+        (err = wfh_cli_reg_home(&o, &home)) < 0 || (err = wfh_registry_open(home, 0, &r)) < 0)
+        goto done;
+    const wfh_index *ix = wfh_registry_index(r);
+    if (o.json) {
+        size_t len;
+        if ((err = wfh_index_serialize(ix, &text, &len)) < 0)
+            goto done;
+        fputs(text, stdout);
+        goto done;
+    }
+    if (ix->n_plugins == 0)
+        printf("no plugins installed (index seq %llu)\n", (unsigned long long)ix->seq);
+    for (size_t i = 0; i < ix->n_plugins; i++) {
+        const wfh_reg_plugin *p = &ix->plugins[i];
+        printf("%-16s %-10s %-8s abi %u.%u  %.16s  ", p->name, p->version,
+               wfh_reg_state_name(p->state), p->abi_major, p->abi_minor, p->blake2b256);
+        for (size_t t = 0; t < p->n_types; t++)
+            printf("%s%s", t ? "," : "", p->types[t].name);
+        putchar('\n');
+    }
+done:
+    free(text);
+    wfh_registry_free(r);
+    free(home);
+    return err < 0 ? wfh_cli_fail(err) : WFH_EXIT_OK;
+}
+
+/* NAME or NAME@MAJOR. */
+static int parse_ref(const char *s, char *name, size_t cap, int *major)
+{
+    const char *at = strchr(s, '@');
+    size_t n = at ? (size_t)(at - s) : strlen(s);
+    *major = -1;
+    if (n == 0 || n >= cap)
+        return wfh_error_set(WFH_EUSAGE, "'%s': expected NAME or NAME@MAJOR", s);
+    memcpy(name, s, n);
+    name[n] = '\0';
+    if (!wfh_reg_name_ok(name))
+        return wfh_error_set(WFH_EUSAGE, "'%s': not a plugin name", s);
+    if (at) {
+        char *end = NULL;
+        errno = 0;
+        long m = strtol(at + 1, &end, 10);
+        if (errno || !end || *end || end == at + 1 || m < 0 || m > 999999)
+            return wfh_error_set(WFH_EUSAGE, "'%s': MAJOR must be a number", s);
+        *major = (int)m;
+    }
+    return 0;
+}
+
+/* remove / enable / disable / yank: all one shape - find entries, change, commit. */
+static int change(int argc, char **argv, int new_state /* -1: remove */)
+{
+    static const char *const valued[] = {"--key", "--expires", NULL};
+    wfh_cli_reg_opts o;
+    char *home = NULL;
+    wfh_registry *r = NULL;
+    wfh_index *next = NULL;
+    wfh_ms_seckey sk;
+    char name[80], dropped[64][65];
+    size_t n_dropped = 0;
+    int major, err, hits = 0;
+    memset(&sk, 0, sizeof sk);
+    if (wants_help(argc, argv))
+        return WFH_EXIT_OK;
+    if ((err = wfh_cli_reg_opts_parse(argc, argv, &o, NULL, valued)) < 0)
+        goto done;
+    if (o.npos != 1) {
+        err = wfh_error_set(WFH_EUSAGE, "usage: wfhost plugin %s NAME[@MAJOR]", argv[0]);
+        goto done;
+    }
+    if ((err = parse_ref(o.pos[0], name, sizeof name, &major)) < 0 ||
+        (err = wfh_cli_reg_home(&o, &home)) < 0 || (err = wfh_cli_reg_load_key(&o, home, &sk)) < 0 ||
+        (err = wfh_registry_open(home, 0, &r)) < 0)
+        goto done;
+    const wfh_index *cur = wfh_registry_index(r);
+    if (!(next = wfh_index_new())) {
+        err = wfh_error_set(WFH_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < cur->n_plugins; i++) {
+        const wfh_reg_plugin *p = &cur->plugins[i];
+        int match = !strcmp(p->name, name) && (major < 0 || p->version_major == (unsigned)major);
+        if (match && new_state < 0) {
+            hits++;
+            if (n_dropped < sizeof dropped / sizeof dropped[0])
+                memcpy(dropped[n_dropped++], p->blake2b256, 65);
+            continue;
+        }
+        if ((err = wfh_index_add(next, p)) < 0)
+            goto done;
+        if (match) {
+            hits++;
+            next->plugins[next->n_plugins - 1].state = new_state;
+        }
+    }
+    if (!hits) {
+        err = major >= 0 ? wfh_error_set(WFH_ENOTFOUND, "plugin %s@%d is not installed", name, major)
+                         : wfh_error_set(WFH_ENOTFOUND, "plugin %s is not installed", name);
+        goto done;
+    }
+    if ((err = wfh_registry_commit(r, next, &sk, o.expires)) < 0)
+        goto done;
+    /* The committed index is now the registry's view; drop blobs nothing lists. */
+    wfh_registry_free(r);
+    r = NULL;
+    if (new_state < 0 && wfh_registry_open(home, 0, &r) == 0)
+        for (size_t i = 0; i < n_dropped; i++)
+            wfh_registry_drop_blob(r, dropped[i]);
+    printf("%s %s: %d entr%s; index seq %llu\n",
+           new_state < 0 ? "removed" : new_state == WFH_PSTATE_ACTIVE ? "enabled"
+                                     : new_state == WFH_PSTATE_DISABLED ? "disabled" : "yanked",
+           o.pos[0], hits, hits == 1 ? "y" : "ies", (unsigned long long)next->seq);
+done:
+    wfh_ms_seckey_wipe(&sk);
+    wfh_index_free(next);
+    wfh_registry_free(r);
+    free(home);
+    return err < 0 ? wfh_cli_fail(err) : WFH_EXIT_OK;
+}
+
+int cmd_plugin_remove(int argc, char **argv) { return change(argc, argv, -1); }
+int cmd_plugin_enable(int argc, char **argv) { return change(argc, argv, WFH_PSTATE_ACTIVE); }
+int cmd_plugin_disable(int argc, char **argv) { return change(argc, argv, WFH_PSTATE_DISABLED); }
+int cmd_plugin_yank(int argc, char **argv) { return change(argc, argv, WFH_PSTATE_YANKED); }
+
+int cmd_plugin_verify(int argc, char **argv)
+{
+    char *args[] = {(char *)"registry", (char *)"verify", NULL, NULL, NULL};
+    int n = 2;
+    if (wants_help(argc, argv))
+        return WFH_EXIT_OK;
+    for (int i = 1; i < argc && n < 4; i++)
+        args[n++] = argv[i];
+    if (argc > 3)
+        return wfh_cli_fail(wfh_error_set(WFH_EUSAGE, "usage: wfhost plugin verify [--home DIR]"));
+    return cmd_registry(n, args);
+}
