@@ -151,12 +151,16 @@ static const wfh_step_type types[] = {
     TYPE("hang", run_hang, "wait until cancelled"),
 };
 
+#ifndef FIXTURE_VERSION
+#define FIXTURE_VERSION "1.2.3"
+#endif
+
 static const wfh_plugin plugin = {
     WFH_PLUGIN_INIT,
     sizeof types / sizeof types[0],
     sizeof(wfh_step_type),
     "fixture",
-    "1.2.3",
+    FIXTURE_VERSION,
     "test fixture plugin",
     types,
     NULL,

@@ -1,0 +1,166 @@
+/*
+ * tests/unit/test_catalog.c - core/catalog.c against real plugins and the real runner.
+ *
+ * The test plugin directory (build/tests/plugins, from tests/abi/CMakeLists.txt) holds
+ * good plugins in several versions and broken ones of every kind: the catalog must
+ * keep the good, skip the broken with a reason, and pick versions by @MAJOR and
+ * "newest". Probing is timed, because it runs on every `wfhost exec`.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "catalog.h"
+#include "error.h"
+
+static char runner[4096], plugdir[4096];
+
+static const wfh_plugin_meta *plugin_named(const wfh_catalog *c, const char *name, const char *version)
+{
+    for (size_t i = 0; i < c->n_plugins; i++)
+        if (!strcmp(c->plugins[i].name, name) && (!version || !strcmp(c->plugins[i].version, version)))
+            return &c->plugins[i];
+    return NULL;
+}
+
+static void test_scan_keeps_good_skips_broken(void **state)
+{
+    (void)state;
+    wfh_catalog *c = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(wfh_catalog_open(plugdir, &c), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    fprintf(stderr, "test_catalog: probed the test plugin directory in %.1f ms\n", ms);
+    assert_non_null(c);
+    assert_string_equal(c->runner_path, runner);
+    assert_non_null(plugin_named(c, "fixture", "1.2.3"));
+    assert_non_null(plugin_named(c, "fixture", "1.4.0"));
+    assert_non_null(plugin_named(c, "fixture", "2.1.0"));
+    assert_non_null(plugin_named(c, "frozen", "1.0.0")); /* built against the frozen 1.0 header */
+    const wfh_plugin_meta *v = plugin_named(c, "variant", NULL);
+    assert_non_null(v);
+    assert_int_equal(v->abi_major, 1);
+    assert_int_equal(v->abi_minor, 0);
+    assert_int_equal(v->n_types, 1);
+    assert_string_equal(v->types[0].name, "hello");
+    assert_ptr_equal(v->types[0].plugin, v);
+    assert_true(json_is_object(v->types[0].input_schema));
+    assert_non_null(json_object_get(v->types[0].outputs, "greeting"));
+    assert_true(v->path[0] == '/');
+    /* Refused ones are absent: major 2, minor 1, bad names, bad schema, no entry... */
+    for (size_t i = 0; i < c->n_plugins; i++) {
+        assert_null(strstr(c->plugins[i].path, "abi_major2"));
+        assert_null(strstr(c->plugins[i].path, "abi_minor1"));
+        assert_null(strstr(c->plugins[i].path, "abi_no_entry"));
+        assert_null(strstr(c->plugins[i].path, "abi_bad_"));
+        assert_null(strstr(c->plugins[i].path, "abi_ctor_crash"));
+        assert_null(strstr(c->plugins[i].path, "abi_long_nonzero"));
+        assert_null(strstr(c->plugins[i].path, "abi_short"));
+    }
+    wfh_catalog_free(c);
+}
+
+static void test_find_by_major_and_newest(void **state)
+{
+    (void)state;
+    wfh_catalog *c = NULL;
+    assert_int_equal(wfh_catalog_open(plugdir, &c), 0);
+    const wfh_type_meta *t = wfh_catalog_find(c, "echo", -1);
+    assert_non_null(t);
+    assert_string_equal(t->plugin->version, "2.1.0");
+    t = wfh_catalog_find(c, "echo", 1);
+    assert_non_null(t);
+    assert_string_equal(t->plugin->version, "1.4.0"); /* newest of the 1.x */
+    t = wfh_catalog_find(c, "echo", 2);
+    assert_non_null(t);
+    assert_int_equal(t->plugin->version_major, 2);
+    assert_null(wfh_catalog_find(c, "echo", 3));
+    assert_string_equal(wfh_error_last(), "step type 'echo@3' is not installed; installed: echo@1, echo@2");
+    assert_null(wfh_catalog_find(c, "nosuch", -1));
+    assert_non_null(strstr(wfh_error_last(), "unknown step type 'nosuch' (known: "));
+    assert_non_null(strstr(wfh_error_last(), "hello"));
+    wfh_catalog_free(c);
+}
+
+static void test_probe_reasons(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file, *reason;
+    } cases[] = {
+        {"abi_major2.so", "plugin 'variant' (abi_major2.so) needs plugin ABI 2.0; this wfhost speaks 1.0: "
+                          "upgrade wfhost or use a 1.x build of the plugin"},
+        {"abi_minor1.so", "needs plugin ABI 1.1; this wfhost speaks 1.0"},
+        {"abi_no_entry.so", "does not export wfh_plugin_entry_v1"},
+        {"abi_exports_v2.so", "it exports wfh_plugin_entry_v2"},
+        {"abi_bad_schema.so", "step type 'hello': input_schema is not valid JSON"},
+        {"abi_ctor_crash.so", "crashed while loading: SIGSEGV"},
+        {"abi_long_nonzero.so", "sets members this wfhost (ABI 1.0, 64 bytes) does not know"},
+        {"abi_short.so", "descriptor struct_size 48 is not plausible"},
+        {"abi_bad_name.so", "name 'Bad Name' is not valid"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", plugdir, cases[i].file);
+        wfh_plugin_meta m;
+        int err = wfh_plugin_probe(runner, path, &m);
+        if (err != WFH_EABI || !strstr(wfh_error_last(), cases[i].reason))
+            fail_msg("%s: got %d '%s', want '%s'", cases[i].file, err, wfh_error_last(), cases[i].reason);
+        wfh_plugin_meta_clear(&m);
+    }
+    wfh_plugin_meta m;
+    assert_int_equal(wfh_plugin_probe(runner, "/nonexistent/x.so", &m), WFH_EABI);
+    assert_non_null(strstr(wfh_error_last(), "x.so: cannot load"));
+    assert_int_equal(wfh_plugin_probe("/nonexistent/runner", "/nonexistent/x.so", &m), WFH_EIO);
+    assert_non_null(strstr(wfh_error_last(), "cannot start the step runner"));
+    wfh_plugin_meta_clear(NULL);
+}
+
+static void test_defaults_and_missing_dir(void **state)
+{
+    (void)state;
+    wfh_catalog *c = NULL;
+    assert_int_equal(wfh_catalog_open("/nonexistent/plugins", &c), WFH_ENOTFOUND);
+    assert_null(c);
+    assert_non_null(strstr(wfh_error_last(), "/nonexistent/plugins"));
+    setenv("WFH_PLUGIN_DIR", "/some/dir", 1);
+    char *d = wfh_default_plugin_dir();
+    assert_string_equal(d, "/some/dir");
+    free(d);
+    unsetenv("WFH_PLUGIN_DIR");
+    d = wfh_default_plugin_dir();
+    assert_non_null(d);
+    free(d);
+    char *r = wfh_default_runner_path();
+    assert_string_equal(r, runner);
+    free(r);
+    wfh_catalog_free(NULL);
+}
+
+int main(void)
+{
+    const char *build = getenv("WFH_BUILD");
+    if (!build) {
+        fprintf(stderr, "test_catalog: WFH_BUILD is not set (run through ctest)\n");
+        return 1;
+    }
+    snprintf(runner, sizeof runner, "%s/bin/wfhost-runner", build);
+    snprintf(plugdir, sizeof plugdir, "%s/tests/plugins", build);
+    setenv("WFH_RUNNER", runner, 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scan_keeps_good_skips_broken),
+        cmocka_unit_test(test_find_by_major_and_newest),
+        cmocka_unit_test(test_probe_reasons),
+        cmocka_unit_test(test_defaults_and_missing_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
