@@ -64,11 +64,27 @@ typedef struct wfh_expr_env {
     /* Status of the run so far, for success()/failure()/cancelled(); always() is 1. */
     int run_failed;
     int run_cancelled;
+    /* wfhost strictness: reading steps.<id>.outputs.<name> that does not exist is an
+     * evaluation error naming the step and output, unless read inside default(...). */
+    int strict_step_outputs;
 } wfh_expr_env;
 
 /* Evaluate. Returns 0 and *out (a new reference), or a negative code and @p err. */
 int wfh_expr_eval(const wfh_expr *e, const wfh_expr_env *env, json_t **out,
                   wfh_expr_error *err);
+
+/* As wfh_expr_eval, and *kind is GitHub's name for the result's kind ("Null", "Boolean",
+ * "Number", "String", "Array", "Object"; static). JSON has no NaN or Infinity: such a
+ * number comes back as the string "NaN", "Infinity" or "-Infinity" with kind "Number"
+ * (wfh_expr_eval refuses it with an evaluation error instead). */
+int wfh_expr_eval_kind(const wfh_expr *e, const wfh_expr_env *env, json_t **out,
+                       const char **kind, wfh_expr_error *err);
+
+/* GitHub's kind name for a JSON value (static string). */
+const char *wfh_expr_kind_name(const json_t *v);
+
+/* A number as GitHub prints it (15 significant digits, "NaN", "Infinity", -0 as "0"). */
+void wfh_expr_number_format(double d, char *buf, size_t size);
 
 /* Truthiness as GitHub Actions defines it. */
 int wfh_expr_truthy(const json_t *v);

@@ -1,0 +1,651 @@
+/*
+ * core/expr_value.c - values of the expression language and GitHub's coercions.
+ *
+ * Everything that decides what a value "is" lives here: truthiness, loose equality with
+ * number coercion, ordering, the string and number conversions (JavaScript's Number()
+ * for strings, 15 significant digits for numbers), case-insensitive string comparison,
+ * and the JSON writer used by toJSON() and template stringification.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "expr_internal.h"
+
+void wfh_val_clear(wfh_val *v)
+{
+    if (!v)
+        return;
+    json_decref(v->j);
+    memset(v, 0, sizeof *v);
+}
+
+void wfh_val_from_json(json_t *j, wfh_val *out)
+{
+    memset(out, 0, sizeof *out);
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: out->kind = WV_OBJ; break;
+    case JSON_ARRAY: out->kind = WV_ARR; break;
+    case JSON_STRING: out->kind = WV_STR; break;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        out->kind = WV_NUM;
+        out->n = json_number_value(j);
+        break;
+    case JSON_TRUE: out->kind = WV_BOOL; out->b = 1; return;
+    case JSON_FALSE: out->kind = WV_BOOL; return;
+    case JSON_NULL:
+    default: out->kind = WV_NULL; return;
+    }
+    out->j = json_incref(j);
+}
+
+int wfh_val_string(const char *s, size_t len, wfh_val *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = WV_STR;
+    /* The lexer refuses invalid UTF-8, and every producer here keeps it valid. */
+    out->j = json_stringn_nocheck(s, len);
+    return out->j ? 0 : WFH_ENOMEM;
+}
+
+void wfh_val_copy(const wfh_val *in, wfh_val *out)
+{
+    *out = *in;
+    json_incref(out->j);
+}
+
+int wfh_val_primitive(const wfh_val *v)
+{
+    return v->kind != WV_ARR && v->kind != WV_OBJ;
+}
+
+int wfh_val_truthy(const wfh_val *v)
+{
+    switch (v->kind) {
+    case WV_NULL: return 0;
+    case WV_BOOL: return v->b;
+    case WV_NUM: return v->n != 0 && !isnan(v->n);
+    case WV_STR: return json_string_length(v->j) > 0;
+    default: return 1;
+    }
+}
+
+int wfh_expr_truthy(const json_t *v)
+{
+    wfh_val x;
+    if (!v)
+        return 0;
+    wfh_val_from_json((json_t *)v, &x);
+    int t = wfh_val_truthy(&x);
+    wfh_val_clear(&x);
+    return t;
+}
+
+static int is_js_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static double radix_value(const char *s, size_t len, int radix)
+{
+    double v = 0;
+    if (len == 0)
+        return NAN;
+    for (size_t i = 0; i < len; i++) {
+        int d;
+        char c = s[i];
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return NAN;
+        if (d >= radix)
+            return NAN;
+        v = v * radix + d;
+    }
+    return v;
+}
+
+double wfh_expr_str_to_number(const char *s, size_t len)
+{
+    while (len && is_js_space(*s))
+        s++, len--;
+    while (len && is_js_space(s[len - 1]))
+        len--;
+    if (len == 0)
+        return 0;
+    if (len > 2 && s[0] == '0') {
+        if (s[1] == 'x' || s[1] == 'X')
+            return radix_value(s + 2, len - 2, 16);
+        if (s[1] == 'o' || s[1] == 'O')
+            return radix_value(s + 2, len - 2, 8);
+        if (s[1] == 'b' || s[1] == 'B')
+            return radix_value(s + 2, len - 2, 2);
+    }
+    size_t i = 0;
+    int neg = 0;
+    if (s[i] == '+' || s[i] == '-')
+        neg = s[i++] == '-';
+    if (len - i == 8 && memcmp(s + i, "Infinity", 8) == 0)
+        return neg ? -INFINITY : INFINITY;
+    /* StrDecimalLiteral: digits [. digits] [e [+-] digits], at least one digit. */
+    size_t digits = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        i++, digits++;
+    if (i < len && s[i] == '.') {
+        i++;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++, digits++;
+    }
+    if (digits == 0)
+        return NAN;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t ed = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++, ed++;
+        if (ed == 0)
+            return NAN;
+    }
+    if (i != len)
+        return NAN;
+    char small[64];
+    char *copy = len < sizeof small ? small : malloc(len + 1); /* owned if != small */
+    if (!copy)
+        return NAN;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    double d = strtod(copy, NULL);
+    if (copy != small)
+        free(copy);
+    return d;
+}
+
+void wfh_expr_number_format(double d, char *buf, size_t size)
+{
+    if (isnan(d)) {
+        snprintf(buf, size, "NaN");
+        return;
+    }
+    if (isinf(d)) {
+        snprintf(buf, size, "%s", d < 0 ? "-Infinity" : "Infinity");
+        return;
+    }
+    if (d == 0) {
+        snprintf(buf, size, "0"); /* also -0 */
+        return;
+    }
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%.15g", d);
+    char *e = strchr(tmp, 'e');
+    if (!e) {
+        snprintf(buf, size, "%s", tmp);
+        return;
+    }
+    /* "1e+021"-style exponents become JavaScript's "1e+21". */
+    char sign = e[1];
+    const char *digits = e + 2;
+    while (*digits == '0' && digits[1])
+        digits++;
+    *e = '\0';
+    snprintf(buf, size, "%se%c%s", tmp, sign, digits);
+}
+
+double wfh_val_to_number(const wfh_val *v)
+{
+    switch (v->kind) {
+    case WV_NULL: return 0;
+    case WV_BOOL: return v->b ? 1 : 0;
+    case WV_NUM: return v->n;
+    case WV_STR: return wfh_expr_str_to_number(json_string_value(v->j), json_string_length(v->j));
+    default: return NAN;
+    }
+}
+
+char *wfh_val_to_string(const wfh_val *v, size_t *len)
+{
+    char num[64];
+    const char *s;
+    size_t n;
+    switch (v->kind) {
+    case WV_NULL: s = ""; n = 0; break;
+    case WV_BOOL: s = v->b ? "true" : "false"; n = strlen(s); break;
+    case WV_NUM:
+        wfh_expr_number_format(v->n, num, sizeof num);
+        s = num;
+        n = strlen(num);
+        break;
+    case WV_STR: s = json_string_value(v->j); n = json_string_length(v->j); break;
+    case WV_ARR: s = "Array"; n = 5; break;
+    default: s = "Object"; n = 6; break;
+    }
+    char *out = malloc(n + 1); /* owned by the caller */
+    if (!out)
+        return NULL;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    if (len)
+        *len = n;
+    return out;
+}
+
+/* ---- UTF-8 and case ---- */
+
+int wfh_expr_utf8_valid(const char *s, size_t len, size_t *bad)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = u[i];
+        size_t n;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            n = 1, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            goto fail;
+        }
+        for (size_t k = 1; k <= n; k++) {
+            if (i + k >= len || (u[i + k] & 0xC0) != 0x80)
+                goto fail;
+            cp = (cp << 6) | (u[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            goto fail;
+        i += n + 1;
+    }
+    return 1;
+fail:
+    if (bad)
+        *bad = i;
+    return 0;
+}
+
+uint32_t wfh_expr_utf8_next(const char *s, size_t len, size_t *i)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned c = u[*i];
+    size_t n = 0;
+    uint32_t cp;
+    if (c < 0x80) {
+        (*i)++;
+        return c;
+    } else if ((c & 0xE0) == 0xC0) {
+        n = 1, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 2, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 3, cp = c & 0x07;
+    } else {
+        (*i)++;
+        return 0xFFFD;
+    }
+    size_t k;
+    for (k = 1; k <= n && *i + k < len && (u[*i + k] & 0xC0) == 0x80; k++)
+        cp = (cp << 6) | (u[*i + k] & 0x3F);
+    if (k <= n) {
+        *i += k;
+        return 0xFFFD;
+    }
+    *i += n + 1;
+    return cp;
+}
+
+static size_t utf8_put(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+char *wfh_expr_case_map(const char *s, size_t len, int upper, size_t *outlen)
+{
+    /* A simple mapping never grows a code point past 4 bytes, and at most from 2 to 3
+     * bytes, so 2x the input is always enough. */
+    char *out = malloc(len * 2 + 1); /* owned by the caller */
+    if (!out)
+        return NULL;
+    size_t i = 0, o = 0;
+    while (i < len) {
+        uint32_t cp = wfh_expr_utf8_next(s, len, &i);
+        cp = upper ? wfh_expr_cp_upper(cp) : wfh_expr_cp_lower(cp);
+        o += utf8_put(out + o, cp);
+    }
+    out[o] = '\0';
+    if (outlen)
+        *outlen = o;
+    return out;
+}
+
+int wfh_expr_str_icmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t i = 0, j = 0;
+    while (i < alen && j < blen) {
+        unsigned char ca = (unsigned char)a[i], cb = (unsigned char)b[j];
+        uint32_t x, y;
+        if (ca < 0x80 && cb < 0x80) {
+            x = (ca >= 'a' && ca <= 'z') ? ca - 32u : ca;
+            y = (cb >= 'a' && cb <= 'z') ? cb - 32u : cb;
+            i++, j++;
+        } else {
+            x = wfh_expr_cp_upper(wfh_expr_utf8_next(a, alen, &i));
+            y = wfh_expr_cp_upper(wfh_expr_utf8_next(b, blen, &j));
+        }
+        if (x != y)
+            return x < y ? -1 : 1;
+    }
+    if (i < alen)
+        return 1;
+    if (j < blen)
+        return -1;
+    return 0;
+}
+
+json_t *wfh_expr_obj_get(const json_t *obj, const char *name, size_t len)
+{
+    if (!json_is_object(obj))
+        return NULL;
+    const char *key;
+    json_t *v;
+    /* Exact match first: the common case, and O(1). */
+    if (memchr(name, '\0', len) == NULL) {
+        char small[128];
+        if (len < sizeof small) {
+            memcpy(small, name, len);
+            small[len] = '\0';
+            v = json_object_get(obj, small);
+            if (v)
+                return v;
+        }
+    }
+    json_object_foreach((json_t *)obj, key, v) {
+        if (wfh_expr_str_icmp(key, strlen(key), name, len) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+/* ---- equality and order ---- */
+
+int wfh_val_equal(const wfh_val *a, const wfh_val *b)
+{
+    if (a->kind == b->kind) {
+        switch (a->kind) {
+        case WV_NULL: return 1;
+        case WV_BOOL: return a->b == b->b;
+        case WV_NUM: return a->n == b->n;
+        case WV_STR:
+            return wfh_expr_str_icmp(json_string_value(a->j), json_string_length(a->j),
+                                     json_string_value(b->j), json_string_length(b->j)) == 0;
+        default: return a->j == b->j; /* containers: the same instance */
+        }
+    }
+    if (!wfh_val_primitive(a) || !wfh_val_primitive(b))
+        return 0;
+    return wfh_val_to_number(a) == wfh_val_to_number(b);
+}
+
+static int cmp_num(double x, double y)
+{
+    if (isnan(x) || isnan(y))
+        return 2;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+int wfh_val_compare(const wfh_val *a, const wfh_val *b)
+{
+    if (a->kind == b->kind) {
+        switch (a->kind) {
+        case WV_NULL: return 0;
+        case WV_BOOL: return a->b == b->b ? 0 : a->b ? 1 : -1;
+        case WV_NUM: return cmp_num(a->n, b->n);
+        case WV_STR: {
+            int c = wfh_expr_str_icmp(json_string_value(a->j), json_string_length(a->j),
+                                      json_string_value(b->j), json_string_length(b->j));
+            return c < 0 ? -1 : c > 0 ? 1 : 0;
+        }
+        default: return 2;
+        }
+    }
+    if (!wfh_val_primitive(a) || !wfh_val_primitive(b))
+        return 2;
+    return cmp_num(wfh_val_to_number(a), wfh_val_to_number(b));
+}
+
+json_t *wfh_val_to_json(const wfh_val *v, int *nonfinite)
+{
+    if (nonfinite)
+        *nonfinite = 0;
+    switch (v->kind) {
+    case WV_NULL: return json_null();
+    case WV_BOOL: return json_boolean(v->b);
+    case WV_NUM:
+        if (v->j)
+            return json_incref(v->j);
+        if (!isfinite(v->n)) {
+            if (nonfinite)
+                *nonfinite = 1;
+            return NULL;
+        }
+        /* Integral values print as integers ("2", not "2.0"), as GitHub shows them. */
+        if (v->n == floor(v->n) && fabs(v->n) <= 9007199254740992.0)
+            return json_integer((json_int_t)v->n);
+        return json_real(v->n);
+    default: return json_incref(v->j);
+    }
+}
+
+const char *wfh_expr_kind_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "Object";
+    case JSON_ARRAY: return "Array";
+    case JSON_STRING: return "String";
+    case JSON_INTEGER:
+    case JSON_REAL: return "Number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "Boolean";
+    default: return "Null";
+    }
+}
+
+/* ---- buffers and JSON text ---- */
+
+void wfh_buf_add(wfh_buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1) {
+            if (cap > ((size_t)-1) / 2) {
+                b->oom = 1;
+                return;
+            }
+            cap *= 2;
+        }
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void wfh_buf_addc(wfh_buf *b, char c)
+{
+    wfh_buf_add(b, &c, 1);
+}
+
+void wfh_buf_addstr(wfh_buf *b, const char *s)
+{
+    wfh_buf_add(b, s, strlen(s));
+}
+
+static void json_write_string(wfh_buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    wfh_buf_addc(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[7];
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default:
+            if (c < 0x20) {
+                u[0] = '\\', u[1] = 'u', u[2] = '0', u[3] = '0';
+                u[4] = hex[c >> 4], u[5] = hex[c & 15], u[6] = '\0';
+                esc = u;
+            }
+        }
+        if (esc) {
+            wfh_buf_add(b, s + i - run, run);
+            run = 0;
+            wfh_buf_addstr(b, esc);
+        } else {
+            run++;
+        }
+    }
+    wfh_buf_add(b, s + len - run, run);
+    wfh_buf_addc(b, '"');
+}
+
+static void indent_to(wfh_buf *b, int n)
+{
+    wfh_buf_addc(b, '\n');
+    for (int i = 0; i < n; i++)
+        wfh_buf_add(b, "  ", 2);
+}
+
+void wfh_expr_json_write(wfh_buf *b, const json_t *j, int pretty, int indent)
+{
+    char num[64];
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *v;
+        if (json_object_size(j) == 0) {
+            wfh_buf_add(b, "{}", 2);
+            return;
+        }
+        wfh_buf_addc(b, '{');
+        int first = 1;
+        json_object_foreach((json_t *)j, key, v) {
+            if (!first)
+                wfh_buf_addc(b, ',');
+            first = 0;
+            if (pretty)
+                indent_to(b, indent + 1);
+            json_write_string(b, key, strlen(key));
+            wfh_buf_add(b, pretty ? ": " : ":", pretty ? 2 : 1);
+            wfh_expr_json_write(b, v, pretty, indent + 1);
+        }
+        if (pretty)
+            indent_to(b, indent);
+        wfh_buf_addc(b, '}');
+        return;
+    }
+    case JSON_ARRAY: {
+        if (json_array_size(j) == 0) {
+            wfh_buf_add(b, "[]", 2);
+            return;
+        }
+        wfh_buf_addc(b, '[');
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            if (i)
+                wfh_buf_addc(b, ',');
+            if (pretty)
+                indent_to(b, indent + 1);
+            wfh_expr_json_write(b, json_array_get(j, i), pretty, indent + 1);
+        }
+        if (pretty)
+            indent_to(b, indent);
+        wfh_buf_addc(b, ']');
+        return;
+    }
+    case JSON_STRING: json_write_string(b, json_string_value(j), json_string_length(j)); return;
+    case JSON_INTEGER:
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+        wfh_buf_addstr(b, num);
+        return;
+    case JSON_REAL:
+        wfh_expr_number_format(json_real_value(j), num, sizeof num);
+        wfh_buf_addstr(b, num);
+        return;
+    case JSON_TRUE: wfh_buf_add(b, "true", 4); return;
+    case JSON_FALSE: wfh_buf_add(b, "false", 5); return;
+    default: wfh_buf_add(b, "null", 4); return;
+    }
+}
+
+char *wfh_expr_to_string(const json_t *v)
+{
+    wfh_buf b = {0};
+    char num[64];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+    case JSON_ARRAY: wfh_expr_json_write(&b, v, 0, 0); break;
+    case JSON_STRING: wfh_buf_add(&b, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        wfh_expr_number_format(json_number_value(v), num, sizeof num);
+        if (json_is_integer(v))
+            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        wfh_buf_addstr(&b, num);
+        break;
+    case JSON_TRUE: wfh_buf_addstr(&b, "true"); break;
+    case JSON_FALSE: wfh_buf_addstr(&b, "false"); break;
+    default: break;
+    }
+    if (!b.oom && !b.p)
+        wfh_buf_add(&b, "", 0);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
