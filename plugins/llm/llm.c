@@ -610,8 +610,15 @@ static int finish_answer(llm_ctx *c, llm_answer *a, json_t **calls, json_t **ans
             json_decref(parsed);
             return WFH_STEP_TRANSIENT;
         }
-        json_array_append_new(*calls, json_pack("{s:O, s:s, s:o}", "id", json_object_get(tc, "id"),
-                                                "name", name, "arguments", parsed));
+        /* Gemini gives calls no id; later turns refer to calls by id, so make one. */
+        const char *id = json_string_value(json_object_get(tc, "id"));
+        char made[48];
+        if (!id || !*id) {
+            snprintf(made, sizeof made, "call_%s", idx);
+            id = made;
+        }
+        json_array_append_new(*calls, json_pack("{s:s, s:s, s:o}", "id", id, "name", name,
+                                                "arguments", parsed));
     }
     if (c->q.json_mode && json_array_size(*calls) == 0) {
         const char *s = a->text.data ? a->text.data : "";
@@ -885,8 +892,10 @@ static int32_t llm_run(const wfh_host_api *host, wfh_call *call, const wfh_step_
                                           "output_tokens", (json_int_t)a.output_tokens));
     bad |= set_out(&c, "model", json_string(a.model[0] ? a.model : used_t->model));
     bad |= set_out(&c, "provider", json_string(used_t->provider));
-    bad |= set_out(&c, "finish_reason", json_string(a.finish[0] ? a.finish
-                                                   : json_array_size(calls) ? "tool_calls" : "stop"));
+    /* Gemini says STOP even when it calls a function; the calls are what matter. */
+    const char *finish = json_array_size(calls) && (!a.finish[0] || strcmp(a.finish, "stop") == 0)
+                             ? "tool_calls" : a.finish[0] ? a.finish : "stop";
+    bad |= set_out(&c, "finish_reason", json_string(finish));
     bad |= set_out(&c, "latency_ms", json_integer((json_int_t)(wfh_net_now_ms() - start)));
     if (bad) {
         wfh_net_errorf(host, call, "llm: the host refused an output (too large?)");

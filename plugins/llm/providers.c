@@ -526,7 +526,7 @@ int llm_provider_event(const llm_target *t, const char *event, const json_t *d, 
 {
     if (strcmp(t->provider, "openai") == 0) {
         if (json_object_get(d, "error")) {
-            snprintf(a->err, sizeof a->err, "openai stream error: %s",
+            snprintf(a->err, sizeof a->err, "stream error: %s",
                      llm_provider_error_message(d) ? llm_provider_error_message(d) : "?");
             a->failed = 1;
             return -1;
@@ -595,7 +595,7 @@ int llm_provider_event(const llm_target *t, const char *event, const json_t *d, 
             a->done = 1;
         } else if (strcmp(type, "error") == 0) {
             const char *msg = llm_provider_error_message(d);
-            snprintf(a->err, sizeof a->err, "anthropic stream error: %s", msg ? msg : "?");
+            snprintf(a->err, sizeof a->err, "stream error: %s", msg ? msg : "?");
             a->failed = 1;
             return -1;
         }
@@ -603,7 +603,7 @@ int llm_provider_event(const llm_target *t, const char *event, const json_t *d, 
     }
     if (json_object_get(d, "error")) {
         const char *msg = llm_provider_error_message(d);
-        snprintf(a->err, sizeof a->err, "gemini stream error: %s", msg ? msg : "?");
+        snprintf(a->err, sizeof a->err, "stream error: %s", msg ? msg : "?");
         a->failed = 1;
         return -1;
     }
