@@ -109,11 +109,11 @@ int wfh_elf_check(const uint8_t *img, size_t len, const char *what)
         return bad(&e, "not an ELF file");
     memcpy(&eh, img, sizeof eh);
     if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
-        return wfh_error_set(WFH_EABI, "%s: refused: not a 64-bit little-endian ELF", what);
+        return bad(&e, "not a 64-bit little-endian ELF");
     if (eh.e_type != ET_DYN)
         return bad(&e, "not a shared object (ET_DYN)");
     if (eh.e_machine != HOST_MACHINE)
-        return wfh_error_set(WFH_EABI, "%s: refused: built for ELF machine %u, this host is %u",
+        return wfh_error_set(WFH_ESECURITY, "%s: refused: built for ELF machine %u, this host is %u",
                              what, (unsigned)eh.e_machine, (unsigned)HOST_MACHINE);
     if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 256 ||
         !in_bounds(&e, eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr)) ||
@@ -213,6 +213,6 @@ int wfh_elf_check(const uint8_t *img, size_t len, const char *what)
                              what, name);
     }
     if (found != 1)
-        return wfh_error_set(WFH_EABI, "%s: refused: entry symbol " ENTRY " is missing", what);
+        return wfh_error_set(WFH_ESECURITY, "%s: refused: entry symbol " ENTRY " is missing", what);
     return 0;
 }

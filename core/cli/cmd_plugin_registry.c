@@ -160,17 +160,17 @@ static int probe(const char *plugin_path, json_t **out)
     char *nl = strrchr(ebuf, '\n');
     const char *last = nl ? nl + 1 : ebuf; /* the runner's own one-line reason */
     if (timed_out) {
-        err = wfh_error_set(WFH_EABI, "probe: the plugin did not answer within %d s; refused",
+        err = wfh_error_set(WFH_ESECURITY, "probe: the plugin did not answer within %d s; refused",
                             PROBE_TIMEOUT_MS / 1000);
         goto done;
     }
     if (WIFSIGNALED(status)) {
-        err = wfh_error_set(WFH_EABI, "probe: the plugin crashed while loading (signal %d)%s%s; "
+        err = wfh_error_set(WFH_ESECURITY, "probe: the plugin crashed while loading (signal %d)%s%s; "
                             "refused", WTERMSIG(status), *last ? ": " : "", last);
         goto done;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        err = wfh_error_set(WFH_EABI, "probe: %s", *last ? last : "the step runner refused the plugin");
+        err = wfh_error_set(WFH_ESECURITY, "probe: %s", *last ? last : "the step runner refused the plugin");
         goto done;
     }
     json_error_t jerr;
@@ -178,7 +178,7 @@ static int probe(const char *plugin_path, json_t **out)
     if (!*out || !json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;
-        err = wfh_error_set(WFH_EABI, "probe: the step runner printed no descriptor (%s)", jerr.text);
+        err = wfh_error_set(WFH_ESECURITY, "probe: the step runner printed no descriptor (%s)", jerr.text);
     }
 done:
     if (pid > 0) {
@@ -329,7 +329,9 @@ int cmd_plugin_install(int argc, char **argv)
         goto done;
     }
     if ((err = probe(blob, &desc)) < 0) {
-        err = wfh_error_set(err, "%s: %s", file, wfh_error_last());
+        char why[1024]; /* copied: wfh_error_set must not read the buffer it writes */
+        snprintf(why, sizeof why, "%s", wfh_error_last());
+        err = wfh_error_set(err, "%s: refused at install: %s", file, why);
         goto done;
     }
     if ((err = descriptor_to_entry(desc, &entry, file)) < 0)
