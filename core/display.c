@@ -278,8 +278,7 @@ void wfh_display_step_end(wfh_display *d, size_t step, wfh_sstate st, uint64_t d
     default: word = "??? "; break;
     }
     char dur[32] = "";
-    int ran = st == WFH_S_SUCCEEDED || st == WFH_S_FAILED || st == WFH_S_TIMED_OUT ||
-              (st == WFH_S_CANCELLED && duration_ms > 0);
+    int ran = duration_ms != WFH_DISPLAY_NEVER_RAN;
     if (ran)
         fmt_duration(dur, sizeof dur, duration_ms);
     fprintf(d->out, "[%zu/%zu] %s %s", d->finished, d->n, word, d->ids[step]);

@@ -30,7 +30,9 @@ int wfh_display_live(const wfh_display *d);
 
 void wfh_display_run_start(wfh_display *d, const char *run_id, const char *workflow);
 void wfh_display_step_start(wfh_display *d, size_t step, unsigned attempt, uint64_t now_ms);
-/* A step reached a terminal state; @p why (may be NULL) is the error or the reason. */
+/* A step reached a terminal state; @p why (may be NULL) is the error or the reason.
+ * @p duration_ms is WFH_DISPLAY_NEVER_RAN for a step that never started. */
+#define WFH_DISPLAY_NEVER_RAN UINT64_MAX
 void wfh_display_step_end(wfh_display *d, size_t step, wfh_sstate st, uint64_t duration_ms,
                           const char *why);
 void wfh_display_log(wfh_display *d, size_t step, const char *msg, size_t len);

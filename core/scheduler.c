@@ -152,7 +152,8 @@ static int run_on_event(void *ud, const wfh_sched_event *ev)
         shown = why;
     }
     wfh_display_step_end(r->disp, ev->step, ev->to,
-                         rs->start_ms ? rs->end_ms - rs->start_ms : 0, shown);
+                         rs->start_ms ? rs->end_ms - rs->start_ms : WFH_DISPLAY_NEVER_RAN,
+                         shown);
     return 0;
 }
 
@@ -186,8 +187,12 @@ static void on_progress(void *ud, wfh_attempt *a, double fraction, const char *m
 static void eval_error(wfh_run *r, size_t i, const char *what, const char *msg, char *out,
                        size_t len)
 {
-    const char *sep = (msg[0] >= '0' && msg[0] <= '9') ? ":" : ": ";
-    snprintf(out, len, "%s%s%s (in %s of step %s)", r->wf->path, sep, msg, what, r->ids[i]);
+    size_t plen = strlen(r->wf->path);
+    if (!strncmp(msg, r->wf->path, plen) && msg[plen] == ':')
+        snprintf(out, len, "%s (in %s of step %s)", msg, what, r->ids[i]);
+    else
+        snprintf(out, len, "%s%s%s (in %s of step %s)", r->wf->path,
+                 (msg[0] >= '0' && msg[0] <= '9') ? ":" : ": ", msg, what, r->ids[i]);
 }
 
 /* Put @p v (any JSON) into @p env as a string, the only type an environment holds. */

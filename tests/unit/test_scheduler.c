@@ -338,7 +338,7 @@ static void test_plain_display(void **state)
     wfh_display_log(d, 0, "line one\nline two\n", 18);
     wfh_display_step_end(d, 0, WFH_S_SUCCEEDED, 12, NULL);
     wfh_display_step_end(d, 1, WFH_S_FAILED, 1500, "exit status 3\nsecond line");
-    wfh_display_step_end(d, 2, WFH_S_SKIPPED, 0, "needs 'greet', which did not succeed");
+    wfh_display_step_end(d, 2, WFH_S_SKIPPED, WFH_DISPLAY_NEVER_RAN, "needs 'greet', which did not succeed");
     wfh_display_run_end(d, "failed", 1, 1, 1, 0, 1600);
     wfh_display_free(d);
     fclose(f);
