@@ -20,7 +20,11 @@
 #define MAX_STATUS_LINES 12
 
 struct wfh_display {
-    FILE *out;               /* borrowed */
+    FILE *out;               /* live: owned memstream, written to real at each flush;
+                              * plain: borrowed, the same as real */
+    FILE *real;              /* borrowed: where the text goes (stderr) */
+    char *buf;               /* owned by the memstream (live mode) */
+    size_t buflen;
     int live;
     size_t n;
     const char *const *ids;  /* borrowed [n] */
@@ -51,12 +55,20 @@ wfh_display *wfh_display_new(FILE *out, int tty, size_t n_steps, const char *con
     wfh_display *d = calloc(1, sizeof *d); /* owned until returned */
     if (!d)
         return NULL;
-    d->out = out;
+    d->out = d->real = out;
     d->n = n_steps;
     d->ids = ids;
     d->live = tty < 0 ? detect_tty(out) : tty;
     d->head = d->tail = NONE;
     if (d->live) {
+        /* stderr is unbuffered: composing a redraw byte by byte would be hundreds of
+         * write()s and visible flicker. Compose in memory, write once per flush. */
+        d->out = open_memstream(&d->buf, &d->buflen);
+        if (!d->out) {
+            d->out = out;
+            wfh_display_free(d);
+            return NULL;
+        }
         size_t cells = n_steps ? n_steps : 1;
         d->prev = calloc(cells, sizeof *d->prev);
         d->next = calloc(cells, sizeof *d->next);
@@ -78,6 +90,10 @@ void wfh_display_free(wfh_display *d)
 {
     if (!d)
         return;
+    if (d->out && d->out != d->real) {
+        fclose(d->out);
+        free(d->buf);
+    }
     if (d->note)
         for (size_t i = 0; i < d->n; i++)
             free(d->note[i]);
@@ -110,7 +126,7 @@ static void fmt_duration(char *buf, size_t len, uint64_t ms)
 static unsigned term_cols(const wfh_display *d)
 {
     struct winsize ws;
-    if (ioctl(fileno(d->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
+    if (ioctl(fileno(d->real), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
         return ws.ws_col;
     return 80;
 }
@@ -118,7 +134,7 @@ static unsigned term_cols(const wfh_display *d)
 static unsigned term_rows(const wfh_display *d)
 {
     struct winsize ws;
-    if (ioctl(fileno(d->out), TIOCGWINSZ, &ws) == 0 && ws.ws_row > 2)
+    if (ioctl(fileno(d->real), TIOCGWINSZ, &ws) == 0 && ws.ws_row > 2)
         return ws.ws_row;
     return 24;
 }
@@ -133,6 +149,19 @@ static void put_text(wfh_display *d, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         fputc(c == '\t' ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : c, d->out);
+    }
+}
+
+/* Hand what was composed to the real stream. */
+static void flush(wfh_display *d)
+{
+    fflush(d->out);
+    if (d->out != d->real) {
+        if (d->buflen)
+            fwrite(d->buf, 1, d->buflen, d->real);
+        fflush(d->real);
+        fseeko(d->out, 0, SEEK_SET);
+        d->buflen = 0;
     }
 }
 
@@ -203,21 +232,21 @@ void wfh_display_tick(wfh_display *d, uint64_t now_ms)
     d->drawn = shown;
     d->dirty = 0;
     d->drawn_at_ms = now_ms;
-    fflush(d->out);
+    flush(d);
 }
 
 void wfh_display_run_start(wfh_display *d, const char *run_id, const char *workflow)
 {
     erase(d);
     fprintf(d->out, "run %s (%s)\n", run_id, workflow);
-    fflush(d->out);
+    flush(d);
 }
 
 void wfh_display_note(wfh_display *d, const char *msg)
 {
     erase(d);
     fprintf(d->out, "%s\n", msg);
-    fflush(d->out);
+    flush(d);
 }
 
 void wfh_display_step_start(wfh_display *d, size_t step, unsigned attempt, uint64_t now_ms)
@@ -290,7 +319,7 @@ void wfh_display_step_end(wfh_display *d, size_t step, wfh_sstate st, uint64_t d
         put_text(d, why, len);
     }
     fputc('\n', d->out);
-    fflush(d->out);
+    flush(d);
 }
 
 void wfh_display_log(wfh_display *d, size_t step, const char *msg, size_t len)
@@ -312,7 +341,7 @@ void wfh_display_log(wfh_display *d, size_t step, const char *msg, size_t len)
         off = end + 1;
     } while (off < len);
     if (!d->live)
-        fflush(d->out);
+        flush(d);
 }
 
 void wfh_display_progress(wfh_display *d, size_t step, double fraction, const char *msg)
@@ -343,5 +372,5 @@ void wfh_display_run_end(wfh_display *d, const char *status, size_t succeeded, s
     if (cancelled)
         fprintf(d->out, ", %zu cancelled", cancelled);
     fprintf(d->out, " (%s)\n", dur);
-    fflush(d->out);
+    flush(d);
 }
