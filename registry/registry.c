@@ -459,6 +459,9 @@ ok:
     *out = r;
     r = NULL;
 done:
+    /* A malformed trust file, state or (signed) index is a refusal like any other. */
+    if (err == WFH_EPARSE)
+        err = WFH_ESECURITY;
     free(text);
     if (home_fd >= 0)
         close(home_fd);
@@ -473,7 +476,7 @@ int wfh_registry_index_is_current(const wfh_registry *r)
            r->index->seq == r->state.index_seq;
 }
 
-static int key_is_trusted(const wfh_registry *r, const wfh_ms_seckey *sk)
+int wfh_registry_check_signer(const wfh_registry *r, const wfh_ms_seckey *sk)
 {
     wfh_ms_pubkey pk;
     char id[17];
@@ -525,7 +528,7 @@ static int write_signature(wfh_registry *r, const wfh_ms_seckey *sk, const char 
 int wfh_registry_commit(wfh_registry *r, wfh_index *next, const wfh_ms_seckey *sk,
                         unsigned expire_days)
 {
-    int err = key_is_trusted(r, sk);
+    int err = wfh_registry_check_signer(r, sk);
     char *text = NULL; /* owned */
     size_t len = 0;
     if (err < 0)
@@ -563,7 +566,7 @@ done:
 
 int wfh_registry_cosign(wfh_registry *r, const wfh_ms_seckey *sk)
 {
-    int err = key_is_trusted(r, sk);
+    int err = wfh_registry_check_signer(r, sk);
     if (err < 0)
         return err;
     if (!r->index)
@@ -746,7 +749,7 @@ done:
     return err;
 }
 
-int wfh_registry_verify_all(const wfh_registry *r, FILE *report)
+int wfh_registry_verify_all(const wfh_registry *r, FILE *ok, FILE *problems)
 {
     int bad = 0;
     if (!r->index)
@@ -772,10 +775,10 @@ int wfh_registry_verify_all(const wfh_registry *r, FILE *report)
                                 "(this one speaks 1.x)", p->name, p->version, p->abi_major,
                                 p->abi_minor);
         if (err < 0) {
-            fprintf(report, "FAIL %s\n", wfh_error_last());
+            fprintf(problems, "wfhost: %s\n", wfh_error_last());
             bad++;
         } else {
-            fprintf(report, "ok   %s@%s %s (%llu bytes, blake2b256 %.16s...)\n", p->name,
+            fprintf(ok, "ok   %s@%s %s (%llu bytes, blake2b256 %.16s...)\n", p->name,
                     p->version, wfh_reg_state_name(p->state), (unsigned long long)p->size,
                     p->blake2b256);
         }

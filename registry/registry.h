@@ -72,6 +72,8 @@ size_t wfh_registry_signers(const wfh_registry *r);
  * new state. @p next is updated in place. */
 int wfh_registry_commit(wfh_registry *r, wfh_index *next, const wfh_ms_seckey *sk,
                         unsigned expire_days);
+/* 0 if @p sk is listed in keys.txt and not revoked, else WFH_ESECURITY naming it. */
+int wfh_registry_check_signer(const wfh_registry *r, const wfh_ms_seckey *sk);
 /* Add a signature by @p sk over the index as it is (for a threshold > 1). */
 int wfh_registry_cosign(wfh_registry *r, const wfh_ms_seckey *sk);
 /* True if index.json is byte-identical to the last index this machine accepted or
@@ -98,9 +100,10 @@ int wfh_registry_find(const wfh_registry *r, const char *name, int major, int an
  * (owned, O_CLOEXEC: dup2 it into the runner), ready for dlopen("/proc/self/fd/N"). */
 int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *fd);
 
-/* Check every plugin's blob (hash, size, ELF rules) and print one line per problem to
- * @p report. Returns 0, or WFH_ESECURITY if any plugin failed. */
-int wfh_registry_verify_all(const wfh_registry *r, FILE *report);
+/* Check every plugin's blob (hash, size, ELF rules): one "ok" line per good plugin to
+ * @p ok, one "FAIL" line per problem to @p problems. Returns 0, or WFH_ESECURITY if any
+ * plugin failed. */
+int wfh_registry_verify_all(const wfh_registry *r, FILE *ok, FILE *problems);
 
 /* Key files under HOME/keys: write a new pair named @p name (refuses to overwrite). */
 int wfh_registry_write_keypair(const char *dir, const char *name, const wfh_ms_pubkey *pk,

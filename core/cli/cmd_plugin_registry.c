@@ -316,7 +316,7 @@ int cmd_plugin_install(int argc, char **argv)
     }
     const char *file = o.pos[0];
     if ((err = wfh_cli_reg_home(&o, &home)) < 0 || (err = wfh_cli_reg_load_key(&o, home, &sk)) < 0 ||
-        (err = wfh_registry_open(home, 0, &r)) < 0)
+        (err = wfh_registry_open(home, 0, &r)) < 0 || (err = wfh_registry_check_signer(r, &sk)) < 0)
         goto done;
     if ((err = read_plugin_file(file, &img, &len)) < 0 || (err = wfh_elf_check(img, len, file)) < 0)
         goto done;

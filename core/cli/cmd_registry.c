@@ -404,7 +404,6 @@ static int do_verify(int argc, char **argv)
     if (err < 0 || (err = wfh_cli_reg_home(&o, &home)) < 0)
         goto done;
     if ((err = wfh_registry_open(home, o.reinit_state ? WFH_REG_OPEN_REINIT_STATE : 0, &r)) < 0) {
-        fprintf(stdout, "FAIL %s\n", wfh_error_last());
         goto done;
     }
     const wfh_index *ix = wfh_registry_index(r);
@@ -416,7 +415,7 @@ static int do_verify(int argc, char **argv)
            ix->threshold > wfh_registry_trust(r)->threshold ? ix->threshold
                                                               : wfh_registry_trust(r)->threshold,
            (unsigned long long)ix->keys_version, when);
-    err = wfh_registry_verify_all(r, stdout);
+    err = wfh_registry_verify_all(r, stdout, stderr);
 done:
     wfh_registry_free(r);
     free(home);
