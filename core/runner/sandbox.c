@@ -485,6 +485,10 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
         while (!*reason && rel[i].fd >= 0 &&
                relay_pump(&rel[i], i == 0 ? &result_seen : NULL) == 0)
             ;
+    /* Escapees were re-parented to us (subreaper) and are dead now: reap them, or they
+     * would linger as zombies of an init that may never reap. */
+    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+        ;
     int oom = wfh_sandbox_cgroup_oom(cg), pids_hit = wfh_sandbox_cgroup_pids_hit(cg);
     wfh_sandbox_cgroup_destroy(cg);
 
@@ -504,6 +508,10 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
         snprintf(reason, sizeof reason, "step crashed: signal %d (%s)", sig, strsignal(sig));
     } else if (!*reason && step_status == -1) {
         snprintf(reason, sizeof reason, "step vanished without a status");
+    } else if (!*reason && !result_seen) {
+        /* exit 0 is not success: only a result line is. */
+        snprintf(reason, sizeof reason, "step exited with status %d without a result",
+                 WEXITSTATUS(step_status));
     }
     if (*reason && pids_hit) {
         size_t len = strlen(reason);
@@ -699,6 +707,7 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
         goto fail;
     }
     if (child > 0) {
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         close(out[1]);
         close(errp[1]);
         close(st[1]);
