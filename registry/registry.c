@@ -536,8 +536,9 @@ int wfh_registry_commit(wfh_registry *r, wfh_index *next, const wfh_ms_seckey *s
     uint64_t base = r->state.index_seq;
     if (r->index && r->index->seq > base)
         base = r->index->seq;
-    if (r->trust.version > r->state.keys_version && r->trust.reset_index_seq &&
-        r->trust.reset_index_seq > base)
+    /* Recovery: a newer keys.txt with reset_index_seq replaces the floor (which a stolen
+     * key may have pushed to the top) once. */
+    if (r->trust.version > r->state.keys_version && r->trust.reset_index_seq)
         base = r->trust.reset_index_seq;
     next->seq = base + 1;
     next->issued = time(NULL);
