@@ -40,6 +40,7 @@ typedef struct run_step {
     pid_t pid;
     size_t slot;             /* NO_SLOT unless running */
     int cancel_requested;
+    size_t n_logs;           /* log lines streamed by the current attempt */
     json_t *outputs;         /* owned reference, NULL until an attempt ends */
     char *error;             /* owned, NULL unless it failed */
     uint64_t start_ms, end_ms; /* monotonic; 0 = never started */
@@ -113,6 +114,35 @@ static void on_signal(int sig)
 
 /* ---- the hook every state change passes through ------------------------------------- */
 
+#define CAPTURED_MAX_LINES 40
+
+/* Steps that capture their output instead of streaming it (the shell step's `stdout`
+ * and `stderr` outputs) would otherwise show nothing on the terminal: show the text
+ * once, prefixed like a streamed log, cut at CAPTURED_MAX_LINES lines. */
+static void show_captured(wfh_run *r, size_t step, const char *name)
+{
+    json_t *v = r->steps[step].outputs ? json_object_get(r->steps[step].outputs, name) : NULL;
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return;
+    const char *text = json_string_value(v);
+    size_t len = json_string_length(v), off = 0, lines = 0;
+    while (off < len && lines < CAPTURED_MAX_LINES) {
+        const char *nl = memchr(text + off, '\n', len - off);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        wfh_display_log(r->disp, step, text + off, end - off);
+        off = end + 1;
+        lines++;
+    }
+    if (off < len) {
+        size_t more = 0;
+        for (size_t k = off; k < len; k++)
+            more += text[k] == '\n';
+        char note[128];
+        snprintf(note, sizeof note, "... %zu more line(s) of %s: see --json", more + (text[len - 1] != '\n'), name);
+        wfh_display_log(r->disp, step, note, strlen(note));
+    }
+}
+
 static int run_on_event(void *ud, const wfh_sched_event *ev)
 {
     wfh_run *r = ud;
@@ -123,6 +153,7 @@ static int run_on_event(void *ud, const wfh_sched_event *ev)
             return err;
     }
     if (ev->to == WFH_S_RUNNING) {
+        rs->n_logs = 0;
         rs->start_ms = mono_ms();
         rs->end_ms = 0;
         iso_now(rs->started_at);
@@ -142,6 +173,11 @@ static int run_on_event(void *ud, const wfh_sched_event *ev)
                               wfh_sstate_expr_status(ev->to)); /* "o" took outs */
     if (!entry || json_object_set_new(r->ctx_steps, r->ids[ev->step], entry) < 0)
         return wfh_error_set(WFH_ENOMEM, "step %s: out of memory", r->ids[ev->step]);
+    if (rs->n_logs == 0 && rs->start_ms) {
+        show_captured(r, ev->step, "stdout");
+        if (ev->to != WFH_S_SUCCEEDED)
+            show_captured(r, ev->step, "stderr");
+    }
     char why[600];
     const char *shown = ev->reason;
     if (ev->cause >= 0 && ev->to == WFH_S_SKIPPED) {
@@ -173,6 +209,7 @@ static void on_log(void *ud, wfh_attempt *a, int level, const char *msg, size_t 
     run_step *rs = ud;
     (void)a;
     (void)level;
+    rs->n_logs++;
     wfh_display_log(rs->run->disp, rs->idx, msg, len);
 }
 
