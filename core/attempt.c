@@ -52,7 +52,8 @@ struct wfh_attempt {
     pid_t pid;
     int out_fd, err_fd;         /* owned, non-blocking, -1 once closed */
     wfh_attempt_hooks hooks;
-    char *plugin;               /* owned: plugin file's basename without .so, for messages */
+    char *plugin;               /* owned: the plugin's name once the runner said it; until
+                                   then the file's basename without .so */
     linebuf out, err;
     json_t *outputs;            /* owned: object */
     int have_result;
@@ -124,6 +125,13 @@ static void handle_chan_line(wfh_attempt *a, const char *line, size_t len)
         if (a->hooks.progress) {
             const char *m = json_string_value(json_object_get(j, "msg"));
             a->hooks.progress(a->hooks.ud, a, json_number_value(json_object_get(j, "fraction")), m ? m : "");
+        }
+    } else if (!strcmp(t, "plugin")) {
+        const char *name = json_string_value(json_object_get(j, "name"));
+        char *n = name ? strdup(name) : NULL;
+        if (n) {
+            free(a->plugin);
+            a->plugin = n;
         }
     } else if (!strcmp(t, "result")) {
         json_t *st = json_object_get(j, "status");

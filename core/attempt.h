@@ -12,6 +12,7 @@
  *       "step_id": ..., "attempt": N, "idempotency_key": ..., "workspace": DIR}
  *  - runner -> host, on the runner's stdout (the runner moves the plugin's own stdout
  *    to stderr so it cannot corrupt the channel):
+ *      {"t":"plugin","name":"...","version":"..."}  (once loaded; names it in messages)
  *      {"t":"log","level":N,"msg":"..."}  {"t":"output","name":"...","value":JSON}
  *      {"t":"progress","fraction":F,"msg":"..."}
  *      {"t":"result","status":N,"error":"...","retry_after_ms":N}

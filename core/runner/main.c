@@ -425,6 +425,8 @@ static int run_attempt(void)
         finish(WFH_STEP_PERMANENT, err, 0);
         goto done;
     }
+    /* Tell the host who it is talking to, so its messages use the plugin's name. */
+    emit(json_pack("{s:s, s:s, s:s}", "t", "plugin", "name", p.desc.d.name, "version", p.desc.d.version));
     const wfh_step_type *st = NULL;
     for (uint32_t i = 0; i < p.n_types; i++)
         if (!strcmp(p.types[i].t.name, type))
