@@ -306,8 +306,13 @@ int wfh_policy_load(const char *path, wfh_policy **out)
     }
     f = fopen(file, "re");
     if (!f) {
-        if (!path && errno == ENOENT)
-            goto ok; /* nobody wrote a policy: built-in defaults */
+        if (!path && errno == ENOENT) {
+            /* Nobody wrote a policy: built-in defaults, but refusals still name the
+             * file to create. */
+            p->path = file;
+            file = NULL;
+            goto ok;
+        }
         err = wfh_error_set(WFH_EIO, "%s: cannot read the policy: %s", file, strerror(errno));
         goto done;
     }

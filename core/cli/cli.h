@@ -34,5 +34,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

@@ -28,6 +28,7 @@ static const command commands[] = {
     {"plugin", cmd_plugin, "inspect plugins (info)"},
     {"runs", cmd_runs, "run history: list, show, logs, prune"},
     {"registry", cmd_registry, "the signed plugin registry: init, keygen, sign, verify"},
+    {"doctor", cmd_doctor, "what this machine offers the step sandbox"},
 };
 
 static void usage(FILE *out)

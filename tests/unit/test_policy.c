@@ -145,7 +145,7 @@ static void test_load_missing_and_explicit(void **state)
     assert_null(p);
     setenv("WFH_HOME", "/nonexistent/wfh-home", 1);
     assert_int_equal(wfh_policy_load(NULL, &p), 0); /* no file: built-in defaults */
-    assert_string_equal(wfh_policy_path(p), "(built-in)");
+    assert_string_equal(wfh_policy_path(p), "/nonexistent/wfh-home/policy");
     wfh_policy_free(p);
     wfh_policy_free(NULL);
 }
