@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -342,6 +343,10 @@ int wfh_registry_open(const char *home, unsigned flags, wfh_registry **out)
         err = err < 0 ? err : r->reg_fd;
         goto done;
     }
+    if ((flags & WFH_REG_OPEN_LOCK) && flock(r->reg_fd, LOCK_EX) < 0) {
+        err = wfh_error_set(WFH_EIO, "registry/: cannot lock: %s", strerror(errno));
+        goto done;
+    }
     r->blobs_fd = wfh_fs_opendir_at(r->reg_fd, "blobs", "registry/blobs/");
     if (r->blobs_fd < 0 || (err = check_dir(r->blobs_fd, "registry/blobs/")) < 0) {
         err = err < 0 ? err : r->blobs_fd;
@@ -600,6 +605,30 @@ void wfh_registry_drop_blob(wfh_registry *r, const char *b2)
     char name[80];
     snprintf(name, sizeof name, "%.64s.so", b2);
     unlinkat(r->blobs_fd, name, 0);
+}
+
+void wfh_registry_gc(wfh_registry *r, const wfh_index *now)
+{
+    int dfd = dup(r->blobs_fd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        /* Only our own names: 64 hex digits and ".so". */
+        if (strlen(n) != 67 || strspn(n, "0123456789abcdef") != 64 || strcmp(n + 64, ".so") != 0)
+            continue;
+        int used = 0;
+        for (size_t i = 0; now && i < now->n_plugins; i++)
+            used |= !strncmp(now->plugins[i].blake2b256, n, 64);
+        if (!used)
+            unlinkat(r->blobs_fd, n, 0);
+    }
+    closedir(d);
 }
 
 char *wfh_registry_blob_path(const wfh_registry *r, const char *b2)

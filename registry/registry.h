@@ -48,6 +48,9 @@ enum {
     /* Accept a missing state.txt and start one from this index (an operator's explicit
      * `registry verify --reinit-state`). */
     WFH_REG_OPEN_REINIT_STATE = 1u << 2,
+    /* Hold an exclusive lock on registry/ until wfh_registry_free, so two changes never
+     * both write seq+1 from the same base. */
+    WFH_REG_OPEN_LOCK = 1u << 3,
 };
 
 /* Create the layout under @p home (keys.txt with @p first_key if given; the state
@@ -87,6 +90,8 @@ int wfh_registry_put_blob(wfh_registry *r, const uint8_t *img, size_t len, char 
                           char sha[65]);
 /* Unlink a blob no index entry references any more. */
 void wfh_registry_drop_blob(wfh_registry *r, const char *b2);
+/* Remove every blob that index @p now does not list (after a commit). */
+void wfh_registry_gc(wfh_registry *r, const wfh_index *now);
 /* Path of a blob (owned), for the install-time probe. */
 char *wfh_registry_blob_path(const wfh_registry *r, const char *b2);
 

@@ -316,7 +316,8 @@ int cmd_plugin_install(int argc, char **argv)
     }
     const char *file = o.pos[0];
     if ((err = wfh_cli_reg_home(&o, &home)) < 0 || (err = wfh_cli_reg_load_key(&o, home, &sk)) < 0 ||
-        (err = wfh_registry_open(home, 0, &r)) < 0 || (err = wfh_registry_check_signer(r, &sk)) < 0)
+        (err = wfh_registry_open(home, WFH_REG_OPEN_LOCK, &r)) < 0 ||
+        (err = wfh_registry_check_signer(r, &sk)) < 0)
         goto done;
     if ((err = read_plugin_file(file, &img, &len)) < 0 || (err = wfh_elf_check(img, len, file)) < 0)
         goto done;
@@ -355,6 +356,7 @@ int cmd_plugin_install(int argc, char **argv)
     if ((err = wfh_index_add(next, &entry)) < 0 || (err = wfh_registry_commit(r, next, &sk, o.expires)) < 0)
         goto done;
     committed = 1;
+    wfh_registry_gc(r, next);
     printf("installed %s@%s (%zu step type(s), blake2b256 %.16s...)%s%s; index seq %llu\n",
            entry.name, entry.version, entry.n_types, entry.blake2b256,
            replaced ? ", replacing " : "", replaced ? replaced : "", (unsigned long long)next->seq);
@@ -442,8 +444,7 @@ static int change(int argc, char **argv, int new_state /* -1: remove */)
     wfh_registry *r = NULL;
     wfh_index *next = NULL;
     wfh_ms_seckey sk;
-    char name[80], dropped[64][65];
-    size_t n_dropped = 0;
+    char name[80];
     int major, err, hits = 0;
     memset(&sk, 0, sizeof sk);
     if (wants_help(argc, argv))
@@ -456,7 +457,7 @@ static int change(int argc, char **argv, int new_state /* -1: remove */)
     }
     if ((err = parse_ref(o.pos[0], name, sizeof name, &major)) < 0 ||
         (err = wfh_cli_reg_home(&o, &home)) < 0 || (err = wfh_cli_reg_load_key(&o, home, &sk)) < 0 ||
-        (err = wfh_registry_open(home, 0, &r)) < 0)
+        (err = wfh_registry_open(home, WFH_REG_OPEN_LOCK, &r)) < 0)
         goto done;
     const wfh_index *cur = wfh_registry_index(r);
     if (!(next = wfh_index_new())) {
@@ -468,8 +469,6 @@ static int change(int argc, char **argv, int new_state /* -1: remove */)
         int match = !strcmp(p->name, name) && (major < 0 || p->version_major == (unsigned)major);
         if (match && new_state < 0) {
             hits++;
-            if (n_dropped < sizeof dropped / sizeof dropped[0])
-                memcpy(dropped[n_dropped++], p->blake2b256, 65);
             continue;
         }
         if ((err = wfh_index_add(next, p)) < 0)
@@ -486,12 +485,7 @@ static int change(int argc, char **argv, int new_state /* -1: remove */)
     }
     if ((err = wfh_registry_commit(r, next, &sk, o.expires)) < 0)
         goto done;
-    /* The committed index is now the registry's view; drop blobs nothing lists. */
-    wfh_registry_free(r);
-    r = NULL;
-    if (new_state < 0 && wfh_registry_open(home, 0, &r) == 0)
-        for (size_t i = 0; i < n_dropped; i++)
-            wfh_registry_drop_blob(r, dropped[i]);
+    wfh_registry_gc(r, next);
     printf("%s %s: %d entr%s; index seq %llu\n",
            new_state < 0 ? "removed" : new_state == WFH_PSTATE_ACTIVE ? "enabled"
                                      : new_state == WFH_PSTATE_DISABLED ? "disabled" : "yanked",

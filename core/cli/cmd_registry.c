@@ -167,7 +167,7 @@ static int do_init(int argc, char **argv)
         goto done;
     if (o.new_key) {
         /* A first, empty index so that `plugin list` and `exec` work at once. */
-        if ((err = wfh_registry_open(home, WFH_REG_OPEN_UNVERIFIED, &r)) < 0)
+        if ((err = wfh_registry_open(home, WFH_REG_OPEN_UNVERIFIED | WFH_REG_OPEN_LOCK, &r)) < 0)
             goto done;
         if (wfh_registry_index(r)) {
             err = wfh_error_set(WFH_EINVAL, "%s/registry/index.json already exists; keeping it "
@@ -202,7 +202,7 @@ static int edit_trust(const char *home, int (*edit)(wfh_trust *, const wfh_ms_pu
 {
     wfh_registry *r = NULL;
     char *text = NULL; /* owned */
-    int err = wfh_registry_open(home, WFH_REG_OPEN_UNVERIFIED, &r);
+    int err = wfh_registry_open(home, WFH_REG_OPEN_UNVERIFIED | WFH_REG_OPEN_LOCK, &r);
     if (err < 0)
         return err;
     wfh_trust t = *wfh_registry_trust(r);
@@ -358,7 +358,7 @@ static int do_sign(int argc, char **argv)
     if (err < 0 || (err = wfh_cli_reg_home(&o, &home)) < 0)
         goto done;
     if ((err = wfh_cli_reg_load_key(&o, home, &sk)) < 0 ||
-        (err = wfh_registry_open(home, WFH_REG_OPEN_UNVERIFIED, &r)) < 0)
+        (err = wfh_registry_open(home, WFH_REG_OPEN_UNVERIFIED | WFH_REG_OPEN_LOCK, &r)) < 0)
         goto done;
     const wfh_index *ix = wfh_registry_index(r);
     char id[17];
