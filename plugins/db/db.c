@@ -256,6 +256,7 @@ static int32_t db_run(const wfh_host_api *host, wfh_call *call, const wfh_step_r
     }
     r.stmts = stmts;
     r.n_stmts = n;
+    r.idempotency_key = req->idempotency_key;
     r.host = host;
     r.call = call;
     if (!strncmp(url, "sqlite:", 7)) {

@@ -29,6 +29,7 @@ typedef struct db_req {
     int numeric_as_number; /* PostgreSQL numeric -> JSON number (else string, exact) */
     const db_stmt *stmts;
     size_t n_stmts;
+    const char *idempotency_key; /* bound to :wfh_idempotency_key unless params has it */
     const wfh_host_api *host;
     wfh_call *call;
 } db_req;
@@ -46,6 +47,9 @@ typedef struct db_outcome {
  */
 int db_sqlite_run(const db_req *r, json_t *results, db_outcome *out);
 int db_pg_run(const db_req *r, json_t *results, db_outcome *out);
+
+/* The named parameter that carries the step's idempotency key. */
+#define DB_KEY_PARAM "wfh_idempotency_key"
 
 /* Set the outcome (printf-style); returns @p status. */
 int db_fail(db_outcome *o, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

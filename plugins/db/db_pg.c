@@ -249,6 +249,14 @@ static int run_one(PGconn *c, const db_req *r, const db_stmt *d, const char *whe
         json_t *v = json_is_object(d->params) ? json_object_get(d->params, nm.v[i])
                                               : json_array_get(d->params, i);
         int ok;
+        if (!v && json_is_object(d->params) && !strcmp(nm.v[i], DB_KEY_PARAM) &&
+            r->idempotency_key) {
+            if (!(vals[i] = strdup(r->idempotency_key))) {
+                db_fail(o, WFH_STEP_FAILED, "db: out of memory");
+                goto done;
+            }
+            continue;
+        }
         if (!v) {
             db_fail(o, WFH_STEP_INVALID_INPUT, "db: %s: no value for parameter :%s in params",
                     where, nm.v[i]);

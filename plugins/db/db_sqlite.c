@@ -127,6 +127,12 @@ static int bind_params(sl *s, sqlite3_stmt *st, json_t *params, const char *wher
             return db_fail(o, WFH_STEP_INVALID_INPUT, "db: %s: the SQL uses positional "
                            "parameters: give params as a list", where);
         json_t *v = json_object_get(params, name + 1); /* skip the : @ or $ */
+        if (!v && !strcmp(name + 1, DB_KEY_PARAM) && s->r->idempotency_key) {
+            rc = sqlite3_bind_text(st, i, s->r->idempotency_key, -1, SQLITE_TRANSIENT);
+            if (rc != SQLITE_OK)
+                return fail_rc(s, o, rc, where);
+            continue;
+        }
         if (!v)
             return db_fail(o, WFH_STEP_INVALID_INPUT, "db: %s: no value for parameter %s in "
                            "params", where, name);

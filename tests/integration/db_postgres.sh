@@ -87,6 +87,8 @@ req '{"url":"'"$URL"'","sql":"SELECT :a::int AS a","params":{"a":1,"typo":2}}'
 expect_eq "$(status)" 5 "unused named parameter"
 req '{"url":"'"$URL"'","sql":"SELECT $1::int AS a","params":{"a":1}}'
 expect_eq "$(status)" 5 "positional SQL with named params"
+req '{"url":"'"$URL"'","sql":"SELECT :wfh_idempotency_key::text AS k, '\''a::b'\'' AS c","params":{}}'
+expect_eq "$(out_json rows)" '[{"c": "a::b", "k": "k"}]' "the idempotency key as a named parameter: $(error)"
 req '{"url":"'"$URL"'","sql":"SELECT pg_sleep(5)","timeout_ms":300}'
 expect_eq "$(status)" 4 "statement timeout"
 error >"$T/e"; expect_in "$T/e" 'SQLSTATE 57014' "timeout SQLSTATE"

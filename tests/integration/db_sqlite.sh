@@ -82,6 +82,9 @@ expect_eq "$(status)" 4 "statement timeout"
 req '{"url":"sqlite::memory:","sql":"SELECT ? AS a, ? AS b","params":[9007199254740993, "é"]}'
 expect_eq "$(out_json rows)" '[{"a": 9007199254740993, "b": "\u00e9"}]' "64-bit integers and UTF-8 survive"
 
+req '{"url":"sqlite::memory:","sql":"SELECT :wfh_idempotency_key AS k","params":{}}'
+expect_eq "$(out_json rows)" '[{"k": "k"}]' "the step's idempotency key is a named parameter"
+
 # A writer holding the lock longer than the timeout: transient (a retry can succeed).
 python3 - "$T/ws/data/t.db" <<'PY' &
 import sqlite3, sys, time
