@@ -1,0 +1,78 @@
+# tests/fakes/netlib.sh - helpers for the http_*.sh and llm_*.sh script tests. Source
+# it after tests/lib.sh:  . "$WFH_SRC/tests/fakes/netlib.sh"
+# Gives:
+#   start_fake VAR SCRIPT ARGS...  starts tests/fakes/SCRIPT on a kernel-chosen loopback
+#                                  port, stores the port in $VAR; stopped at exit
+#   step PLUGIN INPUTS_JSON [REQUEST_EXTRA_JSON]
+#                                  runs one attempt through build/bin/wfhost-runner;
+#                                  sets $st (status), $err (error), $retry (ms) and
+#                                  writes outputs to $T/outputs.json, lines to $T/out
+#   out PATH                       an output, e.g. out '["status"]'
+#   expect_st N "what"             asserts the status class
+#   lines FILE                     number of lines in FILE (0 if missing)
+# Proxies are unset: no test may leave the machine.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+RUNNER=${WFH_BUILD:?}/bin/wfhost-runner
+FAKES=${WFH_SRC:?}/tests/fakes
+fake_pids=""
+trap 'for p in $fake_pids; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
+
+start_fake() {
+    local var=$1 script=$2
+    shift 2
+    local pf="$T/$var.port"
+    python3 "$FAKES/$script" --port-file "$pf" "$@" 2>"$T/$var.stderr" &
+    fake_pids="$fake_pids $!"
+    for _ in $(seq 1 100); do
+        [ -s "$pf" ] && break
+        sleep 0.05
+    done
+    [ -s "$pf" ] || { echo "FAIL [$TEST_NAME]: $script did not start" >&2; cat "$T/$var.stderr" >&2; exit 1; }
+    printf -v "$var" '%s' "$(cat "$pf")"
+}
+
+step() {
+    local plugin=$1 inputs=$2 extra=${3:-"{}"}
+    python3 - "$WFH_PLUGIN_DIR/$plugin.so" "$plugin" "$inputs" "$extra" >"$T/request.json" <<'PY'
+import json, sys
+req = {"plugin": sys.argv[1], "type": sys.argv[2], "inputs": json.loads(sys.argv[3]),
+       "env": {}, "run_id": "run-1", "step_id": "s1", "attempt": 1,
+       "idempotency_key": "idem-run-1-s1", "workspace": "/tmp"}
+req.update(json.loads(sys.argv[4]))
+print(json.dumps(req))
+PY
+    "$RUNNER" <"$T/request.json" >"$T/out" 2>"$T/err"
+    local runner_rc=$?
+    python3 - "$T/out" "$T/outputs.json" >"$T/result.sh" <<'PY'
+import json, shlex, sys
+outs, res = {}, None
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m["t"] == "output":
+        outs[m["name"]] = m["value"]
+    elif m["t"] == "result":
+        res = m
+json.dump(outs, open(sys.argv[2], "w"))
+if res is None:
+    print("st=none; err=''; retry=0")
+else:
+    print("st=%d; err=%s; retry=%d" % (res["status"], shlex.quote(res.get("error") or ""),
+                                       res.get("retry_after_ms") or 0))
+PY
+    . "$T/result.sh"
+    if [ "$runner_rc" != 0 ]; then
+        # A sanitizer report (leak, UB) makes the runner exit non-zero: that is a failure.
+        fail "runner exited $runner_rc for $plugin $inputs"
+        head -c 3000 "$T/err" >&2
+    fi
+}
+
+out() { python3 -c "import json,sys; v=json.load(open(sys.argv[1]))$1; print(v if isinstance(v,str) else json.dumps(v))" "$T/outputs.json"; }
+
+expect_st() {
+    if [ "$st" != "$1" ]; then
+        fail "$2: status $st, expected $1 (error: $err)"
+    fi
+}
+
+lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
