@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -465,6 +466,51 @@ corrupt: {
 done:
     wfh_store_run_free(r);
     json_decref(j);
+    return err;
+}
+
+int wfh_store_run_reopen(wfh_store *s, const char *run_id, const char *why,
+                         wfh_store_run **out)
+{
+    wfh_store_run *r = NULL; /* owned until handed out */
+    int err = wfh_store_run_load(s, run_id, &r);
+    if (err < 0)
+        return err;
+    err = s->ops->run_reopen(s->impl, run_id, why ? why : "host stopped during the attempt",
+                             now_ms());
+    if (err < 0) {
+        wfh_store_run_free(r);
+        return err;
+    }
+    *out = r;
+    return 0;
+}
+
+int wfh_store_hash_file(const char *path, char **out)
+{
+    unsigned char buf[65536], digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_state st;
+    int err = 0;
+    FILE *f = fopen(path, "rb"); /* owned */
+    *out = NULL;
+    if (!f)
+        return wfh_error_set(WFH_EIO, "%s: cannot read: %s", path, strerror(errno));
+    crypto_hash_sha256_init(&st);
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        crypto_hash_sha256_update(&st, buf, n);
+    if (ferror(f)) {
+        err = wfh_error_set(WFH_EIO, "%s: read error: %s", path, strerror(errno));
+        goto done;
+    }
+    crypto_hash_sha256_final(&st, digest);
+    if (!(*out = malloc(2 * sizeof digest + 1))) {
+        err = wfh_error_set(WFH_ENOMEM, "run store: out of memory");
+        goto done;
+    }
+    sodium_bin2hex(*out, 2 * sizeof digest + 1, digest, sizeof digest);
+done:
+    fclose(f);
     return err;
 }
 

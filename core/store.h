@@ -222,6 +222,25 @@ typedef struct wfh_store_run {
  */
 int wfh_store_run_load(wfh_store *s, const char *run_id, wfh_store_run **out);
 
+/**
+ * Start resuming a run: load it as wfh_store_run_load does (in_flight still names the
+ * attempts that were running when the host stopped), then, in one transaction, record
+ * those attempts as failed with @p why (e.g. "host stopped during the attempt") and the
+ * run as running again. The scheduler then starts attempt `attempts + 1` of each
+ * unfinished step under its retry policy, with the same idempotency key.
+ * Does not guard against two hosts resuming the same run at once.
+ * @return 0, WFH_ENOTFOUND, WFH_EIO.
+ */
+int wfh_store_run_reopen(wfh_store *s, const char *run_id, const char *why,
+                         wfh_store_run **out);
+
+/**
+ * SHA-256 of a file's bytes as 64 hex digits, for wfh_store_run_new.file_hash (resume
+ * refuses a changed file). @p out malloc'd (caller frees).
+ * @return 0, WFH_EIO (with the file named), WFH_ENOMEM.
+ */
+int wfh_store_hash_file(const char *path, char **out);
+
 /** The step named @p step_id in @p run, or NULL. Borrowed from @p run. */
 const wfh_store_step *wfh_store_run_step(const wfh_store_run *run, const char *step_id);
 
@@ -259,6 +278,8 @@ typedef struct wfh_store_ops {
     int (*logs)(void *impl, const char *run_id, const char *step_id, json_t **out);
     /* prune: @p refs receives the output files of the deleted runs (JSON array) */
     int (*prune)(void *impl, int64_t before_ms, unsigned *removed, json_t **refs);
+    /* running attempts -> failed (@p why), run -> running; one transaction */
+    int (*run_reopen)(void *impl, const char *id, const char *why, int64_t now);
 } wfh_store_ops;
 
 /** The SQLite engine (core/store_sqlite.c). */

@@ -562,22 +562,29 @@ static int sq_log_append(void *impl, const char *run_id, const char *step_id,
 {
     sq *q = impl;
     sqlite3_stmt *s = NULL;
-    int err = tx_begin(q, "appending a log line");
-    if (err < 0)
-        return err;
+    int err;
+    /* A log line need not cost an fsync: in WAL mode the next FULL commit (the next
+     * state change) makes it durable too, and a crash before that loses only log text.
+     * Set outside the transaction, where the pager picks it up. */
+    if (!(q->flags & WFH_STORE_SYNC_NORMAL))
+        sqlite3_exec(q->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    if ((err = tx_begin(q, "appending a log line")) < 0)
+        goto done;
     if ((err = run_exists(q, run_id)) < 0)
         goto fail;
     err = prep(q, &s, "appending a log line",
                "INSERT INTO logs(run_id, step_id, attempt, level, msg, at_ms)"
                " VALUES(?,?,NULLIF(?,0),?,?,?)",
                "ttudti", run_id, step_id, attempt, level, msg, now);
-    if (err < 0)
+    if (err < 0 || (err = run_stmt(q, s, "appending a log line", NULL)) < 0)
         goto fail;
-    if ((err = run_stmt(q, s, "appending a log line", NULL)) < 0)
-        goto fail;
-    return tx_commit(q, "appending a log line");
+    err = tx_commit(q, "appending a log line");
+    goto done;
 fail:
     tx_rollback(q);
+done:
+    if (!(q->flags & WFH_STORE_SYNC_NORMAL))
+        sqlite3_exec(q->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     return err;
 }
 
@@ -802,6 +809,54 @@ done:
     return err;
 }
 
+static int sq_run_reopen(void *impl, const char *id, const char *why, int64_t now)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    json_t *lost = json_array(); /* owned: the attempts that were in flight */
+    int err;
+    if (!lost)
+        return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+    if ((err = tx_begin(q, "reopening a run")) < 0)
+        goto done;
+    if ((err = run_exists(q, id)) < 0)
+        goto fail;
+    if ((err = prep(q, &s, "reopening a run",
+                    "SELECT step_id, attempt FROM attempts WHERE run_id=? AND status='running'",
+                    "t", id)) < 0 ||
+        (err = rows_to_array(q, s, lost, "reopening a run")) < 0)
+        goto fail;
+    if ((err = prep(q, &s, "reopening a run",
+                    "UPDATE attempts SET status='failed', error=?, finished_ms=?"
+                    " WHERE run_id=? AND status='running'",
+                    "tit", why, now, id)) < 0 ||
+        (err = run_stmt(q, s, "reopening a run", NULL)) < 0)
+        goto fail;
+    size_t i;
+    json_t *a;
+    json_array_foreach(lost, i, a) {
+        if ((err = event_add(q, id, json_string_value(json_object_get(a, "step_id")),
+                             (unsigned)json_integer_value(json_object_get(a, "attempt")),
+                             WFH_STATE_FAILED, why, now)) < 0)
+            goto fail;
+    }
+    if ((err = prep(q, &s, "reopening a run",
+                    "UPDATE runs SET status='running', error=NULL, finished_ms=NULL,"
+                    " started_ms=coalesce(started_ms, ?) WHERE id=?",
+                    "it", now, id)) < 0 ||
+        (err = run_stmt(q, s, "reopening a run", NULL)) < 0)
+        goto fail;
+    if ((err = event_add(q, id, NULL, 0, WFH_STATE_RUNNING, "resumed", now)) < 0)
+        goto fail;
+    err = tx_commit(q, "reopening a run");
+    goto done;
+fail:
+    tx_rollback(q);
+done:
+    json_decref(lost);
+    return err;
+}
+
 const wfh_store_ops wfh_store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -816,4 +871,5 @@ const wfh_store_ops wfh_store_sqlite_ops = {
     .run_show = sq_run_show,
     .logs = sq_logs,
     .prune = sq_prune,
+    .run_reopen = sq_run_reopen,
 };

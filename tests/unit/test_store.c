@@ -462,6 +462,56 @@ static void test_disk_full(void **state)
     home_rm(home);
 }
 
+static void test_reopen_and_hash(void **state)
+{
+    (void)state;
+    char *home = home_new();
+    wfh_store *s = open_ok(home, 0);
+    char *id = new_run(s, "resume-me");
+    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0};
+    assert_int_equal(wfh_store_run_set_state(s, id, WFH_STATE_RUNNING, NULL), 0);
+    assert_int_equal(wfh_store_attempt_start(s, id, "done", 1, "k1", NULL), 0);
+    assert_int_equal(wfh_store_attempt_finish(s, id, "done", 1, &ok), 0);
+    assert_int_equal(wfh_store_step_set_state(s, id, "done", WFH_STATE_SUCCEEDED, NULL, NULL, NULL), 0);
+    assert_int_equal(wfh_store_attempt_start(s, id, "cut", 1, "k2", NULL), 0);
+    /* the host dies here; a new one resumes */
+    wfh_store_free(s);
+    s = open_ok(home, 0);
+    wfh_store_run *r = NULL;
+    assert_int_equal(wfh_store_run_reopen(s, id, "host died", &r), 0);
+    assert_int_equal(wfh_store_run_step(r, "cut")->in_flight, 1);
+    assert_int_equal(wfh_store_run_step(r, "done")->state, WFH_STATE_SUCCEEDED);
+    wfh_store_run_free(r);
+    json_t *show = NULL;
+    assert_int_equal(wfh_store_run_show(s, id, &show), 0);
+    json_t *cut = json_array_get(json_object_get(show, "steps"), 1);
+    json_t *a1 = json_array_get(json_object_get(cut, "attempts"), 0);
+    assert_string_equal(json_string_value(json_object_get(a1, "status")), "failed");
+    assert_string_equal(json_string_value(json_object_get(a1, "error")), "host died");
+    json_decref(show);
+    /* the next attempt gets the next number and the same key */
+    assert_int_equal(wfh_store_run_load(s, id, &r), 0);
+    assert_int_equal(wfh_store_run_step(r, "cut")->in_flight, 0);
+    assert_int_equal(wfh_store_run_step(r, "cut")->attempts, 1);
+    assert_string_equal(wfh_store_run_step(r, "cut")->idempotency_key, "k2");
+    assert_int_equal(r->state, WFH_STATE_RUNNING);
+    wfh_store_run_free(r);
+    assert_int_equal(wfh_store_run_reopen(s, "nope", NULL, &r), WFH_ENOTFOUND);
+    wfh_store_free(s);
+
+    char path[600], *hex = NULL;
+    snprintf(path, sizeof path, "%s/f", home);
+    write_file(path, "abc", 3);
+    assert_int_equal(wfh_store_hash_file(path, &hex), 0);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    free(hex);
+    snprintf(path, sizeof path, "%s/missing", home);
+    assert_int_equal(wfh_store_hash_file(path, &hex), WFH_EIO);
+    assert_non_null(strstr(wfh_error_last(), path));
+    free(id);
+    home_rm(home);
+}
+
 static void test_home_rule(void **state)
 {
     (void)state;
@@ -505,7 +555,13 @@ static void test_sync_cost(void **state)
             assert_int_equal(wfh_store_run_set_state(s, id, WFH_STATE_RUNNING, NULL), 0);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double us = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e3 / N;
-        printf("store: %s: %.0f us per state change\n", m ? "synchronous=NORMAL" : "synchronous=FULL", us);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int i = 0; i < N; i++)
+            assert_int_equal(wfh_store_log_append(s, id, "a", 1, 2, "a log line"), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double lus = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e3 / N;
+        printf("store: %s: %.0f us per state change, %.0f us per log line\n",
+               m ? "synchronous=NORMAL" : "synchronous=FULL", us, lus);
         free(id);
         wfh_store_free(s);
         home_rm(home);
@@ -523,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_newer_schema_and_foreign_db),
         cmocka_unit_test(test_absent_read_only),
         cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_reopen_and_hash),
         cmocka_unit_test(test_home_rule),
         cmocka_unit_test(test_sync_cost),
     };
