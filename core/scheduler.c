@@ -604,7 +604,7 @@ int wfh_run_exec(wfh_run *r)
 {
     int err = 0;
     int pipefd[2] = {-1, -1};
-    struct sigaction old_chld, old_int, old_term, sa;
+    struct sigaction old_chld, old_int, old_term, old_pipe, sa, ign;
     int installed = 0;
 
     if (r->finished)
@@ -629,6 +629,12 @@ int wfh_run_exec(wfh_run *r)
     sigaction(SIGCHLD, &sa, &old_chld);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    /* A closed stderr or a runner gone before its request was written must cost an
+     * error, not the host: dying here would leave running steps' trees behind. */
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &old_pipe);
     installed = 1;
     r->pfd[0].fd = pipefd[0];
     r->pfd[0].events = POLLIN;
@@ -700,6 +706,7 @@ done:
         sigaction(SIGCHLD, &old_chld, NULL);
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGPIPE, &old_pipe, NULL);
         sig_write_fd = -1;
     }
     if (pipefd[0] >= 0)
