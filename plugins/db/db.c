@@ -50,14 +50,26 @@ static const char *const known_inputs[] = {"url",        "sql",       "params", 
 
 int db_fail(db_outcome *o, int status, const char *fmt, ...)
 {
+    char raw[sizeof o->msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(o->msg, sizeof o->msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    /* one line, whatever the server said */
-    for (char *p = o->msg; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+    /* one line, whatever the server said: newlines and their indentation become "; " */
+    size_t w = 0;
+    for (const char *p = raw; *p && w + 3 < sizeof o->msg;) {
+        if (*p == '\n' || *p == '\r') {
+            while (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
+                p++;
+            if (*p && w > 0) {
+                o->msg[w++] = ';';
+                o->msg[w++] = ' ';
+            }
+            continue;
+        }
+        o->msg[w++] = *p++;
+    }
+    o->msg[w] = '\0';
     o->status = status;
     return status;
 }

@@ -36,6 +36,8 @@ req() {
   printf '{"plugin":"%s","type":"db","inputs":%s,"env":{},"run_id":"r","step_id":"s","attempt":1,"idempotency_key":"k","workspace":"%s"}' \
     "$PLUGIN" "$1" "$T" | "$RUNNER" >"$T/out" 2>"$T/err"
   rc=$?
+  # the runner exits 0 whatever the step did; anything else is a crash or a sanitizer report
+  [ "$rc" = 0 ] || { fail "runner exit status $rc for $1"; head -c 3000 "$T/err" >&2; }
 }
 status() { python3 -c 'import json,sys
 for l in open(sys.argv[1]):
