@@ -89,10 +89,17 @@ static int append_all(json_t *dst, json_t *src)
     return 0;
 }
 
-static int strict_missing(wfh_eval_ctx *cx, const wfh_node *n)
+static int strict_missing(wfh_eval_ctx *cx, const wfh_node *n, const wfh_val *idx)
 {
-    return wfh_expr_eval_fail(cx, n->off, "step '%s' has no output '%s'", n->step_id,
-                              n->output_name);
+    if (n->output_name)
+        return wfh_expr_eval_fail(cx, n->off, "step '%s' has no output '%s'", n->step_id,
+                                  n->output_name);
+    size_t len;
+    char *name = idx ? wfh_val_to_string(idx, &len) : NULL; /* owned */
+    int rc = wfh_expr_eval_fail(cx, n->off, "step '%s' has no output '%s'", n->step_id,
+                                name ? name : "?");
+    free(name);
+    return rc;
 }
 
 /* base.name / base[idx] / base.* on an evaluated base. */
@@ -150,7 +157,7 @@ static int access(wfh_eval_ctx *cx, const wfh_node *n, const wfh_val *base, cons
     }
     if (!v) {
         if (n->step_id && cx->env && cx->env->strict_step_outputs && cx->in_default == 0)
-            return strict_missing(cx, n);
+            return strict_missing(cx, n, idx);
         out->kind = WV_NULL;
         return 0;
     }

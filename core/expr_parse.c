@@ -351,9 +351,8 @@ static const char *access_name(const wfh_node *n)
 /* Marks a node that reads steps.<id>.outputs.<name>, for strict step outputs. */
 static void mark_step_output(wfh_node *n)
 {
+    /* The output name may be computed (outputs[inputs.which]); the step id may not. */
     const char *name = access_name(n);
-    if (!name)
-        return;
     const wfh_node *outs = n->kids[0];
     if (!names_eq(access_name(outs), "outputs"))
         return;
