@@ -53,6 +53,21 @@ for line in open(sys.argv[1]):
     elif m["t"] == "result":
         res = m
 json.dump(outs, open(sys.argv[2], "w"))
+# A flat "path<TAB>value" index so that `out` can answer without starting Python.
+def flat(prefix, v, f):
+    if isinstance(v, str):
+        f.write("%s\t%s\n" % (prefix, v if "\n" not in v and "\t" not in v else json.dumps(v)))
+        return
+    f.write("%s\t%s\n" % (prefix, json.dumps(v)))
+    if isinstance(v, dict):
+        for k, x in v.items():
+            flat('%s["%s"]' % (prefix, k), x, f)
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            flat("%s[%d]" % (prefix, i), x, f)
+with open(sys.argv[2] + ".flat", "w") as f:
+    for k, v in outs.items():
+        flat('["%s"]' % k, v, f)
 if res is None:
     print("st=none; err=''; retry=0")
 else:
@@ -67,7 +82,12 @@ PY
     fi
 }
 
-out() { python3 -c "import json,sys; v=json.load(open(sys.argv[1]))$1; print(v if isinstance(v,str) else json.dumps(v))" "$T/outputs.json"; }
+out() {
+    case $1 in
+    *.get*) python3 -c "import json,sys; v=json.load(open(sys.argv[1]))$1; print(v if isinstance(v,str) else json.dumps(v))" "$T/outputs.json" ;;
+    *) awk -F'\t' -v k="$1" '$1 == k { sub(/^[^\t]*\t/, ""); print; exit }' "$T/outputs.json.flat" ;;
+    esac
+}
 
 expect_st() {
     if [ "$st" != "$1" ]; then
