@@ -258,7 +258,7 @@ static int confine_step(const wfh_sandbox_spec *spec, wfh_sandbox_report *rep,
     /* Without a memory cgroup the address-space limit is the fallback (sanitizer
      * builds reserve terabytes of shadow, so they rely on the cgroup alone). */
     if (!cg->mem) {
-#if !defined(__SANITIZE_ADDRESS__)
+#ifndef WFH_SANDBOX_ASAN
         if (set_rlimit(RLIMIT_AS, l->memory, l->memory) != 0)
             return wfh_sandbox_fail(WFH_EIO, "sandbox: RLIMIT_AS: %s", strerror(errno));
 #endif

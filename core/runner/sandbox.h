@@ -34,6 +34,16 @@
 
 #include "../error.h" /* WFH_E* codes (the codes only: no error.c here) */
 
+/* Sanitizer builds need two holes: LeakSanitizer ptrace()s its own threads at exit,
+ * and ASan reserves terabytes of shadow (so no RLIMIT_AS). Tests say which build. */
+#if defined(__SANITIZE_ADDRESS__)
+#define WFH_SANDBOX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WFH_SANDBOX_ASAN 1
+#endif
+#endif
+
 typedef enum wfh_sandbox_profile {
     WFH_SANDBOX_STRICT = 0,
     WFH_SANDBOX_PROCESS = 1,

@@ -73,10 +73,16 @@ static int32_t run(const wfh_host_api *h, wfh_call *c, const wfh_step_request *r
             (void)fork();
     }
     if (!strcmp(what, "membomb")) {
+        /* Chained through a volatile pointer so no compiler may drop the allocations
+         * as dead (clang does for a plain malloc+memset). */
+        static void *volatile head;
         for (;;) {
             char *p = malloc(1 << 20);
-            if (p)
+            if (p) {
                 memset(p, 1, 1 << 20);
+                memcpy(p, (const void *)&head, sizeof(void *));
+                head = p;
+            }
         }
     }
     if (!strcmp(what, "spin")) {
