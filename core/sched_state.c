@@ -256,6 +256,35 @@ int wfh_sched_transition(wfh_sched *s, size_t step, wfh_sstate to, const char *r
     return err;
 }
 
+int wfh_sched_restore(wfh_sched *s, size_t step, unsigned attempts)
+{
+    if (step >= s->n)
+        return wfh_error_set(WFH_EINVAL, "scheduler: no step %zu", step);
+    wfh_sstate from = s->state[step];
+    if ((from != WFH_S_PENDING && from != WFH_S_QUEUED) || s->remaining[step] != 0)
+        return wfh_error_set(WFH_EINVAL, "scheduler: step %zu cannot be restored while %s%s",
+                             step, wfh_sstate_name(from),
+                             s->remaining[step] ? " with needs not succeeded" : "");
+    /* The step is recorded already: apply it without asking the hook, then let its
+     * consequences (dependents becoming queued) flow through the ordinary path. */
+    wfh_sched_hook hook = s->hook;
+    s->hook = NULL;
+    s->attempts[step] = attempts;
+    s->counts[from]--;
+    s->counts[WFH_S_RUNNING]++;
+    s->state[step] = WFH_S_RUNNING;
+    int err = apply(s, step, WFH_S_SUCCEEDED, NULL, -1);
+    s->hook = hook;
+    while (err == 0 && s->whead < s->nwork) {
+        work_item w = s->work[s->whead++];
+        if (s->state[w.step] != WFH_S_PENDING)
+            continue;
+        err = apply(s, w.step, w.to, NULL, w.cause);
+    }
+    s->whead = s->nwork = 0;
+    return err;
+}
+
 long wfh_sched_next(wfh_sched *s)
 {
     while (s->qlen > 0) {

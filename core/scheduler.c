@@ -41,6 +41,7 @@ typedef struct run_step {
     size_t slot;             /* NO_SLOT unless running */
     int cancel_requested;
     size_t n_logs;           /* log lines streamed by the current attempt */
+    int restored;            /* success taken from a run store (wfh_run_restore) */
     json_t *outputs;         /* owned reference, NULL until an attempt ends */
     char *error;             /* owned, NULL unless it failed */
     uint64_t start_ms, end_ms; /* monotonic; 0 = never started */
@@ -559,6 +560,23 @@ const char *wfh_run_id(const wfh_run *r)
     return r->id;
 }
 
+int wfh_run_restore(wfh_run *r, size_t step, json_t *outputs, unsigned attempts)
+{
+    if (r->finished || step >= r->wf->n_steps)
+        return wfh_error_set(WFH_EINVAL, "run %s: cannot restore step %zu now", r->id, step);
+    int err = wfh_sched_restore(r->sched, step, attempts);
+    if (err < 0)
+        return err;
+    run_step *rs = &r->steps[step];
+    json_decref(rs->outputs);
+    rs->outputs = json_is_object(outputs) ? json_incref(outputs) : json_object();
+    rs->restored = 1;
+    json_t *entry = json_pack("{s:O,s:s}", "outputs", rs->outputs, "status", "success");
+    if (!rs->outputs || !entry || json_object_set_new(r->ctx_steps, r->ids[step], entry) < 0)
+        return wfh_error_set(WFH_ENOMEM, "run %s: out of memory", r->id);
+    return 0;
+}
+
 /* The workflow's env, evaluated once (it sees `run`, not steps), as strings. */
 static int eval_workflow_env(wfh_run *r)
 {
@@ -613,6 +631,10 @@ int wfh_run_exec(wfh_run *r)
     r->start_ms = mono_ms();
     iso_now(r->started_at);
     wfh_display_run_start(r->disp, r->id, r->wf->name);
+    for (size_t i = 0; i < r->wf->n_steps; i++)
+        if (r->steps[i].restored)
+            wfh_display_step_end(r->disp, i, WFH_S_SUCCEEDED, WFH_DISPLAY_NEVER_RAN,
+                                 "succeeded earlier in this run, not run again");
     if ((err = eval_workflow_env(r)) < 0)
         goto done;
     raise_nofile(2 * r->n_slots);

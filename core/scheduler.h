@@ -87,6 +87,13 @@ void wfh_sched_free(wfh_sched *s);
  * each of them. Returns 0 or a negative code (from the hook, or WFH_ENOMEM). */
 int wfh_sched_transition(wfh_sched *s, size_t step, wfh_sstate to, const char *reason);
 
+/* Resume (issue #7): mark a step that a run store recorded as succeeded, without
+ * running it and without a hook event for it (the store has it already). Its needs
+ * must have succeeded (restore in topological order); its dependents are queued
+ * through ordinary transitions. @p attempts is the recorded attempt count. Returns 0
+ * or WFH_EINVAL (the step is not pending/queued, or a need has not succeeded). */
+int wfh_sched_restore(wfh_sched *s, size_t step, unsigned attempts);
+
 /* Pop the next queued step (FIFO: readiness order), or -1 if none is queued. The step
  * stays QUEUED until the caller moves it on. */
 long wfh_sched_next(wfh_sched *s);
@@ -125,6 +132,11 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
 void wfh_run_free(wfh_run *r);
 
 const char *wfh_run_id(const wfh_run *r); /* borrowed */
+
+/* Resume (issue #7): before wfh_run_exec, take step @p step's recorded success and
+ * outputs (@p outputs borrowed; a reference is taken) instead of running it again.
+ * Call in topological order (wf->order). Returns 0 or WFH_EINVAL / WFH_ENOMEM. */
+int wfh_run_restore(wfh_run *r, size_t step, json_t *outputs, unsigned attempts);
 
 /* Run to the end. Installs SIGINT/SIGTERM/SIGCHLD handlers for the duration (and
  * restores the previous ones). Returns 0 (every step succeeded), WFH_EFAILED (some step

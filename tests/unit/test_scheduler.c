@@ -2,7 +2,9 @@
  * tests/unit/test_scheduler.c - the step state machine (core/sched_state.c), run ids
  * and the plain display, without processes: DAG order, readiness counters, skip
  * propagation, cancel, illegal transitions, the hook's veto, and a chain long enough
- * that recursion or O(n^2) work would show.
+ * that recursion or O(n^2) work would show. Then whole runs in-process (so the
+ * sanitizers see the event loop) with the runner's fixture plugin: outputs flowing
+ * between steps, a resumed step not run again, a run-store hook that vetoes a start.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,9 +17,15 @@
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "diag.h"
 #include "display.h"
 #include "error.h"
 #include "scheduler.h"
+#include "workflow.h"
 
 /* Events the hook saw, in order. */
 typedef struct rec {
@@ -236,6 +244,37 @@ static void test_retry_path_counts_attempts(void **state)
     wfh_sched_free(s);
 }
 
+static void test_restore_for_resume(void **state)
+{
+    (void)state;
+    rec r = {.veto_step = -1};
+    /* 0 -> 1 -> 2 ; 3 needs 0 */
+    const long spec[4][4] = {{-1}, {0, -1}, {1, -1}, {0, -1}};
+    wfh_sched *s = build(4, spec, &r);
+    /* 1 cannot be restored before the step it needs */
+    assert_int_equal(wfh_sched_restore(s, 1, 1), WFH_EINVAL);
+    assert_int_equal(wfh_sched_restore(s, 0, 2), 0);
+    assert_int_equal(wfh_sched_restore(s, 1, 1), 0);
+    assert_int_equal(wfh_sched_state(s, 0), WFH_S_SUCCEEDED);
+    assert_int_equal(wfh_sched_attempts(s, 0), 2);
+    /* the hook saw no event for the restored steps, only the queueing of their
+     * dependents: 1 and 3 when 0 was restored, then 2 */
+    assert_int_equal(r.n, 3);
+    for (size_t k = 0; k < 3; k++)
+        assert_int_equal(r.ev[k].to, WFH_S_QUEUED);
+    assert_int_equal(r.ev[0].step, 1);
+    assert_int_equal(r.ev[1].step, 3);
+    assert_int_equal(r.ev[2].step, 2);
+    assert_int_equal(wfh_sched_next(s), 3); /* stale entries of 0 and 1 are skipped */
+    assert_int_equal(wfh_sched_next(s), 2);
+    assert_int_equal(wfh_sched_next(s), -1);
+    assert_int_equal(wfh_sched_restore(s, 0, 1), WFH_EINVAL); /* already terminal */
+    run_ok(s, 2);
+    run_ok(s, 3);
+    assert_true(wfh_sched_finished(s));
+    wfh_sched_free(s);
+}
+
 static void test_bad_needs_refused(void **state)
 {
     (void)state;
@@ -379,6 +418,190 @@ static void test_live_display_neutralises_control_bytes(void **state)
     free(buf);
 }
 
+/* ---- whole runs, in-process, with tests/plugins/fixture.so ---------------------------- */
+
+typedef struct fx {
+    char dir[64];
+    char yaml[96];
+    wfh_workflow *wf;
+    wfh_catalog *cat;
+    FILE *human;
+} fx;
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int ok = in && out;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        ok = fwrite(buf, 1, n, out) == n;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* Returns 0, or 1 when the fixture plugin is not built (the test is skipped). */
+static int fx_open(fx *f, const char *yaml_text)
+{
+    memset(f, 0, sizeof *f);
+    const char *build = getenv("WFH_BUILD");
+    char so[512];
+    snprintf(so, sizeof so, "%s/tests/plugins/fixture.so", build ? build : ".");
+    if (access(so, R_OK) != 0)
+        return 1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/wfh-sched-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char dst[128];
+    snprintf(dst, sizeof dst, "%s/fixture.so", f->dir);
+    assert_int_equal(copy_file(so, dst), 0);
+    snprintf(f->yaml, sizeof f->yaml, "%s/flow.yaml", f->dir);
+    FILE *y = fopen(f->yaml, "w");
+    assert_non_null(y);
+    fputs(yaml_text, y);
+    fclose(y);
+    wfh_diags d;
+    wfh_diags_init(&d, f->yaml, NULL, 0);
+    assert_int_equal(wfh_workflow_load(f->yaml, &f->wf, &d), 0);
+    assert_int_equal(wfh_catalog_open(f->dir, &f->cat), 0);
+    wfh_workflow_validate(f->wf, f->cat, &d);
+    if (d.errors)
+        wfh_diags_print(&d, stderr);
+    assert_int_equal(d.errors, 0);
+    wfh_diags_free(&d);
+    f->human = fopen("/dev/null", "w");
+    assert_non_null(f->human);
+    return 0;
+}
+
+static void fx_close(fx *f)
+{
+    char path[128];
+    wfh_workflow_free(f->wf);
+    wfh_catalog_free(f->cat);
+    fclose(f->human);
+    snprintf(path, sizeof path, "%s/fixture.so", f->dir);
+    unlink(path);
+    unlink(f->yaml);
+    rmdir(f->dir);
+}
+
+static const char *const flow_yaml =
+    "name: flow\n"
+    "steps:\n"
+    "  - id: a\n"
+    "    uses: echo\n"
+    "    with: {x: 1}\n"
+    "  - id: b\n"
+    "    uses: echo\n"
+    "    needs: [a]\n"
+    "    with:\n"
+    "      from_a: \"${{ steps.a.outputs.inputs.x }}\"\n"
+    "      a_status: \"${{ steps.a.status }}\"\n"
+    "  - id: c\n"
+    "    uses: crash\n"
+    "  - id: d\n"
+    "    uses: echo\n"
+    "    needs: [c]\n";
+
+static json_t *step_json(json_t *doc, const char *id)
+{
+    return json_object_get(json_object_get(doc, "steps"), id);
+}
+
+static void test_run_in_process(void **state)
+{
+    (void)state;
+    fx f;
+    if (fx_open(&f, flow_yaml))
+        skip();
+    wfh_run_opts o = {.concurrency = 2, .human = f.human, .tty = 0, .run_id = "RUNID"};
+    wfh_run *r = NULL;
+    assert_int_equal(wfh_run_new(f.wf, f.cat, &o, &r), 0);
+    assert_string_equal(wfh_run_id(r), "RUNID");
+    assert_int_equal(wfh_run_exec(r), WFH_EFAILED);
+    json_t *doc = wfh_run_to_json(r);
+    assert_string_equal(json_string_value(json_object_get(doc, "status")), "failed");
+    json_t *b = step_json(doc, "b");
+    assert_string_equal(json_string_value(json_object_get(b, "status")), "succeeded");
+    json_t *in = json_object_get(json_object_get(b, "outputs"), "inputs");
+    assert_int_equal(json_integer_value(json_object_get(in, "from_a")), 1);
+    assert_string_equal(json_string_value(json_object_get(in, "a_status")), "success");
+    assert_string_equal(json_string_value(json_object_get(step_json(doc, "c"), "status")), "failed");
+    assert_non_null(strstr(json_string_value(json_object_get(step_json(doc, "c"), "error")), "SIGSEGV"));
+    assert_string_equal(json_string_value(json_object_get(step_json(doc, "d"), "status")), "skipped");
+    json_decref(doc);
+    wfh_run_free(r);
+    fx_close(&f);
+}
+
+static void test_run_restores_recorded_steps(void **state)
+{
+    (void)state;
+    fx f;
+    if (fx_open(&f, flow_yaml))
+        skip();
+    wfh_run_opts o = {.concurrency = 1, .human = f.human, .tty = 0};
+    wfh_run *r = NULL;
+    assert_int_equal(wfh_run_new(f.wf, f.cat, &o, &r), 0);
+    json_t *rec_out = json_pack("{s:{s:i}}", "inputs", "x", 41);
+    assert_int_equal(wfh_run_restore(r, 0, rec_out, 3), 0);
+    json_decref(rec_out);
+    assert_int_equal(wfh_run_restore(r, 1, NULL, 1), 0);
+    wfh_run_exec(r);
+    json_t *doc = wfh_run_to_json(r);
+    json_t *a = step_json(doc, "a");
+    assert_string_equal(json_string_value(json_object_get(a, "status")), "succeeded");
+    assert_int_equal(json_integer_value(json_object_get(a, "attempts")), 3);
+    assert_true(json_is_null(json_object_get(a, "started_at"))); /* not run again */
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(a, "outputs"), "inputs"), "x")), 41);
+    json_t *b = step_json(doc, "b");
+    assert_true(json_is_null(json_object_get(b, "started_at")));
+    json_decref(doc);
+    wfh_run_free(r);
+    fx_close(&f);
+}
+
+typedef struct veto {
+    long veto_step;
+    size_t events;
+} veto;
+
+static int veto_hook(void *ud, const wfh_sched_event *ev)
+{
+    veto *v = ud;
+    v->events++;
+    if ((long)ev->step == v->veto_step && ev->to == WFH_S_RUNNING)
+        return wfh_error_set(WFH_EIO, "runs.db: disk full");
+    return 0;
+}
+
+static void test_run_store_hook_veto_stops_the_run(void **state)
+{
+    (void)state;
+    fx f;
+    if (fx_open(&f, flow_yaml))
+        skip();
+    veto v = {.veto_step = 1};
+    wfh_run_opts o = {.concurrency = 1, .human = f.human, .tty = 0, .on_event = veto_hook,
+                      .on_event_ud = &v};
+    wfh_run *r = NULL;
+    assert_int_equal(wfh_run_new(f.wf, f.cat, &o, &r), 0);
+    assert_int_equal(wfh_run_exec(r), WFH_EIO);
+    assert_string_equal(wfh_error_last(), "runs.db: disk full");
+    json_t *doc = wfh_run_to_json(r);
+    json_t *b = step_json(doc, "b");
+    /* b was never started: the event could not be recorded first */
+    assert_int_equal(json_integer_value(json_object_get(b, "attempts")), 0);
+    assert_true(json_is_null(json_object_get(b, "started_at")));
+    assert_true(v.events > 0);
+    json_decref(doc);
+    wfh_run_free(r);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,11 +612,15 @@ int main(void)
         cmocka_unit_test(test_illegal_transitions),
         cmocka_unit_test(test_hook_veto_keeps_state),
         cmocka_unit_test(test_retry_path_counts_attempts),
+        cmocka_unit_test(test_restore_for_resume),
         cmocka_unit_test(test_bad_needs_refused),
         cmocka_unit_test(test_large_graphs),
         cmocka_unit_test(test_run_id),
         cmocka_unit_test(test_plain_display),
         cmocka_unit_test(test_live_display_neutralises_control_bytes),
+        cmocka_unit_test(test_run_in_process),
+        cmocka_unit_test(test_run_restores_recorded_steps),
+        cmocka_unit_test(test_run_store_hook_veto_stops_the_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
