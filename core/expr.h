@@ -52,6 +52,12 @@ int wfh_expr_parse(const char *src, size_t len, const wfh_expr_scope *scope,
                    wfh_expr **out, wfh_expr_error *err);
 void wfh_expr_free(wfh_expr *e);
 
+/* Parse an `if:` condition, which GitHub accepts bare (`if: a == b`) or wrapped as one
+ * template (`if: ${{ a == b }}`, surrounding whitespace allowed). Offsets in @p err are
+ * relative to @p src either way. Same contract as wfh_expr_parse. */
+int wfh_expr_parse_condition(const char *src, size_t len, const wfh_expr_scope *scope,
+                             wfh_expr **out, wfh_expr_error *err);
+
 /* Calls @p fn for every context reference in @p e (validation of step references). */
 void wfh_expr_refs(const wfh_expr *e, void (*fn)(void *ud, const wfh_expr_ref *ref), void *ud);
 

@@ -152,6 +152,26 @@ done:
     return rc;
 }
 
+int wfh_expr_parse_condition(const char *src, size_t len, const wfh_expr_scope *scope,
+                             wfh_expr **out, wfh_expr_error *err)
+{
+    wfh_expr_error scratch;
+    size_t a = 0, b = len;
+    if (!err)
+        err = &scratch;
+    while (a < b && is_ws(src[a]))
+        a++;
+    while (b > a && is_ws(src[b - 1]))
+        b--;
+    if (b - a >= 5 && memcmp(src + a, "${{", 3) == 0 && find_close(src, b, a + 3) == b - 2) {
+        int rc = wfh_expr_parse(src + a + 3, b - a - 5, scope, out, err);
+        if (rc < 0)
+            err->offset += a + 3;
+        return rc;
+    }
+    return wfh_expr_parse(src, len, scope, out, err);
+}
+
 int wfh_tmpl_is_literal(const wfh_tmpl *t)
 {
     for (size_t i = 0; t && i < t->n; i++)

@@ -738,6 +738,53 @@ static void test_template_refs(void **state)
     wfh_tmpl_free(t);
 }
 
+static void test_conditions(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int want; /* truthiness, or -1 for a parse error */
+        size_t err_offset;
+    } cases[] = {
+        {"inputs.n == 3", 1, 0},
+        {"${{ inputs.n == 3 }}", 1, 0},
+        {"  ${{ inputs.n == 4 }}\n", 0, 0},
+        {"${{inputs.flag}}", 1, 0},
+        {"${{ '}}' == '}}' }}", 1, 0},
+        {"always()", 1, 0},
+        {"", 0, 0},
+        {"${{ }}", 0, 0},
+        {"${{ 1 2 }}", -1, 6},
+        {"  ${{ nosuch() }}", -1, 6},
+        {"inputs.n ==", -1, 9},
+        {"${{ a }} && ${{ b }}", -1, 0},
+        {"${{ inputs.n", -1, 0},
+    };
+    wfh_expr_env env;
+    memset(&env, 0, sizeof env);
+    env.contexts = contexts;
+    wfh_expr_scope scope = {.contexts = scope_names};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        wfh_expr *e = NULL;
+        wfh_expr_error err;
+        int rc = wfh_expr_parse_condition(cases[i].text, strlen(cases[i].text), &scope, &e, &err);
+        if (cases[i].want < 0) {
+            if (rc == 0 || err.offset != cases[i].err_offset)
+                print_message("FAIL condition \"%s\": rc=%d offset %zu (%s)\n", cases[i].text, rc,
+                              err.offset, err.message);
+            assert_true(rc < 0);
+            assert_int_equal(err.offset, cases[i].err_offset);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        json_t *v = NULL;
+        assert_int_equal(wfh_expr_eval(e, &env, &v, &err), 0);
+        assert_int_equal(wfh_expr_truthy(v), cases[i].want);
+        json_decref(v);
+        wfh_expr_free(e);
+    }
+}
+
 static void test_stringify(void **state)
 {
     (void)state;
@@ -833,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_refs),
         cmocka_unit_test(test_templates),
         cmocka_unit_test(test_template_refs),
+        cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_stringify),
         cmocka_unit_test(test_nonfinite_result),
         cmocka_unit_test(test_parse_speed),
