@@ -512,6 +512,75 @@ static void test_reopen_and_hash(void **state)
     home_rm(home);
 }
 
+/* SIGKILL a writer at random moments: every change it was told had committed is there,
+ * and the file passes SQLite's own integrity check. */
+static void test_sigkill_writer(void **state)
+{
+    (void)state;
+    char *home = home_new();
+    wfh_store *s = open_ok(home, 0);
+    char *id = new_run(s, "crashy");
+    wfh_store_free(s);
+    srand((unsigned)getpid());
+    for (int round = 0; round < 6; round++) {
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            wfh_store *c = NULL;
+            if (wfh_store_open(home, WFH_STORE_SYNC_NORMAL, &c) < 0)
+                _exit(1);
+            for (int i = 0;; i++) {
+                char step[32];
+                snprintf(step, sizeof step, "r%d-s%d", round, i);
+                json_t *o = json_pack("{s:i}", "i", i);
+                if (wfh_store_attempt_start(c, id, step, 1, "k", NULL) < 0 ||
+                    wfh_store_step_set_state(c, id, step, WFH_STATE_SUCCEEDED, NULL, o, NULL) < 0)
+                    _exit(2);
+                json_decref(o);
+                if (write(fds[1], &i, sizeof i) != (ssize_t)sizeof i)
+                    _exit(3);
+            }
+        }
+        close(fds[1]);
+        struct timespec ts = {0, (long)(20 + rand() % 80) * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int ws, acked = -1, v;
+        assert_int_equal(waitpid(pid, &ws, 0), pid);
+        assert_true(WIFSIGNALED(ws)); /* it was still writing, not failing */
+        while (read(fds[0], &v, sizeof v) == (ssize_t)sizeof v)
+            acked = v;
+        close(fds[0]);
+        assert_true(acked >= 0);
+        s = open_ok(home, 0);
+        wfh_store_run *r = NULL;
+        assert_int_equal(wfh_store_run_load(s, id, &r), 0);
+        for (int i = 0; i <= acked; i++) {
+            char step[32];
+            snprintf(step, sizeof step, "r%d-s%d", round, i);
+            const wfh_store_step *st = wfh_store_run_step(r, step);
+            assert_non_null(st);
+            assert_int_equal(st->state, WFH_STATE_SUCCEEDED);
+            assert_int_equal(json_integer_value(json_object_get(st->outputs, "i")), i);
+        }
+        wfh_store_run_free(r);
+        wfh_store_free(s);
+        sqlite3 *db = NULL;
+        sqlite3_stmt *q = NULL;
+        assert_int_equal(sqlite3_open(db_path(home), &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(q, 0), "ok");
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+    }
+    free(id);
+    home_rm(home);
+}
+
 static void test_home_rule(void **state)
 {
     (void)state;
@@ -580,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_absent_read_only),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_reopen_and_hash),
+        cmocka_unit_test(test_sigkill_writer),
         cmocka_unit_test(test_home_rule),
         cmocka_unit_test(test_sync_cost),
     };
