@@ -29,7 +29,10 @@
 typedef struct vctx {
     wfh_workflow *wf;
     wfh_diags *d;
-    struct query *queries; /* owned: references to check for ancestry */
+    size_t *partial;        /* owned: Kahn's order, complete unless there is a cycle */
+    size_t n_partial;
+    unsigned char *ordered; /* owned: 1 for steps in partial */
+    struct query *queries;  /* owned: references to check for ancestry */
     size_t nq, capq;
     size_t cur;       /* the step whose references are being checked */
     int in_workflow_env;
@@ -246,12 +249,23 @@ static int order_steps(vctx *c)
             if (--indeg[dep[e]] == 0)
                 heap_push(heap, &hn, dep[e]);
     }
+    /* Steps Kahn's algorithm ordered have only ordered ancestors, so references from
+     * them can still be checked when a cycle elsewhere leaves the order incomplete. */
+    c->partial = order;
+    c->n_partial = on;
+    c->ordered = ordered;
+    order = NULL;
+    ordered = NULL;
     if (on == n) {
         free(wf->order);
-        wf->order = order;
-        order = NULL;
+        wf->order = malloc(n * sizeof *wf->order);
+        if (!wf->order) {
+            err = WFH_ENOMEM;
+            goto done;
+        }
+        memcpy(wf->order, c->partial, n * sizeof *wf->order);
     } else {
-        err = report_cycles(c, ordered);
+        err = report_cycles(c, c->ordered);
     }
 done:
     free(indeg);
@@ -344,8 +358,8 @@ static int check_ancestry(vctx *c)
     }
     for (size_t lo = 0; lo < nt; lo += per) {
         memset(bits, 0, n * words * sizeof *bits);
-        for (size_t k = 0; k < n; k++) {
-            size_t s = wf->order[k];
+        for (size_t k = 0; k < c->n_partial; k++) {
+            size_t s = c->partial[k];
             uint64_t *mine = bits + s * words;
             const wfh_step *st = &wf->steps[s];
             for (size_t e = 0; e < st->n_needs; e++) {
@@ -367,6 +381,7 @@ static int check_ancestry(vctx *c)
             if (b < lo || b - lo >= per)
                 continue;
             b -= lo;
+            /* an unordered target (in a cycle) cannot be an ancestor of an ordered step */
             if (!(bits[x->from * words + b / 64] & ((uint64_t)1 << (b % 64))))
                 not_before(c, x->from, x->target, x->line, x->col);
         }
@@ -413,8 +428,8 @@ static void on_ref(void *ud, const wfh_expr_ref *ref)
         wfh_diag_add(c->d, WFH_DIAG_ERROR, line, col, NULL,
                      "step '%s' refers to its own outputs, which do not exist yet", s->id);
     } else if (!is_direct_need(s, (size_t)j)) {
-        /* without an order (a cycle, already reported) ancestry means nothing */
-        if (c->wf->order)
+        /* a step in or after a cycle (already reported) has no meaningful ancestry */
+        if (c->ordered && c->ordered[c->cur])
             query_add(c, c->cur, (size_t)j, line, col);
     }
 }
@@ -649,6 +664,8 @@ int wfh_workflow_validate(wfh_workflow *wf, const wfh_catalog *cat, wfh_diags *d
         err = check_ancestry(&c);
 done:
     free(c.queries);
+    free(c.partial);
+    free(c.ordered);
     if (err == WFH_ENOMEM)
         return wfh_error_set(err, "%s: out of memory validating", wf->path ? wf->path : "?");
     if (diags->errors > before) {
