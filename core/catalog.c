@@ -45,6 +45,8 @@ typedef struct probe {
     int too_big;
     int spawn_errno;
     int status;
+    json_t *desc;       /* owned: the descriptor, from the cache or parsed from out */
+    int from_cache;
 } probe;
 
 static char *xstrdup(const char *s)
@@ -222,40 +224,19 @@ static unsigned parse_major(const char *v)
     return m > 100000 ? 100000 : (unsigned)m;
 }
 
-/* Turn a finished probe into metadata, or a reason. */
-static int probe_result(const probe *p, wfh_plugin_meta *out)
+/* Metadata from a descriptor object as the runner's probe mode prints it. */
+static int meta_from_json(const char *path, json_t *j, wfh_plugin_meta *out)
 {
-    const char *file = strrchr(p->path, '/') ? strrchr(p->path, '/') + 1 : p->path;
-    memset(out, 0, sizeof *out);
-    if (p->pid < 0)
-        return wfh_error_set(WFH_EIO, "%s: cannot start the step runner to probe it: %s", file,
-                             strerror(p->spawn_errno));
-    if (WIFSIGNALED(p->status)) {
-        int sig = WTERMSIG(p->status);
-        const char *ab = sigabbrev_np(sig);
-        return wfh_error_set(WFH_EABI, "plugin %s crashed while loading: SIG%s (%s)", file, ab ? ab : "?",
-                             strsignal(sig));
-    }
-    if (!WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0) {
-        const char *why = p->err;
-        if (!strncmp(why, "wfhost-runner: ", 15))
-            why += 15;
-        return wfh_error_set(WFH_EABI, "%s", *why ? why : "the probe failed without a reason");
-    }
-    if (p->too_big)
-        return wfh_error_set(WFH_EABI, "plugin %s: descriptor is larger than %u MiB", file, PROBE_OUT_MAX >> 20);
-    json_error_t je;
-    json_t *j = json_loadb(p->out ? p->out : "", p->out_len, 0, &je);
+    const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     int err = 0;
+    memset(out, 0, sizeof *out);
     json_t *types = json_object_get(j, "step_types");
     const char *name = json_string_value(json_object_get(j, "name"));
     const char *version = json_string_value(json_object_get(j, "version"));
-    if (!j || !name || !version || !json_is_array(types) || json_array_size(types) == 0) {
-        err = wfh_error_set(WFH_EABI, "plugin %s: the step runner's probe output is not a descriptor", file);
-        goto done;
-    }
+    if (!j || !name || !version || !json_is_array(types) || json_array_size(types) == 0)
+        return wfh_error_set(WFH_EABI, "plugin %s: the step runner's probe output is not a descriptor", file);
     char real[PATH_MAX];
-    out->path = xstrdup(realpath(p->path, real) ? real : p->path);
+    out->path = xstrdup(realpath(path, real) ? real : path);
     out->name = xstrdup(name);
     out->version = xstrdup(version);
     out->version_major = parse_major(version);
@@ -283,7 +264,7 @@ static int probe_result(const probe *p, wfh_plugin_meta *out)
         m->capabilities = json_incref(json_object_get(t, "capabilities"));
         m->plugin = NULL; /* set by the catalog once the plugins array stops moving */
         out->n_types++;
-        if (!m->name || !m->input_schema) {
+        if (!m->name || !json_is_object(m->input_schema)) {
             err = wfh_error_set(WFH_EABI, "plugin %s: step type '%s' is incomplete", file, tn);
             goto done;
         }
@@ -293,10 +274,139 @@ static int probe_result(const probe *p, wfh_plugin_meta *out)
             m->capabilities = json_object();
     }
 done:
-    json_decref(j);
     if (err < 0)
         wfh_plugin_meta_clear(out);
     return err;
+}
+
+/* Turn a finished probe into its descriptor (p->desc), or a reason. */
+static int probe_check(probe *p)
+{
+    const char *file = strrchr(p->path, '/') ? strrchr(p->path, '/') + 1 : p->path;
+    if (p->desc)
+        return 0;
+    if (p->pid < 0)
+        return wfh_error_set(WFH_EIO, "%s: cannot start the step runner to probe it: %s", file,
+                             strerror(p->spawn_errno));
+    if (WIFSIGNALED(p->status)) {
+        int sig = WTERMSIG(p->status);
+        const char *ab = sigabbrev_np(sig);
+        return wfh_error_set(WFH_EABI, "plugin %s crashed while loading: SIG%s (%s)", file, ab ? ab : "?",
+                             strsignal(sig));
+    }
+    if (!WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0) {
+        const char *why = p->err;
+        if (!strncmp(why, "wfhost-runner: ", 15))
+            why += 15;
+        return wfh_error_set(WFH_EABI, "%s", *why ? why : "the probe failed without a reason");
+    }
+    if (p->too_big)
+        return wfh_error_set(WFH_EABI, "plugin %s: descriptor is larger than %u MiB", file, PROBE_OUT_MAX >> 20);
+    p->desc = json_loadb(p->out ? p->out : "", p->out_len, 0, NULL);
+    if (!json_is_object(p->desc)) {
+        json_decref(p->desc);
+        p->desc = NULL;
+        return wfh_error_set(WFH_EABI, "plugin %s: the step runner's probe output is not a descriptor", file);
+    }
+    return 0;
+}
+
+static int probe_result(probe *p, wfh_plugin_meta *out)
+{
+    memset(out, 0, sizeof *out);
+    int err = probe_check(p);
+    return err < 0 ? err : meta_from_json(p->path, p->desc, out);
+}
+
+/* ---- the probe cache ----
+ * Probing costs a runner start and a dlopen per plugin (a few ms each, more for
+ * plugins with big dependencies), on every `wfhost exec` and `validate`. Descriptors
+ * are static data, so they are cached per file, keyed by everything that changes when
+ * the file or the runner is replaced (device, inode, size, mtime and ctime in ns).
+ * Only successful probes are cached. $WFH_PROBE_CACHE names the cache file, or "off". */
+
+static char *cache_path(void)
+{
+    const char *env = getenv("WFH_PROBE_CACHE");
+    if (env && !strcmp(env, "off"))
+        return NULL;
+    if (env && *env)
+        return strdup(env);
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char buf[PATH_MAX];
+    if (xdg && *xdg == '/')
+        snprintf(buf, sizeof buf, "%s/wfhost/probe-cache.json", xdg);
+    else if (home && *home == '/')
+        snprintf(buf, sizeof buf, "%s/.cache/wfhost/probe-cache.json", home);
+    else
+        return NULL;
+    return strdup(buf);
+}
+
+/* "dev:ino:size:mtime:ctime" of @p path, or "" if it cannot be stat'ed. */
+static void file_key(const char *path, char *buf, size_t n)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        buf[0] = 0;
+        return;
+    }
+    snprintf(buf, n, "%llu:%llu:%lld:%lld.%09ld:%lld.%09ld", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+             st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+}
+
+static const char *str_or_empty(const json_t *j)
+{
+    const char *s = json_string_value(j);
+    return s ? s : "";
+}
+
+static json_t *cache_load(const char *file)
+{
+    json_t *c = file ? json_load_file(file, 0, NULL) : NULL;
+    if (!json_is_object(json_object_get(c, "entries")) || json_integer_value(json_object_get(c, "version")) != 1) {
+        json_decref(c);
+        c = json_pack("{s:i, s:{}}", "version", 1, "entries");
+    }
+    return c;
+}
+
+/* Write atomically (temp file + rename), so a concurrent wfhost never reads half a
+ * cache. Failure only costs speed, so it is silent. */
+static void cache_save(const char *file, json_t *cache)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return;
+    *slash = 0;
+    /* mkdir -p for the last two levels (~/.cache/wfhost). */
+    char *up = strrchr(dir, '/');
+    if (up && up != dir) {
+        *up = 0;
+        mkdir(dir, 0700);
+        *up = '/';
+    }
+    mkdir(dir, 0700);
+    /* Forget files that are gone (test and scratch directories come and go). */
+    json_t *entries = json_object_get(cache, "entries");
+    const char *k;
+    json_t *v;
+    void *it_tmp;
+    json_object_foreach_safe(entries, it_tmp, k, v) {
+        if (access(k, F_OK) < 0)
+            json_object_del(entries, k);
+    }
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", file, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return;
+    int ok = json_dumpfd(cache, fd, JSON_COMPACT) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, file) < 0)
+        unlink(tmp);
 }
 
 /* Run probes for @p n paths, at most PROBE_PARALLEL at a time. probes[i].status and
@@ -364,6 +474,7 @@ int wfh_plugin_probe(const char *runner_path, const char *plugin_path, wfh_plugi
     run_probes(runner_path, &p, 1);
     int err = probe_result(&p, out);
     free(p.out);
+    json_decref(p.desc);
     return err;
 }
 
@@ -394,6 +505,9 @@ int wfh_catalog_open(const char *plugin_dir, wfh_catalog **out)
     char **paths = NULL; /* owned array of owned strings */
     size_t n_paths = 0, cap = 0;
     probe *probes = NULL;
+    char *cache_file = NULL; /* owned */
+    json_t *cache = NULL;    /* owned */
+    char **keys = NULL;      /* owned array of owned file keys, one per path */
     DIR *d = NULL;
     wfh_catalog *c = calloc(1, sizeof *c);
     *out = NULL;
@@ -442,9 +556,57 @@ int wfh_catalog_open(const char *plugin_dir, wfh_catalog **out)
         err = wfh_error_set(WFH_ENOMEM, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n_paths; i++)
+    /* Descriptors the cache still vouches for skip the probe. */
+    cache_file = cache_path();
+    cache = cache_file ? cache_load(cache_file) : NULL;
+    json_t *entries = json_object_get(cache, "entries");
+    char runner_key[PATH_MAX + 128], key[256];
+    file_key(c->runner_path, key, sizeof key);
+    snprintf(runner_key, sizeof runner_key, "%s@%s", c->runner_path, key);
+    keys = calloc(n_paths ? n_paths : 1, sizeof *keys);
+    if (!keys) {
+        err = wfh_error_set(WFH_ENOMEM, "out of memory");
+        goto done;
+    }
+    size_t n_probe = 0;
+    for (size_t i = 0; i < n_paths; i++) {
         probes[i].path = paths[i];
-    run_probes(c->runner_path, probes, n_paths);
+        file_key(paths[i], key, sizeof key);
+        keys[i] = strdup(key);
+        json_t *hit = json_object_get(entries, paths[i]);
+        if (key[0] && keys[i] && !strcmp(str_or_empty(json_object_get(hit, "key")), key) &&
+            !strcmp(str_or_empty(json_object_get(hit, "runner")), runner_key) &&
+            json_is_object(json_object_get(hit, "desc"))) {
+            probes[i].desc = json_incref(json_object_get(hit, "desc"));
+            probes[i].from_cache = 1;
+        } else {
+            n_probe++;
+        }
+    }
+    /* Probe the rest in one parallel batch, keeping the sorted order for messages. */
+    probe *batch = n_probe ? calloc(n_probe, sizeof *batch) : NULL;
+    if (n_probe && !batch) {
+        err = wfh_error_set(WFH_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0, k = 0; i < n_paths; i++)
+        if (!probes[i].from_cache)
+            batch[k++].path = paths[i];
+    run_probes(c->runner_path, batch, n_probe);
+    int cache_dirty = 0;
+    for (size_t i = 0, k = 0; i < n_paths; i++) {
+        if (probes[i].from_cache)
+            continue;
+        probes[i] = batch[k++];
+        if (probe_check(&probes[i]) == 0 && entries && keys[i] && keys[i][0]) {
+            json_object_set_new(entries, paths[i], json_pack("{s:s, s:s, s:O}", "key", keys[i], "runner",
+                                                             runner_key, "desc", probes[i].desc));
+            cache_dirty = 1;
+        }
+    }
+    free(batch);
+    if (cache_dirty)
+        cache_save(cache_file, cache);
     for (size_t i = 0; i < n_paths; i++) {
         wfh_plugin_meta *m = &c->plugins[c->n_plugins];
         if (probe_result(&probes[i], m) < 0) {
@@ -472,12 +634,19 @@ done:
     if (d)
         closedir(d);
     for (size_t i = 0; i < n_paths; i++) {
-        if (probes)
+        if (probes) {
             free(probes[i].out);
+            json_decref(probes[i].desc);
+        }
+        if (keys)
+            free(keys[i]);
         free(paths[i]);
     }
+    free(keys);
     free(paths);
     free(probes);
+    free(cache_file);
+    json_decref(cache);
     free(dir_owned);
     wfh_catalog_free(c);
     return err;

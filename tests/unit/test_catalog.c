@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "catalog.h"
 #include "error.h"
@@ -146,6 +147,66 @@ static void test_defaults_and_missing_dir(void **state)
     wfh_catalog_free(NULL);
 }
 
+static char tmpdir[256], cachefile[512];
+
+static const char *version_in(const char *dir)
+{
+    static char v[64];
+    wfh_catalog *c = NULL;
+    assert_int_equal(wfh_catalog_open(dir, &c), 0);
+    assert_int_equal(c->n_plugins, 1);
+    snprintf(v, sizeof v, "%s", c->plugins[0].version);
+    wfh_catalog_free(c);
+    return v;
+}
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The probe cache answers for unchanged files, and never for changed ones. */
+static void test_probe_cache(void **state)
+{
+    (void)state;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/plugins", tmpdir);
+    sh("mkdir -p '%s' && cp '%s/fixture.so' '%s/p.so'", dir, plugdir, dir);
+    assert_string_equal(version_in(dir), "1.2.3");
+    json_t *cache = json_load_file(cachefile, 0, NULL);
+    char key[1024];
+    snprintf(key, sizeof key, "%s/p.so", dir);
+    json_t *desc = json_object_get(json_object_get(json_object_get(cache, "entries"), key), "desc");
+    assert_non_null(desc);
+    /* Doctor the cached descriptor: if the next open shows it, it came from the cache. */
+    json_object_set_new(desc, "version", json_string("9.9.9"));
+    assert_int_equal(json_dump_file(cache, cachefile, 0), 0);
+    json_decref(cache);
+    assert_string_equal(version_in(dir), "9.9.9");
+    /* Replacing the file (same size: only the version string differs) re-probes it. */
+    usleep(10000);
+    sh("cp '%s/fixture_2_1.so' '%s/p.so'", plugdir, dir);
+    assert_string_equal(version_in(dir), "2.1.0");
+    /* A corrupt cache is ignored and rewritten. */
+    sh("echo garbage > '%s'", cachefile);
+    assert_string_equal(version_in(dir), "2.1.0");
+    cache = json_load_file(cachefile, 0, NULL);
+    assert_non_null(cache);
+    json_decref(cache);
+    /* "off" neither reads nor writes it. */
+    sh("rm -f '%s'", cachefile);
+    setenv("WFH_PROBE_CACHE", "off", 1);
+    assert_string_equal(version_in(dir), "2.1.0");
+    assert_int_equal(access(cachefile, F_OK), -1);
+    setenv("WFH_PROBE_CACHE", cachefile, 1);
+}
+
 int main(void)
 {
     const char *build = getenv("WFH_BUILD");
@@ -156,11 +217,22 @@ int main(void)
     snprintf(runner, sizeof runner, "%s/bin/wfhost-runner", build);
     snprintf(plugdir, sizeof plugdir, "%s/tests/plugins", build);
     setenv("WFH_RUNNER", runner, 1);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/wfh-test-catalog.XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    snprintf(cachefile, sizeof cachefile, "%s/cache/probe-cache.json", tmpdir);
+    setenv("WFH_PROBE_CACHE", cachefile, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scan_keeps_good_skips_broken),
         cmocka_unit_test(test_find_by_major_and_newest),
         cmocka_unit_test(test_probe_reasons),
         cmocka_unit_test(test_defaults_and_missing_dir),
+        cmocka_unit_test(test_probe_cache),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_catalog: could not remove %s\n", tmpdir);
+    return rc;
 }
