@@ -364,6 +364,13 @@ int wfh_store_logs(wfh_store *s, const char *run_id, const char *step_id, json_t
     return err < 0 ? err : s->ops->logs(s->impl, run_id, step_id, out);
 }
 
+int wfh_store_events(wfh_store *s, const char *run_id, json_t **out)
+{
+    int err = id_check("run id", run_id);
+    *out = NULL;
+    return err < 0 ? err : s->ops->events(s->impl, run_id, out);
+}
+
 int wfh_store_prune(wfh_store *s, int64_t before_ms, unsigned *removed)
 {
     json_t *refs = NULL; /* owned */

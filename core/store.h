@@ -184,6 +184,13 @@ int wfh_store_run_show(wfh_store *s, const char *run_id, json_t **out);
 int wfh_store_logs(wfh_store *s, const char *run_id, const char *step_id, json_t **out);
 
 /**
+ * The run's append-only event log (every state change, oldest first), as a JSON array
+ * of {seq, step, attempt, status, detail, at_ms}; step/attempt null for run events.
+ * @return 0, WFH_ENOTFOUND, WFH_EIO.
+ */
+int wfh_store_events(wfh_store *s, const char *run_id, json_t **out);
+
+/**
  * Delete finished runs created before @p before_ms (Unix ms), with their steps,
  * attempts, events, logs and output files. Running runs are never pruned.
  * @param removed number of runs deleted (may be NULL).
@@ -278,6 +285,7 @@ typedef struct wfh_store_ops {
     int (*logs)(void *impl, const char *run_id, const char *step_id, json_t **out);
     /* prune: @p refs receives the output files of the deleted runs (JSON array) */
     int (*prune)(void *impl, int64_t before_ms, unsigned *removed, json_t **refs);
+    int (*events)(void *impl, const char *run_id, json_t **out);
     /* running attempts -> failed (@p why), run -> running; one transaction */
     int (*run_reopen)(void *impl, const char *id, const char *why, int64_t now);
 } wfh_store_ops;

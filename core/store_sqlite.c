@@ -769,6 +769,29 @@ done:
     return err;
 }
 
+static int sq_events(void *impl, const char *run_id, json_t **out)
+{
+    sq *q = impl;
+    sqlite3_stmt *s = NULL;
+    json_t *arr = json_array(); /* owned until handed out */
+    int err;
+    if (!arr)
+        return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+    if ((err = run_exists(q, run_id)) < 0)
+        goto done;
+    err = prep(q, &s, "reading events",
+               "SELECT seq, step_id AS step, attempt, status, detail, at_ms FROM events"
+               " WHERE run_id=? ORDER BY seq",
+               "t", run_id);
+    if (err < 0 || (err = rows_to_array(q, s, arr, "reading events")) < 0)
+        goto done;
+    *out = arr;
+    arr = NULL;
+done:
+    json_decref(arr);
+    return err;
+}
+
 static int sq_prune(void *impl, int64_t before_ms, unsigned *removed, json_t **refs)
 {
     sq *q = impl;
@@ -870,6 +893,7 @@ const wfh_store_ops wfh_store_sqlite_ops = {
     .runs_list = sq_runs_list,
     .run_show = sq_run_show,
     .logs = sq_logs,
+    .events = sq_events,
     .prune = sq_prune,
     .run_reopen = sq_run_reopen,
 };

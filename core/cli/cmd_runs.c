@@ -22,13 +22,14 @@ typedef struct opts {
     unsigned limit;
     int json;
     int dry_run;
+    int events;
     const char *pos[2]; /* positional arguments (run id, step), borrowed */
     int npos;
 } opts;
 
 static const char usage_text[] =
     "usage: wfhost runs list [--status S] [--workflow NAME] [--since WHEN] [--limit N]\n"
-    "       wfhost runs show RUN_ID\n"
+    "       wfhost runs show RUN_ID [--events]\n"
     "       wfhost runs logs RUN_ID [STEP]\n"
     "       wfhost runs prune --older-than AGE [--dry-run]\n"
     "\n"
@@ -38,6 +39,7 @@ static const char usage_text[] =
     "  --home DIR       the wfhost home (default: $WFH_HOME, /var/lib/wfhost as root,\n"
     "                   else $XDG_DATA_HOME/wfhost or ~/.local/share/wfhost)\n"
     "  --json           print JSON for scripts\n"
+    "  --events         (show) also print every recorded state change\n"
     "WHEN and AGE: a duration such as 90s, 45m, 12h, 30d, 2w (WHEN: that long ago), or a\n"
     "date YYYY-MM-DD (UTC). Status: pending, queued, running, succeeded, failed,\n"
     "cancelled, timed_out. prune never deletes a run that has not finished.\n";
@@ -89,6 +91,10 @@ static int parse_opts(int argc, char **argv, opts *o)
         const char **slot = NULL;
         if (!strcmp(a, "--json")) {
             o->json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--events")) {
+            o->events = 1;
             continue;
         }
         if (!strcmp(a, "--dry-run")) {
@@ -214,9 +220,17 @@ static int do_list(wfh_store *s, const opts *o)
 static int do_show(wfh_store *s, const opts *o)
 {
     json_t *run = NULL; /* owned */
+    json_t *events = NULL; /* owned */
     int err = wfh_store_run_show(s, o->pos[0], &run);
     if (err < 0)
         return err;
+    if (o->events) {
+        if ((err = wfh_store_events(s, o->pos[0], &events)) < 0) {
+            json_decref(run);
+            return err;
+        }
+        json_object_set_new(run, "events", events);
+    }
     if (o->json) {
         print_json(run);
         json_decref(run);
@@ -257,6 +271,18 @@ static int do_show(wfh_store *s, const opts *o)
             putchar('\n');
             if (jstr(a, "error", NULL))
                 printf("    error: %s\n", jstr(a, "error", ""));
+        }
+    }
+    if (events) {
+        printf("\nevents\n");
+        json_array_foreach(events, i, st) {
+            fmt_time(json_object_get(st, "at_ms"), t, sizeof t);
+            printf("  %s  %-10s %s", t, jstr(st, "status", "?"), jstr(st, "step", "run"));
+            if (json_integer_value(json_object_get(st, "attempt")) > 0)
+                printf(" #%lld", (long long)json_integer_value(json_object_get(st, "attempt")));
+            if (jstr(st, "detail", NULL))
+                printf(": %s", jstr(st, "detail", ""));
+            putchar('\n');
         }
     }
     json_decref(run);

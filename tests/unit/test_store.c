@@ -157,6 +157,15 @@ static void test_roundtrip_and_resume(void **state)
     assert_int_equal(json_integer_value(json_object_get(a0, "exit_code")), 3);
     assert_string_equal(json_string_value(json_object_get(json_object_get(a0, "plugin"), "file_hash")), "deadbeef");
     json_decref(show);
+    json_t *ev = NULL;
+    assert_int_equal(wfh_store_events(s, id, &ev), 0);
+    /* created, running, then fetch: running, #1 running, #1 failed, retrying, #2
+     * running, #2 succeeded, succeeded; big: #1 running, #1 succeeded, succeeded;
+     * deploy: #1 running */
+    assert_int_equal(json_array_size(ev), 13);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 0), "status")), "queued");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 5), "detail")), "exit 3");
+    json_decref(ev);
     json_t *logs = NULL;
     assert_int_equal(wfh_store_logs(s, id, "deploy", &logs), 0);
     assert_int_equal(json_array_size(logs), 1);
@@ -545,10 +554,13 @@ static void test_sigkill_writer(void **state)
             }
         }
         close(fds[1]);
-        struct timespec ts = {0, (long)(20 + rand() % 80) * 1000000L};
+        int acked = -1, v;
+        /* wait for the first commit, so the kill lands mid-stream, not mid-open */
+        assert_int_equal(read(fds[0], &acked, sizeof acked), (ssize_t)sizeof acked);
+        struct timespec ts = {0, (long)(rand() % 80) * 1000000L};
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
-        int ws, acked = -1, v;
+        int ws;
         assert_int_equal(waitpid(pid, &ws, 0), pid);
         assert_true(WIFSIGNALED(ws)); /* it was still writing, not failing */
         while (read(fds[0], &v, sizeof v) == (ssize_t)sizeof v)
