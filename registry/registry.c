@@ -672,44 +672,26 @@ int wfh_registry_find(const wfh_registry *r, const char *name, int major, int an
     return wfh_error_set(WFH_ENOTFOUND, "plugin %s is not installed", name);
 }
 
-int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *out)
+/* Copy the open blob @p fd into a sealed memfd while hashing; compare with the index. */
+static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t size,
+                         const char *what, int *out)
 {
-    int err = 0, fd = -1, mfd = -1;
-    char name[80], what[200];
+    int err = 0, mfd = -1;
     *out = -1;
-    snprintf(name, sizeof name, "%.64s.so", p->blake2b256);
-    snprintf(what, sizeof what, "plugin %s@%s (registry/blobs/%.12s...)", p->name, p->version,
-             p->blake2b256);
-    fd = openat(r->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        if (errno == ELOOP)
-            return wfh_error_set(WFH_ESECURITY, "%s: the blob is a symlink; refused", what);
-        if (errno == ENOENT)
-            return wfh_error_set(WFH_ESECURITY, "%s: the blob is missing; refused", what);
-        return wfh_error_set(WFH_EIO, "%s: %s", what, strerror(errno));
-    }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        err = wfh_error_set(WFH_ESECURITY, "%s: the blob is not a regular file; refused", what);
-        goto done;
-    }
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        err = wfh_error_set(WFH_ESECURITY, "%s: the blob is writable by group or others; refused",
-                            what);
-        goto done;
-    }
-    if ((uint64_t)st.st_size != p->size) {
-        err = wfh_error_set(WFH_ESECURITY, "%s: size mismatch: %lld bytes, the index says %llu; "
-                            "refused", what, (long long)st.st_size, (unsigned long long)p->size);
-        goto done;
-    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return wfh_error_set(WFH_ESECURITY, "%s: the blob is not a regular file; refused", what);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return wfh_error_set(WFH_ESECURITY, "%s: the blob is writable by group or others; refused",
+                             what);
+    if ((uint64_t)st.st_size != size)
+        return wfh_error_set(WFH_ESECURITY, "%s: size mismatch: %lld bytes, the index says %llu; "
+                             "refused", what, (long long)st.st_size, (unsigned long long)size);
     mfd = memfd_create("wfh-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
     if (mfd < 0 && errno == EINVAL)
         mfd = memfd_create("wfh-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (mfd < 0) {
-        err = wfh_error_set(WFH_EIO, "%s: memfd_create: %s", what, strerror(errno));
-        goto done;
-    }
+    if (mfd < 0)
+        return wfh_error_set(WFH_EIO, "%s: memfd_create: %s", what, strerror(errno));
     crypto_generichash_state b2;
     crypto_hash_sha256_state s2;
     crypto_generichash_init(&b2, NULL, 0, 32);
@@ -719,7 +701,7 @@ int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *
     /* Hash the bytes as they go into the memfd, and read at most size+1 so a file that
      * grows under us is caught rather than read forever. */
     for (;;) {
-        uint64_t want = p->size + 1 - total;
+        uint64_t want = size + 1 - total;
         ssize_t n = read(fd, buf, want < sizeof buf ? (size_t)want : sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
@@ -730,7 +712,7 @@ int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *
         if (n == 0)
             break;
         total += (uint64_t)n;
-        if (total > p->size) {
+        if (total > size) {
             err = wfh_error_set(WFH_ESECURITY, "%s: size mismatch: the blob grew while being "
                                 "read; refused", what);
             goto done;
@@ -754,16 +736,16 @@ int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *
     crypto_hash_sha256_final(&s2, d2);
     wfh_hex(d1, 32, h1);
     wfh_hex(d2, 32, h2);
-    if (total != p->size) {
+    if (total != size) {
         err = wfh_error_set(WFH_ESECURITY, "%s: size mismatch: read %llu bytes, the index says "
                             "%llu; refused", what, (unsigned long long)total,
-                            (unsigned long long)p->size);
+                            (unsigned long long)size);
         goto done;
     }
-    if (strcmp(h1, p->blake2b256) != 0 || strcmp(h2, p->sha256) != 0) {
+    if (strcmp(h1, b2hex) != 0 || (shahex && strcmp(h2, shahex) != 0)) {
         err = wfh_error_set(WFH_ESECURITY, "%s: hash mismatch: the file is not the one the index "
                             "signed (blake2b256 %.16s..., expected %.16s...); refused", what, h1,
-                            p->blake2b256);
+                            b2hex);
         goto done;
     }
     if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
@@ -775,6 +757,43 @@ int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *
 done:
     if (mfd >= 0)
         close(mfd);
+    return err;
+}
+
+static int open_blob_error(const char *what)
+{
+    if (errno == ELOOP)
+        return wfh_error_set(WFH_ESECURITY, "%s: the blob is a symlink; refused", what);
+    if (errno == ENOENT)
+        return wfh_error_set(WFH_ESECURITY, "%s: the blob is missing; refused", what);
+    return wfh_error_set(WFH_EIO, "%s: %s", what, strerror(errno));
+}
+
+int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *out)
+{
+    char name[80], what[200];
+    *out = -1;
+    snprintf(name, sizeof name, "%.64s.so", p->blake2b256);
+    snprintf(what, sizeof what, "plugin %s@%s (registry/blobs/%.12s...)", p->name, p->version,
+             p->blake2b256);
+    int fd = openat(r->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return open_blob_error(what);
+    int err = blob_to_memfd(fd, p->blake2b256, p->sha256, p->size, what, out);
+    close(fd);
+    return err;
+}
+
+int wfh_registry_blob_memfd(const char *path, const char *b2hex, const char *sha256hex,
+                            uint64_t size, const char *label, int *out)
+{
+    char what[300];
+    *out = -1;
+    snprintf(what, sizeof what, "plugin %s (%s)", label, path);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return open_blob_error(what);
+    int err = blob_to_memfd(fd, b2hex, sha256hex, size, what, out);
     close(fd);
     return err;
 }

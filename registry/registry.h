@@ -105,6 +105,14 @@ int wfh_registry_find(const wfh_registry *r, const char *name, int major, int an
  * (owned, O_CLOEXEC: dup2 it into the runner), ready for dlopen("/proc/self/fd/N"). */
 int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *fd);
 
+/* The same, for a blob named by path (the step-attempt path, which holds the verified
+ * catalog rather than the registry): opened once with O_NOFOLLOW, copied into a sealed
+ * memfd while hashed, compared with @p b2hex (and @p sha256hex unless NULL) and
+ * @p size. Whatever the path points at, only bytes with the signed hash come out.
+ * @p label names the plugin in messages. */
+int wfh_registry_blob_memfd(const char *path, const char *b2hex, const char *sha256hex,
+                            uint64_t size, const char *label, int *out);
+
 /* Check every plugin's blob (hash, size, ELF rules): one "ok" line per good plugin to
  * @p ok, one "FAIL" line per problem to @p problems. Returns 0, or WFH_ESECURITY if any
  * plugin failed. */

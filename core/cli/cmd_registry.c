@@ -146,6 +146,24 @@ static int do_init(int argc, char **argv)
         goto done;
     }
     const wfh_ms_pubkey *first = NULL;
+    {
+        /* Initialising twice must not mint a second, untrusted key. */
+        size_t n = strlen(home) + 32;
+        char *kt = malloc(n); /* owned */
+        struct stat st;
+        if (!kt) {
+            err = wfh_error_set(WFH_ENOMEM, "out of memory");
+            goto done;
+        }
+        snprintf(kt, n, "%s/" WFH_REG_DIR "/" WFH_REG_KEYS_FILE, home);
+        int exists = lstat(kt, &st) == 0;
+        free(kt);
+        if (exists && (o.new_key || o.trust_file)) {
+            printf("registry already initialised in %s/registry (keys.txt exists); "
+                   "use 'wfhost registry trust' to add keys\n", home);
+            goto done;
+        }
+    }
     if (o.new_key) {
         size_t n = strlen(home) + 8;
         keydir = malloc(n);
