@@ -214,54 +214,82 @@ done:
     return err;
 }
 
+/* Serialise a success's outputs: *text for the row, or (when large) a durable file
+ * under the home and *rel its path relative to the home. Both owned by the caller. */
+static int outputs_prepare(wfh_store *s, const char *run_id, const char *step_id,
+                           wfh_state state, json_t *outputs, char **text, char **rel)
+{
+    int err = 0;
+    char *dir = NULL, *abs_path = NULL; /* owned */
+    *text = *rel = NULL;
+    if (!outputs || state != WFH_STATE_SUCCEEDED)
+        return 0;
+    if (!(*text = json_dumps(outputs, JSON_COMPACT | JSON_ENCODE_ANY)))
+        return wfh_error_set(WFH_EINVAL, "run store: outputs of step '%s' are not "
+                             "serialisable JSON", step_id);
+    if (strlen(*text) <= WFH_STORE_INLINE_MAX)
+        return 0;
+    size_t n = strlen(run_id) + strlen(step_id) + 32;
+    if (!(*rel = malloc(n)) || !(dir = malloc(n)))
+        goto nomem;
+    snprintf(dir, n, "outputs/%s", run_id);
+    snprintf(*rel, n, "outputs/%s/%s.json", run_id, step_id);
+    if (!(abs_path = path_join(s->home, dir)))
+        goto nomem;
+    if ((err = wfh_home_ensure(abs_path)) < 0)
+        goto done;
+    free(abs_path);
+    if (!(abs_path = path_join(s->home, *rel)))
+        goto nomem;
+    if ((err = file_write_durable(abs_path, *text, strlen(*text))) < 0)
+        goto done;
+    free(*text);
+    *text = NULL;
+    goto done;
+nomem:
+    err = wfh_error_set(WFH_ENOMEM, "run store: out of memory");
+done:
+    if (err < 0) {
+        free(*text);
+        free(*rel);
+        *text = *rel = NULL;
+    }
+    free(dir);
+    free(abs_path);
+    return err;
+}
+
 int wfh_store_step_set_state(wfh_store *s, const char *run_id, const char *step_id,
                              wfh_state state, const char *def_hash, json_t *outputs,
                              const char *error)
 {
     int err;
-    char *text = NULL, *rel = NULL, *abs_path = NULL, *dir = NULL; /* all owned */
+    char *text = NULL, *rel = NULL; /* owned */
     if ((err = id_check("run id", run_id)) < 0 || (err = id_check("step id", step_id)) < 0)
         return err;
-    if (outputs && state == WFH_STATE_SUCCEEDED) {
-        text = json_dumps(outputs, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (!text) {
-            err = wfh_error_set(WFH_EINVAL, "run store: outputs of step '%s' are not "
-                                "serialisable JSON", step_id);
-            goto done;
-        }
-    }
-    if (text && strlen(text) > WFH_STORE_INLINE_MAX) {
-        size_t n = strlen(run_id) + strlen(step_id) + 32;
-        if (!(rel = malloc(n)) || !(dir = malloc(n))) {
-            err = wfh_error_set(WFH_ENOMEM, "run store: out of memory");
-            goto done;
-        }
-        snprintf(dir, n, "outputs/%s", run_id);
-        snprintf(rel, n, "outputs/%s/%s.json", run_id, step_id);
-        free(abs_path);
-        if (!(abs_path = path_join(s->home, dir))) {
-            err = wfh_error_set(WFH_ENOMEM, "run store: out of memory");
-            goto done;
-        }
-        if ((err = wfh_home_ensure(abs_path)) < 0)
-            goto done;
-        free(abs_path);
-        if (!(abs_path = path_join(s->home, rel))) {
-            err = wfh_error_set(WFH_ENOMEM, "run store: out of memory");
-            goto done;
-        }
-        if ((err = file_write_durable(abs_path, text, strlen(text))) < 0)
-            goto done;
-        free(text);
-        text = NULL;
-    }
+    if ((err = outputs_prepare(s, run_id, step_id, state, outputs, &text, &rel)) < 0)
+        return err;
     err = s->ops->step_set_state(s->impl, run_id, step_id, state, def_hash, text, rel, error,
                                  now_ms());
-done:
     free(text);
     free(rel);
-    free(dir);
-    free(abs_path);
+    return err;
+}
+
+int wfh_store_step_attempt_end(wfh_store *s, const char *run_id, const char *step_id,
+                               unsigned attempt, const wfh_store_attempt_end *end,
+                               wfh_state step_state, const char *def_hash, json_t *outputs)
+{
+    int err;
+    char *text = NULL, *rel = NULL; /* owned */
+    if ((err = id_check("run id", run_id)) < 0 || (err = id_check("step id", step_id)) < 0)
+        return err;
+    if ((err = outputs_prepare(s, run_id, step_id, step_state, outputs, &text, &rel)) < 0)
+        return err;
+    err = s->ops->attempt_end_step(s->impl, run_id, step_id, attempt, end, step_state,
+                                   def_hash, text, rel, now_ms());
+    free(text);
+    free(rel);
     return err;
 }
 

@@ -140,6 +140,18 @@ typedef struct wfh_store_attempt_end {
 int wfh_store_attempt_finish(wfh_store *s, const char *run_id, const char *step_id,
                              unsigned attempt, const wfh_store_attempt_end *end);
 
+/**
+ * An attempt ended and its step moved to @p step_state (succeeded, failed, retrying,
+ * timed_out, cancelled), in ONE transaction: a crash cannot leave the attempt finished
+ * but the step's outcome (or outputs) unrecorded. @p outputs as in
+ * wfh_store_step_set_state (kept only when @p step_state is succeeded); the step's
+ * error is end->error.
+ * @return 0, WFH_ENOTFOUND (attempt never started), WFH_EIO.
+ */
+int wfh_store_step_attempt_end(wfh_store *s, const char *run_id, const char *step_id,
+                               unsigned attempt, const wfh_store_attempt_end *end,
+                               wfh_state step_state, const char *def_hash, json_t *outputs);
+
 /** Append one log line of an attempt (@p step_id NULL for a run-level line). */
 int wfh_store_log_append(wfh_store *s, const char *run_id, const char *step_id,
                          unsigned attempt, int level, const char *msg);
@@ -277,6 +289,11 @@ typedef struct wfh_store_ops {
                          int64_t now);
     int (*attempt_finish)(void *impl, const char *run_id, const char *step_id,
                           unsigned attempt, const wfh_store_attempt_end *end, int64_t now);
+    /* attempt_finish + step_set_state (error: end->error) in one transaction */
+    int (*attempt_end_step)(void *impl, const char *run_id, const char *step_id,
+                            unsigned attempt, const wfh_store_attempt_end *end,
+                            wfh_state step_state, const char *def_hash,
+                            const char *outputs_json, const char *outputs_ref, int64_t now);
     int (*log_append)(void *impl, const char *run_id, const char *step_id, unsigned attempt,
                       int level, const char *msg, int64_t now);
     int (*runs_list)(void *impl, const wfh_store_filter *f, json_t **out);

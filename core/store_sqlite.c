@@ -444,17 +444,15 @@ fail:
     return err;
 }
 
-static int sq_step_set_state(void *impl, const char *run_id, const char *step_id,
-                             wfh_state st, const char *def_hash, const char *outputs_json,
-                             const char *outputs_ref, const char *error, int64_t now)
+/* The step's row and event; the caller holds the transaction. */
+static int step_set_body(sq *q, const char *run_id, const char *step_id, wfh_state st,
+                         const char *def_hash, const char *outputs_json,
+                         const char *outputs_ref, const char *error, int64_t now)
 {
-    sq *q = impl;
     sqlite3_stmt *s = NULL;
-    int err = tx_begin(q, "recording a step state");
-    if (err < 0)
-        return err;
+    int err;
     if ((err = run_exists(q, run_id)) < 0)
-        goto fail;
+        return err;
     /* Outputs belong to a success only: a step sent back to queued (changed definition)
      * or failing on retry must not keep stale ones. */
     err = prep(q, &s, "recording a step state",
@@ -465,20 +463,31 @@ static int sq_step_set_state(void *impl, const char *run_id, const char *step_id
                " ON CONFLICT(run_id, step_id) DO UPDATE SET status=?3,"
                "  def_hash=coalesce(?4, def_hash), outputs=?5, outputs_ref=?6, error=?7,"
                "  started_ms=CASE WHEN ?3='running' THEN coalesce(started_ms, ?8)"
-               "   WHEN ?3='queued' THEN NULL ELSE started_ms END,"
+               "   WHEN ?3 IN ('queued','pending') THEN NULL ELSE started_ms END,"
                "  finished_ms=CASE WHEN ?9 THEN ?8 END",
                "tttttttid", run_id, step_id, wfh_store_state_name(st), def_hash,
                st == WFH_STATE_SUCCEEDED ? outputs_json : NULL,
                st == WFH_STATE_SUCCEEDED ? outputs_ref : NULL, error, now,
                wfh_store_state_is_final(st));
     if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
-        goto fail;
-    if ((err = event_add(q, run_id, step_id, 0, st, error, now)) < 0)
-        goto fail;
+        return err;
+    return event_add(q, run_id, step_id, 0, st, error, now);
+}
+
+static int sq_step_set_state(void *impl, const char *run_id, const char *step_id,
+                             wfh_state st, const char *def_hash, const char *outputs_json,
+                             const char *outputs_ref, const char *error, int64_t now)
+{
+    sq *q = impl;
+    int err = tx_begin(q, "recording a step state");
+    if (err < 0)
+        return err;
+    if ((err = step_set_body(q, run_id, step_id, st, def_hash, outputs_json, outputs_ref,
+                             error, now)) < 0) {
+        tx_rollback(q);
+        return err;
+    }
     return tx_commit(q, "recording a step state");
-fail:
-    tx_rollback(q);
-    return err;
 }
 
 static int sq_attempt_start(void *impl, const char *run_id, const char *step_id,
@@ -525,36 +534,58 @@ fail:
     return err;
 }
 
+/* The attempt's row and event; the caller holds the transaction. */
+static int attempt_finish_body(sq *q, const char *run_id, const char *step_id,
+                               unsigned attempt, const wfh_store_attempt_end *e, int64_t now)
+{
+    sqlite3_stmt *s = NULL;
+    int changes = 0;
+    int err = prep(q, &s, "recording an attempt end",
+                   "UPDATE attempts SET status=?, error=?, exit_code=?, term_signal=?,"
+                   " step_status=NULLIF(?,-1), finished_ms=? WHERE run_id=? AND step_id=?"
+                   " AND attempt=?",
+                   "ttdddittu", wfh_store_state_name(e->state), e->error, e->exit_code,
+                   e->term_signal, e->step_status, now, run_id, step_id, attempt);
+    if (err < 0 || (err = run_stmt(q, s, "recording an attempt end", &changes)) < 0)
+        return err;
+    if (changes == 0)
+        return wfh_error_set(WFH_ENOTFOUND,
+                             "run store %s: attempt %u of step '%s' in run '%s' was never "
+                             "started",
+                             q->path, attempt, step_id, run_id);
+    return event_add(q, run_id, step_id, attempt, e->state, e->error, now);
+}
+
 static int sq_attempt_finish(void *impl, const char *run_id, const char *step_id,
                              unsigned attempt, const wfh_store_attempt_end *e, int64_t now)
 {
     sq *q = impl;
-    sqlite3_stmt *s = NULL;
-    int changes = 0;
     int err = tx_begin(q, "recording an attempt end");
     if (err < 0)
         return err;
-    err = prep(q, &s, "recording an attempt end",
-               "UPDATE attempts SET status=?, error=?, exit_code=?, term_signal=?,"
-               " step_status=NULLIF(?,-1), finished_ms=? WHERE run_id=? AND step_id=?"
-               " AND attempt=?",
-               "ttdddittu", wfh_store_state_name(e->state), e->error, e->exit_code, e->term_signal,
-               e->step_status, now, run_id, step_id, attempt);
-    if (err < 0 || (err = run_stmt(q, s, "recording an attempt end", &changes)) < 0)
-        goto fail;
-    if (changes == 0) {
-        err = wfh_error_set(WFH_ENOTFOUND,
-                            "run store %s: attempt %u of step '%s' in run '%s' was never "
-                            "started",
-                            q->path, attempt, step_id, run_id);
-        goto fail;
+    if ((err = attempt_finish_body(q, run_id, step_id, attempt, e, now)) < 0) {
+        tx_rollback(q);
+        return err;
     }
-    if ((err = event_add(q, run_id, step_id, attempt, e->state, e->error, now)) < 0)
-        goto fail;
     return tx_commit(q, "recording an attempt end");
-fail:
-    tx_rollback(q);
-    return err;
+}
+
+static int sq_attempt_end_step(void *impl, const char *run_id, const char *step_id,
+                               unsigned attempt, const wfh_store_attempt_end *e,
+                               wfh_state step_state, const char *def_hash,
+                               const char *outputs_json, const char *outputs_ref, int64_t now)
+{
+    sq *q = impl;
+    int err = tx_begin(q, "recording an attempt end");
+    if (err < 0)
+        return err;
+    if ((err = attempt_finish_body(q, run_id, step_id, attempt, e, now)) < 0 ||
+        (err = step_set_body(q, run_id, step_id, step_state, def_hash, outputs_json,
+                             outputs_ref, e->error, now)) < 0) {
+        tx_rollback(q);
+        return err;
+    }
+    return tx_commit(q, "recording an attempt end");
 }
 
 static int sq_log_append(void *impl, const char *run_id, const char *step_id,
@@ -889,6 +920,7 @@ const wfh_store_ops wfh_store_sqlite_ops = {
     .step_set_state = sq_step_set_state,
     .attempt_start = sq_attempt_start,
     .attempt_finish = sq_attempt_finish,
+    .attempt_end_step = sq_attempt_end_step,
     .log_append = sq_log_append,
     .runs_list = sq_runs_list,
     .run_show = sq_run_show,

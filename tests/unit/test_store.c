@@ -106,8 +106,8 @@ static void test_roundtrip_and_resume(void **state)
     bigtext[WFH_STORE_INLINE_MAX + 99] = '\0';
     json_t *big = json_pack("{s:s}", "blob", bigtext);
     assert_int_equal(wfh_store_attempt_start(s, id, "big", 1, "k2", NULL), 0);
-    assert_int_equal(wfh_store_attempt_finish(s, id, "big", 1, &ok), 0);
-    assert_int_equal(wfh_store_step_set_state(s, id, "big", WFH_STATE_SUCCEEDED, "h2", big, NULL), 0);
+    assert_int_equal(wfh_store_step_attempt_end(s, id, "big", 1, &ok, WFH_STATE_SUCCEEDED, "h2", big), 0);
+    assert_int_equal(wfh_store_step_attempt_end(s, id, "never", 1, &ok, WFH_STATE_SUCCEEDED, NULL, NULL), WFH_ENOTFOUND);
     json_decref(big);
     char ref[600];
     snprintf(ref, sizeof ref, "%s/outputs/%s/big.json", home, id);
