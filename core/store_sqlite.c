@@ -217,7 +217,7 @@ static uint32_t be32(const unsigned char *p)
 /*
  * Check the 100-byte header ourselves: SQLite would accept a truncated file and fail
  * only when it reaches a missing page. In WAL mode the header's page count is that of
- * the last checkpoint, which the file always holds, so a shorter file is truncated.
+ * the last completed checkpoint, which the file holds, so a shorter file is truncated.
  */
 static int header_check(const char *path)
 {
@@ -247,7 +247,14 @@ static int header_check(const char *path)
     if (page_size == 1)
         page_size = 65536;
     uint32_t pages = be32(h + 28);
-    if (be32(h + 24) == be32(h + 92) && pages > 0 &&
+    /* With a non-empty -wal file next to it, a checkpoint may have been cut short after
+     * writing page 1 but before extending the file: SQLite finishes it from the WAL, so
+     * the size says nothing then. */
+    char wal[4096];
+    struct stat wst;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    int wal_pending = stat(wal, &wst) == 0 && wst.st_size > 0;
+    if (!wal_pending && be32(h + 24) == be32(h + 92) && pages > 0 &&
         (uint64_t)st.st_size < (uint64_t)page_size * pages) {
         err = wfh_error_set(WFH_EIO,
                             "run store %s is truncated (%lld bytes, header says %llu): restore "
