@@ -217,10 +217,7 @@ static int do_tojson(wfh_eval_ctx *cx, const wfh_node *n, const wfh_val *v, wfh_
     char num[64];
     int rc;
     if (v->kind == WV_NUM && !v->j) {
-        if (isfinite(v->n))
-            wfh_expr_number_format(v->n, num, sizeof num);
-        else
-            strcpy(num, "null"); /* as JSON.stringify does */
+        wfh_expr_json_number(v->n, num, sizeof num);
         wfh_buf_addstr(&b, num);
     } else {
         json_t *j = wfh_val_to_json(v, NULL); /* owned */

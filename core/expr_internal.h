@@ -11,13 +11,14 @@
 
 #include "expr.h"
 
-/* GitHub's limits: nesting depth of the parsed tree (&&/|| chains count once) and the
- * memory an evaluation may allocate for strings (counted as UTF-16, as GitHub does). */
+/* GitHub's limits: nesting depth as its parser counts it (each sub-expression, group,
+ * `!`, `&&`/`||` chain and property access is a level) and the memory an evaluation may
+ * allocate for strings (counted as UTF-16, as GitHub does). */
 #define WFH_EXPR_MAX_DEPTH 50
 #define WFH_EXPR_MAX_MEMORY (1024u * 1024u)
-/* Parser recursion bound: parentheses add no tree depth in GitHub, but each one costs a C
- * stack frame here, so a hostile `((((...` is stopped well before the stack is. */
-#define WFH_EXPR_MAX_RECURSION 256
+/* wfhost's own bound on the tree height: `a == b == c == ...` chains nest without
+ * counting in GitHub's depth, and evaluation recurses over the tree. */
+#define WFH_EXPR_MAX_HEIGHT 1000
 
 typedef enum { WV_NULL, WV_BOOL, WV_NUM, WV_STR, WV_ARR, WV_OBJ } wfh_vkind;
 
@@ -117,14 +118,18 @@ json_t *wfh_val_to_json(const wfh_val *v, int *nonfinite);
 double wfh_expr_str_to_number(const char *s, size_t len); /* JavaScript Number(s) */
 int wfh_expr_utf8_valid(const char *s, size_t len, size_t *bad);
 uint32_t wfh_expr_utf8_next(const char *s, size_t len, size_t *i);
-uint32_t wfh_expr_cp_upper(uint32_t cp);
-uint32_t wfh_expr_cp_lower(uint32_t cp);
+/* The upper- (JavaScript toUpperCase, but dotless i kept) or lower-case form of @p cp:
+ * up to 3 code points in @p out; returns how many. */
+size_t wfh_expr_cp_case(uint32_t cp, int upper, uint32_t out[3]);
 /* Case-maps a whole string; malloc'd, NUL-terminated. */
 char *wfh_expr_case_map(const char *s, size_t len, int upper, size_t *outlen);
 /* Ordinal ignore-case comparison: <0, 0, >0. */
 int wfh_expr_str_icmp(const char *a, size_t alen, const char *b, size_t blen);
 /* Object member by case-insensitive name; borrowed or NULL. */
 json_t *wfh_expr_obj_get(const json_t *obj, const char *name, size_t len);
+
+/* A number as JSON.stringify writes it (shortest form; NaN and Infinity as null). */
+void wfh_expr_json_number(double d, char *buf, size_t size);
 
 /* A growable byte buffer. */
 typedef struct wfh_buf {

@@ -48,18 +48,17 @@ static int legal_keyword(const char *s, size_t len)
     return 1;
 }
 
-/* A `.` here starts a number (an operand position) rather than dereferencing. */
+/* A `.` starts a number unless it follows something that can be dereferenced (a name,
+ * `]`, `)` or `*`), exactly as in GitHub's lexer: so `'abc'.x` is a lexing error there too. */
 static int operand_position(const wfh_tok *last)
 {
     if (!last)
         return 1;
     switch (last->kind) {
-    case T_COMMA: case T_LPAREN: case T_LBRACK: case T_NOT: case T_NE: case T_EQ:
-    case T_LT: case T_LE: case T_GT: case T_GE: case T_AND: case T_OR:
-    case T_QUESTION: case T_COLON:
-        return 1;
-    default:
+    case T_PROP: case T_NAMED: case T_FUNC: case T_RBRACK: case T_RPAREN: case T_STAR:
         return 0;
+    default:
+        return 1;
     }
 }
 

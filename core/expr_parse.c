@@ -24,7 +24,7 @@ typedef struct parser {
     size_t n, i;
     const wfh_expr_scope *scope;
     wfh_expr_error *err;
-    int rec;
+    int depth; /* GitHub's depth counter */
     int uses_status;
     int rc;
 } parser;
@@ -63,6 +63,16 @@ static void fail_depth(parser *p, size_t off)
     snprintf(p->err->message, sizeof p->err->message, "Exceeded max expression depth %d",
              WFH_EXPR_MAX_DEPTH);
     p->rc = wfh_error_set(WFH_EPARSE, "expression: %s", p->err->message);
+}
+
+/* One more level, as GitHub's parser counts them; 0, or -1 past the limit. */
+static int depth_in(parser *p)
+{
+    if (++p->depth > WFH_EXPR_MAX_DEPTH) {
+        fail_depth(p, p->t[p->i].off);
+        return -1;
+    }
+    return 0;
 }
 
 static void fail_oom(parser *p)
@@ -140,8 +150,14 @@ static wfh_node *mk(parser *p, wfh_node_kind kind, size_t off, wfh_node **kids, 
     if (nkids)
         memcpy(n->kids, kids, nkids * sizeof *kids);
     n->nkids = nkids;
-    if (n->height > WFH_EXPR_MAX_DEPTH) {
-        fail_depth(p, off);
+    if (n->height > WFH_EXPR_MAX_HEIGHT) {
+        if (!p->rc) {
+            p->err->kind = WFH_EXPR_ERR_PARSING;
+            p->err->offset = off;
+            snprintf(p->err->message, sizeof p->err->message,
+                     "Expression nests more than %d levels deep", WFH_EXPR_MAX_HEIGHT);
+            p->rc = wfh_error_set(WFH_EPARSE, "expression: %s", p->err->message);
+        }
         node_free(n);
         return NULL;
     }
@@ -197,45 +213,43 @@ static wfh_node *parse_call(parser *p, const wfh_tok *name)
     wfh_node *n = NULL;
     int l;
     const char *s = tok_text(p, name, &l);
-    if (!fn) {
-        fail(p, name->off, "Unrecognized function: '%.*s'", l, s);
-        return NULL;
-    }
-    if (fn->id == F_SUCCESS || fn->id == F_FAILURE || fn->id == F_ALWAYS || fn->id == F_CANCELLED)
-        p->uses_status = 1;
     const wfh_tok *t = next(p);
     if (t->kind != T_LPAREN) {
         unexpected(p, t);
         return NULL;
     }
-    if (peek(p)->kind == T_RPAREN) {
-        next(p);
-    } else {
-        for (;;) {
-            wfh_node *a = parse_expr(p);
-            if (!a)
-                goto done;
-            if (nargs == cap) {
-                size_t ncap = cap ? cap * 2 : 4;
-                wfh_node **na = realloc(args, ncap * sizeof *na);
-                if (!na) {
-                    node_free(a);
-                    fail_oom(p);
-                    goto done;
-                }
-                args = na;
-                cap = ncap;
-            }
-            args[nargs++] = a;
-            t = next(p);
-            if (t->kind == T_RPAREN)
-                break;
-            if (t->kind != T_COMMA) {
-                unexpected(p, t);
+    /* As GitHub: arguments separated by commas; a trailing comma is allowed. */
+    while (peek(p)->kind != T_RPAREN) {
+        wfh_node *a = parse_expr(p);
+        if (!a)
+            goto done;
+        if (nargs == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            wfh_node **na = realloc(args, ncap * sizeof *na);
+            if (!na) {
+                node_free(a);
+                fail_oom(p);
                 goto done;
             }
+            args = na;
+            cap = ncap;
+        }
+        args[nargs++] = a;
+        if (peek(p)->kind == T_RPAREN)
+            break;
+        t = next(p);
+        if (t->kind != T_COMMA) {
+            unexpected(p, t);
+            goto done;
         }
     }
+    next(p); /* ) */
+    if (!fn) {
+        fail(p, name->off, "Unrecognized function: '%.*s'", l, s);
+        goto done;
+    }
+    if (fn->id == F_SUCCESS || fn->id == F_FAILURE || fn->id == F_ALWAYS || fn->id == F_CANCELLED)
+        p->uses_status = 1;
     if ((int)nargs < fn->min) {
         fail(p, name->off, "Too few parameters supplied: '%.*s'", l, s);
         goto done;
@@ -268,10 +282,13 @@ done:
     return n;
 }
 
-static wfh_node *parse_primary(parser *p)
+/* *postfix: whether `.x`/`[i]` may follow, which GitHub allows only after a context, a
+ * function call or a parenthesized group (not after a literal). */
+static wfh_node *parse_primary(parser *p, int *postfix)
 {
     const wfh_tok *t = next(p);
     wfh_node *n = NULL;
+    *postfix = 1;
     switch (t->kind) {
     case T_TRUE:
     case T_FALSE:
@@ -280,6 +297,7 @@ static wfh_node *parse_primary(parser *p)
     case T_INF:
     case T_NUMBER:
     case T_STRING:
+        *postfix = 0;
         n = mk(p, N_LIT, t->off, NULL, 0);
         if (!n)
             return NULL;
@@ -366,18 +384,27 @@ static void mark_step_output(wfh_node *n)
 
 static wfh_node *parse_postfix(parser *p)
 {
-    wfh_node *x = parse_primary(p);
-    while (x) {
+    int postfix;
+    wfh_node *x = parse_primary(p, &postfix);
+    int levels = 0;
+    while (x && postfix) {
         const wfh_tok *t = peek(p);
         if (t->kind == T_DOT) {
             next(p);
+            if (depth_in(p) < 0) {
+                node_free(x);
+                x = NULL;
+                levels++;
+                break;
+            }
+            levels++;
             const wfh_tok *m = next(p);
             if (m->kind == T_PROP) {
                 x = mk(p, N_PROP, m->off, &x, 1);
                 if (x && !(x->name = dup_n(p->src + m->off, m->len))) {
                     node_free(x);
+                    x = NULL;
                     fail_oom(p);
-                    return NULL;
                 }
                 if (x)
                     mark_step_output(x);
@@ -386,28 +413,51 @@ static wfh_node *parse_postfix(parser *p)
             } else {
                 unexpected(p, m);
                 node_free(x);
-                return NULL;
+                x = NULL;
             }
         } else if (t->kind == T_LBRACK) {
             next(p);
-            if (peek(p)->kind == T_STAR && p->t[p->i + 1].kind == T_RBRACK) {
-                size_t off = peek(p)->off;
-                p->i += 2;
+            if (peek(p)->kind == T_STAR) {
+                size_t off = next(p)->off;
+                const wfh_tok *c = next(p);
+                if (c->kind != T_RBRACK) {
+                    unexpected(p, c);
+                    node_free(x);
+                    x = NULL;
+                    break;
+                }
+                if (depth_in(p) < 0) {
+                    node_free(x);
+                    x = NULL;
+                    levels++;
+                    break;
+                }
+                levels++;
                 x = mk(p, N_STAR, off, &x, 1);
                 continue;
             }
             wfh_node *idx = parse_expr(p);
             if (!idx) {
                 node_free(x);
-                return NULL;
+                x = NULL;
+                break;
             }
             const wfh_tok *c = next(p);
             if (c->kind != T_RBRACK) {
                 unexpected(p, c);
                 node_free(x);
                 node_free(idx);
-                return NULL;
+                x = NULL;
+                break;
             }
+            if (depth_in(p) < 0) {
+                node_free(x);
+                node_free(idx);
+                x = NULL;
+                levels++;
+                break;
+            }
+            levels++;
             wfh_node *kids[2] = {x, idx};
             x = mk(p, N_INDEX, t->off, kids, 2);
             if (x)
@@ -416,6 +466,7 @@ static wfh_node *parse_postfix(parser *p)
             break;
         }
     }
+    p->depth -= levels;
     return x;
 }
 
@@ -424,12 +475,10 @@ static wfh_node *parse_unary(parser *p)
     if (peek(p)->kind != T_NOT)
         return parse_postfix(p);
     const wfh_tok *t = next(p);
-    if (++p->rec > WFH_EXPR_MAX_RECURSION) {
-        fail_depth(p, t->off);
+    if (depth_in(p) < 0)
         return NULL;
-    }
     wfh_node *x = parse_unary(p);
-    p->rec--;
+    p->depth--;
     if (!x)
         return NULL;
     return mk(p, N_NOT, t->off, &x, 1);
@@ -469,6 +518,11 @@ static wfh_node *parse_chain(parser *p, int and_level)
     wfh_node *first = and_level ? parse_binary(p, 0) : parse_chain(p, 1);
     if (!first || peek(p)->kind != op)
         return first;
+    if (depth_in(p) < 0) {
+        p->depth--;
+        node_free(first);
+        return NULL;
+    }
     wfh_node **kids = NULL; /* owned, with the nodes */
     size_t nk = 0, cap = 0;
     wfh_node *x = first, *res = NULL;
@@ -495,6 +549,7 @@ static wfh_node *parse_chain(parser *p, int and_level)
     res = mk(p, and_level ? N_AND : N_OR, first->off, kids, nk);
     nk = 0;
 done:
+    p->depth--;
     for (size_t i = 0; i < nk; i++)
         node_free(kids[i]);
     free(kids);
@@ -503,8 +558,8 @@ done:
 
 static wfh_node *parse_expr(parser *p)
 {
-    if (++p->rec > WFH_EXPR_MAX_RECURSION) {
-        fail_depth(p, peek(p)->off);
+    if (depth_in(p) < 0) {
+        p->depth--;
         return NULL;
     }
     wfh_node *c = parse_chain(p, 0);
@@ -528,7 +583,7 @@ static wfh_node *parse_expr(parser *p)
             c = mk(p, N_TERN, c->off, kids, 3);
         }
     }
-    p->rec--;
+    p->depth--;
     return c;
 }
 
@@ -591,7 +646,7 @@ int wfh_expr_uses_status_fn(const wfh_expr *e)
 
 static void report_chain(const wfh_node *top, void (*fn)(void *, const wfh_expr_ref *), void *ud)
 {
-    const wfh_node *path[WFH_EXPR_MAX_DEPTH + 2];
+    const wfh_node *path[WFH_EXPR_MAX_HEIGHT + 2];
     size_t np = 0;
     const wfh_node *n = top;
     while (np < sizeof path / sizeof path[0]) {

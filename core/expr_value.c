@@ -169,6 +169,79 @@ double wfh_expr_str_to_number(const char *s, size_t len)
     return d;
 }
 
+/* JavaScript's Number#toString for a finite, non-zero @p d: the shortest digits that
+ * read back as d, in fixed notation for exponents -7 < e < 21, else exponential. */
+static void js_number_text(double d, char *buf, size_t size)
+{
+    char digits[32], tmp[40];
+    int exp10 = 0;
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
+        if (strtod(tmp, NULL) == d || prec == 17)
+            break;
+    }
+    /* tmp is "-d.ddde+XX": split into sign, digits and exponent. */
+    const char *p = tmp;
+    int neg = *p == '-';
+    if (neg)
+        p++;
+    size_t nd = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9')
+            digits[nd++] = *p;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    digits[nd] = '\0';
+    if (*p == 'e')
+        exp10 = atoi(p + 1);
+    int n = exp10 + 1; /* the decimal point sits after n digits */
+    int k = (int)nd;
+    char out[64];
+    size_t o = 0;
+    if (neg)
+        out[o++] = '-';
+    if (k <= n && n <= 21) {
+        memcpy(out + o, digits, nd);
+        o += nd;
+        for (int z = 0; z < n - k; z++)
+            out[o++] = '0';
+    } else if (0 < n && n <= 21) {
+        memcpy(out + o, digits, (size_t)n);
+        o += (size_t)n;
+        out[o++] = '.';
+        memcpy(out + o, digits + n, nd - (size_t)n);
+        o += nd - (size_t)n;
+    } else if (-6 < n && n <= 0) {
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int z = 0; z < -n; z++)
+            out[o++] = '0';
+        memcpy(out + o, digits, nd);
+        o += nd;
+    } else {
+        out[o++] = digits[0];
+        if (nd > 1) {
+            out[o++] = '.';
+            memcpy(out + o, digits + 1, nd - 1);
+            o += nd - 1;
+        }
+        o += (size_t)snprintf(out + o, sizeof out - o, "e%c%d", n - 1 < 0 ? '-' : '+',
+                              n - 1 < 0 ? 1 - n : n - 1);
+    }
+    out[o] = '\0';
+    snprintf(buf, size, "%s", out);
+}
+
+void wfh_expr_json_number(double d, char *buf, size_t size)
+{
+    if (!isfinite(d))
+        snprintf(buf, size, "null"); /* as JSON.stringify does */
+    else if (d == 0)
+        snprintf(buf, size, "0");
+    else
+        js_number_text(d, buf, size);
+}
+
 void wfh_expr_number_format(double d, char *buf, size_t size)
 {
     if (isnan(d)) {
@@ -179,24 +252,18 @@ void wfh_expr_number_format(double d, char *buf, size_t size)
         snprintf(buf, size, "%s", d < 0 ? "-Infinity" : "Infinity");
         return;
     }
+    /* GitHub keeps at most 15 decimals (so 0.1 + float noise prints as 0.1), then prints
+     * the shortest form of that. Beyond 1e21 there is nothing after the point to drop. */
+    if (fabs(d) < 1e21) {
+        char fixed[400];
+        snprintf(fixed, sizeof fixed, "%.15f", d);
+        d = strtod(fixed, NULL);
+    }
     if (d == 0) {
         snprintf(buf, size, "0"); /* also -0 */
         return;
     }
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, "%.15g", d);
-    char *e = strchr(tmp, 'e');
-    if (!e) {
-        snprintf(buf, size, "%s", tmp);
-        return;
-    }
-    /* "1e+021"-style exponents become JavaScript's "1e+21". */
-    char sign = e[1];
-    const char *digits = e + 2;
-    while (*digits == '0' && digits[1])
-        digits++;
-    *e = '\0';
-    snprintf(buf, size, "%se%c%s", tmp, sign, digits);
+    js_number_text(d, buf, size);
 }
 
 double wfh_val_to_number(const wfh_val *v)
@@ -331,16 +398,19 @@ static size_t utf8_put(char *o, uint32_t cp)
 
 char *wfh_expr_case_map(const char *s, size_t len, int upper, size_t *outlen)
 {
-    /* A simple mapping never grows a code point past 4 bytes, and at most from 2 to 3
-     * bytes, so 2x the input is always enough. */
-    char *out = malloc(len * 2 + 1); /* owned by the caller */
+    /* No mapping makes a code point's UTF-8 more than 3 times longer (checked by the
+     * generator of expr_case.c). */
+    if (len > ((size_t)-1 - 1) / 3)
+        return NULL;
+    char *out = malloc(len * 3 + 1); /* owned by the caller */
     if (!out)
         return NULL;
     size_t i = 0, o = 0;
     while (i < len) {
-        uint32_t cp = wfh_expr_utf8_next(s, len, &i);
-        cp = upper ? wfh_expr_cp_upper(cp) : wfh_expr_cp_lower(cp);
-        o += utf8_put(out + o, cp);
+        uint32_t cps[3];
+        size_t n = wfh_expr_cp_case(wfh_expr_utf8_next(s, len, &i), upper, cps);
+        for (size_t k = 0; k < n; k++)
+            o += utf8_put(out + o, cps[k]);
     }
     out[o] = '\0';
     if (outlen)
@@ -348,28 +418,38 @@ char *wfh_expr_case_map(const char *s, size_t len, int upper, size_t *outlen)
     return out;
 }
 
+static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c)
+        return c < 0 ? -1 : 1;
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
 int wfh_expr_str_icmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-    size_t i = 0, j = 0;
-    while (i < alen && j < blen) {
-        unsigned char ca = (unsigned char)a[i], cb = (unsigned char)b[j];
-        uint32_t x, y;
-        if (ca < 0x80 && cb < 0x80) {
-            x = (ca >= 'a' && ca <= 'z') ? ca - 32u : ca;
-            y = (cb >= 'a' && cb <= 'z') ? cb - 32u : cb;
-            i++, j++;
-        } else {
-            x = wfh_expr_cp_upper(wfh_expr_utf8_next(a, alen, &i));
-            y = wfh_expr_cp_upper(wfh_expr_utf8_next(b, blen, &j));
-        }
+    size_t i = 0;
+    /* ASCII prefix: the common case, without allocating. */
+    for (; i < alen && i < blen; i++) {
+        unsigned char ca = (unsigned char)a[i], cb = (unsigned char)b[i];
+        if (ca >= 0x80 || cb >= 0x80)
+            break;
+        unsigned x = (ca >= 'a' && ca <= 'z') ? ca - 32u : ca;
+        unsigned y = (cb >= 'a' && cb <= 'z') ? cb - 32u : cb;
         if (x != y)
             return x < y ? -1 : 1;
     }
-    if (i < alen)
-        return 1;
-    if (j < blen)
-        return -1;
-    return 0;
+    if (i == alen || i == blen)
+        return alen - i == blen - i ? 0 : (alen - i < blen - i ? -1 : 1);
+    /* Upper-case the rest of both (one code point may become several, 'ß' -> "SS"),
+     * then compare; UTF-8 byte order is code point order. */
+    size_t fal, fbl;
+    char *fa = wfh_expr_case_map(a + i, alen - i, 1, &fal); /* owned */
+    char *fb = wfh_expr_case_map(b + i, blen - i, 1, &fbl); /* owned */
+    int c = fa && fb ? bytes_cmp(fa, fal, fb, fbl) : bytes_cmp(a + i, alen - i, b + i, blen - i);
+    free(fa);
+    free(fb);
+    return c;
 }
 
 json_t *wfh_expr_obj_get(const json_t *obj, const char *name, size_t len)
@@ -613,7 +693,7 @@ void wfh_expr_json_write(wfh_buf *b, const json_t *j, int pretty, int indent)
         wfh_buf_addstr(b, num);
         return;
     case JSON_REAL:
-        wfh_expr_number_format(json_real_value(j), num, sizeof num);
+        wfh_expr_json_number(json_real_value(j), num, sizeof num);
         wfh_buf_addstr(b, num);
         return;
     case JSON_TRUE: wfh_buf_add(b, "true", 4); return;

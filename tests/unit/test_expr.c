@@ -148,7 +148,10 @@ static const eval_case eval_cases[] = {
     {"upper('HeLLo')", "\"HELLO\"", OK},
     {"upper(inputs.greek)", "\"ΣΊΣΥΦΟΣ\"", OK},
     {"lower('ÀÉÎ')", "\"àéî\"", OK},
-    {"upper('straße')", "\"STRAßE\"", OK},
+    {"upper('straße')", "\"STRASSE\"", OK},
+    {"'straße' == 'STRASSE'", "true", OK},
+    {"'ı' == 'I'", "false", OK},
+    {"startsWith('ﬁle', 'FI')", "true", OK},
     {"lower(123)", "\"123\"", OK},
     {"upper(true)", "\"TRUE\"", OK},
     {"lower(null)", "\"\"", OK},
@@ -254,7 +257,7 @@ static const eval_case eval_cases[] = {
     {"toJSON(0.1)", "\"0.1\"", OK},
     {"toJSON(1e21)", "\"1e+21\"", OK},
     {"fromJSON(toJSON(inputs.obj)).k", "\"v\"", OK},
-    {"fromJSON('123456789012345678901234567890')", "1.23456789012346e+29", OK},
+    {"fromJSON('123456789012345678901234567890')", "1.2345678901234568e+29", OK},
     {"fromJSON('{\"a\":')", "invalid JSON", EVAL},
     {"fromJSON('')", "invalid JSON", EVAL},
     {"fromJSON(null)", "invalid JSON", EVAL},
@@ -298,7 +301,13 @@ static const eval_case eval_cases[] = {
     {"inputs[", "end of expression", PARSE},
     {"inputs[]", "Unexpected symbol: ']'", PARSE},
     {"inputs.", "end of expression", PARSE},
-    {"inputs..name", "Unexpected symbol", PARSE},
+    {"inputs..name", "Unexpected symbol: '.name'", LEX},
+    {"'abc'.length", "Unexpected symbol: '.length'", LEX},
+    {"'abc'[0]", "Unexpected symbol: '['", PARSE},
+    {"true[0]", "Unexpected symbol: '['", PARSE},
+    {"('abc')[0]", "null", OK},
+    {"format('{0}', 1,)", "\"1\"", OK},
+    {"nosuch(1 2)", "Unexpected symbol: '2'", PARSE},
     {"inputs.list[*]", "[\"a\",\"b\",\"c\"]", OK},
     {"inputs.list[*][0]", "[]", OK},
     {"!", "end of expression", PARSE},
@@ -310,7 +319,8 @@ static const eval_case eval_cases[] = {
     {"1 && && 2", "Unexpected symbol: '&&'", PARSE},
     {"nosuch()", "Unrecognized function: 'nosuch'", PARSE},
     {"inputs.name()", "Unexpected symbol: '('", PARSE},
-    {"contains('a',)", "Unexpected symbol: ')'", PARSE},
+    {"contains('a',)", "Too few parameters", PARSE},
+    {"contains('a',,)", "Unexpected symbol: ','", PARSE},
     {"contains(,'a')", "Unexpected symbol: ','", PARSE},
     {"format('x'", "end of expression", PARSE},
     {"toJSON 1", "Unrecognized named-value: 'toJSON'", PARSE},
@@ -427,7 +437,7 @@ static void test_error_offsets(void **state)
 static void test_depth_limits(void **state)
 {
     (void)state;
-    char buf[4096];
+    static char buf[16384];
     wfh_expr *e = NULL;
     wfh_expr_error err;
     /* 49 nots over a literal is depth 50: allowed; 50 is not. */
@@ -440,7 +450,18 @@ static void test_depth_limits(void **state)
     assert_true(wfh_expr_parse(buf, strlen(buf), NULL, &e, &err) < 0);
     assert_int_equal(err.kind, WFH_EXPR_ERR_PARSING);
     assert_non_null(strstr(err.message, "depth 50"));
-    /* Parentheses add no depth in GitHub; a hostile pile of them must not crash. */
+    /* Each group is a level, as in GitHub: 49 around a literal is fine, 50 is not. */
+    memset(buf, '(', 49);
+    buf[49] = '1';
+    memset(buf + 50, ')', 49);
+    assert_int_equal(wfh_expr_parse(buf, 99, NULL, &e, &err), 0);
+    wfh_expr_free(e);
+    memset(buf, '(', 50);
+    buf[50] = '1';
+    memset(buf + 51, ')', 50);
+    assert_true(wfh_expr_parse(buf, 101, NULL, &e, &err) < 0);
+    assert_non_null(strstr(err.message, "depth 50"));
+    /* A hostile pile of them must fail cleanly. */
     memset(buf, '(', 3000);
     buf[3000] = '\0';
     assert_true(wfh_expr_parse(buf, strlen(buf), NULL, &e, &err) < 0);
@@ -453,12 +474,18 @@ static void test_depth_limits(void **state)
         o += (size_t)snprintf(buf + o, sizeof buf - o, "%s1", i ? "||" : "");
     assert_int_equal(wfh_expr_parse(buf, o, NULL, &e, &err), 0);
     wfh_expr_free(e);
-    /* A long == chain nests; it must fail cleanly, not overflow. */
+    /* A long == chain nests without counting in GitHub's depth; wfhost bounds the tree
+     * height (evaluation recurses over it), so it must fail cleanly, not overflow. */
     o = 0;
-    for (int i = 0; i < 500; i++)
+    for (int i = 0; i < 100; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%s1", i ? "==" : "");
+    assert_int_equal(wfh_expr_parse(buf, o, NULL, &e, &err), 0);
+    wfh_expr_free(e);
+    o = 0;
+    for (int i = 0; i < 2000; i++)
         o += (size_t)snprintf(buf + o, sizeof buf - o, "%s1", i ? "==" : "");
     assert_true(wfh_expr_parse(buf, o, NULL, &e, &err) < 0);
-    assert_non_null(strstr(err.message, "depth"));
+    assert_non_null(strstr(err.message, "1000 levels"));
 }
 
 static void test_status_functions(void **state)
