@@ -834,9 +834,31 @@ static void test_stringify(void **state)
         json_decref(v);
     }
     assert_false(wfh_expr_truthy(NULL));
-    char buf[32];
-    wfh_expr_number_format(0.84551240822557006, buf, sizeof buf);
-    assert_string_equal(buf, "0.84551240822557");
+    static const struct {
+        double d;
+        const char *want;
+    } nums[] = {
+        {0.84551240822557006, "0.84551240822557"},
+        {0.1 + 0.2, "0.3"},
+        {1e15, "1000000000000000"},
+        {1e21, "1e+21"},
+        {1.5e300, "1.5e+300"},
+        {-2.5e-7, "-2.5e-7"},
+        {1e-16, "0"},
+        {1234.5678901234567, "1234.5678901234567"},
+        {123456789.123456789, "123456789.12345679"},
+        {-0.0, "0"},
+        {100, "100"},
+        {0.000001, "0.000001"},
+        {1.7976931348623157e308, "1.7976931348623157e+308"},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        char buf[64];
+        wfh_expr_number_format(nums[i].d, buf, sizeof buf);
+        if (strcmp(buf, nums[i].want) != 0)
+            print_message("FAIL number %.17g: want %s got %s\n", nums[i].d, nums[i].want, buf);
+        assert_string_equal(buf, nums[i].want);
+    }
 }
 
 static void test_nonfinite_result(void **state)
