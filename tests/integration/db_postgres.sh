@@ -91,6 +91,10 @@ req '{"url":"'"$URL"'","sql":"SELECT $1::int AS a","params":{"a":1}}'
 expect_eq "$(status)" 5 "positional SQL with named params"
 req '{"url":"'"$URL"'","sql":"SELECT :wfh_idempotency_key::text AS k, '\''a::b'\'' AS c","params":{}}'
 expect_eq "$(out_json rows)" '[{"c": "a::b", "k": "k"}]' "the idempotency key as a named parameter: $(error)"
+# :names inside dollar quotes, comments, E-strings with escaped quotes and identifiers
+# are not parameters; only :c is.
+req '{"url":"'"$URL"'","sql":"SELECT $$:a$$ AS d, $t$ :x $t$ AS t, E'\''\\'\'':e'\'' AS e, /* :b /* :n */ */ :c::int AS \":q\" -- :z\n","params":{"c":7}}'
+expect_eq "$(out_json rows)" '[{":q": 7, "d": ":a", "e": "'"'"':e", "t": " :x "}]' "named parameters are found only in code: $(error)"
 req '{"url":"'"$URL"'","sql":"SELECT pg_sleep(5)","timeout_ms":300}'
 expect_eq "$(status)" 4 "statement timeout"
 error >"$T/e"; expect_in "$T/e" 'SQLSTATE 57014' "timeout SQLSTATE"
