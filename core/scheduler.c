@@ -544,6 +544,8 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
         err = wfh_error_set(WFH_ENOMEM, "run: out of memory");
         goto done;
     }
+    /* The run exists from here: its id is the first thing people and scripts see. */
+    wfh_display_run_start(r->disp, r->id, wf->name);
 done:
     free(n_needs);
     free((void *)needs);
@@ -630,7 +632,6 @@ int wfh_run_exec(wfh_run *r)
     r->finished = 1;
     r->start_ms = mono_ms();
     iso_now(r->started_at);
-    wfh_display_run_start(r->disp, r->id, r->wf->name);
     for (size_t i = 0; i < r->wf->n_steps; i++)
         if (r->steps[i].restored)
             wfh_display_step_end(r->disp, i, WFH_S_SUCCEEDED, WFH_DISPLAY_NEVER_RAN,

@@ -125,8 +125,9 @@ typedef struct wfh_run_opts {
 
 typedef struct wfh_run wfh_run;
 
-/* Prepare a run of @p wf (validated; borrowed, and so is @p cat, for the run's life).
- * Returns 0 and *out (owned; wfh_run_free) or a negative code with a message. */
+/* Prepare a run of @p wf (validated; borrowed, and so is @p cat, for the run's life)
+ * and announce it ("run <id> (<name>)") on the human stream. Returns 0 and *out
+ * (owned; wfh_run_free) or a negative code with a message. */
 int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_opts *opts,
                 wfh_run **out);
 void wfh_run_free(wfh_run *r);

@@ -143,9 +143,8 @@ int cmd_exec(int argc, char **argv)
     if ((err = wfh_catalog_open(plugin_dir, &cat)) < 0)
         goto done;
     wfh_workflow_validate(wf, cat, &diags);
-    if (diags.count > 0)
-        wfh_diags_print(&diags, stderr); /* warnings too, as validate shows them */
     if (diags.errors > 0) {
+        wfh_diags_print(&diags, stderr); /* warnings too, as validate shows them */
         rc = WFH_EXIT_INVALID;
         goto done;
     }
@@ -158,6 +157,9 @@ int cmd_exec(int argc, char **argv)
     };
     if ((err = wfh_run_new(wf, cat, &opts, &run)) < 0)
         goto done;
+    /* Warnings after the run's first line ("run <id> ..."), which scripts read. */
+    if (diags.count > 0)
+        wfh_diags_print(&diags, stderr);
     int run_err = wfh_run_exec(run);
     if (want_json) {
         json_t *doc = wfh_run_to_json(run); /* owned */
