@@ -43,6 +43,7 @@ typedef struct run_step {
     size_t n_logs;           /* log lines streamed by the current attempt */
     int restored;            /* success taken from a run store (wfh_run_restore) */
     json_t *outputs;         /* owned reference, NULL until an attempt ends */
+    json_t *sandbox;         /* owned reference: the policy's grant, or NULL */
     char *error;             /* owned, NULL unless it failed */
     uint64_t start_ms, end_ms; /* monotonic; 0 = never started */
     char started_at[32];     /* ISO 8601 UTC, "" if never started */
@@ -329,6 +330,7 @@ static void start_step(wfh_run *r, size_t i)
         .idempotency_key = key,
         .workspace = r->workspace,
         .attempt = wfh_sched_attempts(r->sched, i),
+        .sandbox = rs->sandbox,
     };
     wfh_attempt_hooks hooks = {.log = on_log, .progress = on_progress, .ud = rs};
     if (!spec.plugin_path) {
@@ -447,6 +449,7 @@ void wfh_run_free(wfh_run *r)
                 wfh_attempt_free(rs->att);
             }
             json_decref(rs->outputs);
+            json_decref(rs->sandbox);
             free(rs->error);
         }
     }
@@ -529,6 +532,16 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
                                 wf->path, wf->steps[i].id);
             goto done;
         }
+    }
+    /* Grants first: a refusal must stop the run before any step has done anything. */
+    for (size_t i = 0; opts && opts->policy && i < n; i++) {
+        const wfh_type_meta *meta = wf->steps[i].meta;
+        err = wfh_policy_grant_for(opts->policy, wf->steps[i].id,
+                                   meta ? meta->name : wf->steps[i].type,
+                                   meta ? meta->capabilities : NULL, NULL,
+                                   &r->steps[i].sandbox);
+        if (err < 0)
+            goto done;
     }
     for (size_t s = 0; s < r->n_slots; s++) {
         r->slot_step[s] = NO_SLOT;

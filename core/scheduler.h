@@ -25,6 +25,7 @@
 #include <stdio.h>
 
 #include "catalog.h"
+#include "policy.h"
 #include "workflow.h"
 
 /* A step's state. Room is left for retries and timeouts (issue #3): a failed attempt
@@ -121,13 +122,18 @@ typedef struct wfh_run_opts {
      * error. ev->step indexes wf->steps. */
     wfh_sched_hook on_event;
     void *on_event_ud;      /* borrowed */
+    /* The operator's sandbox policy (borrowed). Each step's grant is worked out in
+     * wfh_run_new, before anything runs, and sent with every attempt; NULL sends none
+     * (the runner then says the attempt ran unconfined). */
+    const wfh_policy *policy;
 } wfh_run_opts;
 
 typedef struct wfh_run wfh_run;
 
 /* Prepare a run of @p wf (validated; borrowed, and so is @p cat, for the run's life)
  * and announce it ("run <id> (<name>)") on the human stream. Returns 0 and *out
- * (owned; wfh_run_free) or a negative code with a message. */
+ * (owned; wfh_run_free) or a negative code with a message: WFH_ESECURITY when the
+ * policy does not grant what a step's type requests (nothing has run then). */
 int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_opts *opts,
                 wfh_run **out);
 void wfh_run_free(wfh_run *r);
