@@ -112,12 +112,44 @@ static double radix_value(const char *s, size_t len, int radix)
     return v;
 }
 
+/* Bytes of the JavaScript white space (StrWhiteSpaceChar) that @p s starts with, or 0. */
+static size_t js_space_at(const char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (is_js_space(s[0]))
+        return 1;
+    if ((unsigned char)s[0] < 0x80)
+        return 0;
+    size_t i = 0;
+    uint32_t cp = wfh_expr_utf8_next(s, len, &i);
+    if (cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
+        cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000 || cp == 0xFEFF)
+        return i;
+    return 0;
+}
+
+/* The same at the end of @p s. */
+static size_t js_space_before(const char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (is_js_space(s[len - 1]))
+        return 1;
+    size_t start = len - 1;
+    while (start > 0 && len - start < 4 && ((unsigned char)s[start] & 0xC0) == 0x80)
+        start--;
+    size_t n = js_space_at(s + start, len - start);
+    return n == len - start ? n : 0;
+}
+
 double wfh_expr_str_to_number(const char *s, size_t len)
 {
-    while (len && is_js_space(*s))
-        s++, len--;
-    while (len && is_js_space(s[len - 1]))
-        len--;
+    size_t n;
+    while ((n = js_space_at(s, len)) > 0)
+        s += n, len -= n;
+    while ((n = js_space_before(s, len)) > 0)
+        len -= n;
     if (len == 0)
         return 0;
     if (len > 2 && s[0] == '0') {

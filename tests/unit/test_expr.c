@@ -273,6 +273,10 @@ static const eval_case eval_cases[] = {
     {"case(false, fromJSON('bad'), 'ok')", "\"ok\"", OK},
     /* numbers and text */
     {"0x1F", "31", OK},
+    {"'\xc2\xa0 7\xe3\x80\x80' == 7", "true", OK},
+    {"'\xe2\x80\xa8' == 0", "true", OK},
+    {"'7\xc2' == 7", "Invalid UTF-8", LEX},
+    {"'\xc3\xa9" "7' == 7", "false", OK},
     {"0o17", "15", OK},
     {"0b101", "5", OK},
     {"1e3", "1000", OK},
