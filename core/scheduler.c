@@ -73,6 +73,7 @@ struct wfh_run {
     int cancelled;
     int cancel_signal;
     int fatal;               /* a host error that stopped the run, or 0 */
+    char fatal_msg[512];     /* its message, kept from being overwritten while we stop */
     char started_at[32];
     uint64_t start_ms, end_ms;
     int finished;
@@ -200,8 +201,10 @@ static int run_on_event(void *ud, const wfh_sched_event *ev)
 static void transition(wfh_run *r, size_t step, wfh_sstate to, const char *reason)
 {
     int err = wfh_sched_transition(r->sched, step, to, reason);
-    if (err < 0 && !r->fatal)
+    if (err < 0 && !r->fatal) {
         r->fatal = err;
+        snprintf(r->fatal_msg, sizeof r->fatal_msg, "%s", wfh_error_last());
+    }
 }
 
 /* ---- attempts ----------------------------------------------------------------------- */
@@ -407,8 +410,10 @@ static void cancel_run(wfh_run *r, int sig)
                  "stopping");
         wfh_display_note(r->disp, note);
         int err = wfh_sched_cancel(r->sched, "cancelled");
-        if (err < 0 && !r->fatal)
+        if (err < 0 && !r->fatal) {
             r->fatal = err;
+            snprintf(r->fatal_msg, sizeof r->fatal_msg, "%s", wfh_error_last());
+        }
     }
     /* Again on every signal: a second Ctrl-C must not be needed, but is harmless. */
     for (size_t s = 0; s < r->n_slots; s++) {
@@ -696,8 +701,9 @@ int wfh_run_exec(wfh_run *r)
         int nready = poll(r->pfd, 1 + 2 * r->n_slots, timeout);
         if (nready < 0 && errno != EINTR) {
             err = wfh_error_set(WFH_EIO, "run: poll: %s", strerror(errno));
-            cancel_run(r, 0);
             r->fatal = err;
+            snprintf(r->fatal_msg, sizeof r->fatal_msg, "%s", wfh_error_last());
+            cancel_run(r, 0);
         }
         if (nready > 0 && (r->pfd[0].revents & POLLIN)) {
             unsigned char buf[64];
@@ -735,7 +741,7 @@ int wfh_run_exec(wfh_run *r)
         wfh_display_tick(r->disp, mono_ms());
     }
     if (r->fatal)
-        err = r->fatal;
+        err = wfh_error_set(r->fatal, "%s", r->fatal_msg);
 done:
     r->end_ms = mono_ms();
     if (installed) {
@@ -769,6 +775,8 @@ json_t *wfh_run_to_json(const wfh_run *r)
     const char *status;
     if (!r->finished)
         status = "pending";
+    else if (r->fatal) /* the host failed; the cancel that followed is not the story */
+        status = "failed";
     else if (r->cancelled)
         status = "cancelled";
     else if (wfh_sched_count(r->sched, WFH_S_SUCCEEDED) == r->wf->n_steps)
