@@ -58,4 +58,14 @@ expect_eq "$rc" "143" "runner exits 128+SIGTERM"
 sleep 0.2
 alive "m3-$$" && { fail "setsid'd process survived SIGTERM of the runner"; pkill -f "m3-$$"; }
 alive "m4-$$" && { fail "script survived SIGTERM of the runner"; pkill -f "m4-$$"; }
+
+# SIGINT is the cooperative stop: is_cancelled() turns true and the step returns.
+req "$FIX" hang '{}' >"$T/req"
+"$RUNNER" <"$T/req" >"$T/out" 2>"$T/err" &
+rpid=$!
+for _ in $(seq 50); do grep -q hanging "$T/out" && break; sleep 0.1; done
+kill -INT $rpid
+wait $rpid
+expect_eq "$?" "0" "runner exits normally after a cooperative cancel"
+expect_in "$T/out" '"t":"result","status":6,.*"error":"cancelled"' "step saw is_cancelled() and returned cancelled"
 done_testing
