@@ -18,21 +18,75 @@
 
 #include "error.h"
 
-void wfh_ynode_free(wfh_ynode *n)
+/* Nodes and scalar text come from large chunks: one allocation per 64 KiB instead of
+ * two per node, and freeing the tree is a walk over chunks. */
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    max_align_t data[];
+} arena_chunk;
+
+struct wfh_yarena {
+    arena_chunk *head; /* owned list */
+};
+
+static void *arena_alloc(struct wfh_yarena *a, size_t size, int zero)
+{
+    size = (size + 15) & ~(size_t)15;
+    arena_chunk *c = a->head;
+    if (!c || c->cap - c->used < size) {
+        size_t cap = size > 65536 ? size : 65536;
+        c = malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->next = a->head;
+        c->used = 0;
+        c->cap = cap;
+        a->head = c;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += size;
+    if (zero)
+        memset(p, 0, size);
+    return p;
+}
+
+static void arena_free(struct wfh_yarena *a)
+{
+    if (!a)
+        return;
+    while (a->head) {
+        arena_chunk *next = a->head->next;
+        free(a->head);
+        a->head = next;
+    }
+    free(a);
+}
+
+/* Frees what a node owns outside the arena: its child arrays, recursively. Depth is
+ * capped at WFH_YDOC_MAX_DEPTH by the parser, so recursion is bounded. */
+static void node_release(wfh_ynode *n)
 {
     if (!n)
         return;
-    /* Iterative over the top level would be nicer, but depth is capped at
-     * WFH_YDOC_MAX_DEPTH by the parser, so recursion is bounded. */
     for (size_t i = 0; i < n->n; i++) {
-        wfh_ynode_free(n->items[i]);
+        node_release(n->items[i]);
         if (n->keys)
-            wfh_ynode_free(n->keys[i]);
+            node_release(n->keys[i]);
     }
     free(n->items);
     free(n->keys);
-    free(n->str);
-    free(n);
+    n->items = n->keys = NULL;
+    n->n = 0;
+}
+
+void wfh_ynode_free(wfh_ynode *root)
+{
+    if (!root)
+        return;
+    struct wfh_yarena *a = root->arena;
+    node_release(root);
+    arena_free(a);
 }
 
 const wfh_ynode *wfh_ynode_get(const wfh_ynode *map, const char *key)
@@ -53,6 +107,7 @@ typedef struct frame {
 } frame;
 
 typedef struct builder {
+    struct wfh_yarena *arena; /* owned until handed to the root */
     wfh_diags *diags;
     const char *buf;
     size_t len;
@@ -62,9 +117,9 @@ typedef struct builder {
     size_t nodes;
 } builder;
 
-static wfh_ynode *node_new(wfh_ykind kind, const yaml_mark_t *m)
+static wfh_ynode *node_new(builder *b, wfh_ykind kind, const yaml_mark_t *m)
 {
-    wfh_ynode *n = calloc(1, sizeof *n);
+    wfh_ynode *n = arena_alloc(b->arena, sizeof *n, 1);
     if (!n)
         return NULL;
     n->kind = kind;
@@ -108,7 +163,7 @@ static int attach(builder *b, wfh_ynode *n)
     if (f->node->kind == WFH_Y_SEQ) {
         int err = child_push(f->node, NULL, n);
         if (err < 0)
-            wfh_ynode_free(n);
+            node_release(n);
         return err;
     }
     if (!f->pending) {
@@ -116,7 +171,7 @@ static int attach(builder *b, wfh_ynode *n)
             wfh_diag_add(b->diags, WFH_DIAG_ERROR, n->line, n->col, NULL,
                          "mapping keys must be plain strings, not a %s",
                          n->kind == WFH_Y_SEQ ? "list" : "mapping");
-            wfh_ynode_free(n);
+            node_release(n);
             return WFH_EPARSE;
         }
         f->pending = n;
@@ -124,7 +179,7 @@ static int attach(builder *b, wfh_ynode *n)
     }
     int err = child_push(f->node, f->pending, n);
     if (err < 0) {
-        wfh_ynode_free(n);
+        node_release(n);
         return err;
     }
     f->pending = NULL;
@@ -292,15 +347,13 @@ static int on_event(builder *b, yaml_event_t *ev, int *docs)
         int err = refuse_anchor(b, ev->data.scalar.anchor, m);
         if (err < 0)
             return err;
-        wfh_ynode *n = node_new(WFH_Y_SCALAR, m);
+        wfh_ynode *n = node_new(b, WFH_Y_SCALAR, m);
         if (!n)
             return WFH_ENOMEM;
         n->len = ev->data.scalar.length;
-        n->str = malloc(n->len + 1);
-        if (!n->str) {
-            free(n);
+        n->str = arena_alloc(b->arena, n->len + 1, 0);
+        if (!n->str)
             return WFH_ENOMEM;
-        }
         memcpy(n->str, ev->data.scalar.value, n->len);
         n->str[n->len] = '\0';
         n->style = style_of(ev->data.scalar.style);
@@ -322,7 +375,7 @@ static int on_event(builder *b, yaml_event_t *ev, int *docs)
             return WFH_EPARSE;
         }
         wfh_ynode *n =
-            node_new(ev->type == YAML_SEQUENCE_START_EVENT ? WFH_Y_SEQ : WFH_Y_MAP, m);
+            node_new(b, ev->type == YAML_SEQUENCE_START_EVENT ? WFH_Y_SEQ : WFH_Y_MAP, m);
         if (!n)
             return WFH_ENOMEM;
         b->stack[b->depth].node = n;
@@ -336,13 +389,13 @@ static int on_event(builder *b, yaml_event_t *ev, int *docs)
         frame f = b->stack[--b->depth];
         int err = 0;
         if (f.pending) { /* cannot happen with a well-behaved parser */
-            wfh_ynode_free(f.pending);
+            node_release(f.pending);
             err = WFH_EPARSE;
         }
         if (!err && f.node->kind == WFH_Y_MAP)
             err = check_duplicates(b, f.node);
         if (err < 0) {
-            wfh_ynode_free(f.node);
+            node_release(f.node);
             return err;
         }
         return attach(b, f.node);
@@ -363,9 +416,12 @@ int wfh_ydoc_parse(const char *buf, size_t len, wfh_ynode **out, wfh_diags *diag
                      len, WFH_YDOC_MAX_BYTES);
         return wfh_error_set(WFH_EPARSE, "%s: file too large", diags->file);
     }
+    b.arena = calloc(1, sizeof *b.arena);
     yaml_parser_t p;
-    if (!yaml_parser_initialize(&p))
+    if (!b.arena || !yaml_parser_initialize(&p)) {
+        free(b.arena);
         return wfh_error_set(WFH_ENOMEM, "out of memory starting the YAML parser");
+    }
     yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
     int err = 0, docs = 0;
     for (;;) {
@@ -387,21 +443,23 @@ int wfh_ydoc_parse(const char *buf, size_t len, wfh_ynode **out, wfh_diags *diag
     yaml_parser_delete(&p);
     while (b.depth > 0) {
         b.depth--;
-        wfh_ynode_free(b.stack[b.depth].pending);
-        wfh_ynode_free(b.stack[b.depth].node);
+        node_release(b.stack[b.depth].pending);
+        node_release(b.stack[b.depth].node);
     }
     if (!err && !b.root) {
         wfh_diag_add(diags, WFH_DIAG_ERROR, 1, 1, NULL, "the file is empty");
         err = WFH_EPARSE;
     }
     if (err < 0) {
-        wfh_ynode_free(b.root);
+        node_release(b.root);
+        arena_free(b.arena);
         if (err == WFH_ENOMEM)
             return wfh_error_set(err, "%s: out of memory parsing YAML", diags->file);
         char first[512];
         wfh_diags_first(diags, first, sizeof first);
         return wfh_error_set(err, "%s", first);
     }
+    b.root->arena = b.arena;
     *out = b.root;
     return 0;
 }

@@ -41,6 +41,7 @@ typedef struct wfh_ynode {
     struct wfh_ynode **items; /* owned */
     struct wfh_ynode **keys;  /* owned, mapping only; keys are scalars */
     size_t cap;               /* allocated slots in items/keys (private to ydoc.c) */
+    struct wfh_yarena *arena; /* root only: owns every node and scalar of the tree */
 } wfh_ynode;
 
 /* Parse @p buf (borrowed) into a tree. Problems are added to @p diags with positions;
@@ -48,7 +49,9 @@ typedef struct wfh_ynode {
  * WFH_E* code with *out NULL. */
 int wfh_ydoc_parse(const char *buf, size_t len, wfh_ynode **out, wfh_diags *diags);
 
-void wfh_ynode_free(wfh_ynode *n);
+/* Frees a whole tree. Nodes live in one arena owned by the root (parsing 100 000 steps
+ * makes millions of nodes), so only a root returned by wfh_ydoc_parse may be freed. */
+void wfh_ynode_free(wfh_ynode *root);
 
 /* The value of key @p key in mapping @p map, or NULL. Borrowed from @p map. */
 const wfh_ynode *wfh_ynode_get(const wfh_ynode *map, const char *key);
