@@ -53,6 +53,29 @@ else
   fail "steps did not record their timestamps (concurrency 1)"
 fi
 
+# The limit holds: never more than N steps at once, judged from the intervals the
+# steps record (start and end stamps), and with the default N = the online CPUs.
+{
+  echo "name: limit"
+  echo "steps:"
+  for i in 1 2 3 4 5; do
+    echo "  - id: p$i"
+    echo "    uses: shell"
+    echo "    with: {run: 'echo \$(date +%s%N) 1 >> \"$T/iv\"; sleep 0.4; echo \$(date +%s%N) -1 >> \"$T/iv\"'}"
+  done
+} >"$T/limit.yaml"
+max_overlap() { sort -n "$T/iv" | awk '{ n += $2; if (n > m) m = n } END { print m }'; }
+rm -f "$T/iv"
+run "$WFH" exec -j 2 "$T/limit.yaml"
+expect_rc 0 "limit, concurrency 2"
+expect_eq "$(max_overlap)" 2 "steps at once with --concurrency 2"
+rm -f "$T/iv"
+run "$WFH" exec "$T/limit.yaml"
+expect_rc 0 "limit, default concurrency"
+cpus=$(getconf _NPROCESSORS_ONLN)
+want=$((cpus < 5 ? cpus : 5))
+expect_eq "$(max_overlap)" "$want" "steps at once by default (online CPUs: $cpus)"
+
 # A wide fan-out finishes and runs every step exactly once.
 {
   echo "name: fan"
