@@ -172,14 +172,13 @@ static int eval_cmp(const wfh_node *n, const wfh_val *a, const wfh_val *b)
     case T_NE: return !wfh_val_equal(a, b);
     default: break;
     }
+    /* As GitHub: a <= b is (a == b || a < b), so the same array is <= itself. */
     int c = wfh_val_compare(a, b);
-    if (c == 2)
-        return 0;
     switch ((wfh_tok_kind)n->op) {
-    case T_LT: return c < 0;
-    case T_LE: return c <= 0;
-    case T_GT: return c > 0;
-    default: return c >= 0;
+    case T_LT: return c == -1;
+    case T_LE: return c == -1 || wfh_val_equal(a, b);
+    case T_GT: return c == 1;
+    default: return c == 1 || wfh_val_equal(a, b);
     }
 }
 
@@ -209,9 +208,10 @@ int wfh_expr_eval_node(wfh_eval_ctx *cx, const wfh_node *n, wfh_val *out)
         rc = access(cx, n, &a, NULL, out);
         goto done;
     case N_INDEX:
-        if ((rc = wfh_expr_eval_node(cx, n->kids[0], &a)) < 0)
-            goto done;
+        /* The index first, as GitHub does, so the same error wins when both fail. */
         if ((rc = wfh_expr_eval_node(cx, n->kids[1], &b)) < 0)
+            goto done;
+        if ((rc = wfh_expr_eval_node(cx, n->kids[0], &a)) < 0)
             goto done;
         rc = access(cx, n, &a, &b, out);
         goto done;
