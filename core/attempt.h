@@ -9,14 +9,18 @@
  * Wire protocol (host <-> runner), all JSON, one object per line:
  *  - host -> runner, on the runner's stdin, then EOF:
  *      {"plugin": PATH, "type": NAME, "inputs": {...}, "env": {...}, "run_id": ...,
- *       "step_id": ..., "attempt": N, "idempotency_key": ..., "workspace": DIR}
+ *       "step_id": ..., "attempt": N, "idempotency_key": ..., "workspace": DIR,
+ *       "sandbox": {...}}   (optional: profile, grants, limits; core/runner/sandbox.h)
  *  - runner -> host, on the runner's stdout (the runner moves the plugin's own stdout
  *    to stderr so it cannot corrupt the channel):
  *      {"t":"plugin","name":"...","version":"..."}  (once loaded; names it in messages)
  *      {"t":"log","level":N,"msg":"..."}  {"t":"output","name":"...","value":JSON}
  *      {"t":"progress","fraction":F,"msg":"..."}
  *      {"t":"result","status":N,"error":"...","retry_after_ms":N}
- *  - the runner's stderr: free text from the plugin, logged line by line.
+ *  - the runner's stderr: free text from the plugin, logged line by line (as level
+ *    WFH_LOG_INFO through the log hook).
+ * The runner is started as `wfhost-runner --parent-pid PID` in its own process group,
+ * with the request on a sealed memfd as stdin.
  * A runner that dies without a result (signal, exit) fails the attempt with the signal
  * or exit status named.
  */
@@ -40,6 +44,8 @@ typedef struct wfh_attempt_spec {
     const char *idempotency_key;
     const char *workspace;
     unsigned attempt;             /* 1-based */
+    json_t *sandbox;              /* borrowed, may be NULL: the request's "sandbox" member,
+                                     from wfh_policy_grant_for (core/policy.h) */
 } wfh_attempt_spec;
 
 /* Called as lines arrive; @p ud is wfh_attempt_hooks.ud. Strings are borrowed. */
@@ -74,12 +80,16 @@ void wfh_attempt_read(wfh_attempt *a, int fd);
 
 /* The runner exited with @p wait_status (from waitpid, done by the caller): drain the
  * pipes, kill what is left of its process tree, and fill @p res (caller owns it; free
- * with wfh_attempt_result_clear). */
+ * with wfh_attempt_result_clear). If something that escaped the tree still holds the
+ * pipes, the drain gives up after 200 ms. */
 void wfh_attempt_finish(wfh_attempt *a, int wait_status, wfh_attempt_result *res);
 
 /* Kill the attempt's whole process tree (cancel, timeout). @p why becomes the error
  * ("cancelled", "timed out after 30s") and @p status the result class. The caller still
- * reaps the runner and calls wfh_attempt_finish. */
+ * reaps the runner and calls wfh_attempt_finish. Sends SIGTERM to the runner (which
+ * kills its descendants, setsid'd ones included) and waits for it to exit, without
+ * reaping it, for at most 200 ms before SIGKILLing its process group. Call it before
+ * the runner is reaped. */
 void wfh_attempt_kill(wfh_attempt *a, int status, const char *why);
 
 void wfh_attempt_free(wfh_attempt *a);
