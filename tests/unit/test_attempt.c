@@ -314,6 +314,15 @@ static void test_garbage_on_channel(void **state)
     assert_non_null(strstr(r.error, "without a valid status"));
     wfh_attempt_result_clear(&r);
 
+    /* A line past the cap (16 MiB + envelope) is refused without being buffered, and
+     * the runner is still read to the end (it must not block on a full pipe). */
+    fake = fake_runner("longline.sh", "cat >/dev/null; head -c 17500000 /dev/zero | tr '\\0' a; echo; "
+                                      "echo '{\"t\":\"result\",\"status\":0}'");
+    run_attempt_ex(fake, "echo", "run-g", &s, &r, -1);
+    assert_int_equal(r.status, WFH_STEP_FAILED);
+    assert_non_null(strstr(r.error, "sent a line longer than"));
+    wfh_attempt_result_clear(&r);
+
     /* The request arrives complete on stdin, then EOF. */
     fake = fake_runner("request.sh", "r=$(cat); case \"$r\" in *'\"type\":\"echo\"'*'\"attempt\":3'*) "
                                      "echo '{\"t\":\"result\",\"status\":0}';; *) echo \"$r\" >&2;; esac");
