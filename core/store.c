@@ -91,27 +91,44 @@ bad:
                          "not starting with '.')", what, id ? id : "");
 }
 
-int wfh_store_open(const char *home, unsigned flags, wfh_store **out)
+int wfh_store_open_url(const char *url, const char *home, unsigned flags, wfh_store **out)
 {
     int err = 0;
+    int pg = url && (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11));
     wfh_store *s = calloc(1, sizeof *s); /* owned until handed out */
     *out = NULL;
     if (!s)
         return wfh_error_set(WFH_ENOMEM, "run store: out of memory");
-    s->ops = &wfh_store_sqlite_ops;
-    if (!(s->home = strdup(home)) || !(s->location = path_join(home, "runs.db"))) {
+    if (url && *url && strcmp(url, "sqlite") && !pg) {
+        /* do not echo it: a URL may carry a password */
+        err = wfh_error_set(WFH_EINVAL, "run store: unknown store URL scheme (expected "
+                            "\"sqlite\" or postgresql://...)");
+        goto done;
+    }
+    if (!pg && (!home || !*home)) {
+        err = wfh_error_set(WFH_EINVAL, "run store: no wfhost home given");
+        goto done;
+    }
+    s->ops = pg ? &wfh_store_pg_ops : &wfh_store_sqlite_ops;
+    if (!(s->home = strdup(home ? home : "")) ||
+        !(s->location = pg ? strdup("postgresql") : path_join(home, "runs.db"))) {
         err = wfh_error_set(WFH_ENOMEM, "run store: out of memory");
         goto done;
     }
-    if (!(flags & WFH_STORE_NO_CREATE) && (err = wfh_home_ensure(home)) < 0)
+    if (!pg && !(flags & WFH_STORE_NO_CREATE) && (err = wfh_home_ensure(home)) < 0)
         goto done;
-    if ((err = s->ops->open(s->location, flags, &s->impl)) < 0)
+    if ((err = s->ops->open(pg ? url : s->location, flags, &s->impl)) < 0)
         goto done;
     *out = s;
     s = NULL;
 done:
     wfh_store_free(s);
     return err;
+}
+
+int wfh_store_open(const char *home, unsigned flags, wfh_store **out)
+{
+    return wfh_store_open_url(getenv("WFH_STORE_URL"), home, flags, out);
 }
 
 void wfh_store_free(wfh_store *s)
@@ -227,7 +244,7 @@ static int outputs_prepare(wfh_store *s, const char *run_id, const char *step_id
     if (!(*text = json_dumps(outputs, JSON_COMPACT | JSON_ENCODE_ANY)))
         return wfh_error_set(WFH_EINVAL, "run store: outputs of step '%s' are not "
                              "serialisable JSON", step_id);
-    if (strlen(*text) <= WFH_STORE_INLINE_MAX)
+    if (strlen(*text) <= WFH_STORE_INLINE_MAX || s->ops->inline_outputs)
         return 0;
     size_t n = strlen(run_id) + strlen(step_id) + 32;
     if (!(*rel = malloc(n)) || !(dir = malloc(n)))

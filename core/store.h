@@ -60,8 +60,9 @@ enum {
 };
 
 /**
- * Open (creating if needed, unless read-only) the store in wfhost home @p home: the
- * file @p home/runs.db, large outputs under @p home/outputs/.
+ * Open (creating if needed, unless WFH_STORE_NO_CREATE) the store in wfhost home
+ * @p home: the file @p home/runs.db, large outputs under @p home/outputs/ (unless
+ * $WFH_STORE_URL names another store: see wfh_store_open_url).
  * @param home borrowed; must be a directory path (created if missing, unless read-only).
  * @param flags WFH_STORE_* bits.
  * @param out receives the handle (owned by the caller; wfh_store_free).
@@ -69,6 +70,14 @@ enum {
  *         WFH_EINVAL (written by a newer wfhost); WFH_ENOTFOUND (read-only and absent).
  */
 int wfh_store_open(const char *home, unsigned flags, wfh_store **out);
+
+/**
+ * Open the store named by @p url: NULL, "" or "sqlite" for the SQLite file in @p home
+ * (as wfh_store_open), or "postgresql://..." (a libpq URL) for a store shared by several
+ * hosts. wfh_store_open(home, ...) is wfh_store_open_url($WFH_STORE_URL, home, ...).
+ * Messages name a PostgreSQL store by host, port and database, never by its password.
+ */
+int wfh_store_open_url(const char *url, const char *home, unsigned flags, wfh_store **out);
 
 /** Close. wfh_store_free(NULL) is a no-op. */
 void wfh_store_free(wfh_store *s);
@@ -275,6 +284,7 @@ void wfh_store_run_free(wfh_store_run *r);
  */
 typedef struct wfh_store_ops {
     const char *name; /* "sqlite", "postgresql" */
+    int inline_outputs; /* keep every output in the row: hosts do not share a home */
     int (*open)(const char *location, unsigned flags, void **impl);
     void (*close)(void *impl);
     int (*run_create)(void *impl, const char *id, const wfh_store_run_new *run, int64_t now);
@@ -309,5 +319,7 @@ typedef struct wfh_store_ops {
 
 /** The SQLite engine (core/store_sqlite.c). */
 extern const wfh_store_ops wfh_store_sqlite_ops;
+/** The PostgreSQL engine (core/store_pg.c). */
+extern const wfh_store_ops wfh_store_pg_ops;
 
 #endif
