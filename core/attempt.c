@@ -284,6 +284,11 @@ static int request_fd(const wfh_attempt_spec *spec, int *out)
                             spec->step_id ? spec->step_id : "?");
         goto done;
     }
+    /* The runner confines itself with this before it loads the plugin. */
+    if (spec->sandbox && json_object_set(req, "sandbox", spec->sandbox) != 0) {
+        err = wfh_error_set(WFH_ENOMEM, "step '%s': out of memory", spec->step_id ? spec->step_id : "?");
+        goto done;
+    }
     text = json_dumps(req, JSON_COMPACT);
     if (!text) {
         err = wfh_error_set(WFH_ENOMEM, "step '%s': out of memory", spec->step_id ? spec->step_id : "?");
