@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -30,6 +31,9 @@ extern char **environ;
 
 /* Far more than any descriptor; a runner printing more is broken. */
 #define PROBE_OUT_MAX (8u << 20)
+/* A descriptor is static data: reading it takes milliseconds, unless a constructor
+ * hangs. */
+#define PROBE_TIMEOUT_MS 10000
 /* Probes started at once; the rest wait for a slot. */
 #define PROBE_PARALLEL 32
 
@@ -47,7 +51,25 @@ typedef struct probe {
     int status;
     json_t *desc;       /* owned: the descriptor, from the cache or parsed from out */
     int from_cache;
+    long deadline;      /* CLOCK_MONOTONIC ms after which the probe is killed */
+    int timed_out;
 } probe;
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long one probe may take: a plugin whose constructor hangs must not hang every
+ * `wfhost exec`. $WFH_PROBE_TIMEOUT_MS overrides it (the tests use a short one). */
+static long probe_timeout_ms(void)
+{
+    const char *e = getenv("WFH_PROBE_TIMEOUT_MS");
+    long v = e ? strtol(e, NULL, 10) : 0;
+    return v > 0 ? v : PROBE_TIMEOUT_MS;
+}
 
 static char *xstrdup(const char *s)
 {
@@ -288,6 +310,9 @@ static int probe_check(probe *p)
     if (p->pid < 0)
         return wfh_error_set(WFH_EIO, "%s: cannot start the step runner to probe it: %s", file,
                              strerror(p->spawn_errno));
+    if (p->timed_out)
+        return wfh_error_set(WFH_EABI, "plugin %s did not finish loading within %ld ms (a hanging constructor?)",
+                             file, probe_timeout_ms());
     if (WIFSIGNALED(p->status)) {
         int sig = WTERMSIG(p->status);
         const char *ab = sigabbrev_np(sig);
@@ -414,6 +439,7 @@ static void cache_save(const char *file, json_t *cache)
 static void run_probes(const char *runner, probe *probes, size_t n)
 {
     size_t next = 0, running = 0;
+    long timeout = probe_timeout_ms();
     struct pollfd *pfd = calloc(2 * PROBE_PARALLEL, sizeof *pfd);
     probe **owner = calloc(2 * PROBE_PARALLEL, sizeof *owner);
     if (!pfd || !owner) {
@@ -427,6 +453,7 @@ static void run_probes(const char *runner, probe *probes, size_t n)
     for (;;) {
         while (running < PROBE_PARALLEL && next < n) {
             probe *p = &probes[next++];
+            p->deadline = now_ms() + timeout;
             if (probe_start(runner, p) == 0)
                 active[running++] = p;
         }
@@ -443,18 +470,30 @@ static void run_probes(const char *runner, probe *probes, size_t n)
                 owner[k++] = active[i];
             }
         }
-        if (k > 0 && poll(pfd, k, 5000) < 0 && errno != EINTR)
-            break;
-        for (nfds_t i = 0; i < k; i++)
+        int pr = k > 0 ? poll(pfd, k, 100) : 0;
+        int poll_broken = pr < 0 && errno != EINTR;
+        for (nfds_t i = 0; pr > 0 && i < k; i++)
             if (pfd[i].revents)
                 probe_read(owner[i], pfd[i].fd == owner[i]->err_fd);
-        /* Reap the probes whose pipes are both closed. */
+        long now = now_ms();
         for (size_t i = 0; i < running;) {
             probe *p = active[i];
+            if ((now > p->deadline || poll_broken) && !p->timed_out) {
+                /* Kill the whole group; its pipes then close and it is reaped below. */
+                p->timed_out = !poll_broken;
+                kill(-p->pid, SIGKILL);
+                for (int *fd = &p->out_fd; fd <= &p->err_fd; fd++)
+                    if (*fd >= 0) {
+                        close(*fd);
+                        *fd = -1;
+                    }
+            }
             if (p->out_fd < 0 && p->err_fd < 0) {
+                /* Group first, while the unreaped leader keeps its id from being reused:
+                 * anything the plugin's constructor left behind goes with it. */
+                kill(-p->pid, SIGKILL);
                 while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR) {
                 }
-                kill(-p->pid, SIGKILL); /* anything the plugin's constructor left */
                 active[i] = active[--running];
             } else {
                 i++;

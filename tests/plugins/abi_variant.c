@@ -14,9 +14,12 @@
  *   VARIANT_BAD_NAME       plugin name breaks the naming rule -> refused
  *   VARIANT_NO_ENTRY       exports no entry symbol at all -> refused
  *   VARIANT_CTOR_CRASH     crashes in an ELF constructor -> probe reports the crash
+ *   VARIANT_CTOR_HANG      hangs in an ELF constructor -> probe times out (built into a
+ *                          directory of its own, so other scans do not wait for it)
  */
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <wfhost/plugin.h>
 
@@ -122,5 +125,13 @@ WFH_PLUGIN_EXPORT const wfh_plugin *wfh_plugin_entry_v1(void)
 __attribute__((constructor)) static void crash_on_load(void)
 {
     raise(SIGSEGV);
+}
+#endif
+
+#ifdef VARIANT_CTOR_HANG
+__attribute__((constructor)) static void hang_on_load(void)
+{
+    for (;;)
+        pause();
 }
 #endif

@@ -207,6 +207,28 @@ static void test_probe_cache(void **state)
     setenv("WFH_PROBE_CACHE", cachefile, 1);
 }
 
+/* A constructor that never returns costs one probe timeout, not a hung wfhost. */
+static void test_probe_timeout(void **state)
+{
+    (void)state;
+    char dir[8192], path[8400];
+    snprintf(dir, sizeof dir, "%s/../plugins-hang", plugdir);
+    snprintf(path, sizeof path, "%s/abi_ctor_hang.so", dir);
+    setenv("WFH_PROBE_TIMEOUT_MS", "300", 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    wfh_plugin_meta m;
+    assert_int_equal(wfh_plugin_probe(runner, path, &m), WFH_EABI);
+    assert_non_null(strstr(wfh_error_last(), "abi_ctor_hang.so did not finish loading within 300 ms"));
+    wfh_catalog *c = NULL;
+    assert_int_equal(wfh_catalog_open(dir, &c), 0);
+    assert_int_equal(c->n_plugins, 0);
+    wfh_catalog_free(c);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 5);
+    unsetenv("WFH_PROBE_TIMEOUT_MS");
+}
+
 int main(void)
 {
     const char *build = getenv("WFH_BUILD");
@@ -228,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_probe_reasons),
         cmocka_unit_test(test_defaults_and_missing_dir),
         cmocka_unit_test(test_probe_cache),
+        cmocka_unit_test(test_probe_timeout),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[512];
