@@ -98,7 +98,8 @@ class Handler(BaseHTTPRequestHandler):
         out += "data: %s\n\n" % (data if isinstance(data, str) else json.dumps(data))
         self.wfile.write(out.encode())
         self.wfile.flush()
-        time.sleep(0.005)
+        if self.pace:
+            time.sleep(0.002)
 
     def cut(self, text):
         """Promise a long body, send part of it, hang up."""
@@ -124,6 +125,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_json(404, {"error": {"message": "no route " + u.path}})
             return
+        self.pace = True
         with LOCK, open(self.server.log_path, "a") as f:
             f.write(json.dumps({"provider": provider, "path": self.path,
                                 "headers": {k.lower(): v for k, v in self.headers.items()},
@@ -160,6 +162,7 @@ class Handler(BaseHTTPRequestHandler):
             name = "launch_rockets" if model == "tools-unknown" else "get_weather"
             args = {} if model == "tools-bad" else {"city": "Paris"}
             return "", [("call_1", name, args)], "tool_calls"
+        self.pace = model != "oversized"
         text = {
             "json": '{"title": "fake", "score": 7}',
             "json-fenced": '```json\n{"title": "fake", "score": 7}\n```',
@@ -167,7 +170,8 @@ class Handler(BaseHTTPRequestHandler):
             "json-wrong": '{"title": 5}',
             "oversized": "y" * 2_000_000,
         }.get(model, "echo: " + last_user)
-        if model == "length" or (max_tokens and estimate(text) > max_tokens):
+        if model == "length" or (model != "oversized" and max_tokens and
+                                 estimate(text) > max_tokens):
             return text[:max(1, (max_tokens or 1) * 4)], [], "length"
         return text, [], "stop"
 
@@ -217,7 +221,7 @@ class Handler(BaseHTTPRequestHandler):
         self.sse(dict(chunk, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""},
                                        "logprobs": None, "finish_reason": None}]))
         for k, p in enumerate(pieces(text)):
-            if model == "truncated" and k == 2:
+            if model == "truncated" and k == 1:
                 return
             if model == "malformed" and k == 1:
                 self.wfile.write(b'data: {"choices": [{"delta": {"content": "x"\n\n')
@@ -299,7 +303,7 @@ class Handler(BaseHTTPRequestHandler):
                       "content_block": {"type": "text", "text": ""}}, "content_block_start")
             self.sse({"type": "ping"}, "ping")
             for k, p in enumerate(pieces(text)):
-                if model == "truncated" and k == 2:
+                if model == "truncated" and k == 1:
                     return
                 if model == "malformed" and k == 1:
                     self.wfile.write(b'event: content_block_delta\ndata: {"type": "content_blo\n\n')
@@ -363,7 +367,7 @@ class Handler(BaseHTTPRequestHandler):
         self.start_sse()
         chunks = pieces(text) if text else []
         for k, p in enumerate(chunks):
-            if model == "truncated" and k == 2:
+            if model == "truncated" and k == 1:
                 return
             if model == "malformed" and k == 1:
                 self.wfile.write(b'data: {"candidates": [{"content": \r\n\r\n')

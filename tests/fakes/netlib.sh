@@ -3,8 +3,9 @@
 # Gives:
 #   start_fake VAR SCRIPT ARGS...  starts tests/fakes/SCRIPT on a kernel-chosen loopback
 #                                  port, stores the port in $VAR; stopped at exit
-#   step PLUGIN INPUTS_JSON [REQUEST_EXTRA_JSON]
-#                                  runs one attempt through build/bin/wfhost-runner;
+#   step PLUGIN INPUTS_JSON        runs one attempt through build/bin/wfhost-runner
+#                                  (STEP_RUN, STEP_ATTEMPT, STEP_WS override the run id,
+#                                  attempt number and workspace);
 #                                  sets $st (status), $err (error), $retry (ms) and
 #                                  writes outputs to $T/outputs.json, lines to $T/out
 #   out PATH                       an output, e.g. out '["status"]'
@@ -32,15 +33,11 @@ start_fake() {
 }
 
 step() {
-    local plugin=$1 inputs=$2 extra=${3:-"{}"}
-    python3 - "$WFH_PLUGIN_DIR/$plugin.so" "$plugin" "$inputs" "$extra" >"$T/request.json" <<'PY'
-import json, sys
-req = {"plugin": sys.argv[1], "type": sys.argv[2], "inputs": json.loads(sys.argv[3]),
-       "env": {}, "run_id": "run-1", "step_id": "s1", "attempt": 1,
-       "idempotency_key": "idem-run-1-s1", "workspace": "/tmp"}
-req.update(json.loads(sys.argv[4]))
-print(json.dumps(req))
-PY
+    local plugin=$1 inputs=$2
+    # One request line, built without starting Python (the tests run hundreds).
+    printf '{"plugin":"%s","type":"%s","inputs":%s,"env":{},"run_id":"%s","step_id":"s1","attempt":%s,"idempotency_key":"idem-%s-s1","workspace":"%s"}\n' \
+        "$WFH_PLUGIN_DIR/$plugin.so" "$plugin" "$inputs" "${STEP_RUN:-run-1}" "${STEP_ATTEMPT:-1}" \
+        "${STEP_RUN:-run-1}" "${STEP_WS:-/tmp}" >"$T/request.json"
     "$RUNNER" <"$T/request.json" >"$T/out" 2>"$T/err"
     local runner_rc=$?
     python3 - "$T/out" "$T/outputs.json" >"$T/result.sh" <<'PY'

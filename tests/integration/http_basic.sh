@@ -23,7 +23,7 @@ expect_eq "$(out '["body_encoding"]')" "utf-8" "text body"
 ms=$(out '["elapsed_ms"]'); [ "$ms" -ge 0 ] 2>/dev/null || fail "elapsed_ms not a number: $ms"
 
 # The key is stable across attempts: attempt 2 sends the same one.
-step http '{"url":"'$U'/echo","idempotency_key":true}' '{"attempt":2}'
+STEP_ATTEMPT=2 step http '{"url":"'$U'/echo","idempotency_key":true}'
 expect_eq "$(out '["json"]["headers"]["idempotency-key"]')" "idem-run-1-s1" "same key on attempt 2"
 step http '{"url":"'$U'/echo"}'
 expect_eq "$(out '["json"]["headers"].get("idempotency-key","none")')" none "no key unless asked"
