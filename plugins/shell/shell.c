@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
@@ -361,6 +362,24 @@ static const char *last_line(const capture *b, char *out, size_t cap)
     return out;
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)ftw;
+    /* Best effort: keep walking whatever one entry does. */
+    if (flag == FTW_DP)
+        (void)rmdir(path);
+    else
+        (void)unlink(path);
+    return 0;
+}
+
+/* The script may have left files next to $WFH_OUTPUT: remove the whole private dir
+ * (never following symlinks out of it). */
+static void rm_tree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
 static int32_t run_shell(const wfh_host_api *h, wfh_call *call, const wfh_step_request *req)
 {
     shell_ctx c = {h, call, {0}};
@@ -607,10 +626,21 @@ static int32_t run_shell(const wfh_host_api *h, wfh_call *call, const wfh_step_r
     file_outs = json_object();
     if (!file_outs)
         goto oom;
-    int ofd2 = open(outfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* The script may have replaced the file: no symlink is followed, and a FIFO or a
+     * device must not block or feed us forever. */
+    int ofd2 = open(outfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (ofd2 < 0 && errno != ENOENT) {
+        status = fail(&c, WFH_STEP_FAILED, "shell: cannot read $WFH_OUTPUT: %s", strerror(errno));
+        goto done;
+    }
     if (ofd2 >= 0) {
         struct stat st;
-        if (fstat(ofd2, &st) == 0 && st.st_size > (off_t)OUTPUT_FILE_MAX) {
+        if (fstat(ofd2, &st) < 0 || !S_ISREG(st.st_mode)) {
+            close(ofd2);
+            status = fail(&c, WFH_STEP_FAILED, "shell: $WFH_OUTPUT is no longer a regular file");
+            goto done;
+        }
+        if (st.st_size > (off_t)OUTPUT_FILE_MAX) {
             close(ofd2);
             status = fail(&c, WFH_STEP_FAILED, "shell: $WFH_OUTPUT is %lld bytes; the limit is %u",
                           (long long)st.st_size, OUTPUT_FILE_MAX);
@@ -676,10 +706,8 @@ done:
         posix_spawn_file_actions_destroy(&fa);
     if (attr_ok)
         posix_spawnattr_destroy(&attr);
-    if (outfile[0])
-        unlink(outfile);
     if (tmpdir[0])
-        rmdir(tmpdir);
+        rm_tree(tmpdir);
     free(out.buf);
     free(err.buf);
     free(argv);

@@ -83,6 +83,19 @@ step '{"run":"echo stdout=mine >> $WFH_OUTPUT; echo real"}'
 expect_eq "$(out stdout)" "real" "built-in outputs cannot be overwritten from WFH_OUTPUT"
 expect_in "$T/out" "built-in output; ignored" "and the script is told"
 
+# The script may tamper with $WFH_OUTPUT: a FIFO must not hang the step, a symlink
+# must not be followed, a deleted file means no extra outputs; the private dir is gone
+# afterwards, whatever the script left in it.
+step '{"run":"rm $WFH_OUTPUT; mkfifo $WFH_OUTPUT; echo $(dirname $WFH_OUTPUT)"}'
+expect_eq "$(result)" "1 shell: \$WFH_OUTPUT is no longer a regular file" "FIFO instead of the output file"
+[ -e "$(out stdout)" ] && fail "private output dir $(out stdout) left behind"
+step '{"run":"rm $WFH_OUTPUT; ln -s /etc/passwd $WFH_OUTPUT; touch $(dirname $WFH_OUTPUT)/junk; echo $(dirname $WFH_OUTPUT)"}'
+expect_in "$T/out" '"status":1,.*cannot read \$WFH_OUTPUT: Too many levels of symbolic links' "symlink not followed"
+[ -e "$(out stdout)" ] && fail "private output dir $(out stdout) left behind with junk in it"
+[ -e /etc/passwd ] || fail "cleanup followed the symlink"
+step '{"run":"rm $WFH_OUTPUT"}'
+expect_eq "$(result)" "0 " "deleted output file"
+
 # Caps: each stream cut at max_output, flagged; 2 MiB on both streams at once
 # cannot deadlock (the script writes stderr while stdout is full, and vice versa).
 step '{"run":"head -c 2000000 /dev/zero | tr \"\\\\0\" a; head -c 2000000 /dev/zero | tr \"\\\\0\" b >&2; echo done >&2","max_output":1000}'
