@@ -95,6 +95,9 @@ int wfh_expr_lex(const char *src, size_t len, wfh_tok **toks, size_t *ntoks, wfh
             size_t ncap = cap ? cap * 2 : 16;
             wfh_tok *nt = realloc(t, ncap * sizeof *nt);
             if (!nt) {
+                err->kind = WFH_EXPR_ERR_PARSING;
+                err->offset = i;
+                snprintf(err->message, sizeof err->message, "out of memory");
                 rc = wfh_error_set(WFH_ENOMEM, "expression: out of memory");
                 goto done;
             }

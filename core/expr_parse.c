@@ -620,7 +620,8 @@ int wfh_expr_parse(const char *src, size_t len, const wfh_expr_scope *scope, wfh
     e = calloc(1, sizeof *e);
     if (!e) {
         node_free(root);
-        rc = wfh_error_set(WFH_ENOMEM, "expression: out of memory");
+        fail_oom(&p);
+        rc = p.rc;
         goto done;
     }
     e->root = root;

@@ -72,6 +72,13 @@ static int add_text(wfh_tmpl *t, size_t *cap, const char *s, size_t len)
     return 0;
 }
 
+static int tmpl_oom(wfh_expr_error *err, wfh_expr_err_kind kind)
+{
+    err->kind = kind;
+    snprintf(err->message, sizeof err->message, "out of memory");
+    return wfh_error_set(WFH_ENOMEM, "template: out of memory");
+}
+
 static int is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -102,7 +109,7 @@ int wfh_tmpl_parse(const char *s, size_t len, const wfh_expr_scope *scope, wfh_t
     memset(err, 0, sizeof *err);
     *out = NULL;
     if (!t)
-        return wfh_error_set(WFH_ENOMEM, "template: out of memory");
+        return tmpl_oom(err, WFH_EXPR_ERR_PARSING);
     while (i < len) {
         const char *open = memmem(s + i, len - i, "${{", 3);
         if (!open)
@@ -146,7 +153,7 @@ int wfh_tmpl_parse(const char *s, size_t len, const wfh_expr_scope *scope, wfh_t
     t = NULL;
     goto done;
 oom:
-    rc = wfh_error_set(WFH_ENOMEM, "template: out of memory");
+    rc = tmpl_oom(err, WFH_EXPR_ERR_PARSING);
 done:
     wfh_tmpl_free(t);
     return rc;
@@ -240,19 +247,19 @@ int wfh_tmpl_eval(const wfh_tmpl *t, const wfh_expr_env *env, json_t **out, wfh_
         char *s = wfh_expr_to_string(v); /* owned */
         json_decref(v);
         if (!s) {
-            rc = wfh_error_set(WFH_ENOMEM, "template: out of memory");
+            rc = tmpl_oom(err, WFH_EXPR_ERR_EVALUATION);
             goto done;
         }
         wfh_buf_addstr(&b, s);
         free(s);
     }
     if (b.oom) {
-        rc = wfh_error_set(WFH_ENOMEM, "template: out of memory");
+        rc = tmpl_oom(err, WFH_EXPR_ERR_EVALUATION);
         goto done;
     }
     *out = json_stringn_nocheck(b.p ? b.p : "", b.len);
     if (!*out)
-        rc = wfh_error_set(WFH_ENOMEM, "template: out of memory");
+        rc = tmpl_oom(err, WFH_EXPR_ERR_EVALUATION);
 done:
     free(b.p);
     return rc;
