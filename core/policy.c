@@ -379,7 +379,9 @@ int wfh_policy_set_workspace(wfh_policy *p, const char *dir)
 
 /* Built-in grants: what a step type may have on a machine nobody configured. */
 static const char *const shell_run[] = {"/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin", NULL};
-static const char *const shell_read[] = {"/usr", "/etc/alternatives", "/etc/ssl", NULL};
+/* /etc is readable for the shell because programs need it; under strict the runner
+ * masks the secrets in it (shadow, sudoers, ssh host keys). */
+static const char *const shell_read[] = {"/bin", "/usr", "/lib", "/lib64", "/etc", NULL};
 
 static int path_covers(const char *g, const char *r)
 {

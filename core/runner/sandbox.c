@@ -589,6 +589,31 @@ static int tmp_rebind(const tmp_keep *k)
     return mount(src, buf, NULL, MS_BIND | MS_REC, NULL);
 }
 
+/* Secrets inside directories a step type may legitimately read (the shell reads /etc):
+ * Landlock cannot carve them out of a grant, so in the step's mount namespace they are
+ * covered by an empty file nobody may open (mode 000; the step has no
+ * CAP_DAC_OVERRIDE, so not even uid 0 gets in). */
+static const char *const masked[] = {"/etc/shadow", "/etc/shadow-", "/etc/gshadow",
+                                     "/etc/gshadow-", "/etc/sudoers", "/etc/ssh/ssh_host_rsa_key",
+                                     "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key",
+                                     "/etc/security/opasswd", NULL};
+
+static int mask_secrets(void)
+{
+    const char *blank = "/tmp/.wfh-masked";
+    int fd = open(blank, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    int err = 0;
+    struct stat st;
+    for (size_t i = 0; masked[i] && !err; i++)
+        if (lstat(masked[i], &st) == 0 && S_ISREG(st.st_mode))
+            err = mount(blank, masked[i], NULL, MS_BIND, NULL);
+    unlink(blank);
+    return err;
+}
+
 /* pid 1 of the step's namespace: reap everything, report the step's status, and exit
  * (which kills whatever is left in the namespace). */
 static _Noreturn void reaper(pid_t step, int status_fd)
@@ -777,6 +802,10 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
             close(keep[i].fd);
         }
         rep->tmp_private = 1;
+        if (mask_secrets() != 0) {
+            err = wfh_sandbox_fail(WFH_EIO, "sandbox: masking secrets: %s", strerror(errno));
+            goto child_fail;
+        }
         if (sethostname("wfstep", 6) != 0) {
             err = wfh_sandbox_fail(WFH_EIO, "sandbox: sethostname: %s", strerror(errno));
             goto child_fail;

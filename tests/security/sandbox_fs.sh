@@ -30,6 +30,12 @@ attack read "$FAKE/.ssh/id_ed25519" "$S,\"read\":[\"$FAKE/out\"]"
 expect_error "Permission denied$" "read grant of a sibling does not cover the key"
 attack read /etc/shadow "$S"
 expect_error "^/etc/shadow: Permission denied$" "read /etc/shadow"
+# Even for a step type that may read all of /etc (the shell), its secrets are masked.
+attack read /etc/shadow "$S,\"read\":[\"/etc\"]"
+expect_error "^/etc/shadow: Permission denied$" "read /etc/shadow under an /etc grant"
+attack read /etc/passwd "$S,\"read\":[\"/etc\"]"
+expect_status 0 "read /etc/passwd under an /etc grant"
+[ -s /etc/shadow ] && [ "$(stat -c %s /etc/shadow)" -gt 0 ] || fail "the host's /etc/shadow changed"
 
 attack exec /usr/bin/id "$S"
 expect_error "^/usr/bin/id: Permission denied$" "exec of an ungranted program"
