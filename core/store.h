@@ -4,9 +4,12 @@
  *
  * One interface, several engines: wfh_store is a handle plus an ops table
  * (wfh_store_ops). The embedded default is SQLite in WAL mode in the wfhost home
- * (core/store_sqlite.c); a PostgreSQL engine with the same schema can be added as a
- * second ops table without touching callers. Engine-independent work (argument checks,
- * run ids, moving large outputs to files) lives in core/store.c.
+ * (core/store_sqlite.c); PostgreSQL with the same tables (core/store_pg.c) lets
+ * several hosts share one store ($WFH_STORE_URL). Engine-independent work (argument
+ * checks, run ids, moving large outputs to files) lives in core/store.c.
+ *
+ * Backups: copy the home while no host runs, or use `sqlite3 runs.db ".backup F"`
+ * (a plain copy of a live WAL database may miss the -wal file's commits).
  *
  * Durability: each state change is one transaction, committed with synchronous=FULL by
  * default, so a change that returned 0 survives power loss. WFH_STORE_SYNC_NORMAL trades
