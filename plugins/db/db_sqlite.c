@@ -255,6 +255,9 @@ static int run_one(sl *s, const db_stmt *d, const char *where, json_t *results, 
     }
     if (bind_params(s, st, d->params, where, o))
         goto done;
+    /* sqlite3_changes() keeps the last INSERT/UPDATE/DELETE's count through DDL and
+     * queries, so only trust it when this statement changed something */
+    sqlite3_int64 before = sqlite3_total_changes64(s->db);
     int ncol = sqlite3_column_count(st);
     for (int i = 0; i < ncol; i++)
         json_array_append_new(cols, json_string(sqlite3_column_name(st, i)));
@@ -294,7 +297,8 @@ static int run_one(sl *s, const db_stmt *d, const char *where, json_t *results, 
     }
     json_t *res = json_pack("{s:O,s:O,s:b,s:I}", "columns", cols, "rows", rows, "truncated",
                             truncated, "affected_rows",
-                            (json_int_t)(sqlite3_stmt_readonly(st) ? 0 : sqlite3_changes(s->db)));
+                            (json_int_t)(sqlite3_total_changes64(s->db) == before
+                                             ? 0 : sqlite3_changes64(s->db)));
     if (!res || json_array_append_new(results, res) < 0) {
         db_fail(o, WFH_STEP_FAILED, "db: out of memory");
         goto done;

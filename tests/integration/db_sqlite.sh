@@ -52,6 +52,9 @@ req '{"url":"sqlite:data/t.db","sql":"SELECT id FROM t ORDER BY id","max_rows":1
 expect_eq "$(out_json rows)" '[{"id": 1}]' "row limit"
 expect_eq "$(out_json truncated)" true "truncation is flagged"
 
+req '{"url":"sqlite::memory:","statements":[{"sql":"CREATE TABLE x(a)"},{"sql":"INSERT INTO x VALUES(1),(2)"},{"sql":"CREATE INDEX xi ON x(a)"},{"sql":"SELECT a FROM x"}]}'
+expect_eq "$(python3 -c 'import json,sys; print([r["affected_rows"] for r in json.loads(sys.argv[1])])' "$(out_json results)")" "[0, 2, 0, 0]" "affected rows per statement, DDL and queries 0"
+
 # A failing statement rolls the whole transaction back; the class says retrying won't help.
 req '{"url":"sqlite:data/t.db","transaction":true,"statements":[
   {"sql":"INSERT INTO t(name) VALUES(?)","params":["carol"]},
