@@ -166,10 +166,12 @@ static int run_on_event(void *ud, const wfh_sched_event *ev)
     if (!wfh_sstate_terminal(ev->to))
         return 0;
     rs->end_ms = rs->start_ms ? mono_ms() : 0;
-    if (ev->to != WFH_S_SUCCEEDED && ev->to != WFH_S_SKIPPED && ev->reason && !rs->error) {
-        rs->error = strdup(ev->reason);
-        if (!rs->error)
+    if (ev->to != WFH_S_SUCCEEDED && ev->to != WFH_S_SKIPPED && ev->reason) {
+        char *copy = strdup(ev->reason); /* the last attempt's reason is the step's */
+        if (!copy)
             return wfh_error_set(WFH_ENOMEM, "step %s: out of memory", r->ids[ev->step]);
+        free(rs->error);
+        rs->error = copy;
     }
     json_t *outs = rs->outputs ? json_incref(rs->outputs) : json_object(); /* owned */
     json_t *entry = json_pack("{s:o,s:s}", "outputs", outs, "status",
