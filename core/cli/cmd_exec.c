@@ -66,6 +66,8 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, in
         return NULL;
     if (a[n] == '=')
         return a + n + 1;
+    if (n == 2 && a[n] != '\0') /* a short option glued to its value: -j8 */
+        return a + n;
     if (a[n] != '\0')
         return NULL;
     if (*i + 1 >= argc) {
