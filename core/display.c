@@ -200,6 +200,9 @@ static void draw_line(wfh_display *d, size_t step, unsigned cols)
         used = sizeof line - 1;
     if (used > cols - 1)
         used = cols - 1;
+    /* Cut on a UTF-8 character boundary, not inside one. */
+    while (used > 0 && used < sizeof line && ((unsigned char)line[used] & 0xC0) == 0x80)
+        used--;
     put_text(d, line, used);
     fputc('\n', d->out);
 }
