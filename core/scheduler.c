@@ -786,10 +786,10 @@ json_t *wfh_run_to_json(const wfh_run *r)
     else
         status = "failed";
     json_t *steps = json_object(); /* owned until packed */
-    json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "run_id", r->id, "workflow",
+    json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s?,s:o}", "run_id", r->id, "workflow",
                             r->wf->name, "status", status, "started_at", r->started_at,
-                            "duration_ms", (json_int_t)(r->end_ms - r->start_ms),
-                            "steps", steps);
+                            "duration_ms", (json_int_t)(r->end_ms - r->start_ms), "error",
+                            r->fatal ? r->fatal_msg : NULL, "steps", steps);
     if (!doc)
         return NULL;
     for (size_t i = 0; i < r->wf->n_steps; i++) {

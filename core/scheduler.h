@@ -152,8 +152,9 @@ int wfh_run_restore(wfh_run *r, size_t step, json_t *outputs, unsigned attempts)
 int wfh_run_exec(wfh_run *r);
 
 /* The run as one JSON document: {"run_id", "workflow", "status", "started_at",
- * "duration_ms", "steps": {"<id>": {"status", "attempts", "outputs", "error",
- * "started_at", "duration_ms"}}}. New reference, or NULL on ENOMEM. */
+ * "duration_ms", "error" (a host error that stopped the run, else null), "steps":
+ * {"<id>": {"status", "attempts", "outputs", "error", "started_at", "duration_ms"}}}.
+ * New reference, or NULL on ENOMEM. */
 json_t *wfh_run_to_json(const wfh_run *r);
 
 /* ---- run ids (core/run_id.c) ------------------------------------------------------ */

@@ -593,6 +593,7 @@ static void test_run_store_hook_veto_stops_the_run(void **state)
     assert_string_equal(wfh_error_last(), "runs.db: disk full");
     json_t *doc = wfh_run_to_json(r);
     assert_string_equal(json_string_value(json_object_get(doc, "status")), "failed");
+    assert_string_equal(json_string_value(json_object_get(doc, "error")), "runs.db: disk full");
     json_t *b = step_json(doc, "b");
     /* b was never started: the event could not be recorded first */
     assert_int_equal(json_integer_value(json_object_get(b, "attempts")), 0);
