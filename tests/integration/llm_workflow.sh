@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# http and llm steps in a workflow run by `wfhost exec`: a page fetched from the fake
+# HTTP server, summarized by the fake OpenAI-compatible server after a fallback, the
+# answer passed on to a shell step; a 404 fails the run with the plugin's message.
+. "$(dirname "$0")/../lib.sh"
+. "$WFH_SRC/tests/fakes/netlib.sh"
+
+start_fake P httpfake.py --log "$T/http.log"
+start_fake L llmfake.py --log "$T/llm.log" --api-key sk-test
+
+cat >"$T/flow.yaml" <<Y
+name: fetch-and-summarize
+env:
+  LLM_BASE_URL: http://127.0.0.1:$L/v1
+steps:
+  - id: fetch
+    uses: http
+    with:
+      url: http://127.0.0.1:$P/json
+      allow: ["127.0.0.1:$P"]
+  - id: summarize
+    uses: llm
+    needs: [fetch]
+    with:
+      model: err503
+      base_url: \${{ env.LLM_BASE_URL }}
+      api_key: sk-test
+      prompt: "Summarize: \${{ steps.fetch.outputs.json.name }}"
+      fallback:
+        - model: ok
+          base_url: \${{ env.LLM_BASE_URL }}
+          api_key: sk-test
+  - id: show
+    uses: shell
+    needs: [summarize]
+    env:
+      SUMMARY: \${{ steps.summarize.outputs.text }}
+    with:
+      run: echo "summary=\$SUMMARY" >> "\$WFH_OUTPUT"
+Y
+cd "$T"
+run "$WFH" exec flow.yaml --json
+expect_rc 0 "fetch and summarize"
+expect_eq "$(json "$T/out" '["steps"]["fetch"]["outputs"]["status"]')" 200 "http status through exec"
+expect_eq "$(json "$T/out" '["steps"]["summarize"]["outputs"]["text"]')" "echo: Summarize: café" "llm answer through exec"
+expect_eq "$(json "$T/out" '["steps"]["summarize"]["outputs"]["model"]')" "ok-0001" "fallback model answered"
+expect_eq "$(json "$T/out" '["steps"]["show"]["outputs"]["summary"]')" "echo: Summarize: café" "answer reaches the next step"
+
+cat >"$T/fail.yaml" <<Y
+name: missing-page
+steps:
+  - id: fetch
+    uses: http
+    with:
+      url: http://127.0.0.1:$P/status/404
+Y
+run "$WFH" exec fail.yaml
+[ "$rc" -ne 0 ] || fail "a 404 must fail the run"
+expect_in "$T/err" "http: GET http://127.0.0.1:$P/status/404: status 404" "the plugin's message is shown"
+
+done_testing
