@@ -164,7 +164,7 @@ static int run_id_make(char out[32])
 
 int wfh_store_run_create(wfh_store *s, const wfh_store_run_new *run, char **id_out)
 {
-    char id[32];
+    char id[160]; /* ids are at most 128 bytes (id_check) */
     int err;
     *id_out = NULL;
     if (!run->workflow || !run->file_path || !run->file_hash)
@@ -173,8 +173,6 @@ int wfh_store_run_create(wfh_store *s, const wfh_store_run_new *run, char **id_o
         if ((err = id_check("run id", run->id)) < 0)
             return err;
         snprintf(id, sizeof id, "%s", run->id);
-        if (strlen(run->id) >= sizeof id)
-            return wfh_error_set(WFH_EINVAL, "run store: run id '%s' is too long", run->id);
     } else if ((err = run_id_make(id)) < 0) {
         return err;
     }
