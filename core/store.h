@@ -18,6 +18,27 @@
  * alone still loses nothing). Several processes may share one store: writers take the
  * write lock up front (BEGIN IMMEDIATE) and wait for it (busy timeout, then retries).
  *
+ * How a run is recorded (one call per state change, each before the change is acted
+ * on; a failing call vetoes the change, so a full disk stops the run rather than
+ * letting it go on unrecorded):
+ *   run starts      wfh_store_run_create (id, workflow, file, wfh_store_hash_file),
+ *                   then wfh_store_run_set_state(RUNNING)
+ *   step -> queued / skipped / cancelled / failed-before-starting
+ *                   wfh_store_step_set_state(state, def_hash, NULL, reason)
+ *   step -> running (attempt n)
+ *                   wfh_store_attempt_start(n, "<run>/<step>" key, plugin) before the
+ *                   runner is spawned
+ *   attempt ends    wfh_store_step_attempt_end(n, {state, error, exit, signal,
+ *                   plugin status}, the step's new state (succeeded, failed,
+ *                   timed_out, cancelled or retrying), def_hash, outputs on success)
+ *   retry wait over wfh_store_step_set_state(QUEUED)
+ *   log line        wfh_store_log_append
+ *   run ends        wfh_store_run_set_state(SUCCEEDED | FAILED | CANCELLED, reason)
+ *   resume          wfh_store_run_reopen: succeeded steps keep their outputs; the
+ *                   next attempt of an unfinished step is `attempts + 1`, same key
+ *   retry           wfh_store_run_load, then step_set_state(QUEUED) for the failed,
+ *                   skipped, cancelled and timed-out steps, then as resume
+ *
  * Errors: every function returns 0 or a negative WFH_E* code with a one-line message
  * naming the store file. A corrupt, truncated or newer-schema store, and a full disk,
  * are errors (WFH_EIO / WFH_EINVAL), never crashes.
