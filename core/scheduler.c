@@ -656,8 +656,13 @@ int wfh_run_exec(wfh_run *r)
         if (r->steps[i].restored)
             wfh_display_step_end(r->disp, i, WFH_S_SUCCEEDED, WFH_DISPLAY_NEVER_RAN,
                                  "succeeded earlier in this run, not run again");
-    if ((err = eval_workflow_env(r)) < 0)
+    if ((err = eval_workflow_env(r)) < 0) {
+        r->fatal = err; /* nothing can start without it: the run's own error */
+        snprintf(r->fatal_msg, sizeof r->fatal_msg, "%s", wfh_error_last());
+        (void)wfh_sched_cancel(r->sched, "not started: the workflow's env failed to evaluate");
+        err = wfh_error_set(r->fatal, "%s", r->fatal_msg);
         goto done;
+    }
     raise_nofile(2 * r->n_slots);
 
     if (pipe2(pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {

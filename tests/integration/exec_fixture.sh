@@ -92,6 +92,23 @@ if pgrep -f "wfh-orphan-$id" >/dev/null; then
   for p in $(pgrep -f "wfh-orphan-$id"); do kill -KILL "$p"; done
 fi
 
+# The workflow's env fails to evaluate: nothing starts, the run says why (exit 2).
+cat >"$T/badenv.yaml" <<'Y'
+name: badenv
+env:
+  X: "${{ fromJSON('{nope') }}"
+steps:
+  - id: only
+    uses: echo
+Y
+run "$WFH" exec --json "${P[@]}" "$T/badenv.yaml"
+expect_rc 2 "a workflow env that fails to evaluate"
+expect_eq "$(json "$T/out" '["status"]')" failed "its run status"
+json "$T/out" '["error"]' | grep -Eq "badenv\.yaml:3:[0-9]+: .*workflow's env" ||
+  fail "the run's error: $(json "$T/out" '["error"]')"
+expect_eq "$(json "$T/out" '["steps"]["only"]["attempts"]')" 0 "no step started"
+expect_in "$T/err" "badenv\.yaml:3:[0-9]+:" "the message on stderr has the position"
+
 # SIGINT with two hanging steps and one waiting behind them.
 cat >"$T/hang.yaml" <<'Y'
 name: hangs
