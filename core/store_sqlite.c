@@ -360,7 +360,11 @@ static int sq_open(const char *path, unsigned flags, void **impl)
         err = wfh_error_set(WFH_ENOTFOUND, "run store %s does not exist yet", path);
         goto done;
     }
-    if ((err = header_check(path)) < 0)
+    /* A store another host is creating this instant can show a partial first page:
+     * look again briefly before calling it corrupt (creation takes microseconds). */
+    for (int i = 0; (err = header_check(path)) < 0 && i < 5; i++)
+        jitter_sleep(1);
+    if (err < 0)
         goto done;
     /* Read-only callers still open read-write: reading a WAL database needs the -shm
      * file, and a reader never writes rows anyway. */
