@@ -7,6 +7,7 @@
 
 start_fake P httpfake.py --log "$T/http.log"
 start_fake L llmfake.py --log "$T/llm.log" --api-key sk-test
+start_fake K llmfake.py --log "$T/K.log"
 
 cat >"$T/flow.yaml" <<Y
 name: fetch-and-summarize
@@ -57,5 +58,16 @@ Y
 run "$WFH" exec fail.yaml
 [ "$rc" -ne 0 ] || fail "a 404 must fail the run"
 expect_in "$T/err" "http: GET http://127.0.0.1:$P/status/404: status 404" "the plugin's message is shown"
+
+# The shipped example runs as it is, once its variables point at the fakes.
+sed -e "s|^  PAGE_URL: .*|  PAGE_URL: http://127.0.0.1:$P/json|" \
+    -e "s|^  LLM_BASE_URL: .*|  LLM_BASE_URL: http://127.0.0.1:$K/v1|" \
+    -e "s|^  LLM_MODEL: .*|  LLM_MODEL: ok|" \
+    "$WFH_SRC/examples/fetch-and-summarize.yaml" >"$T/example.yaml"
+grep -q "127.0.0.1:$K" "$T/example.yaml" || fail "example's LLM_BASE_URL line not found"
+run "$WFH" exec example.yaml --json
+expect_rc 0 "examples/fetch-and-summarize.yaml against the fakes"
+expect_in "$T/err" "show \\| echo: Summarize this page" "the summary is printed"
+expect_in "$T/K.log" 'max_tokens.":300' "example's max_tokens sent"
 
 done_testing
