@@ -286,6 +286,74 @@ static void test_bad_needs_refused(void **state)
     assert_null(s);
 }
 
+/* Random DAGs, random outcomes, random completion order with up to K running: the
+ * invariants hold every time. A step runs only once all its needs succeeded; at the
+ * end every step is terminal, and it was skipped exactly when some need did not
+ * succeed. */
+static void test_random_dags_keep_invariants(void **state)
+{
+    (void)state;
+    enum { N = 60 };
+    unsigned seed = 12345;
+    for (int round = 0; round < 300; round++) {
+        size_t n_needs[N], need_buf[N][4];
+        const size_t *needs[N];
+        int outcome_ok[N];
+        for (size_t i = 0; i < N; i++) {
+            n_needs[i] = 0;
+            size_t want = i ? (size_t)(rand_r(&seed) % 4) : 0;
+            for (size_t k = 0; k < want; k++) {
+                size_t p = (size_t)rand_r(&seed) % i; /* only earlier steps: acyclic */
+                int dup = 0;
+                for (size_t q = 0; q < n_needs[i]; q++)
+                    dup |= need_buf[i][q] == p;
+                if (!dup)
+                    need_buf[i][n_needs[i]++] = p;
+            }
+            needs[i] = need_buf[i];
+            outcome_ok[i] = rand_r(&seed) % 5 != 0;
+        }
+        wfh_sched *s = NULL;
+        assert_int_equal(wfh_sched_new(N, n_needs, needs, NULL, NULL, &s), 0);
+        size_t running[N], n_running = 0, limit = 1 + (size_t)(rand_r(&seed) % 6);
+        int ran[N] = {0};
+        for (;;) {
+            long next;
+            while (n_running < limit && (next = wfh_sched_next(s)) >= 0) {
+                for (size_t k = 0; k < n_needs[next]; k++)
+                    assert_int_equal(wfh_sched_state(s, needs[next][k]), WFH_S_SUCCEEDED);
+                assert_int_equal(wfh_sched_transition(s, (size_t)next, WFH_S_RUNNING, NULL), 0);
+                assert_false(ran[next]);
+                ran[next] = 1;
+                running[n_running++] = (size_t)next;
+            }
+            if (n_running == 0)
+                break;
+            size_t pick = (size_t)rand_r(&seed) % n_running, step = running[pick];
+            running[pick] = running[--n_running];
+            assert_int_equal(wfh_sched_transition(s, step, outcome_ok[step] ? WFH_S_SUCCEEDED
+                                                                             : WFH_S_FAILED,
+                                                  NULL),
+                             0);
+        }
+        assert_true(wfh_sched_finished(s));
+        for (size_t i = 0; i < N; i++) {
+            int all_needs_ok = 1;
+            for (size_t k = 0; k < n_needs[i]; k++)
+                all_needs_ok &= wfh_sched_state(s, needs[i][k]) == WFH_S_SUCCEEDED;
+            wfh_sstate st = wfh_sched_state(s, i);
+            if (all_needs_ok) {
+                assert_int_equal(st, outcome_ok[i] ? WFH_S_SUCCEEDED : WFH_S_FAILED);
+                assert_true(ran[i]);
+            } else {
+                assert_int_equal(st, WFH_S_SKIPPED);
+                assert_false(ran[i]);
+            }
+        }
+        wfh_sched_free(s);
+    }
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -616,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_retry_path_counts_attempts),
         cmocka_unit_test(test_restore_for_resume),
         cmocka_unit_test(test_bad_needs_refused),
+        cmocka_unit_test(test_random_dags_keep_invariants),
         cmocka_unit_test(test_large_graphs),
         cmocka_unit_test(test_run_id),
         cmocka_unit_test(test_plain_display),
