@@ -11,7 +11,18 @@
  *
  * Every state change goes through wfh_sched_transition(); run_on_event() below is the
  * hook that sees each one before it happens. The run store (issue #7) writes its event
- * there first and vetoes the change if it cannot.
+ * there first (wfh_run_opts.on_event) and vetoes the change if it cannot; resume takes
+ * recorded successes through wfh_run_restore().
+ *
+ * Where issue #3 plugs in, without changing the shape of the loop:
+ *  - timeouts and retry waits are deadlines; the loop's poll() timeout becomes the
+ *    nearest one (today: none, or the display's tick). An expired attempt deadline is
+ *    wfh_attempt_kill(WFH_STEP_TIMEOUT) and ends TIMED_OUT when reaped; an expired
+ *    retry wait is RETRYING -> QUEUED.
+ *  - retries: finish_step() asks the step's policy before choosing the terminal
+ *    state; "try again" is RUNNING -> RETRYING (attempt numbers keep counting).
+ *  - `if:` is evaluated where `with` is, just before the start; false is
+ *    QUEUED -> SKIPPED, which skips dependents through the usual propagation.
  */
 #include <errno.h>
 #include <fcntl.h>
