@@ -219,11 +219,12 @@ done:
 json_t *wfh_sandbox_report_json(const wfh_sandbox_report *r)
 {
     static const char *const names[] = {"strict", "process", "none"};
-    return json_pack("{s:s, s:b, s:b, s:b, s:i, s:b, s:b, s:b, s:b, s:s, s:b}", "profile",
+    return json_pack("{s:s, s:b, s:b, s:b, s:i, s:b, s:b, s:b, s:b, s:b, s:s, s:b}", "profile",
                      names[r->profile], "pidns", r->pidns, "netns", r->netns, "mntns", r->mntns,
                      "landlock_abi", r->landlock_abi, "seccomp", r->seccomp, "no_new_privs",
                      r->nnp, "caps_dropped", r->caps_dropped, "private_tmp", r->tmp_private,
-                     "cgroup", r->cgroup ? r->cgroup : "none", "rlimits", r->rlimits);
+                     "memfd_noexec", r->memfd_noexec, "cgroup", r->cgroup ? r->cgroup : "none",
+                     "rlimits", r->rlimits);
 }
 
 /* ---- the step's side ------------------------------------------------------- */
@@ -399,8 +400,10 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
         fcntl(rel[i].fd, F_SETFL, O_NONBLOCK);
     /* The step only runs once all of these succeeded, so a line written here may
      * state them. */
-    if (spec->profile == WFH_SANDBOX_STRICT)
+    if (spec->profile == WFH_SANDBOX_STRICT) {
         rep->nnp = rep->seccomp = rep->caps_dropped = rep->tmp_private = 1;
+        rep->memfd_noexec = access("/proc/sys/vm/memfd_noexec", W_OK) == 0;
+    }
     rep->rlimits = 1;
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
     pid_t parent = getppid();
@@ -786,6 +789,14 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
         nkeep = tmp_collect(spec->read, keep, nkeep, 64);
         nkeep = tmp_collect(spec->write, keep, nkeep, 64);
         nkeep = tmp_collect(spec->run, keep, nkeep, 64);
+        /* Landlock's EXECUTE cannot see a memfd (it has no path): copying any readable
+         * ELF into one and execveat()ing it would run a program nobody granted. Since
+         * 6.3 this sysctl is per pid namespace and can only be made stricter. */
+        int mfd = open("/proc/sys/vm/memfd_noexec", O_WRONLY | O_CLOEXEC);
+        if (mfd >= 0) {
+            rep->memfd_noexec = write(mfd, "2", 1) == 1;
+            close(mfd);
+        }
         char opt[64];
         snprintf(opt, sizeof opt, "size=%llu,mode=1777",
                  (unsigned long long)(spec->limits.memory / 2));

@@ -89,6 +89,7 @@ typedef struct wfh_sandbox_spec {
 typedef struct wfh_sandbox_report {
     wfh_sandbox_profile profile;
     int pidns, netns, mntns, landlock_abi, seccomp, nnp, caps_dropped, tmp_private;
+    int memfd_noexec;                /* executable memfds refused (strict, kernel >= 6.3) */
     const char *cgroup;              /* static: "v2", "v1+v2kill", "v1", "none" */
     int rlimits;
 } wfh_sandbox_report;

@@ -11,7 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -207,6 +212,70 @@ static int32_t run(const wfh_host_api *h, wfh_call *c, const wfh_step_request *r
             return fail_errno(h, c, "/tmp", errno);
         close(fd);
         return ok_with(h, c, "\"tmp written\"");
+    }
+    if (!strcmp(what, "x32")) {
+        /* The x32 ABI shares x86-64's audit arch; a filter that only checks nr would
+         * let 0x40000000|nr through. Expected: the process is killed. */
+        long r = syscall(0x40000000L | SYS_getpid);
+        return fail_errno(h, c, r < 0 ? "x32 getpid refused" : "x32 getpid ran", r < 0 ? errno : 0);
+    }
+    if (!strcmp(what, "io_uring")) {
+        char params[120] = {0};
+        if (syscall(SYS_io_uring_setup, 8, params) < 0)
+            return fail_errno(h, c, "io_uring_setup", errno);
+        return ok_with(h, c, "\"io_uring\"");
+    }
+    if (!strcmp(what, "tiocsti")) {
+        char ch = 'x';
+        if (ioctl(0, TIOCSTI, &ch) < 0)
+            return fail_errno(h, c, "TIOCSTI", errno);
+        return ok_with(h, c, "\"injected\"");
+    }
+    if (!strcmp(what, "personality")) {
+        if (personality(READ_IMPLIES_EXEC) < 0)
+            return fail_errno(h, c, "personality", errno);
+        return ok_with(h, c, "\"changed\"");
+    }
+    if (!strcmp(what, "unshare")) {
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0)
+            return fail_errno(h, c, "unshare", errno);
+        return ok_with(h, c, "\"unshared\"");
+    }
+    if (!strcmp(what, "memfd_exec")) {
+        /* Copy a readable executable (the ELF loader lives in the readable library
+         * directories) into a memfd and run it from there: no path, no grant. */
+        int src = open(arg, O_RDONLY);
+        if (src < 0)
+            return fail_errno(h, c, arg, errno);
+        int mfd = memfd_create("x", 0);
+        if (mfd < 0) {
+            close(src);
+            return fail_errno(h, c, "memfd_create", errno);
+        }
+        ssize_t n;
+        while ((n = read(src, buf, sizeof buf)) > 0)
+            if (write(mfd, buf, (size_t)n) != n)
+                break;
+        close(src);
+        pid_t p = fork();
+        if (p == 0) {
+            char *argv[] = {"x", "--version", NULL};
+            char *envp[] = {NULL};
+            syscall(SYS_execveat, mfd, "", argv, envp, AT_EMPTY_PATH);
+            _exit(100 + errno);
+        }
+        int st = 0;
+        waitpid(p, &st, 0);
+        close(mfd);
+        if (WIFEXITED(st) && WEXITSTATUS(st) >= 100)
+            return fail_errno(h, c, "execveat(memfd)", WEXITSTATUS(st) - 100);
+        return ok_with(h, c, "\"executed\"");
+    }
+    if (!strcmp(what, "hardlink")) {
+        /* A hard link from inside the write grant to a file outside it (REFER). */
+        if (link(arg, input(req, "to")) < 0)
+            return fail_errno(h, c, "link", errno);
+        return ok_with(h, c, "\"linked\"");
     }
     snprintf(buf, sizeof buf, "unknown case '%s'", what);
     h->set_error(c, buf, strlen(buf));
