@@ -52,7 +52,7 @@ static json_t *index_one(wfh_eval_ctx *cx, json_t *c, const wfh_val *idx, int *r
         double d = wfh_val_to_number(idx);
         if (isnan(d) || d < 0 || d >= (double)json_array_size(c))
             return NULL;
-        return json_array_get(c, (size_t)floor(d));
+        return json_array_get(c, (size_t)d); /* d >= 0: truncation is floor */
     }
     if (json_is_object(c)) {
         if (!wfh_val_primitive(idx))

@@ -286,7 +286,7 @@ void wfh_expr_number_format(double d, char *buf, size_t size)
     }
     /* GitHub keeps at most 15 decimals (so 0.1 + float noise prints as 0.1), then prints
      * the shortest form of that. Beyond 1e21 there is nothing after the point to drop. */
-    if (fabs(d) < 1e21) {
+    if (d > -1e21 && d < 1e21) {
         char fixed[400];
         snprintf(fixed, sizeof fixed, "%.15f", d);
         d = strtod(fixed, NULL);
@@ -571,7 +571,9 @@ json_t *wfh_val_to_json(const wfh_val *v, int *nonfinite)
             return NULL;
         }
         /* Integral values print as integers ("2", not "2.0"), as GitHub shows them. */
-        if (v->n == floor(v->n) && fabs(v->n) <= 9007199254740992.0)
+        /* (No libm: the core does not link it.) */
+        if (v->n >= -9007199254740992.0 && v->n <= 9007199254740992.0 &&
+            (double)(int64_t)v->n == v->n)
             return json_integer((json_int_t)v->n);
         return json_real(v->n);
     default: return json_incref(v->j);
