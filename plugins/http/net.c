@@ -236,9 +236,12 @@ void wfh_net_errorf(const wfh_host_api *host, wfh_call *call, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* One line, and valid UTF-8: the host carries it in JSON. A server's body quoted in
+     * the message, or the cut at the buffer's end, may break either. */
+    int utf8 = wfh_net_utf8_valid(msg, strlen(msg));
     for (char *p = msg; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+        if (*p == '\n' || *p == '\r' || *p == '\t' || (!utf8 && (unsigned char)*p >= 0x80))
+            *p = (!utf8 && (unsigned char)*p >= 0x80) ? '?' : ' ';
     host->set_error(call, msg, strlen(msg));
 }
 

@@ -396,7 +396,7 @@ static int64_t estimate_input_tokens(const llm_ctx *c)
     const json_t *extra[] = {c->q.tools, c->q.schema};
     for (size_t k = 0; k < 2; k++)
         if (extra[k]) {
-            char *s = json_dumps(extra[k], JSON_COMPACT); /* owned */
+            char *s = json_dumps(extra[k], JSON_COMPACT | JSON_ENCODE_ANY); /* owned */
             chars += s ? strlen(s) : 0;
             free(s);
         }

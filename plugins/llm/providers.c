@@ -135,7 +135,7 @@ static int system_text(const llm_query *q, wfh_buf *out)
             wfh_buf_append(out, hint, sizeof hint - 1) < 0)
             return -1;
         if (q->schema) {
-            char *s = json_dumps(q->schema, JSON_COMPACT); /* owned */
+            char *s = json_dumps(q->schema, JSON_COMPACT | JSON_ENCODE_ANY); /* owned */
             static const char pre[] = " It must conform to this JSON Schema: ";
             int rc = !s || wfh_buf_append(out, pre, sizeof pre - 1) < 0 ||
                      wfh_buf_append(out, s, strlen(s)) < 0;
@@ -210,7 +210,8 @@ static json_t *build_openai(const llm_target *t, const llm_query *q, const char 
     if (q->stop)
         json_object_set(b, "stop", q->stop);
     if (q->json_mode) {
-        v = q->schema ? json_pack("{s:s, s:{s:s, s:O}}", "type", "json_schema", "json_schema",
+        /* json_schema mode takes an object schema; true/false say nothing it can use. */
+        v = json_is_object(q->schema) ? json_pack("{s:s, s:{s:s, s:O}}", "type", "json_schema", "json_schema",
                                   "name", "answer", "schema", q->schema)
                       : json_pack("{s:s}", "type", "json_object");
         json_object_set_new(b, "response_format", v);

@@ -19,6 +19,8 @@ The MODEL name picks the scenario:
   json-fenced   the same inside a ```json fence
   json-invalid  answers prose, not JSON
   json-wrong    answers {"title": 5}
+  json-list     answers [1, 2, 2, "x"]
+  json-real     answers {"n": 3.0, "s": "café"}
   errNNN        answers HTTP NNN with the provider's error body (429 adds Retry-After: 3)
   slow          waits 3 s before answering
   truncated     cuts the answer short (body or stream) and closes the connection
@@ -168,6 +170,8 @@ class Handler(BaseHTTPRequestHandler):
             "json-fenced": '```json\n{"title": "fake", "score": 7}\n```',
             "json-invalid": "Sure! Here is the answer you asked for.",
             "json-wrong": '{"title": 5}',
+            "json-list": '[1, 2, 2, "x"]',
+            "json-real": '{"n": 3.0, "s": "caf\u00e9"}',
             "oversized": "y" * 2_000_000,
         }.get(model, "echo: " + last_user)
         if model == "length" or (model != "oversized" and max_tokens and
