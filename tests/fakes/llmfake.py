@@ -29,10 +29,12 @@ The MODEL name picks the scenario:
   stream-error  sends an error event in the middle of a stream
   length        stops at max_tokens (finish reason length)
 Every request is appended to --log as one JSON line: provider, path, headers, body.
+With --tls-cert/--tls-key it speaks HTTPS, as the real services do.
 """
 import argparse
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -397,11 +399,17 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--api-key", default="")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     a = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     srv.log_path = a.log
     srv.api_key = a.api_key
+    if a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     tmp = a.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(srv.server_address[1]))

@@ -2,10 +2,18 @@
 # http step type over TLS: a CA and a server certificate made here with openssl, the
 # fake server speaking HTTPS with them. Verification is on by default: the test CA
 # passes through ca_file, an unknown CA is refused (permanent), a name mismatch too,
-# and verify_tls: false is the explicit way out.
+# and verify_tls: false is the explicit way out. The llm step is checked over TLS too.
 . "$(dirname "$0")/../lib.sh"
 . "$WFH_SRC/tests/fakes/netlib.sh"
-command -v openssl >/dev/null || { fail "openssl CLI missing (TEST_PKGS has it)"; done_testing; }
+command -v openssl >/dev/null || { fail "openssl CLI missing (TEST_PKGS has it)"; # The llm step shares the TLS rules: verified by default, ca_file to trust a private CA.
+start_fake L llmfake.py --log "$T/llm.log" --tls-cert "$T/srv.pem" --tls-key "$T/srv.key"
+step llm '{"model":"ok","base_url":"https://127.0.0.1:'$L'/v1","prompt":"over tls","ca_file":"'$T'/ca.pem"}'
+expect_st 0 "llm over HTTPS with the test CA"
+expect_eq "$(out '["text"]')" "echo: over tls" "llm answer over HTTPS"
+step llm '{"model":"ok","base_url":"https://127.0.0.1:'$L'/v1","prompt":"over tls"}'
+expect_st 3 "llm refuses an unknown CA, permanently"
+
+done_testing; }
 
 cd "$T"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
@@ -48,5 +56,13 @@ step http '{"url":"https://127.0.0.1:'$W'/echo","verify_tls":false}'
 expect_st 0 "verify_tls: false"
 step http '{"url":"https://127.0.0.1:'$P'/echo","ca_file":"'$T'/missing.pem"}'
 expect_st 3 "missing CA file"
+
+# The llm step shares the TLS rules: verified by default, ca_file to trust a private CA.
+start_fake L llmfake.py --log "$T/llm.log" --tls-cert "$T/srv.pem" --tls-key "$T/srv.key"
+step llm '{"model":"ok","base_url":"https://127.0.0.1:'$L'/v1","prompt":"over tls","ca_file":"'$T'/ca.pem"}'
+expect_st 0 "llm over HTTPS with the test CA"
+expect_eq "$(out '["text"]')" "echo: over tls" "llm answer over HTTPS"
+step llm '{"model":"ok","base_url":"https://127.0.0.1:'$L'/v1","prompt":"over tls"}'
+expect_st 3 "llm refuses an unknown CA, permanently"
 
 done_testing
