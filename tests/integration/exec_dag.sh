@@ -61,7 +61,7 @@ fi
   for i in 1 2 3 4 5; do
     echo "  - id: p$i"
     echo "    uses: shell"
-    echo "    with: {run: 'echo \$(date +%s%N) 1 >> \"$T/iv\"; sleep 0.4; echo \$(date +%s%N) -1 >> \"$T/iv\"'}"
+    echo "    with: {run: 'echo \$(date +%s%N) 1 >> \"$T/iv\"; sleep 0.8; echo \$(date +%s%N) -1 >> \"$T/iv\"'}"
   done
 } >"$T/limit.yaml"
 max_overlap() { sort -n "$T/iv" | awk '{ n += $2; if (n > m) m = n } END { print m }'; }
