@@ -912,6 +912,25 @@ static void test_parse_speed(void **state)
     print_message("parsed 100000 expressions in %.3f s\n", secs);
     /* Generous even under sanitizers; a quadratic slip would blow far past it. */
     assert_true(secs < 20.0);
+    /* Evaluation of parsed expressions, the run-time cost. */
+    wfh_expr_env env;
+    memset(&env, 0, sizeof env);
+    env.contexts = contexts;
+    wfh_expr *parsed[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(wfh_expr_parse(exprs[i], strlen(exprs[i]), NULL, &parsed[i], NULL), 0);
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < 100000; i++) {
+        json_t *v = NULL;
+        assert_int_equal(wfh_expr_eval(parsed[i % 4], &env, &v, NULL), 0);
+        json_decref(v);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    print_message("evaluated 100000 expressions in %.3f s\n", secs);
+    assert_true(secs < 20.0);
+    for (int i = 0; i < 4; i++)
+        wfh_expr_free(parsed[i]);
     /* A long string literal parses in linear time. */
     size_t n = 1u << 20;
     char *big = malloc(n + 3);
