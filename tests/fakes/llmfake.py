@@ -96,14 +96,23 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def sse(self, data, event=None):
+        """One event. Gemini ends lines with CRLF, as Google's servers do; every event is
+        written in two pieces so that clients must cope with events split across reads."""
+        nl = "\r\n" if self.crlf else "\n"
         out = ""
         if event:
-            out += "event: %s\n" % event
-        out += "data: %s\n\n" % (data if isinstance(data, str) else json.dumps(data))
-        self.wfile.write(out.encode())
+            out += "event: %s%s" % (event, nl)
+        out += "data: %s%s%s" % (data if isinstance(data, str) else json.dumps(data), nl, nl)
+        raw = out.encode()
+        half = len(raw) // 2
+        self.wfile.write(raw[:half])
         self.wfile.flush()
         if self.pace:
-            time.sleep(0.002)
+            time.sleep(0.001)
+        self.wfile.write(raw[half:])
+        self.wfile.flush()
+        if self.pace:
+            time.sleep(0.001)
 
     def cut(self, text):
         """Promise a long body, send part of it, hang up."""
@@ -130,6 +139,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(404, {"error": {"message": "no route " + u.path}})
             return
         self.pace = True
+        self.crlf = provider == "gemini"
         with LOCK, open(self.server.log_path, "a") as f:
             f.write(json.dumps({"provider": provider, "path": self.path,
                                 "headers": {k.lower(): v for k, v in self.headers.items()},
