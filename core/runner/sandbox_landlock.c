@@ -110,6 +110,9 @@ static const char *const base_read[] = {
     "/usr/lib", "/lib", "/lib64", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache",
     "/etc/localtime", "/usr/share/zoneinfo", "/usr/share/locale", "/etc/nsswitch.conf",
     "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf", "/etc/ssl", "/proc/self",
+    "/etc/host.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols",
+    /* /etc/ssl/certs is a farm of symlinks into here, and Landlock checks the target */
+    "/usr/share/ca-certificates", "/etc/ca-certificates", "/etc/pki",
     "/dev/urandom", "/dev/random", "/dev/zero", NULL};
 static const char *const base_write[] = {"/dev/null", "/tmp", NULL};
 
