@@ -16,6 +16,7 @@
 #include "../catalog.h"
 #include "../error.h"
 #include "cli.h"
+#include "cli_registry.h"
 
 typedef struct plugin_cmd {
     const char *name;
@@ -27,6 +28,13 @@ static int plugin_info(int argc, char **argv);
 
 static const plugin_cmd plugin_cmds[] = {
     {"info", plugin_info, "show a plugin's version, ABI, step types, schemas and capabilities"},
+    {"install", cmd_plugin_install, "check, probe, record and sign a plugin into the registry"},
+    {"list", cmd_plugin_list, "list the plugins in the verified registry index"},
+    {"remove", cmd_plugin_remove, "remove NAME[@MAJOR] from the registry"},
+    {"enable", cmd_plugin_enable, "make NAME[@MAJOR] loadable again"},
+    {"disable", cmd_plugin_disable, "keep NAME[@MAJOR] installed but refuse to load it"},
+    {"yank", cmd_plugin_yank, "mark NAME[@MAJOR] as withdrawn (refused, kept for the record)"},
+    {"verify", cmd_plugin_verify, "verify the registry's signatures and every plugin file"},
 };
 
 static void plugin_usage(FILE *out)
