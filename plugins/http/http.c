@@ -84,6 +84,7 @@ typedef struct http_ctx {
     json_t *in;               /* owned: parsed inputs */
     char method[16];
     char *url;                /* owned: the current hop's URL */
+    char shown[1024];         /* url without credentials: what messages and outputs say */
     char *orig_host;          /* owned: host of the first URL, for the auth rule */
     char *body;               /* owned: request body or NULL */
     size_t body_len;
@@ -445,8 +446,7 @@ static int http_parse_inputs(http_ctx *c, const wfh_step_request *req)
         return fail_input(c, "out of memory");
     CURLUcode uc = curl_url_set(u, CURLUPART_URL, json_string_value(url), 0);
     if (uc != CURLUE_OK) {
-        snprintf(err, sizeof err, "input 'url' '%.200s' is not a URL: %s",
-                 json_string_value(url), curl_url_strerror(uc));
+        snprintf(err, sizeof err, "input 'url' is not a URL: %s", curl_url_strerror(uc));
         rc = fail_input(c, err);
         goto url_done;
     }
@@ -476,6 +476,7 @@ static int http_parse_inputs(http_ctx *c, const wfh_step_request *req)
     }
     c->url = strdup(full);
     c->orig_host = strdup(host);
+    wfh_net_redact_url(full, c->shown, sizeof c->shown);
     if (!c->url || !c->orig_host)
         rc = fail_input(c, "out of memory");
     else if (wfh_net_check_url(c->url, c->allow, err, sizeof err) < 0)
@@ -696,7 +697,7 @@ static int report(http_ctx *c, long status, uint64_t elapsed)
     json_decref(o);
     bad |= wfh_net_set_output(c->host, c->call, "elapsed_ms", o = json_integer((json_int_t)elapsed));
     json_decref(o);
-    bad |= wfh_net_set_output(c->host, c->call, "url", o = json_string(c->url));
+    bad |= wfh_net_set_output(c->host, c->call, "url", o = json_string(c->shown));
     json_decref(o);
     if (ct && utf8 && !c->resp.over && (strstr(ct, "/json") || strstr(ct, "+json"))) {
         json_error_t jerr;
@@ -751,7 +752,7 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
     for (uint64_t hop = 0;; hop++) {
         uint64_t used = wfh_net_now_ms() - start;
         if (used >= c.timeout_ms) {
-            wfh_net_errorf(host, call, "http: %s %s: timed out after %llu ms", c.method, c.url,
+            wfh_net_errorf(host, call, "http: %s %s: timed out after %llu ms", c.method, c.shown,
                            (unsigned long long)c.timeout_ms);
             status = WFH_STEP_TIMEOUT;
             goto done;
@@ -773,16 +774,16 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
             wfh_net_errorf(host, call,
                            "http: %s %s: response larger than max_response_bytes (%llu); set "
                            "on_oversize: truncate to keep the start",
-                           c.method, c.url, (unsigned long long)c.max_bytes);
+                           c.method, c.shown, (unsigned long long)c.max_bytes);
             status = WFH_STEP_PERMANENT;
             goto done;
         }
         if (rc != CURLE_OK) {
             status = wfh_net_curl_class(rc);
             if (status == WFH_STEP_CANCELLED)
-                wfh_net_errorf(host, call, "http: %s %s: cancelled", c.method, c.url);
+                wfh_net_errorf(host, call, "http: %s %s: cancelled", c.method, c.shown);
             else
-                wfh_net_errorf(host, call, "http: %s %s: %s", c.method, c.url,
+                wfh_net_errorf(host, call, "http: %s %s: %s", c.method, c.shown,
                                curl_easy_strerror(rc));
             goto done;
         }
@@ -792,14 +793,14 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
         if (!c.follow || code < 300 || code > 399 || code == 304 || !next)
             break;
         if (hop >= c.max_redirects) {
-            wfh_net_errorf(host, call, "http: %s: more than %llu redirects", c.url,
+            wfh_net_errorf(host, call, "http: %s: more than %llu redirects", c.shown,
                            (unsigned long long)c.max_redirects);
             status = WFH_STEP_PERMANENT;
             goto done;
         }
         char err[512];
         if (wfh_net_check_url(next, c.allow, err, sizeof err) < 0) {
-            wfh_net_errorf(host, call, "http: redirect from %s refused: %s", c.url, err);
+            wfh_net_errorf(host, call, "http: redirect from %s refused: %s", c.shown, err);
             status = WFH_STEP_PERMANENT;
             goto done;
         }
@@ -811,6 +812,7 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
         }
         free(c.url);
         c.url = copy;
+        wfh_net_redact_url(c.url, c.shown, sizeof c.shown);
         /* Browsers and curl turn a redirected POST into a GET for 301/302/303. */
         if ((code == 303 && strcmp(c.method, "HEAD") != 0) ||
             ((code == 301 || code == 302) && strcmp(c.method, "POST") == 0)) {
@@ -827,7 +829,7 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
 
     if (report(&c, code, elapsed) < 0) {
         wfh_net_errorf(host, call, "http: %s %s: the host refused an output (too large?)",
-                       c.method, c.url);
+                       c.method, c.shown);
         status = WFH_STEP_FAILED;
         goto done;
     }
@@ -838,7 +840,7 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
         uint64_t ra = wfh_net_retry_after_ms(curl);
         if (status == WFH_STEP_TRANSIENT && ra)
             host->set_retry_after(call, ra);
-        wfh_net_errorf(host, call, "http: %s %s: status %ld%s%s", c.method, c.url, code,
+        wfh_net_errorf(host, call, "http: %s %s: status %ld%s%s", c.method, c.shown, code,
                        *snip ? ": " : "", snip);
         goto done;
     }

@@ -127,12 +127,14 @@ int wfh_net_check_url(const char *url, const json_t *allow, char *err, size_t er
     }
     CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
     if (uc != CURLUE_OK) {
-        snprintf(err, errlen, "invalid url '%.200s': %s", url, curl_url_strerror(uc));
+        /* Not echoed: a URL may carry a password, and this one cannot be redacted. */
+        snprintf(err, errlen, "not a valid URL: %s", curl_url_strerror(uc));
         goto done;
     }
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
-        snprintf(err, errlen, "url '%.200s': only http and https are allowed", url);
+        snprintf(err, errlen, "url scheme '%.20s': only http and https are allowed",
+                 scheme ? scheme : "");
         goto done;
     }
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
@@ -187,6 +189,21 @@ done:
     curl_free(port);
     curl_url_cleanup(u);
     return rc;
+}
+
+void wfh_net_redact_url(const char *url, char *out, size_t outlen)
+{
+    CURLU *u = curl_url(); /* owned */
+    char *clean = NULL;    /* owned by curl */
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_USER, NULL, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &clean, 0) == CURLUE_OK)
+        snprintf(out, outlen, "%s", clean);
+    else
+        snprintf(out, outlen, "(url)");
+    curl_free(clean);
+    curl_url_cleanup(u);
 }
 
 int wfh_net_curl_class(CURLcode rc)

@@ -40,6 +40,10 @@ int wfh_net_utf8_valid(const char *s, size_t n);
  */
 int wfh_net_check_url(const char *url, const json_t *allow, char *err, size_t errlen);
 
+/* @p url without user:password, for messages and outputs (which land in logs and the
+ * run store). Falls back to "(url)" when it does not parse. */
+void wfh_net_redact_url(const char *url, char *out, size_t outlen);
+
 /* The class of a failed transfer (connection refused, DNS, reset -> transient...). */
 int wfh_net_curl_class(CURLcode rc);
 

@@ -56,6 +56,17 @@ t1=$(date +%s%N)
 expect_in "$T/cancel.out" '"status":6' "SIGINT cancels the request"
 [ $(( (t1 - t0) / 1000000 )) -lt 2500 ] || fail "cancel took $(( (t1 - t0) / 1000000 )) ms"
 
+# Credentials in the URL are used but never repeated in outputs or messages.
+step http '{"url":"http://ann:pw-secret@127.0.0.1:'$P'/echo"}'
+expect_eq "$(out '["json"]["headers"]["authorization"]')" "Basic $(printf 'ann:pw-secret' | base64)" "userinfo sent as basic auth"
+expect_not_in "$T/out" "pw-secret" "password not in the outputs"
+step http '{"url":"http://ann:pw-secret@127.0.0.1:'$P'/status/500"}'
+expect_st 2 "500 with userinfo"
+expect_not_in "$T/out" "pw-secret" "password not in the error"
+expect_in "$T/out" "GET http://127.0.0.1:$P/status/500" "redacted URL in the error"
+step http '{"url":"ftp://ann:pw-secret@127.0.0.1/"}'
+expect_not_in "$T/out" "pw-secret" "password not in the invalid-input error"
+
 # Invalid input: refused before any request reaches the server.
 before=$(lines "$T/http.log")
 for bad in '{"url":"ftp://127.0.0.1:'$P'/"}' \
