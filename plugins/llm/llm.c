@@ -138,15 +138,18 @@ static int read_target(llm_ctx *c, const json_t *o, llm_target *t, const char *w
         return fail_input(c, err);
     }
     t->model = json_string_value(m);
-    for (const char *s = t->model; *s; s++)
-        if (*s <= ' ' || *s == '/' || *s == '?' || *s == '#' || *s == '%' || *s == 0x7f) {
-            /* The model name goes into Gemini's URL path. */
-            if (strcmp(t->provider, "gemini") == 0 || *s <= ' ' || *s == 0x7f) {
-                snprintf(err, sizeof err, "%s: model '%.100s' contains characters a model name "
-                         "cannot have", where, t->model);
-                return fail_input(c, err);
-            }
+    /* Names go into the JSON body, and Gemini's into the URL path: no control
+     * characters anywhere, and no path or query syntax for Gemini. */
+    int gemini = strcmp(t->provider, "gemini") == 0;
+    for (const unsigned char *s = (const unsigned char *)t->model; *s; s++) {
+        int control = *s <= ' ' || *s == 0x7f;
+        int path = *s == '/' || *s == '?' || *s == '#' || *s == '%';
+        if (control || (gemini && path)) {
+            snprintf(err, sizeof err, "%s: model '%.100s' contains characters a model name "
+                     "cannot have", where, t->model);
+            return fail_input(c, err);
         }
+    }
     if ((b && !json_is_string(b)) || (k && !json_is_string(k))) {
         snprintf(err, sizeof err, "%s: 'base_url' and 'api_key' must be strings", where);
         return fail_input(c, err);
