@@ -43,6 +43,56 @@ const wfh_expr_fn *wfh_expr_fn_find(const char *name, size_t len)
     return NULL;
 }
 
+/* Case-insensitive edit distance, capped: names are short, so the O(n*m) table is tiny. */
+static size_t edit_distance(const char *a, size_t al, const char *b, size_t bl)
+{
+    size_t row[64];
+    if (al >= 63 || bl >= 63)
+        return 99;
+    for (size_t j = 0; j <= bl; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= al; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= bl; j++) {
+            size_t cur = row[j];
+            int same = (a[i - 1] | 0x20) == (b[j - 1] | 0x20);
+            size_t best = prev + (same ? 0 : 1);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[bl];
+}
+
+static void consider(const char *name, size_t len, const char *cand, const char **best,
+                     size_t *best_d)
+{
+    size_t d = edit_distance(name, len, cand, strlen(cand));
+    if (d <= *best_d && (!*best || d < *best_d)) {
+        *best = cand;
+        *best_d = d;
+    }
+}
+
+const char *wfh_expr_suggest(const char *name, size_t len, const char *const *candidates)
+{
+    const char *best = NULL;
+    size_t best_d = len <= 3 ? 1 : 2; /* only close misspellings */
+    if (!candidates) {
+        for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++)
+            consider(name, len, functions[i].name, &best, &best_d);
+        return best;
+    }
+    for (const char *const *c = candidates; *c; c++)
+        consider(name, len, *c, &best, &best_d);
+    return best;
+}
+
 static int set_string(wfh_eval_ctx *cx, const wfh_node *n, const char *s, size_t len, wfh_val *out)
 {
     int rc = wfh_expr_charge(cx, n->off, len);

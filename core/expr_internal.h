@@ -83,6 +83,9 @@ typedef struct wfh_expr_fn {
 
 /* The function called @p name (case-insensitive), or NULL. */
 const wfh_expr_fn *wfh_expr_fn_find(const char *name, size_t len);
+/* The closest of @p candidates (NULL-terminated; NULL: the function names) to a
+ * misspelled @p name, or NULL when none is close. */
+const char *wfh_expr_suggest(const char *name, size_t len, const char *const *candidates);
 
 typedef struct wfh_eval_ctx {
     const wfh_expr_env *env;

@@ -245,7 +245,9 @@ static wfh_node *parse_call(parser *p, const wfh_tok *name)
     }
     next(p); /* ) */
     if (!fn) {
-        fail(p, name->off, "Unrecognized function: '%.*s'", l, s);
+        const char *hint = wfh_expr_suggest(p->src + name->off, name->len, NULL);
+        fail(p, name->off, "Unrecognized function: '%.*s'%s%s%s", l, s,
+             hint ? " (did you mean " : "", hint ? hint : "", hint ? "?)" : "");
         goto done;
     }
     if (fn->id == F_SUCCESS || fn->id == F_FAILURE || fn->id == F_ALWAYS || fn->id == F_CANCELLED)
@@ -321,7 +323,9 @@ static wfh_node *parse_primary(parser *p, int *postfix)
         if (!scope_has(p->scope, p->src + t->off, t->len)) {
             int l;
             const char *s = tok_text(p, t, &l);
-            fail(p, t->off, "Unrecognized named-value: '%.*s'", l, s);
+            const char *hint = wfh_expr_suggest(p->src + t->off, t->len, p->scope->contexts);
+            fail(p, t->off, "Unrecognized named-value: '%.*s'%s%s%s", l, s,
+                 hint ? " (did you mean " : "", hint ? hint : "", hint ? "?)" : "");
             return NULL;
         }
         n = mk(p, N_CTX, t->off, NULL, 0);
