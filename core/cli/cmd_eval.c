@@ -14,7 +14,7 @@
 #include "expr.h"
 
 static const char usage[] =
-    "usage: wfhost eval 'EXPR' [--context FILE.json | --context-json '{...}']\n"
+    "usage: wfhost eval 'EXPR' [--context FILE.json | --context-json '{...}'] [--strict]\n"
     "\n"
     "Evaluates one expression (the text inside ${{ }}) and prints\n"
     "  {\"kind\": \"Boolean|Number|String|Null|Array|Object\", \"value\": ...}\n"
@@ -24,6 +24,7 @@ static const char usage[] =
     "  --context FILE       contexts as a JSON object, e.g. {\"inputs\": {\"n\": 3}}\n"
     "  --context-json TEXT  the same, inline\n"
     "  --status failed|cancelled  the run status seen by success()/failure()/cancelled()\n"
+    "  --strict             a missing steps.<id>.outputs.<name> is an error, as in a run\n"
     "\n"
     "Examples:\n"
     "  wfhost eval \"format('{0}-{1}', 'a', 1)\"\n"
@@ -71,6 +72,8 @@ int cmd_eval(int argc, char **argv)
                 env.run_cancelled = 1;
             else if (strcmp(s, "success") != 0)
                 return wfh_cli_fail(wfh_error_set(WFH_EUSAGE, "eval: unknown --status '%s'", s));
+        } else if (strcmp(argv[i], "--strict") == 0) {
+            env.strict_step_outputs = 1;
         } else if (strcmp(argv[i], "--") == 0 && i + 1 < argc && !text) {
             text = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {

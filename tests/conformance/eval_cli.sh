@@ -44,6 +44,14 @@ run "$WFH" eval "failure()" --status failed
 expect_rc 0 "status"
 expect_eq "$(json "$T/out" '["value"]')" "true" "failure() with --status failed"
 
+echo '{"steps": {"build": {"outputs": {"path": "/x"}}}}' >"$T/steps.json"
+run "$WFH" eval "steps.build.outputs.pth" --context "$T/steps.json"
+expect_rc 0 "missing output, not strict"
+expect_eq "$(json "$T/out" '["kind"]')" "Null" "missing output is null"
+run "$WFH" eval "steps.build.outputs.pth" --context "$T/steps.json" --strict
+expect_rc 2 "missing output, strict"
+expect_in "$T/out" "step 'build' has no output 'pth'" "strict message"
+
 run "$WFH" eval "1" --context "$T/nope.json"
 expect_rc 2 "missing context file"
 expect_in "$T/err" "nope.json" "missing context file named"
