@@ -440,6 +440,48 @@ static void on_tmpl(void *ud, const wfh_value *t)
     wfh_tmpl_refs(t->tmpl, on_ref, &r);
 }
 
+/* Step outputs and inputs come from outside the workflow's author: spliced into a
+ * shell script they are parsed as code (`$(...)`, `;`). Through env they are data. */
+static void on_splice_ref(void *ud, const wfh_expr_ref *ref)
+{
+    refctx *r = ud;
+    if (ref->nparts < 1 || !ref->parts[0] ||
+        (strcasecmp(ref->parts[0], "steps") && strcasecmp(ref->parts[0], "inputs")))
+        return;
+    unsigned line, col;
+    wfh_value_pos(r->v, ref->offset, &line, &col);
+    const char *name = ref->nparts > 0 ? ref->parts[ref->nparts - 1] : "value";
+    char path[160] = "";
+    for (size_t i = 0, off = 0; i < ref->nparts && ref->parts[i] && off < sizeof path; i++) {
+        int k = snprintf(path + off, sizeof path - off, "%s%s", i ? "." : "", ref->parts[i]);
+        if (k < 0)
+            break;
+        off += (size_t)k;
+    }
+    char hint[256];
+    if (snprintf(hint, sizeof hint,
+                 "pass it through env (env: {VALUE: '${{ %s }}'}) and use \"$VALUE\" in the "
+                 "script",
+                 path) < 0)
+        hint[0] = '\0';
+    wfh_diag_add(r->c->d, WFH_DIAG_WARNING, line, col, hint,
+                 "step '%s': '%s' is spliced into a shell script, where it is parsed as code",
+                 r->c->wf->steps[r->c->cur].id, name);
+}
+
+static void warn_shell_splices(vctx *c, const wfh_step *s)
+{
+    if (!s->type || strcmp(s->type, "shell") || !s->with || s->with->kind != WFH_V_OBJECT)
+        return;
+    for (size_t i = 0; i < s->with->n; i++) {
+        const wfh_value *v = s->with->items[i];
+        if (strcmp(s->with->keys[i], "run") || v->kind != WFH_V_TMPL || !v->tmpl)
+            continue;
+        refctx r = {c, v};
+        wfh_tmpl_refs(v->tmpl, on_splice_ref, &r);
+    }
+}
+
 static void check_refs(vctx *c)
 {
     c->in_workflow_env = 1;
@@ -451,6 +493,7 @@ static void check_refs(vctx *c)
         c->cur = i;
         wfh_value_walk_tmpls(c->wf->steps[i].with, on_tmpl, c);
         wfh_value_walk_tmpls(c->wf->steps[i].env, on_tmpl, c);
+        warn_shell_splices(c, &c->wf->steps[i]);
     }
 }
 

@@ -156,7 +156,8 @@ int cmd_validate(int argc, char **argv)
             fprintf(stderr, "%s: %zu error%s%s\n", file, d.errors, d.errors == 1 ? "" : "s",
                     d.warnings ? " (and warnings)" : "");
         else
-            printf("%s: ok (%zu step%s)\n", file, wf->n_steps, wf->n_steps == 1 ? "" : "s");
+            printf("%s: ok (%zu step%s%s)\n", file, wf->n_steps, wf->n_steps == 1 ? "" : "s",
+                   d.warnings ? ", with warnings" : "");
     }
     status = d.errors ? WFH_EXIT_INVALID : WFH_EXIT_OK;
 done:

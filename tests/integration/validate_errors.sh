@@ -61,7 +61,15 @@ expect_eq "$(json "$T/out" '["diagnostics"][0]["hint"]')" "did you mean 'steps'?
 # A valid file: one line on stdout, exit 0.
 run "$WFH" validate "$WFH_SRC/examples/hello.yaml"
 expect_rc 0 "hello.yaml"
-expect_in "$T/out" "hello.yaml: ok \(2 steps\)$" "ok line"
+expect_in "$T/out" "hello.yaml: ok \(2 steps, with warnings\)$" "ok line"
+# the issue-2 example splices a step output into a shell script: valid, but warned
+expect_in "$T/err" "hello.yaml:15:32: warning: step 'greet': 'name' is spliced into a shell script" "splice warning"
+expect_in "$T/err" "hint: pass it through env" "splice hint"
+printf 'name: x\nsteps:\n  - id: a\n    uses: shell\n    with: {run: echo hi}\n' >"$T/clean.yaml"
+run "$WFH" validate "$T/clean.yaml"
+expect_rc 0 "clean workflow"
+expect_in "$T/out" "clean.yaml: ok \(1 step\)$" "ok line without warnings"
+expect_eq "$(wc -c <"$T/err")" "0" "nothing on stderr for a clean workflow"
 run "$WFH" validate "$WFH_SRC/examples/hello.yaml" --json
 expect_eq "$(json "$T/out" '["valid"]')" "true" "json valid"
 

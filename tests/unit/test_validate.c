@@ -270,6 +270,33 @@ static void test_step_references(void **state)
     uncheck(&c);
 }
 
+static void test_shell_splice_warning(void **state)
+{
+    (void)state;
+    fake_catalog f;
+    fake_init(&f);
+    checked c;
+    check(&c, "name: x\nsteps:\n"
+              "  - {id: a, uses: shell, with: {run: 'echo ${{ env.A }}'}}\n"
+              "  - id: b\n"
+              "    uses: shell\n"
+              "    needs: a\n"
+              "    env: {V: '${{ steps.a.outputs.v }}'}\n"
+              "    with:\n"
+              "      run: echo $V ${{ steps.a.outputs.v }}\n",
+          &f.cat);
+    /* a warning only: the workflow is valid */
+    assert_int_equal(c.err, 0);
+    assert_int_equal(c.d.errors, 0);
+    assert_int_equal(c.d.warnings, 1);
+    expect_at(&c, "step 'b': 'v' is spliced into a shell script", 9, 24,
+              "pass it through env (env: {VALUE: '${{ steps.a.outputs.v }}'}) and use "
+              "\"$VALUE\" in the script");
+    assert_int_equal(c.d.items[0].severity, WFH_DIAG_WARNING);
+    uncheck(&c);
+    fake_free(&f);
+}
+
 /* 100 000 steps in a chain, each reading an output of the previous one and of the
  * first one (which forces the ancestry walk, not just the direct-needs check). */
 static void test_large_workflow_is_fast(void **state)
@@ -321,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_step_types),
         cmocka_unit_test(test_with_against_schema),
         cmocka_unit_test(test_step_references),
+        cmocka_unit_test(test_shell_splice_warning),
         cmocka_unit_test(test_large_workflow_is_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
