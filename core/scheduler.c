@@ -56,6 +56,7 @@ typedef struct run_step {
     json_t *outputs;         /* owned reference, NULL until an attempt ends */
     json_t *sandbox;         /* owned reference: the policy's grant, or NULL */
     char *error;             /* owned, NULL unless it failed */
+    int last_exit, last_signal, last_status; /* the latest attempt's end (wfh_run_attempt_get) */
     uint64_t start_ms, end_ms; /* monotonic; 0 = never started */
     char started_at[32];     /* ISO 8601 UTC, "" if never started */
 } run_step;
@@ -89,6 +90,7 @@ struct wfh_run {
     uint64_t start_ms, end_ms;
     int finished;
     wfh_sched_hook on_event; /* from the options, may be NULL */
+    void (*on_log)(void *, size_t, unsigned, int, const char *, size_t); /* may be NULL */
     void *on_event_ud;       /* borrowed */
 };
 
@@ -167,6 +169,9 @@ static int run_on_event(void *ud, const wfh_sched_event *ev)
             return err;
     }
     if (ev->to == WFH_S_RUNNING) {
+        rs->last_exit = -1;
+        rs->last_signal = 0;
+        rs->last_status = -1;
         rs->n_logs = 0;
         rs->start_ms = mono_ms();
         rs->end_ms = 0;
@@ -226,9 +231,11 @@ static void on_log(void *ud, wfh_attempt *a, int level, const char *msg, size_t 
 {
     run_step *rs = ud;
     (void)a;
-    (void)level;
     rs->n_logs++;
     wfh_display_log(rs->run->disp, rs->idx, msg, len);
+    if (rs->run->on_log)
+        rs->run->on_log(rs->run->on_event_ud, rs->idx,
+                        wfh_sched_attempts(rs->run->sched, rs->idx), level, msg, len);
 }
 
 static void on_progress(void *ud, wfh_attempt *a, double fraction, const char *msg)
@@ -390,6 +397,9 @@ static void finish_step(wfh_run *r, size_t i, int wait_status)
     json_decref(rs->outputs);
     rs->outputs = res.outputs; /* failed attempts keep theirs too (exit_code, stderr) */
     res.outputs = NULL;
+    rs->last_exit = res.exit_code; /* the run store's hook records them with the outcome */
+    rs->last_signal = res.term_signal;
+    rs->last_status = res.status;
     wfh_sstate to;
     switch (res.status) {
     case WFH_STEP_OK: to = WFH_S_SUCCEEDED; break;
@@ -501,6 +511,7 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     r->tty = opts ? opts->tty : -1;
     r->on_event = opts ? opts->on_event : NULL;
     r->on_event_ud = opts ? opts->on_event_ud : NULL;
+    r->on_log = opts ? opts->on_log : NULL;
     if (opts && opts->run_id) {
         snprintf(r->id, sizeof r->id, "%s", opts->run_id);
     } else if ((err = wfh_run_id_new(r->id)) < 0) {
@@ -608,6 +619,15 @@ int wfh_run_restore(wfh_run *r, size_t step, json_t *outputs, unsigned attempts)
     if (!rs->outputs || !entry || json_object_set_new(r->ctx_steps, r->ids[step], entry) < 0)
         return wfh_error_set(WFH_ENOMEM, "run %s: out of memory", r->id);
     return 0;
+}
+
+void wfh_run_attempt_get(const wfh_run *r, size_t step, wfh_run_attempt_info *out)
+{
+    const run_step *rs = &r->steps[step];
+    out->outputs = rs->outputs;
+    out->exit_code = rs->last_exit;
+    out->term_signal = rs->last_signal;
+    out->step_status = rs->last_status;
 }
 
 /* The workflow's env, evaluated once (it sees `run`, not steps), as strings. */

@@ -126,6 +126,11 @@ typedef struct wfh_run_opts {
      * wfh_run_new, before anything runs, and sent with every attempt; NULL sends none
      * (the runner then says the attempt ran unconfined). */
     const wfh_policy *policy;
+    /* Optional (issue #7): every log line of an attempt, after it was shown (@p msg
+     * borrowed, @p len bytes, not NUL-terminated); called with on_event_ud. The run
+     * store keeps them for `wfhost runs logs`; a failure there does not stop the run. */
+    void (*on_log)(void *ud, size_t step, unsigned attempt, int level, const char *msg,
+                   size_t len);
 } wfh_run_opts;
 
 typedef struct wfh_run wfh_run;
@@ -144,6 +149,16 @@ const char *wfh_run_id(const wfh_run *r); /* borrowed */
  * outputs (@p outputs borrowed; a reference is taken) instead of running it again.
  * Call in topological order (wf->order). Returns 0 or WFH_EINVAL / WFH_ENOMEM. */
 int wfh_run_restore(wfh_run *r, size_t step, json_t *outputs, unsigned attempts);
+
+/* How step @p step's latest attempt ended, for the run store's hook on RUNNING -> *
+ * (issue #7): set before that transition. */
+typedef struct wfh_run_attempt_info {
+    json_t *outputs;  /* borrowed from the run, may be NULL */
+    int exit_code;    /* the runner's exit code, or -1 (it never started, or was killed) */
+    int term_signal;  /* the signal that killed the runner, or 0 */
+    int step_status;  /* the plugin's wfh_step_status, or -1 if none was reported */
+} wfh_run_attempt_info;
+void wfh_run_attempt_get(const wfh_run *r, size_t step, wfh_run_attempt_info *out);
 
 /* Run to the end. Installs SIGINT/SIGTERM/SIGCHLD handlers for the duration (and
  * restores the previous ones). Returns 0 (every step succeeded), WFH_EFAILED (some step
