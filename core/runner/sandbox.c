@@ -25,7 +25,9 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -633,6 +635,55 @@ static _Noreturn void reaper(pid_t step, int status_fd)
     }
 }
 
+/* One empty network namespace shared by every no-network step, kept by a bind mount
+ * (like `ip netns add`): joining it costs nothing, while creating and tearing down one
+ * per step costs 0.4 ms median and several ms at p99 (research §1.8). Sharing is safe
+ * only with Landlock ABI 6 (abstract unix sockets scoped to the step); loopback is down
+ * and no step holds CAP_NET_ADMIN to change that. Returns an fd or -1 (then the caller
+ * unshares a namespace of its own). */
+#define EMPTY_NETNS_DIR "/run/wfhost"
+#define EMPTY_NETNS EMPTY_NETNS_DIR "/netns-empty"
+#define NSFS_MAGIC_ 0x6e736673
+
+static int open_nsfs(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct statfs sf;
+    if (fd >= 0 && (fstatfs(fd, &sf) != 0 || sf.f_type != NSFS_MAGIC_)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static int empty_netns(void)
+{
+    int fd = open_nsfs(EMPTY_NETNS);
+    if (fd >= 0)
+        return fd;
+    if (mkdir(EMPTY_NETNS_DIR, 0755) != 0 && errno != EEXIST)
+        return -1;
+    int lock = open(EMPTY_NETNS_DIR "/netns.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock < 0)
+        return -1;
+    if (flock(lock, LOCK_EX) == 0 && (fd = open_nsfs(EMPTY_NETNS)) < 0) {
+        int f = open(EMPTY_NETNS, O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
+        if (f >= 0)
+            close(f);
+        pid_t c = fork();
+        if (c == 0)
+            _exit(unshare(CLONE_NEWNET) == 0 &&
+                          mount("/proc/self/ns/net", EMPTY_NETNS, NULL, MS_BIND, NULL) == 0
+                      ? 0
+                      : 1);
+        int st = 0;
+        if (c > 0 && waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            fd = open_nsfs(EMPTY_NETNS);
+    }
+    close(lock);
+    return fd;
+}
+
 static int user_ns(void)
 {
     /* Not root: namespaces need a user namespace created in the same call; map
@@ -708,8 +759,19 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
     }
     if (strict) {
         int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
-        if (!spec->net_all && !spec->n_ports)
+        int no_net = !spec->net_all && !spec->n_ports;
+        int netfd = no_net && geteuid() == 0 && rep->landlock_abi >= 6 ? empty_netns() : -1;
+        if (no_net && netfd < 0)
             flags |= CLONE_NEWNET;
+        if (netfd >= 0) {
+            int r = setns(netfd, CLONE_NEWNET);
+            close(netfd);
+            if (r != 0) {
+                err = wfh_sandbox_fail(WFH_ESECURITY, "sandbox: joining the empty network "
+                                       "namespace %s: %s", EMPTY_NETNS, strerror(errno));
+                goto fail;
+            }
+        }
         if (geteuid() != 0 && user_ns() != 0) {
             err = wfh_sandbox_fail(WFH_ESECURITY, "sandbox: profile strict needs namespaces; "
                                    "user namespaces are refused here: %s", strerror(errno));
@@ -726,7 +788,7 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
             goto fail;
         }
         rep->pidns = rep->mntns = 1;
-        rep->netns = (flags & CLONE_NEWNET) != 0;
+        rep->netns = no_net;
     }
     fflush(NULL);
     pid_t child = fork();

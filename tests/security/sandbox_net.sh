@@ -45,4 +45,17 @@ expect_error '^socket: Operation not permitted$' "UDP without a grant"
 sleep 0.2
 expect_eq "$(cat "$T/secret.hits" 2>/dev/null || echo 0)" "0" "the ungranted listener saw no connection"
 expect_eq "$(cat "$T/open.hits" 2>/dev/null || echo 0)" "1" "the granted listener saw one"
+# Steps without network share one empty network namespace: an abstract unix socket is
+# the one channel that could cross it, and Landlock's scoping (ABI 6) closes it.
+if [ "$(python3 -c 'import ctypes; print(ctypes.CDLL(None).syscall(444, None, 0, 1))')" -ge 6 ]; then
+  name=wfh-abstract-$$
+  printf '{"plugin":"%s","type":"hostile","inputs":{"case":"abstract_listen","arg":"%s","ms":"4000"},"workspace":"%s","sandbox":{"profile":"strict"}}' \
+    "$HOSTILE" "$name" "$WS" | "$RUNNER" >"$T/listener" 2>/dev/null &
+  lst=$!
+  sleep 1
+  attack abstract_connect "$name" '"profile":"strict"'
+  expect_error '^connect: (Operation not permitted|Connection refused)$' "abstract unix socket across steps"
+  wait $lst
+  expect_in "$T/listener" 'nobody connected' "the listening step saw no connection"
+fi
 done_testing

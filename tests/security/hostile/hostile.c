@@ -18,7 +18,9 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/ptrace.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -276,6 +278,31 @@ static int32_t run(const wfh_host_api *h, wfh_call *c, const wfh_step_request *r
         if (link(arg, input(req, "to")) < 0)
             return fail_errno(h, c, "link", errno);
         return ok_with(h, c, "\"linked\"");
+    }
+    if (!strcmp(what, "abstract_listen") || !strcmp(what, "abstract_connect")) {
+        /* Two steps in the shared empty network namespace trying to talk over an
+         * abstract unix socket named by arg. */
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        size_t n = strlen(arg);
+        if (n + 1 >= sizeof sa.sun_path)
+            n = sizeof sa.sun_path - 2;
+        memcpy(sa.sun_path + 1, arg, n);
+        socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (s < 0)
+            return fail_errno(h, c, "socket", errno);
+        if (!strcmp(what, "abstract_connect")) {
+            int r = connect(s, (struct sockaddr *)&sa, len);
+            int e = errno;
+            close(s);
+            return r < 0 ? fail_errno(h, c, "connect", e) : ok_with(h, c, "\"connected\"");
+        }
+        if (bind(s, (struct sockaddr *)&sa, len) < 0 || listen(s, 4) < 0)
+            return fail_errno(h, c, "bind", errno);
+        struct pollfd p = {s, POLLIN, 0};
+        int r = poll(&p, 1, atoi(input(req, "ms")));
+        close(s);
+        return r > 0 ? ok_with(h, c, "\"accepted\"") : fail_errno(h, c, "nobody connected", ETIMEDOUT);
     }
     snprintf(buf, sizeof buf, "unknown case '%s'", what);
     h->set_error(c, buf, strlen(buf));
