@@ -1,0 +1,446 @@
+/*
+ * core/durable.c - durable runs: the scheduler's state changes written to the run
+ * store before they happen, and the way back in (`wfhost resume`, `wfhost retry`).
+ *
+ * See core/durable.h for which changes are durable. This file keeps the store logic
+ * out of the CLI and out of the scheduler: cmd_exec.c opens the store and installs
+ * wfh_durable_on_event; cmd_resume.c/cmd_retry.c use the rest.
+ *
+ * Crash testing: $WFH_DURABLE_KILL_AT=N makes the host SIGKILL itself just before its
+ * Nth store write, and N+ just after the Nth write committed, so the integration tests
+ * can stop a run at every point of its life deterministically (tests/integration/
+ * durable_*.sh). Log lines are not counted. Nothing else reads it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <wfhost/plugin.h>
+
+#include "durable.h"
+#include "error.h"
+#include "home.h"
+
+typedef struct plugin_hash {
+    const wfh_plugin_meta *plugin; /* borrowed from the catalog */
+    char *hash;                    /* owned: hex SHA-256 of the plugin file, or NULL */
+} plugin_hash;
+
+struct wfh_durable {
+    wfh_store *st;              /* borrowed */
+    const wfh_workflow *wf;     /* borrowed */
+    wfh_run *run;               /* borrowed, NULL until attached */
+    char *run_id;               /* owned */
+    char (*def_hash)[65];       /* owned [n_steps] */
+    unsigned *base;             /* owned [n_steps]: attempts recorded before this host */
+    plugin_hash *plugins;       /* owned [n_plugins] */
+    size_t n_plugins;
+    unsigned long writes;       /* store writes so far (for the kill points) */
+    unsigned long kill_at;      /* $WFH_DURABLE_KILL_AT, 0 if unset */
+    int kill_after;             /* "N+": after the write rather than before */
+    int log_failed;             /* a log append failed (reported once) */
+};
+
+int wfh_durable_open_store(const char *home_opt, wfh_store **out)
+{
+    char *home = NULL; /* owned */
+    *out = NULL;
+    int err = wfh_home_path(home_opt, &home);
+    if (err == 0)
+        err = wfh_store_open(home, 0, out);
+    free(home);
+    return err;
+}
+
+/* ---- definition hashes ------------------------------------------------------------ */
+
+/* A value as JSON that tells literals from template text ("${{ x }}" vs the string it
+ * evaluates to), so two definitions hash alike only if they read alike. */
+static json_t *value_json(const wfh_value *v)
+{
+    if (!v)
+        return json_null();
+    switch (v->kind) {
+    case WFH_V_LITERAL: return json_pack("{s:O}", "l", v->literal ? v->literal : json_null());
+    case WFH_V_TMPL: return json_pack("{s:s%}", "t", v->text ? v->text : "", v->text_len);
+    case WFH_V_ARRAY: {
+        json_t *a = json_array(); /* owned */
+        for (size_t i = 0; a && i < v->n; i++)
+            if (json_array_append_new(a, value_json(v->items[i])) < 0) {
+                json_decref(a);
+                return NULL;
+            }
+        return a;
+    }
+    case WFH_V_OBJECT: {
+        json_t *o = json_object(); /* owned */
+        for (size_t i = 0; o && i < v->n; i++)
+            if (json_object_set_new(o, v->keys[i], value_json(v->items[i])) < 0) {
+                json_decref(o);
+                return NULL;
+            }
+        return json_pack("{s:o}", "o", o);
+    }
+    }
+    return NULL;
+}
+
+/* H(type, major, with, env, workflow env, needs' hashes): a step keeps its recorded
+ * result across a changed file only if nothing it reads could have changed, which
+ * includes every step upstream of it. Called in topological order. */
+static int def_hash_step(wfh_durable *d, size_t i)
+{
+    const wfh_step *st = &d->wf->steps[i];
+    int err = 0;
+    char *text = NULL; /* owned */
+    json_t *needs = json_array(); /* owned until packed */
+    for (size_t k = 0; needs && k < st->n_needs; k++)
+        if (json_array_append_new(needs, json_string(d->def_hash[st->needs[k]])) < 0) {
+            json_decref(needs);
+            needs = NULL;
+        }
+    json_t *doc = needs ? json_pack("{s:s,s:i,s:o,s:o,s:o,s:o}", "type", st->type, "major",
+                                    st->major, "with", value_json(st->with), "env",
+                                    value_json(st->env), "wf_env", value_json(d->wf->env),
+                                    "needs", needs)
+                        : NULL; /* owned */
+    if (!doc || !(text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS))) {
+        err = wfh_error_set(WFH_ENOMEM, "%s: step %s: out of memory", d->wf->path, st->id);
+        goto done;
+    }
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, (const unsigned char *)text, strlen(text));
+    sodium_bin2hex(d->def_hash[i], sizeof d->def_hash[i], digest, sizeof digest);
+done:
+    free(text);
+    json_decref(doc);
+    return err;
+}
+
+int wfh_durable_new(wfh_store *st, const wfh_workflow *wf, wfh_durable **out)
+{
+    int err = 0;
+    size_t n = wf->n_steps;
+    wfh_durable *d = calloc(1, sizeof *d); /* owned until handed out */
+    *out = NULL;
+    if (!d)
+        return wfh_error_set(WFH_ENOMEM, "%s: out of memory", wf->path);
+    d->st = st;
+    d->wf = wf;
+    d->def_hash = calloc(n ? n : 1, sizeof *d->def_hash);
+    d->base = calloc(n ? n : 1, sizeof *d->base);
+    d->plugins = calloc(n ? n : 1, sizeof *d->plugins);
+    if (!d->def_hash || !d->base || !d->plugins) {
+        err = wfh_error_set(WFH_ENOMEM, "%s: out of memory", wf->path);
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++) {
+        size_t i = wf->order ? wf->order[k] : k;
+        if ((err = def_hash_step(d, i)) < 0)
+            goto done;
+    }
+    const char *kill = getenv("WFH_DURABLE_KILL_AT");
+    if (kill && *kill) {
+        char *end = NULL;
+        d->kill_at = strtoul(kill, &end, 10);
+        d->kill_after = end && *end == '+';
+    }
+done:
+    if (err < 0) {
+        wfh_durable_free(d);
+        return err;
+    }
+    *out = d;
+    return 0;
+}
+
+void wfh_durable_free(wfh_durable *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n_plugins; i++)
+        free(d->plugins[i].hash);
+    free(d->plugins);
+    free(d->def_hash);
+    free(d->base);
+    free(d->run_id);
+    free(d);
+}
+
+const char *wfh_durable_def_hash(const wfh_durable *d, size_t step)
+{
+    return d->def_hash[step];
+}
+
+/* ---- the write path ----------------------------------------------------------------- */
+
+/* Every store write goes through here: the crash tests' kill points. */
+static void kill_point(wfh_durable *d, int after)
+{
+    if (!d->kill_at || d->writes != d->kill_at || after != d->kill_after)
+        return;
+    fflush(NULL);
+    raise(SIGKILL);
+}
+
+static void write_begin(wfh_durable *d)
+{
+    d->writes++;
+    kill_point(d, 0);
+}
+
+static int write_end(wfh_durable *d, int err)
+{
+    if (err == 0)
+        kill_point(d, 1);
+    return err;
+}
+
+static int set_run_id(wfh_durable *d, const char *run_id)
+{
+    free(d->run_id);
+    d->run_id = strdup(run_id);
+    return d->run_id ? 0 : wfh_error_set(WFH_ENOMEM, "run %s: out of memory", run_id);
+}
+
+int wfh_durable_create(wfh_durable *d, const char *run_id)
+{
+    int err = 0;
+    char *path = NULL, *hash = NULL, *id = NULL; /* owned */
+    if ((err = set_run_id(d, run_id)) < 0)
+        goto done;
+    /* The absolute path: resume may start from any directory. */
+    path = realpath(d->wf->path, NULL);
+    if (!path) {
+        err = wfh_error_set(WFH_EIO, "%s: %s", d->wf->path, strerror(errno));
+        goto done;
+    }
+    if ((err = wfh_store_hash_file(path, &hash)) < 0)
+        goto done;
+    wfh_store_run_new rn = {
+        .workflow = d->wf->name, .file_path = path, .file_hash = hash, .id = run_id};
+    write_begin(d);
+    if ((err = write_end(d, wfh_store_run_create(d->st, &rn, &id))) < 0)
+        goto done;
+    write_begin(d);
+    err = write_end(d, wfh_store_run_set_state(d->st, run_id, WFH_STATE_RUNNING, NULL));
+done:
+    free(path);
+    free(hash);
+    free(id);
+    return err;
+}
+
+static wfh_state store_state(wfh_sstate s)
+{
+    switch (s) {
+    case WFH_S_PENDING: return WFH_STATE_PENDING;
+    case WFH_S_QUEUED: return WFH_STATE_QUEUED;
+    case WFH_S_RUNNING: return WFH_STATE_RUNNING;
+    case WFH_S_RETRYING: return WFH_STATE_RETRYING;
+    case WFH_S_SUCCEEDED: return WFH_STATE_SUCCEEDED;
+    case WFH_S_FAILED: return WFH_STATE_FAILED;
+    case WFH_S_TIMED_OUT: return WFH_STATE_TIMED_OUT;
+    case WFH_S_SKIPPED: return WFH_STATE_SKIPPED;
+    case WFH_S_CANCELLED: return WFH_STATE_CANCELLED;
+    case WFH_S__COUNT: break;
+    }
+    return WFH_STATE_FAILED;
+}
+
+/* The plugin file's hash, once per plugin: `runs show` names exactly what ran. */
+static const char *plugin_file_hash(wfh_durable *d, const wfh_plugin_meta *p)
+{
+    for (size_t i = 0; i < d->n_plugins; i++)
+        if (d->plugins[i].plugin == p)
+            return d->plugins[i].hash;
+    if (d->n_plugins >= d->wf->n_steps) /* cannot happen: at most one per step */
+        return NULL;
+    plugin_hash *ph = &d->plugins[d->n_plugins++];
+    ph->plugin = p;
+    if (p->path && wfh_store_hash_file(p->path, &ph->hash) < 0)
+        ph->hash = NULL; /* recorded as unknown; the attempt itself will say more */
+    return ph->hash;
+}
+
+int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
+{
+    wfh_durable *d = ud;
+    int err = 0;
+    char *key = NULL; /* owned */
+    const wfh_step *st = &d->wf->steps[ev->step];
+    const char *step_id = st->id;
+    const char *hash = d->def_hash[ev->step];
+    unsigned attempt = d->base[ev->step] + ev->attempt;
+
+    if (!d->run_id)
+        return wfh_error_set(WFH_EINVAL, "step %s: run store not set up (no run)", step_id);
+    if (ev->from == WFH_S_PENDING && ev->to == WFH_S_QUEUED)
+        return 0; /* recomputed on resume from the needs' recorded successes */
+    if (ev->to == WFH_S_RUNNING) {
+        const wfh_plugin_meta *p = st->meta ? st->meta->plugin : NULL;
+        wfh_store_plugin_ref ref = {
+            .name = p ? p->name : st->type,
+            .version = p ? p->version : NULL,
+            .file_hash = p ? plugin_file_hash(d, p) : NULL,
+        };
+        if ((err = wfh_store_idempotency_key(d->run_id, step_id, &key)) < 0)
+            goto done;
+        write_begin(d);
+        err = write_end(d, wfh_store_attempt_start(d->st, d->run_id, step_id, attempt, key, &ref));
+        goto done;
+    }
+    if (ev->from == WFH_S_RUNNING) {
+        wfh_run_attempt_info info = {.outputs = NULL, .exit_code = -1, .term_signal = 0,
+                                     .step_status = -1};
+        if (d->run)
+            wfh_run_attempt_get(d->run, ev->step, &info);
+        wfh_state as = store_state(ev->to);
+        if (ev->to == WFH_S_RETRYING) /* the attempt failed; its step will try again */
+            as = info.step_status == WFH_STEP_TIMEOUT ? WFH_STATE_TIMED_OUT : WFH_STATE_FAILED;
+        wfh_store_attempt_end end = {
+            .state = as,
+            .error = ev->to == WFH_S_SUCCEEDED ? NULL : ev->reason,
+            .exit_code = info.exit_code,
+            .term_signal = info.term_signal,
+            .step_status = info.step_status,
+        };
+        write_begin(d);
+        err = write_end(d, wfh_store_step_attempt_end(
+                               d->st, d->run_id, step_id, attempt, &end, store_state(ev->to),
+                               hash, ev->to == WFH_S_SUCCEEDED ? info.outputs : NULL));
+        goto done;
+    }
+    write_begin(d);
+    err = write_end(d, wfh_store_step_set_state(d->st, d->run_id, step_id, store_state(ev->to),
+                                                hash, NULL, ev->reason));
+done:
+    free(key);
+    return err;
+}
+
+void wfh_durable_on_log(void *ud, size_t step, unsigned attempt, int level, const char *msg,
+                        size_t len)
+{
+    wfh_durable *d = ud;
+    if (!d->run_id)
+        return;
+    char *line = strndup(msg, len); /* owned: the store wants a C string */
+    int err = line ? wfh_store_log_append(d->st, d->run_id, d->wf->steps[step].id,
+                                          d->base[step] + attempt, level, line)
+                   : wfh_error_set(WFH_ENOMEM, "out of memory");
+    free(line);
+    if (err < 0 && !d->log_failed) {
+        d->log_failed = 1;
+        fprintf(stderr, "wfhost: warning: run %s: log lines are not being kept: %s\n",
+                d->run_id, wfh_error_last());
+    }
+}
+
+int wfh_durable_finish(wfh_durable *d, int run_err, const char *error)
+{
+    if (!d->run_id)
+        return 0;
+    wfh_state s = run_err == 0                ? WFH_STATE_SUCCEEDED
+                  : run_err == WFH_ECANCELLED ? WFH_STATE_CANCELLED
+                                              : WFH_STATE_FAILED;
+    write_begin(d);
+    return write_end(d, wfh_store_run_set_state(d->st, d->run_id, s,
+                                                run_err == 0 ? NULL : error));
+}
+
+/* ---- the way back in ------------------------------------------------------------------ */
+
+int wfh_durable_check_file(wfh_durable *d, const wfh_store_run *rec, int allow_changed,
+                           int *changed)
+{
+    char *hash = NULL; /* owned */
+    *changed = 0;
+    int err = wfh_store_hash_file(d->wf->path, &hash);
+    if (err < 0)
+        return err;
+    if (!rec->file_hash || strcmp(hash, rec->file_hash) != 0) {
+        *changed = 1;
+        if (!allow_changed)
+            err = wfh_error_set(WFH_EINVAL,
+                                "run %s: %s changed since the run started (hash %.12s..., "
+                                "recorded %.12s...); pass --allow-changed to keep only the "
+                                "results of unchanged steps",
+                                rec->id, d->wf->path, hash,
+                                rec->file_hash ? rec->file_hash : "none");
+    }
+    free(hash);
+    return err;
+}
+
+int wfh_durable_reopen(wfh_durable *d, const char *run_id, int retry, wfh_store_run **out)
+{
+    int err = 0;
+    wfh_store_run *rec = NULL; /* owned until handed out */
+    *out = NULL;
+    if ((err = set_run_id(d, run_id)) < 0)
+        return err;
+    if (!retry) {
+        write_begin(d);
+        err = write_end(d, wfh_store_run_reopen(d->st, run_id,
+                                                "the host stopped during this attempt", &rec));
+        goto done;
+    }
+    if ((err = wfh_store_run_load(d->st, run_id, &rec)) < 0)
+        goto done;
+    for (size_t i = 0; i < rec->step_count; i++) {
+        wfh_store_step *s = &rec->steps[i];
+        if (s->state == WFH_STATE_SUCCEEDED || s->state == WFH_STATE_QUEUED ||
+            s->state == WFH_STATE_PENDING)
+            continue;
+        write_begin(d);
+        if ((err = write_end(d, wfh_store_step_set_state(d->st, run_id, s->id, WFH_STATE_QUEUED,
+                                                         NULL, NULL, NULL))) < 0)
+            goto done;
+        s->state = WFH_STATE_QUEUED;
+    }
+    write_begin(d);
+    err = write_end(d, wfh_store_run_set_state(d->st, run_id, WFH_STATE_RUNNING, NULL));
+done:
+    if (err < 0) {
+        wfh_store_run_free(rec);
+        return err;
+    }
+    *out = rec;
+    return 0;
+}
+
+void wfh_durable_attach(wfh_durable *d, wfh_run *run)
+{
+    d->run = run;
+}
+
+int wfh_durable_restore(wfh_durable *d, wfh_run *run, const wfh_store_run *rec, int changed,
+                        size_t *kept)
+{
+    size_t n_kept = 0;
+    d->run = run;
+    for (size_t k = 0; k < d->wf->n_steps; k++) {
+        size_t i = d->wf->order ? d->wf->order[k] : k;
+        const wfh_store_step *s = wfh_store_run_step(rec, d->wf->steps[i].id);
+        if (!s)
+            continue; /* never reached: runs as new */
+        d->base[i] = s->attempts;
+        if (s->state != WFH_STATE_SUCCEEDED)
+            continue;
+        if (changed && (!s->def_hash || strcmp(s->def_hash, d->def_hash[i]) != 0))
+            continue;
+        /* A need that was not kept (its definition changed) makes this step's hash
+         * differ too, so restore only fails here on a store edited by hand: run it. */
+        if (wfh_run_restore(run, i, s->outputs, s->attempts) < 0)
+            continue;
+        d->base[i] = 0; /* restore set the scheduler's count to the recorded one */
+        n_kept++;
+    }
+    if (kept)
+        *kept = n_kept;
+    return 0;
+}

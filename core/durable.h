@@ -1,0 +1,104 @@
+/*
+ * core/durable.h - durable runs (issue #7): the bridge between the scheduler's state
+ * changes and the run store (core/store.h).
+ *
+ * The scheduler knows nothing of the store; it hands every state change to a hook
+ * before acting on it (wfh_run_opts.on_event). wfh_durable_on_event is that hook: it
+ * writes the change to the store and vetoes it if the write fails, so a host that dies
+ * at any moment leaves a store that says no more than what happened, and a full disk
+ * stops the run instead of letting it go on unrecorded. The same object then drives
+ * `wfhost resume` and `wfhost retry`: it checks the workflow file against the hash
+ * recorded, decides which recorded successes may be kept, and restores them.
+ *
+ * Which changes are durable (one transaction each, fsync'ed with synchronous=FULL):
+ * run created / running / ended; step -> running (the attempt, before its runner is
+ * spawned); attempt ended with the step's new state and outputs (one transaction);
+ * step -> failed/skipped/cancelled without an attempt; retry wait over (-> queued).
+ * Not recorded: pending -> queued, which a resume recomputes from the needs' recorded
+ * successes (it is as many writes as steps, and losing it loses nothing).
+ */
+#ifndef WFH_DURABLE_H
+#define WFH_DURABLE_H
+
+#include "scheduler.h"
+#include "store.h"
+#include "workflow.h"
+
+typedef struct wfh_durable wfh_durable;
+
+/**
+ * Open the run store of the wfhost home (core/home.h's rule: @p home_opt, the CLI's
+ * `--home`, may be NULL; then $WFH_HOME, ...), creating it if needed.
+ * @param out owned by the caller (wfh_store_free).
+ * @return 0, WFH_EINVAL (no home), WFH_EIO (cannot open, corrupt, disk full).
+ */
+int wfh_durable_open_store(const char *home_opt, wfh_store **out);
+
+/**
+ * Prepare to record runs of @p wf (validated) in @p st. Computes each step's
+ * definition hash (its type, `with`, `env`, the workflow's env and its needs' hashes),
+ * so a changed file keeps only the results of steps that did not change.
+ * @param st, wf borrowed for the life of the object.
+ * @param out owned by the caller (wfh_durable_free).
+ * @return 0, WFH_ENOMEM.
+ */
+int wfh_durable_new(wfh_store *st, const wfh_workflow *wf, wfh_durable **out);
+void wfh_durable_free(wfh_durable *d);
+
+/** Step @p step's definition hash (64 hex digits). Borrowed from @p d. */
+const char *wfh_durable_def_hash(const wfh_durable *d, size_t step);
+
+/**
+ * A new run (`wfhost exec`): record it under @p run_id with the workflow's name, the
+ * file's absolute path and its hash, then as running.
+ * @return 0, WFH_EIO (store or file), WFH_EINVAL, WFH_ENOMEM.
+ */
+int wfh_durable_create(wfh_durable *d, const char *run_id);
+
+/**
+ * Check a recorded run before continuing it: the workflow file must hash as recorded,
+ * unless @p allow_changed, in which case *changed is set and only steps whose
+ * definition hash is unchanged keep their results.
+ * @return 0, or WFH_EINVAL (changed without @p allow_changed; the message says so).
+ */
+int wfh_durable_check_file(wfh_durable *d, const wfh_store_run *rec, int allow_changed,
+                           int *changed);
+
+/**
+ * Start continuing run @p run_id. Resume (@p retry 0): attempts in flight when the host
+ * stopped are recorded as failed and the run as running again. Retry (@p retry 1): the
+ * failed, timed-out, skipped and cancelled steps are recorded as queued, then the run
+ * as running. @p out receives the run as recorded (owned; wfh_store_run_free).
+ * @return 0, WFH_ENOTFOUND, WFH_EIO.
+ */
+int wfh_durable_reopen(wfh_durable *d, const char *run_id, int retry, wfh_store_run **out);
+
+/**
+ * Hand @p run (borrowed; its id must be the recorded one) its recorded successes, in
+ * topological order, and remember each step's recorded attempt count so new attempts
+ * are numbered after it. With @p changed, only steps whose definition hash matches
+ * are restored. @p kept receives the number of steps restored (may be NULL).
+ * @return 0, WFH_ENOMEM.
+ */
+int wfh_durable_restore(wfh_durable *d, wfh_run *run, const wfh_store_run *rec, int changed,
+                        size_t *kept);
+
+/** Let the hooks read the run's attempt results (call right after wfh_run_new). */
+void wfh_durable_attach(wfh_durable *d, wfh_run *run);
+
+/** The wfh_run_opts.on_event hook (@p ud: the wfh_durable). */
+int wfh_durable_on_event(void *ud, const wfh_sched_event *ev);
+
+/** The wfh_run_opts.on_log hook: appends the line; a failure is reported once on
+ * stderr and does not stop the run (logs are not state). */
+void wfh_durable_on_log(void *ud, size_t step, unsigned attempt, int level, const char *msg,
+                        size_t len);
+
+/**
+ * Record the run's end from wfh_run_exec's result @p run_err (0 succeeded,
+ * WFH_ECANCELLED cancelled, anything else failed, with @p error as the reason).
+ * @return 0 or the store's error: the caller must not report success then.
+ */
+int wfh_durable_finish(wfh_durable *d, int run_err, const char *error);
+
+#endif
