@@ -300,6 +300,7 @@ static void start_step(wfh_run *r, size_t i)
         .run_failed = wfh_sched_count(r->sched, WFH_S_FAILED) +
                           wfh_sched_count(r->sched, WFH_S_TIMED_OUT) > 0,
         .run_cancelled = r->cancelled,
+        .strict_step_outputs = 1, /* a missing output is an error, not "" */
     };
     if (wfh_value_eval(st->with, &ee, &inputs, err, sizeof err) < 0) {
         eval_error(r, i, "with", err[0] ? err : wfh_error_last(), msg, sizeof msg);
@@ -640,7 +641,7 @@ static int eval_workflow_env(wfh_run *r)
         return wfh_error_set(WFH_ENOMEM, "run: out of memory");
     if (!r->wf->env)
         goto set_ctx;
-    wfh_expr_env ee = {.contexts = r->ctx};
+    wfh_expr_env ee = {.contexts = r->ctx, .strict_step_outputs = 1};
     if (wfh_value_eval(r->wf->env, &ee, &v, err, sizeof err) < 0) {
         const char *m = err[0] ? err : wfh_error_last();
         return wfh_error_set(WFH_EEVAL, "%s%s%s (in the workflow's env)", r->wf->path,
