@@ -18,6 +18,7 @@
 
 #include "../catalog.h"
 #include "../diag.h"
+#include "../durable.h"
 #include "../error.h"
 #include "../policy.h"
 #include "../scheduler.h"
@@ -27,7 +28,7 @@
 static void usage(FILE *out)
 {
     fputs("usage: wfhost exec FILE [--concurrency N] [--json] [--plugin-dir DIR]\n"
-          "                        [--workspace DIR] [--policy FILE]\n\n"
+          "                        [--workspace DIR] [--policy FILE] [--home DIR] [--no-store]\n\n"
           "Validate the workflow in FILE, then run it: each step starts as soon as every\n"
           "step it needs has succeeded, up to N at once.\n\n"
           "options:\n"
@@ -38,6 +39,10 @@ static void usage(FILE *out)
           "      --workspace DIR  the directory steps run in (default: the current one)\n"
           "      --policy FILE    confine every step as the sandbox policy FILE grants;\n"
           "                       a step whose type asks for more is refused (exit 3)\n"
+          "      --home DIR       the wfhost home whose run store records the run, so\n"
+          "                       `wfhost resume` can finish it after a crash (default:\n"
+          "                       $WFH_HOME, /var/lib/wfhost as root, else ~/.local/share/wfhost)\n"
+          "      --no-store       record nothing: the run cannot be resumed or listed\n"
           "  -h, --help           show this help\n\n"
           "exit status: 0 the run succeeded, 1 it failed, 2 invalid workflow or usage,\n"
           "3 refused by the sandbox policy, 130 cancelled (SIGINT/SIGTERM).\n",
@@ -90,6 +95,10 @@ int cmd_exec(int argc, char **argv)
     wfh_workflow *wf = NULL; /* owned */
     wfh_catalog *cat = NULL; /* owned */
     wfh_run *run = NULL;     /* owned */
+    const char *home = NULL; /* the --home argument, borrowed from argv */
+    int no_store = 0;
+    wfh_store *store = NULL; /* owned: the run store (core/durable.h) */
+    wfh_durable *dur = NULL; /* owned */
 
     if (wfh_cli_wants_help(argc, argv)) {
         usage(stdout);
@@ -109,6 +118,10 @@ int cmd_exec(int argc, char **argv)
             workspace = v;
         } else if ((v = opt_value(argc, argv, &i, "--policy", &err))) {
             policy_path = v;
+        } else if ((v = opt_value(argc, argv, &i, "--home", &err))) {
+            home = v;
+        } else if (!strcmp(argv[i], "--no-store")) {
+            no_store = 1;
         } else if (err < 0) {
             goto done;
         } else if (!strcmp(argv[i], "--") && i + 1 < argc && !file) {
@@ -173,7 +186,14 @@ int cmd_exec(int argc, char **argv)
         if ((err = wfh_policy_set_workspace(policy, workspace)) < 0)
             goto done;
     }
+    /* The run store: every state change is recorded before it happens (durable.c). */
+    if (!no_store && ((err = wfh_durable_open_store(home, &store)) < 0 ||
+                      (err = wfh_durable_new(store, wf, &dur)) < 0))
+        goto done;
     wfh_run_opts opts = {
+        .on_event = dur ? wfh_durable_on_event : NULL,
+        .on_log = dur ? wfh_durable_on_log : NULL,
+        .on_event_ud = dur,
         .concurrency = concurrency,
         .workspace = workspace,
         .human = stderr,
@@ -182,10 +202,19 @@ int cmd_exec(int argc, char **argv)
     };
     if ((err = wfh_run_new(wf, cat, &opts, &run)) < 0)
         goto done;
+    if (dur) {
+        wfh_durable_attach(dur, run);
+        if ((err = wfh_durable_create(dur, wfh_run_id(run))) < 0)
+            goto done;
+    }
     /* Warnings after the run's first line ("run <id> ..."), which scripts read. */
     if (diags.count > 0)
         wfh_diags_print(&diags, stderr);
     int run_err = wfh_run_exec(run);
+    /* A run whose end cannot be recorded is not reported as succeeded. */
+    if (dur && wfh_durable_finish(dur, run_err, run_err < 0 ? wfh_error_last() : NULL) < 0 &&
+        run_err == 0)
+        run_err = WFH_EIO;
     if (want_json) {
         json_t *doc = wfh_run_to_json(run); /* owned */
         if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 ||
@@ -206,6 +235,8 @@ done:
     if (err < 0)
         rc = wfh_cli_fail(err);
     wfh_run_free(run);
+    wfh_durable_free(dur);
+    wfh_store_free(store);
     wfh_policy_free(policy);
     free(cwd);
     wfh_catalog_free(cat);
