@@ -528,7 +528,9 @@ static json_t *value_to_json(const wfh_value *v)
     case WFH_V_TMPL: {
         json_t *o = json_object();
         if (o && json_object_set_new(o, UNKNOWN_KEY,
-                                     json_integer(v->tmpl && single_expression(v)
+                                     /* a template that did not parse was reported
+                                      * already: do not add a type error on top */
+                                     json_integer(!v->tmpl || single_expression(v)
                                                       ? WFH_SCHEMA_ANY
                                                       : WFH_SCHEMA_ANY_STRING)) < 0) {
             json_decref(o);
@@ -699,6 +701,8 @@ int wfh_workflow_validate(wfh_workflow *wf, const wfh_catalog *cat, wfh_diags *d
         goto done;
     }
     check_refs(&c);
+    if (!c.oom && wfh_lang_validate(wf, diags) < 0) /* if:, outputs, secrets (lang.c) */
+        c.oom = 1;
     if (c.oom) {
         err = WFH_ENOMEM;
         goto done;
