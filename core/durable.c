@@ -44,13 +44,13 @@ struct wfh_durable {
     int log_failed;             /* a log append failed (reported once) */
 };
 
-int wfh_durable_open_store(const char *home_opt, wfh_store **out)
+int wfh_durable_open_store(const char *home_opt, unsigned flags, wfh_store **out)
 {
     char *home = NULL; /* owned */
     *out = NULL;
     int err = wfh_home_path(home_opt, &home);
     if (err == 0)
-        err = wfh_store_open(home, 0, out);
+        err = wfh_store_open(home, flags, out);
     free(home);
     return err;
 }

@@ -28,11 +28,11 @@ typedef struct wfh_durable wfh_durable;
 
 /**
  * Open the run store of the wfhost home (core/home.h's rule: @p home_opt, the CLI's
- * `--home`, may be NULL; then $WFH_HOME, ...), creating it if needed.
+ * `--home`, may be NULL; then $WFH_HOME, ...); @p flags as wfh_store_open's.
  * @param out owned by the caller (wfh_store_free).
  * @return 0, WFH_EINVAL (no home), WFH_EIO (cannot open, corrupt, disk full).
  */
-int wfh_durable_open_store(const char *home_opt, wfh_store **out);
+int wfh_durable_open_store(const char *home_opt, unsigned flags, wfh_store **out);
 
 /**
  * Prepare to record runs of @p wf (validated) in @p st. Computes each step's

@@ -35,5 +35,9 @@ int cmd_graph(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_retry(int argc, char **argv);
+/* resume (@p retry 0) or retry (1) a recorded run: core/cli/cmd_resume.c */
+int wfh_cli_continue(int argc, char **argv, int retry);
 
 #endif

@@ -187,7 +187,7 @@ int cmd_exec(int argc, char **argv)
             goto done;
     }
     /* The run store: every state change is recorded before it happens (durable.c). */
-    if (!no_store && ((err = wfh_durable_open_store(home, &store)) < 0 ||
+    if (!no_store && ((err = wfh_durable_open_store(home, 0, &store)) < 0 ||
                       (err = wfh_durable_new(store, wf, &dur)) < 0))
         goto done;
     wfh_run_opts opts = {

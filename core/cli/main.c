@@ -27,6 +27,8 @@ static const command commands[] = {
     {"eval", cmd_eval, "evaluate one expression (for debugging `${{ }}`)"},
     {"plugin", cmd_plugin, "inspect plugins (info)"},
     {"runs", cmd_runs, "run history: list, show, logs, prune"},
+    {"resume", cmd_resume, "finish a run whose host stopped, without re-running its successes"},
+    {"retry", cmd_retry, "run the failed and skipped steps of a finished run again"},
     {"registry", cmd_registry, "the signed plugin registry: init, keygen, sign, verify"},
     {"doctor", cmd_doctor, "what this machine offers the step sandbox"},
 };

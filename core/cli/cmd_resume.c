@@ -1,0 +1,290 @@
+/*
+ * core/cli/cmd_resume.c - `wfhost resume RUN_ID`: finish a run whose host died.
+ *
+ * The run store (core/store.h) holds every state change of the run, written before it
+ * happened. Resume reads the run back, refuses a workflow file that changed since
+ * (unless --allow-changed, which keeps only the results of unchanged steps), records
+ * the attempts that were in flight as failed, hands the scheduler the recorded
+ * successes with their outputs, and runs the rest under the same run id, so every
+ * attempt keeps its idempotency key "<run>/<step>". `wfhost retry` (cmd_retry.c) is the
+ * same walk for a finished, failed run; both share wfh_cli_continue() below. The store
+ * work itself lives in core/durable.c.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../catalog.h"
+#include "../diag.h"
+#include "../durable.h"
+#include "../error.h"
+#include "../policy.h"
+#include "../scheduler.h"
+#include "../workflow.h"
+#include "cli.h"
+
+static void usage(FILE *out, int retry)
+{
+    if (retry)
+        fputs("usage: wfhost retry RUN_ID [options]\n\n"
+              "Run the failed, timed-out, skipped and cancelled steps of a finished run\n"
+              "again, under the same run id; its successful steps keep their outputs and\n"
+              "are not run again.\n\n",
+              out);
+    else
+        fputs("usage: wfhost resume RUN_ID [options]\n\n"
+              "Finish a run whose host stopped (killed, crashed, power lost): steps recorded\n"
+              "as succeeded keep their outputs and are not run again; attempts that were in\n"
+              "flight are recorded as failed and the step runs again as its next attempt,\n"
+              "with the same idempotency key.\n\n",
+              out);
+    fputs("options:\n"
+          "      --home DIR       the wfhost home holding the run (default: $WFH_HOME, ...)\n"
+          "      --allow-changed  the workflow file changed since the run started: go on,\n"
+          "                       keeping only the results of steps whose definition (and\n"
+          "                       everything upstream of them) did not change\n"
+          "  -j, --concurrency N  steps running at once (default: the number of CPUs)\n"
+          "      --json           print the run as one JSON document on stdout at the end\n"
+          "      --plugin-dir DIR where step-type plugins are found\n"
+          "      --workspace DIR  the directory steps run in (default: the current one;\n"
+          "                       use the run's original one)\n"
+          "      --policy FILE    confine every step as the sandbox policy FILE grants\n"
+          "  -h, --help           show this help\n\n"
+          "exit status: as `wfhost exec`: 0 the run succeeded, 1 it failed, 2 invalid\n"
+          "(unknown run, changed file, nothing to do), 3 refused by the policy, 4 store or\n"
+          "host error, 130 cancelled.\n",
+          out);
+}
+
+/* "--name VALUE" or "--name=VALUE" (and -j8); returns the value and advances *i. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, int *err,
+                             const char *cmd)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (n == 2 && a[n] != '\0')
+        return a + n;
+    if (a[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *err = wfh_error_set(WFH_EUSAGE, "%s: %s needs a value", cmd, name);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+/* Whether the recorded run is one this command continues; a message if not. */
+static int check_state(const wfh_store_run *rec, int retry, int *nothing_to_do)
+{
+    const char *st = wfh_store_state_name(rec->state);
+    *nothing_to_do = 0;
+    if (rec->state == WFH_STATE_SUCCEEDED) {
+        *nothing_to_do = 1;
+        return 0;
+    }
+    if (!retry && rec->state != WFH_STATE_RUNNING && rec->state != WFH_STATE_QUEUED)
+        return wfh_error_set(WFH_EINVAL, "resume: run %s has finished (%s); `wfhost retry %s` "
+                                         "runs its failed steps again",
+                             rec->id, st, rec->id);
+    if (retry && (rec->state == WFH_STATE_RUNNING || rec->state == WFH_STATE_QUEUED))
+        return wfh_error_set(WFH_EINVAL, "retry: run %s has not finished (%s): if its host "
+                                         "stopped, `wfhost resume %s` finishes it",
+                             rec->id, st, rec->id);
+    return 0;
+}
+
+int wfh_cli_continue(int argc, char **argv, int retry)
+{
+    const char *cmd = retry ? "retry" : "resume";
+    int err = 0, rc = WFH_EXIT_OK;
+    const char *run_id = NULL, *home = NULL, *plugin_dir = NULL, *workspace = NULL,
+               *policy_path = NULL; /* borrowed from argv */
+    unsigned concurrency = 0;
+    int want_json = 0, allow_changed = 0, changed = 0, nothing = 0;
+    wfh_store *store = NULL;     /* owned */
+    wfh_store_run *rec = NULL;   /* owned: the run as first loaded */
+    wfh_store_run *rec2 = NULL;  /* owned: as reopened */
+    wfh_workflow *wf = NULL;     /* owned */
+    wfh_catalog *cat = NULL;     /* owned */
+    wfh_policy *policy = NULL;   /* owned */
+    wfh_durable *dur = NULL;     /* owned */
+    wfh_run *run = NULL;         /* owned */
+    char *cwd = NULL;            /* owned */
+    wfh_diags diags;
+    int diags_ready = 0;
+
+    if (wfh_cli_wants_help(argc, argv)) {
+        usage(stdout, retry);
+        return WFH_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (!strcmp(argv[i], "--json")) {
+            want_json = 1;
+        } else if (!strcmp(argv[i], "--allow-changed")) {
+            allow_changed = 1;
+        } else if ((v = opt_value(argc, argv, &i, "--concurrency", &err, cmd)) ||
+                   (v = opt_value(argc, argv, &i, "-j", &err, cmd))) {
+            char *end = NULL;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 1 || n > 1000000) {
+                err = wfh_error_set(WFH_EUSAGE, "%s: --concurrency wants a whole number from "
+                                                "1 to 1000000, not '%s'", cmd, v);
+                goto done;
+            }
+            concurrency = (unsigned)n;
+        } else if ((v = opt_value(argc, argv, &i, "--home", &err, cmd))) {
+            home = v;
+        } else if ((v = opt_value(argc, argv, &i, "--plugin-dir", &err, cmd))) {
+            plugin_dir = v;
+        } else if ((v = opt_value(argc, argv, &i, "--workspace", &err, cmd))) {
+            workspace = v;
+        } else if ((v = opt_value(argc, argv, &i, "--policy", &err, cmd))) {
+            policy_path = v;
+        } else if (err < 0) {
+            goto done;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            err = wfh_error_set(WFH_EUSAGE, "%s: unknown option '%s' (see wfhost %s --help)",
+                                cmd, argv[i], cmd);
+            goto done;
+        } else if (!run_id) {
+            run_id = argv[i];
+        } else {
+            err = wfh_error_set(WFH_EUSAGE, "%s: one run at a time ('%s' and '%s')", cmd,
+                                run_id, argv[i]);
+            goto done;
+        }
+    }
+    if (err < 0)
+        goto done;
+    if (!run_id) {
+        usage(stderr, retry);
+        return WFH_EXIT_INVALID;
+    }
+    if (workspace) {
+        struct stat st;
+        if (stat(workspace, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            err = wfh_error_set(WFH_EUSAGE, "%s: --workspace %s: not a directory", cmd,
+                                workspace);
+            goto done;
+        }
+    }
+
+    /* The store must exist: resuming never creates one. */
+    if ((err = wfh_durable_open_store(home, WFH_STORE_NO_CREATE, &store)) < 0)
+        goto done;
+    if ((err = wfh_store_run_load(store, run_id, &rec)) < 0)
+        goto done;
+    if ((err = check_state(rec, retry, &nothing)) < 0)
+        goto done;
+    if (nothing) {
+        fprintf(stderr, "run %s (%s) already succeeded: nothing to %s\n", rec->id,
+                rec->workflow, cmd);
+        goto done;
+    }
+
+    wfh_diags_init(&diags, rec->file_path, NULL, 0);
+    diags_ready = 1;
+    err = wfh_workflow_load(rec->file_path, &wf, &diags);
+    if (err < 0 || diags.errors > 0) {
+        if (diags.count == 0)
+            goto done;
+        wfh_diags_print(&diags, stderr);
+        rc = WFH_EXIT_INVALID;
+        err = 0;
+        goto done;
+    }
+    if ((err = wfh_catalog_open(plugin_dir, &cat)) < 0)
+        goto done;
+    wfh_workflow_validate(wf, cat, &diags);
+    if (diags.errors > 0) {
+        wfh_diags_print(&diags, stderr);
+        rc = WFH_EXIT_INVALID;
+        goto done;
+    }
+    if ((err = wfh_durable_new(store, wf, &dur)) < 0 ||
+        (err = wfh_durable_check_file(dur, rec, allow_changed, &changed)) < 0)
+        goto done;
+    if (policy_path) {
+        if ((err = wfh_policy_load(policy_path, &policy)) < 0)
+            goto done;
+        if (!workspace && !(workspace = cwd = getcwd(NULL, 0))) {
+            err = wfh_error_set(WFH_EIO, "%s: cannot name the current directory: %s", cmd,
+                                strerror(errno));
+            goto done;
+        }
+        if ((err = wfh_policy_set_workspace(policy, workspace)) < 0)
+            goto done;
+    }
+
+    wfh_run_opts opts = {
+        .concurrency = concurrency,
+        .workspace = workspace,
+        .run_id = rec->id,
+        .human = stderr,
+        .tty = -1,
+        .on_event = wfh_durable_on_event,
+        .on_log = wfh_durable_on_log,
+        .on_event_ud = dur,
+        .policy = policy,
+    };
+    /* Refusals (policy) come before the store is touched: nothing is reopened then. */
+    if ((err = wfh_run_new(wf, cat, &opts, &run)) < 0)
+        goto done;
+    wfh_durable_attach(dur, run);
+    if ((err = wfh_durable_reopen(dur, rec->id, retry, &rec2)) < 0)
+        goto done;
+    size_t kept = 0;
+    if ((err = wfh_durable_restore(dur, run, rec2, changed, &kept)) < 0)
+        goto done;
+    fprintf(stderr, "%s: %zu of %zu step(s) keep their recorded success%s\n", cmd, kept,
+            wf->n_steps, changed ? " (the workflow file changed: unchanged steps only)" : "");
+    int run_err = wfh_run_exec(run);
+    if (wfh_durable_finish(dur, run_err, run_err < 0 ? wfh_error_last() : NULL) < 0 &&
+        run_err == 0)
+        run_err = WFH_EIO;
+    if (want_json) {
+        json_t *doc = wfh_run_to_json(run); /* owned */
+        if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 ||
+            fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+            json_decref(doc);
+            err = wfh_error_set(WFH_EIO, "%s: cannot write the JSON report to stdout", cmd);
+            goto done;
+        }
+        json_decref(doc);
+    }
+    switch (run_err) {
+    case 0: rc = WFH_EXIT_OK; break;
+    case WFH_EFAILED: rc = WFH_EXIT_FAILED; break;
+    case WFH_ECANCELLED: rc = WFH_EXIT_CANCELLED; break;
+    default: err = run_err; break;
+    }
+done:
+    if (err < 0)
+        rc = wfh_cli_fail(err);
+    wfh_run_free(run);
+    wfh_durable_free(dur);
+    wfh_policy_free(policy);
+    wfh_catalog_free(cat);
+    wfh_workflow_free(wf);
+    if (diags_ready)
+        wfh_diags_free(&diags);
+    wfh_store_run_free(rec2);
+    wfh_store_run_free(rec);
+    wfh_store_free(store);
+    free(cwd);
+    return rc;
+}
+
+int cmd_resume(int argc, char **argv)
+{
+    return wfh_cli_continue(argc, argv, 0);
+}
