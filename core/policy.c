@@ -527,26 +527,6 @@ int wfh_policy_grant_for(const wfh_policy *p, const char *step_id, const char *t
             goto done;
         if (narrow && (err = items_of(narrow, c, what, &nitems)) < 0)
             goto done;
-        /* The workflow narrows: it may keep any part of the request, never add to it. */
-        if (nitems && items && !json_is_true(items) && json_is_true(nitems)) {
-            err = wfh_error_set(WFH_ESECURITY, "%s: sandbox narrowing asks for any network, more "
-                                "than the step type requests", what);
-            goto done;
-        }
-        for (size_t i = 0; nitems && json_is_array(nitems) && i < json_array_size(nitems); i++) {
-            const char *s = json_string_value(json_array_get(nitems, i));
-            int in_req = items && json_is_true(items);
-            for (size_t k = 0; !in_req && items && k < json_array_size(items); k++) {
-                const char *r = json_string_value(json_array_get(items, k));
-                in_req = c == CAT_NET ? net_covers(r, s) : c == CAT_ENV ? !strcmp(r, s) : path_covers(r, s);
-            }
-            if (!in_req) {
-                err = wfh_error_set(WFH_ESECURITY, "%s: sandbox narrowing asks for %s %s, which "
-                                    "the step type does not request (narrowing never widens)",
-                                    what, req_key[c], s);
-                goto done;
-            }
-        }
         /* A narrowing that names a category and grants nothing in it (false, []) leaves
          * the step without it. */
         if (!nitems && narrow &&
@@ -556,39 +536,96 @@ int wfh_policy_grant_for(const wfh_policy *p, const char *step_id, const char *t
             err = wfh_error_set(WFH_ENOMEM, "policy: out of memory");
             goto done;
         }
-        json_t *eff = nitems ? nitems : items; /* borrowed */
-        if (eff && json_is_true(eff)) {
+        /* 1. Everything the type requests must be granted: collect what is not, as the
+         *    flags of the one `allow` line that would grant it. */
+        int net_all = 0;
+        if (items && json_is_true(items)) {
+            net_all = 1;
             if (!covered(p, type, CAT_NET, "*")) {
                 int n = snprintf(missing + mlen, sizeof missing - mlen, " --allow-net");
                 mlen += n > 0 && (size_t)n < sizeof missing - mlen ? (size_t)n : 0;
             }
-            json_object_set_new(res, "net", json_true());
-        } else if (eff) {
-            json_t *list = c == CAT_ENV ? json_object() : json_array();
-            int first = 1;
-            for (size_t i = 0; i < json_array_size(eff); i++) {
-                const char *s = json_string_value(json_array_get(eff, i));
-                if (!covered(p, type, c, s)) {
-                    int n = snprintf(missing + mlen, sizeof missing - mlen, "%s%s%s",
-                                     first ? " " : ",", first ? cat_flag[c] : "", "");
-                    mlen += n > 0 && (size_t)n < sizeof missing - mlen ? (size_t)n : 0;
-                    n = snprintf(missing + mlen, sizeof missing - mlen, "%s%s", first ? "=" : "", s);
-                    mlen += n > 0 && (size_t)n < sizeof missing - mlen ? (size_t)n : 0;
-                    first = 0;
+        }
+        int first = 1;
+        for (size_t i = 0; items && json_is_array(items) && i < json_array_size(items); i++) {
+            const char *it = json_string_value(json_array_get(items, i));
+            if (covered(p, type, c, it))
+                continue;
+            int n = snprintf(missing + mlen, sizeof missing - mlen, "%s%s%s", first ? " " : ",",
+                             first ? cat_flag[c] : "", first ? "=" : "");
+            mlen += n > 0 && (size_t)n < sizeof missing - mlen ? (size_t)n : 0;
+            n = snprintf(missing + mlen, sizeof missing - mlen, "%s", it);
+            mlen += n > 0 && (size_t)n < sizeof missing - mlen ? (size_t)n : 0;
+            first = 0;
+        }
+        /* 2. The step gets what it requests plus what the operator granted its type (or
+         *    every type, or this run): a shell script's paths cannot be declared ahead. */
+        json_t *eff = json_array(); /* owned: strings, no duplicates */
+        if (!eff) {
+            err = wfh_error_set(WFH_ENOMEM, "policy: out of memory");
+            goto done;
+        }
+        const grant *gs[3] = {find_grant(p, type), find_grant(p, "*"), &p->cli};
+        for (int k = -1; k < 3; k++) {
+            size_t n = k < 0 ? (items && json_is_array(items) ? json_array_size(items) : 0)
+                             : gs[k] ? gs[k]->cat[c].n : 0;
+            if (k >= 0 && gs[k] && c == CAT_NET && gs[k]->net_all)
+                net_all = 1;
+            for (size_t i = 0; i < n; i++) {
+                const char *it = k < 0 ? json_string_value(json_array_get(items, i)) : gs[k]->cat[c].v[i];
+                int dup = 0;
+                for (size_t j = 0; j < json_array_size(eff) && !dup; j++)
+                    dup = !strcmp(json_string_value(json_array_get(eff, j)), it);
+                if (!dup)
+                    json_array_append_new(eff, json_string(it));
+            }
+        }
+        /* 3. A narrowing keeps part of that, never more. */
+        if (nitems) {
+            if (json_is_true(nitems) && !net_all) {
+                json_decref(eff);
+                err = wfh_error_set(WFH_ESECURITY, "%s: sandbox narrowing asks for any network, "
+                                    "more than the step is granted (narrowing never widens)", what);
+                goto done;
+            }
+            for (size_t i = 0; json_is_array(nitems) && i < json_array_size(nitems); i++) {
+                const char *it = json_string_value(json_array_get(nitems, i));
+                int in = c == CAT_NET && net_all;
+                for (size_t j = 0; !in && j < json_array_size(eff); j++) {
+                    const char *g = json_string_value(json_array_get(eff, j));
+                    in = c == CAT_NET ? net_covers(g, it) : c == CAT_ENV ? !strcmp(g, it) : path_covers(g, it);
                 }
-                if (c == CAT_ENV) {
-                    /* The value travels in the request (the control channel), never
-                     * through the runner's inherited environment. */
-                    const char *v = getenv(s);
-                    if (v)
-                        json_object_set_new(list, s, json_string(v));
-                } else {
-                    json_array_append_new(list, json_string(s));
+                if (!in) {
+                    json_decref(eff);
+                    err = wfh_error_set(WFH_ESECURITY, "%s: sandbox narrowing asks for %s %s, which "
+                                        "the step is not granted (narrowing never widens)", what,
+                                        req_key[c], it);
+                    goto done;
                 }
             }
-            json_object_set_new(res, req_key[c], list);
-        } else if (c == CAT_NET) {
-            json_object_set_new(res, "net", json_false());
+            if (json_is_array(nitems)) {
+                json_decref(eff);
+                eff = json_incref(nitems);
+                net_all = 0;
+            }
+        }
+        if (c == CAT_NET && net_all) {
+            json_object_set_new(res, "net", json_true());
+            json_decref(eff);
+        } else if (c == CAT_ENV) {
+            /* The values travel in the request (the control channel), never through the
+             * runner's inherited environment. */
+            json_t *vars = json_object();
+            for (size_t i = 0; vars && i < json_array_size(eff); i++) {
+                const char *name = json_string_value(json_array_get(eff, i));
+                const char *v = getenv(name);
+                if (v)
+                    json_object_set_new(vars, name, json_string(v));
+            }
+            json_decref(eff);
+            json_object_set_new(res, "env", vars);
+        } else {
+            json_object_set_new(res, req_key[c], eff);
         }
         json_decref(items);
         json_decref(nitems);

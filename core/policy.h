@@ -12,9 +12,11 @@
  *   limit   TYPE memory=256M pids=64 cpu=30s wall=10m output=1M result=1M
  *   profile TYPE strict|process|none
  *
- * A step gets what its type requests (catalog capabilities), narrowed by the workflow
- * if it says so; every request must be covered by a grant, else the step is refused at
- * validate time with the exact `allow` line to add. A narrowing never widens.
+ * Every part of what a step type requests (catalog capabilities) must be covered by a
+ * grant, else the step is refused before the run starts with the exact `allow` line to
+ * add. The step then gets what it requested plus what the operator granted its type
+ * (or every type, or this run on the command line: a shell script's paths cannot be
+ * declared ahead), narrowed by the workflow if it says so. A narrowing never widens.
  */
 #ifndef WFH_POLICY_H
 #define WFH_POLICY_H

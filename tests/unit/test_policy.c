@@ -105,6 +105,32 @@ static void test_coverage_rules(void **state)
     wfh_policy_free(p);
 }
 
+static void test_grants_reach_the_step(void **state)
+{
+    (void)state;
+    /* A shell script's paths cannot be declared ahead: what the operator grants the
+     * type (or every type, or this run) reaches the step even if not requested. */
+    wfh_policy *p = policy_of("allow shell --allow-write=/out --allow-net=127.0.0.1:8080\n");
+    assert_int_equal(wfh_policy_allow_flag(p, "--allow-read=/data"), 0);
+    json_t *c = caps("{\"run\":[\"/usr/bin\"]}");
+    json_t *out = NULL;
+    assert_int_equal(wfh_policy_grant_for(p, "s", "shell", c, NULL, &out), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(out, "write"), 0)), "/out");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(out, "read"), 0)), "/data");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(out, "net"), 0)),
+                        "127.0.0.1:8080");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(out, "run"), 0)), "/usr/bin");
+    json_decref(out);
+    /* ...but not to another type. */
+    assert_int_equal(wfh_policy_grant_for(p, "s", "other", NULL, NULL, &out), 0);
+    assert_int_equal(json_array_size(json_object_get(out, "write")), 0);
+    assert_int_equal(json_array_size(json_object_get(out, "net")), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(out, "read"), 0)), "/data");
+    json_decref(out);
+    json_decref(c);
+    wfh_policy_free(p);
+}
+
 static void test_narrowing_only_tightens(void **state)
 {
     (void)state;
@@ -156,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_parse_errors_have_positions),
         cmocka_unit_test(test_not_granted_names_line_to_add),
         cmocka_unit_test(test_coverage_rules),
+        cmocka_unit_test(test_grants_reach_the_step),
         cmocka_unit_test(test_narrowing_only_tightens),
         cmocka_unit_test(test_load_missing_and_explicit),
     };
