@@ -1,0 +1,41 @@
+# End to end through `wfhost exec`: the policy's grants reach a shell step confined
+# under strict; a write outside them, or a read of /etc/shadow, fails that step with
+# the kernel's refusal while the run and the host carry on.
+. "$(dirname "$0")/../lib.sh"
+OUT=$(mktemp -d "$WFH_BUILD/tests/hostile/exec.XXXXXX")
+trap 'rm -rf "$T" "$OUT"' EXIT
+mkdir "$T/ws" "$OUT/granted" "$OUT/other"
+ENVLINE='allow shell --allow-env=PATH,HOME,USER,LOGNAME,LANG,LC_ALL,TZ,TMPDIR'
+cat >"$T/flow.yaml" <<Y
+name: confined
+steps:
+  - id: inside
+    uses: shell
+    with:
+      run: echo ok > $OUT/granted/x && cat $OUT/granted/x
+  - id: outside
+    uses: shell
+    with:
+      run: echo no > $OUT/other/x
+  - id: shadow
+    uses: shell
+    with:
+      run: cat /etc/shadow
+  - id: after
+    uses: shell
+    needs: [inside]
+    with:
+      run: echo still running
+Y
+printf '%s\nallow shell --allow-write=%s/granted\n' "$ENVLINE" "$OUT" >"$T/policy"
+run "$WFH" exec --json --workspace "$T/ws" --policy "$T/policy" "$T/flow.yaml"
+expect_rc 1 "a run with refused steps fails"
+expect_eq "$(json "$T/out" '["steps"]["inside"]["status"]')" "succeeded" "write inside the grant"
+expect_eq "$(cat "$OUT/granted/x" 2>/dev/null)" "ok" "the granted file was written"
+expect_eq "$(json "$T/out" '["steps"]["after"]["outputs"]["stdout"]')" "still running" "other steps carry on"
+expect_eq "$(json "$T/out" '["steps"]["outside"]["status"]')" "failed" "write outside the grant"
+expect_in "$T/err" "other/x: Permission denied" "the refusal is the kernel's"
+[ -e "$OUT/other/x" ] && fail "write outside the grant: the file exists"
+expect_eq "$(json "$T/out" '["steps"]["shadow"]["status"]')" "failed" "read of /etc/shadow"
+expect_in "$T/err" "/etc/shadow: Permission denied" "/etc/shadow is masked"
+done_testing
