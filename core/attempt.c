@@ -29,6 +29,7 @@
 #include <wfhost/plugin.h>
 
 #include "error.h"
+#include "registry/registry.h"
 
 extern char **environ;
 
@@ -67,6 +68,8 @@ struct wfh_attempt {
     int kill_status;
     char *kill_why;             /* owned */
     int reaped;
+    char *expect_name;          /* owned: registry plugins only; the runner must report */
+    char *expect_version;       /* owned  this identity after loading the verified bytes */
 };
 
 static char *dupstr(const char *s)
@@ -128,6 +131,18 @@ static void handle_chan_line(wfh_attempt *a, const char *line, size_t len)
         }
     } else if (!strcmp(t, "plugin")) {
         const char *name = json_string_value(json_object_get(j, "name"));
+        const char *version = json_string_value(json_object_get(j, "version"));
+        /* The signed index recorded this plugin's identity at install; the bytes match
+         * by hash, so a different answer means the plugin describes itself differently
+         * from run to run: an integrity failure, not a plugin to trust. */
+        if (a->expect_name && (!name || strcmp(name, a->expect_name) != 0 || !version ||
+                               (a->expect_version && strcmp(version, a->expect_version) != 0))) {
+            protocol_fail(a, "plugin '%s': after loading it says it is %s@%s, but the signed index "
+                          "says %s@%s; refused", a->expect_name, name ? name : "?",
+                          version ? version : "?", a->expect_name,
+                          a->expect_version ? a->expect_version : "?");
+            goto done;
+        }
         char *n = name ? strdup(name) : NULL;
         if (n) {
             free(a->plugin);
@@ -329,6 +344,7 @@ int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hoo
 {
     int err = 0;
     int in_fd = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+    int plugin_fd = -1; /* owned: the verified plugin bytes (registry plugins) */
     wfh_attempt *a = NULL; /* owned until handed out */
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -350,7 +366,23 @@ int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hoo
         err = wfh_error_set(WFH_ENOMEM, "attempt: out of memory");
         goto done;
     }
-    if ((err = request_fd(spec, &in_fd)) < 0)
+    if (spec->plugin_blake2b256) {
+        char label[160];
+        snprintf(label, sizeof label, "%s@%s", spec->plugin_name ? spec->plugin_name : "?",
+                 spec->plugin_version ? spec->plugin_version : "?");
+        if ((err = wfh_registry_blob_memfd(spec->plugin_path, spec->plugin_blake2b256,
+                                           spec->plugin_sha256, spec->plugin_size, label,
+                                           &plugin_fd)) < 0)
+            goto done;
+        a->expect_name = spec->plugin_name ? strdup(spec->plugin_name) : NULL;
+        a->expect_version = spec->plugin_version ? strdup(spec->plugin_version) : NULL;
+        wfh_attempt_spec verified = *spec;
+        verified.plugin_path = "/proc/self/fd/3";
+        err = request_fd(&verified, &in_fd);
+    } else {
+        err = request_fd(spec, &in_fd);
+    }
+    if (err < 0)
         goto done;
     if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
         err = wfh_error_set(WFH_EIO, "step '%s': pipe: %s", spec->step_id ? spec->step_id : "?", strerror(errno));
@@ -365,9 +397,11 @@ int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hoo
     posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
     posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
     posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+    if (plugin_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, plugin_fd, 3);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
     /* Belt and braces against a descriptor some library opened without O_CLOEXEC. */
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawn_file_actions_addclosefrom_np(&fa, plugin_fd >= 0 ? 4 : 3);
 #endif
     /* Own process group, so the whole group can be killed; default dispositions and an
      * empty mask, whatever the host set for itself. */
@@ -412,6 +446,8 @@ done:
     }
     if (in_fd >= 0)
         close(in_fd);
+    if (plugin_fd >= 0)
+        close(plugin_fd);
     wfh_attempt_free(a);
     return err;
 }
@@ -560,6 +596,8 @@ void wfh_attempt_free(wfh_attempt *a)
     free(a->error);
     free(a->protocol_error);
     free(a->kill_why);
+    free(a->expect_name);
+    free(a->expect_version);
     free(a);
 }
 

@@ -46,6 +46,15 @@ typedef struct wfh_attempt_spec {
     unsigned attempt;             /* 1-based */
     json_t *sandbox;              /* borrowed, may be NULL: the request's "sandbox" member,
                                      from wfh_policy_grant_for (core/policy.h) */
+    /* A plugin from the signed registry (all borrowed; NULL for a --plugin-dir plugin):
+     * the host opens plugin_path once, copies it into a sealed memfd while hashing,
+     * compares with these, and the runner loads that memfd (fd 3, "/proc/self/fd/3"),
+     * so the bytes that run are the bytes that were signed. */
+    const char *plugin_blake2b256;
+    const char *plugin_sha256;
+    unsigned long long plugin_size;
+    const char *plugin_name;      /* must match what the runner reports after loading */
+    const char *plugin_version;
 } wfh_attempt_spec;
 
 /* Called as lines arrive; @p ud is wfh_attempt_hooks.ud. Strings are borrowed. */

@@ -140,6 +140,8 @@ void wfh_plugin_meta_clear(wfh_plugin_meta *m)
     free(m->version);
     free(m->description);
     free(m->path);
+    free(m->blake2b256);
+    free(m->sha256);
     memset(m, 0, sizeof *m);
 }
 
@@ -539,6 +541,10 @@ static int version_cmp(const char *a, const char *b)
 
 int wfh_catalog_open(const char *plugin_dir, wfh_catalog **out)
 {
+    /* The signed registry, unless a plugin directory is asked for explicitly. */
+    const char *env_dir = getenv("WFH_PLUGIN_DIR");
+    if (!plugin_dir && (!env_dir || !*env_dir))
+        return wfh_catalog_from_registry(NULL, out);
     int err = 0;
     char *dir_owned = NULL;
     char **paths = NULL; /* owned array of owned strings */

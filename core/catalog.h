@@ -35,6 +35,11 @@ struct wfh_plugin_meta {
     unsigned abi_major, abi_minor;
     char *description;        /* owned, may be NULL */
     char *path;               /* owned: absolute path of the plugin file */
+    /* From the signed registry (NULL/0 for a --plugin-dir plugin): what the attempt
+     * path checks the bytes against before the runner may load them. */
+    char *blake2b256;         /* owned, lowercase hex, or NULL */
+    char *sha256;             /* owned, lowercase hex, or NULL */
+    unsigned long long size;
     wfh_type_meta *types;     /* owned array */
     size_t n_types;
 };
@@ -50,6 +55,11 @@ typedef struct wfh_catalog {
  * out. Returns 0 and *out (owned; wfh_catalog_free), or a negative WFH_E* code. */
 int wfh_catalog_open(const char *plugin_dir, wfh_catalog **out);
 void wfh_catalog_free(wfh_catalog *c);
+
+/* The catalog from the verified signed registry of the wfhost home (@p home, NULL: the
+ * default; registry/catalog_bridge.c): no plugin runs, every active plugin's file is
+ * hash-checked, and any refusal is WFH_ESECURITY naming the file and the reason. */
+int wfh_catalog_from_registry(const char *home, wfh_catalog **out);
 
 /* Probe one plugin file: run the step runner in probe mode on it and parse the
  * descriptor it prints. Returns 0 and fills @p out (caller frees with

@@ -40,7 +40,9 @@
 #include "attempt.h"
 #include "display.h"
 #include "error.h"
+#include "lang.h"
 #include "scheduler.h"
+#include "secrets.h"
 
 #define NO_SLOT ((size_t)-1)
 
@@ -59,6 +61,14 @@ typedef struct run_step {
     int last_exit, last_signal, last_status; /* the latest attempt's end (wfh_run_attempt_get) */
     uint64_t start_ms, end_ms; /* monotonic; 0 = never started */
     char started_at[32];     /* ISO 8601 UTC, "" if never started */
+    /* issue #3 */
+    int cond_done;           /* `if:` evaluated (once, before the first attempt) */
+    int timed_out;           /* this attempt was killed by its timeout */
+    uint64_t deadline_ms;    /* monotonic end of the running attempt's timeout, 0: none */
+    uint64_t retry_at_ms;    /* monotonic start of the next attempt while RETRYING */
+    uint64_t start_unix_ms;  /* wall clock of the running attempt's start */
+    char *note;              /* owned, may be NULL: why it was skipped */
+    json_t *history;         /* owned array: one entry per ended attempt */
 } run_step;
 
 struct wfh_run {
@@ -90,6 +100,11 @@ struct wfh_run {
     uint64_t start_ms, end_ms;
     int finished;
     wfh_sched_hook on_event; /* from the options, may be NULL */
+    const wfh_secrets *secrets; /* borrowed, may be NULL */
+    size_t *retrying;        /* owned [n]: steps waiting to be tried again (unordered) */
+    size_t n_retrying;
+    json_t *outputs;         /* owned: the workflow's outputs, evaluated at the end */
+    char *outputs_error;     /* owned, may be NULL: why they could not be evaluated */
     void (*on_log)(void *, size_t, unsigned, int, const char *, size_t); /* may be NULL */
     void *on_event_ud;       /* borrowed */
 };
@@ -176,12 +191,19 @@ static int run_on_event(void *ud, const wfh_sched_event *ev)
         rs->start_ms = mono_ms();
         rs->end_ms = 0;
         iso_now(rs->started_at);
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        rs->start_unix_ms = (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u;
         wfh_display_step_start(r->disp, ev->step, ev->attempt, rs->start_ms);
         return 0;
     }
     if (!wfh_sstate_terminal(ev->to))
         return 0;
     rs->end_ms = rs->start_ms ? mono_ms() : 0;
+    if (ev->to == WFH_S_SKIPPED && ev->reason && ev->cause < 0) {
+        free(rs->note);
+        rs->note = strdup(ev->reason); /* `if:` was false; NULL on ENOMEM only loses it */
+    }
     if (ev->to != WFH_S_SUCCEEDED && ev->to != WFH_S_SKIPPED && ev->reason) {
         char *copy = strdup(ev->reason); /* the last attempt's reason is the step's */
         if (!copy)
@@ -218,7 +240,12 @@ static int run_on_event(void *ud, const wfh_sched_event *ev)
  * remember the first such error and stop starting work. */
 static void transition(wfh_run *r, size_t step, wfh_sstate to, const char *reason)
 {
-    int err = wfh_sched_transition(r->sched, step, to, reason);
+    /* Reasons reach the display, --json and the run store: mask them once, here. */
+    char *masked = reason && wfh_secrets_count(r->secrets)
+                       ? wfh_secrets_mask(r->secrets, reason, strlen(reason), NULL)
+                       : NULL; /* owned */
+    int err = wfh_sched_transition(r->sched, step, to, masked ? masked : reason);
+    free(masked);
     if (err < 0 && !r->fatal) {
         r->fatal = err;
         snprintf(r->fatal_msg, sizeof r->fatal_msg, "%s", wfh_error_last());
@@ -298,10 +325,31 @@ static void start_step(wfh_run *r, size_t i)
     wfh_expr_env ee = {
         .contexts = r->ctx,
         .run_failed = wfh_sched_count(r->sched, WFH_S_FAILED) +
-                          wfh_sched_count(r->sched, WFH_S_TIMED_OUT) > 0,
+                          wfh_sched_count(r->sched, WFH_S_TIMED_OUT) >
+                      wfh_sched_tolerated(r->sched),
         .run_cancelled = r->cancelled,
         .strict_step_outputs = 1, /* a missing output is an error, not "" */
     };
+    if (st->cond && !rs->cond_done) {
+        /* Once, before the first attempt: a retry re-runs the step, not the decision. */
+        rs->cond_done = 1;
+        json_t *cv = NULL; /* owned */
+        wfh_expr_error xe;
+        memset(&xe, 0, sizeof xe);
+        if (wfh_expr_eval(st->cond, &ee, &cv, &xe) < 0) {
+            snprintf(msg, sizeof msg, "%s:%u:%u: if of step %s: %s", r->wf->path, st->if_line,
+                     st->if_col, r->ids[i], xe.message[0] ? xe.message : wfh_error_last());
+            transition(r, i, WFH_S_FAILED, msg);
+            goto done;
+        }
+        int yes = wfh_expr_truthy(cv);
+        json_decref(cv);
+        if (!yes) {
+            snprintf(msg, sizeof msg, "if: %.900s was false", st->cond_text);
+            transition(r, i, WFH_S_SKIPPED, msg);
+            goto done;
+        }
+    }
     if (wfh_value_eval(st->with, &ee, &inputs, err, sizeof err) < 0) {
         eval_error(r, i, "with", err[0] ? err : wfh_error_last(), msg, sizeof msg);
         transition(r, i, WFH_S_FAILED, msg);
@@ -355,6 +403,11 @@ static void start_step(wfh_run *r, size_t i)
         .workspace = r->workspace,
         .attempt = wfh_sched_attempts(r->sched, i),
         .sandbox = rs->sandbox,
+        .plugin_blake2b256 = meta && meta->plugin ? meta->plugin->blake2b256 : NULL,
+        .plugin_sha256 = meta && meta->plugin ? meta->plugin->sha256 : NULL,
+        .plugin_size = meta && meta->plugin ? meta->plugin->size : 0,
+        .plugin_name = meta && meta->plugin ? meta->plugin->name : NULL,
+        .plugin_version = meta && meta->plugin ? meta->plugin->version : NULL,
     };
     wfh_attempt_hooks hooks = {.log = on_log, .progress = on_progress, .ud = rs};
     if (!spec.plugin_path) {
@@ -369,6 +422,9 @@ static void start_step(wfh_run *r, size_t i)
         goto done;
     }
     rs->pid = wfh_attempt_pid(rs->att);
+    uint64_t limit = wfh_timeout_for(r->wf, st);
+    rs->timed_out = 0;
+    rs->deadline_ms = limit ? mono_ms() + limit : 0;
     rs->slot = r->free_slots[--r->n_free];
     r->slot_step[rs->slot] = i;
     slot_refresh(r, rs->slot);
@@ -380,6 +436,37 @@ done:
     json_decref(inputs);
     json_decref(env);
     json_decref(step_env);
+}
+
+static int getrandom_u64(uint64_t *out)
+{
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t got = read(fd, out, sizeof *out);
+    close(fd);
+    return got == (ssize_t)sizeof *out ? 0 : -1;
+}
+
+/* One entry of the step's attempt history (--json "attempt_history"): when each attempt
+ * started and how it ended, so retry spacing can be checked after the fact. */
+static void record_attempt(wfh_run *r, size_t i, wfh_sstate to, const char *reason)
+{
+    run_step *rs = &r->steps[i];
+    if (!rs->history && !(rs->history = json_array()))
+        return;
+    char *masked = reason && wfh_secrets_count(r->secrets)
+                       ? wfh_secrets_mask(r->secrets, reason, strlen(reason), NULL)
+                       : NULL; /* owned */
+    json_t *e = json_pack("{s:i,s:s,s:s,s:I,s:I,s:s?}", "attempt",
+                          (int)wfh_sched_attempts(r->sched, i), "status", wfh_sstate_name(to),
+                          "started_at", rs->started_at, "start_unix_ms",
+                          (json_int_t)rs->start_unix_ms, "duration_ms",
+                          (json_int_t)(mono_ms() - rs->start_ms), "error",
+                          masked ? masked : reason);
+    free(masked);
+    if (e)
+        json_array_append_new(rs->history, e);
 }
 
 static void finish_step(wfh_run *r, size_t i, int wait_status)
@@ -396,7 +483,11 @@ static void finish_step(wfh_run *r, size_t i, int wait_status)
     rs->slot = NO_SLOT;
 
     json_decref(rs->outputs);
-    rs->outputs = res.outputs; /* failed attempts keep theirs too (exit_code, stderr) */
+    /* failed attempts keep theirs too (exit_code, stderr); masked before anything can
+     * print or store them */
+    rs->outputs = wfh_secrets_count(r->secrets) ? wfh_secrets_mask_json(r->secrets, res.outputs)
+                                                : json_incref(res.outputs);
+    json_decref(res.outputs);
     res.outputs = NULL;
     rs->last_exit = res.exit_code; /* the run store's hook records them with the outcome */
     rs->last_signal = res.term_signal;
@@ -408,10 +499,18 @@ static void finish_step(wfh_run *r, size_t i, int wait_status)
     case WFH_STEP_CANCELLED: to = WFH_S_CANCELLED; break;
     default: to = WFH_S_FAILED; break;
     }
+    if (rs->timed_out && to != WFH_S_SUCCEEDED)
+        to = WFH_S_TIMED_OUT;
     if (rs->cancel_requested && to != WFH_S_SUCCEEDED)
         to = WFH_S_CANCELLED;
     char why[256];
     const char *reason = res.error;
+    if (to == WFH_S_TIMED_OUT && rs->timed_out) {
+        char d[32];
+        wfh_duration_format(wfh_timeout_for(r->wf, &r->wf->steps[i]), d, sizeof d);
+        snprintf(why, sizeof why, "timed out after %s (its process tree was killed)", d);
+        reason = why;
+    }
     if (to != WFH_S_SUCCEEDED && (!reason || !*reason)) {
         if (res.term_signal)
             snprintf(why, sizeof why, "step runner killed by signal %d (%s)", res.term_signal,
@@ -419,6 +518,31 @@ static void finish_step(wfh_run *r, size_t i, int wait_status)
         else
             snprintf(why, sizeof why, "failed (exit status %d)", res.exit_code);
         reason = why;
+    }
+    int cls = to == WFH_S_TIMED_OUT ? WFH_STEP_TIMEOUT
+              : res.status > 0          ? res.status
+                                        : WFH_STEP_FAILED;
+    record_attempt(r, i, to, to == WFH_S_SUCCEEDED ? NULL : reason);
+    unsigned attempt = wfh_sched_attempts(r->sched, i);
+    const wfh_retry *pol = wfh_retry_for(r->wf, &r->wf->steps[i]);
+    if ((to == WFH_S_FAILED || to == WFH_S_TIMED_OUT) && !r->cancelled && !r->fatal &&
+        wfh_retry_should(pol, attempt, cls)) {
+        uint64_t rnd = 0;
+        if (pol->jitter_full && getrandom_u64(&rnd) < 0)
+            rnd = mono_ms() * 2654435761u; /* jitter spreads load; it need not be secret */
+        uint64_t wait = wfh_retry_delay(pol, attempt, res.retry_after_ms, rnd);
+        char *shown = reason && wfh_secrets_count(r->secrets)
+                          ? wfh_secrets_mask(r->secrets, reason, strlen(reason), NULL)
+                          : NULL; /* owned */
+        wfh_display_step_retry(r->disp, i, attempt, wait, shown ? shown : reason);
+        free(shown);
+        transition(r, i, WFH_S_RETRYING, reason);
+        if (wfh_sched_state(r->sched, i) == WFH_S_RETRYING) {
+            rs->retry_at_ms = mono_ms() + wait;
+            r->retrying[r->n_retrying++] = i;
+        }
+        wfh_attempt_result_clear(&res);
+        return;
     }
     transition(r, i, to, to == WFH_S_SUCCEEDED ? NULL : reason);
     wfh_attempt_result_clear(&res);
@@ -449,6 +573,57 @@ static void cancel_run(wfh_run *r, int sig)
     }
 }
 
+/* The poll() timeout: @p timeout (-1: none) shortened to the nearest attempt deadline
+ * or retry start. Scans running slots and waiting retries only. */
+static int nearest_deadline(wfh_run *r, int timeout)
+{
+    uint64_t now = mono_ms(), best = UINT64_MAX;
+    for (size_t s = 0; s < r->n_slots; s++) {
+        size_t i = r->slot_step[s];
+        if (i != NO_SLOT && r->steps[i].deadline_ms && !r->steps[i].timed_out &&
+            r->steps[i].deadline_ms < best)
+            best = r->steps[i].deadline_ms;
+    }
+    for (size_t k = 0; k < r->n_retrying; k++)
+        if (r->steps[r->retrying[k]].retry_at_ms < best)
+            best = r->steps[r->retrying[k]].retry_at_ms;
+    if (best == UINT64_MAX)
+        return timeout;
+    uint64_t wait = best > now ? best - now : 0;
+    if (wait > INT32_MAX)
+        wait = INT32_MAX;
+    return timeout >= 0 && (uint64_t)timeout < wait ? timeout : (int)wait;
+}
+
+/* Kill attempts past their timeout (reaped as TIMED_OUT later) and queue the retries
+ * whose wait is over. */
+static void expire_deadlines(wfh_run *r)
+{
+    uint64_t now = mono_ms();
+    for (size_t s = 0; s < r->n_slots; s++) {
+        size_t i = r->slot_step[s];
+        run_step *rs = i != NO_SLOT ? &r->steps[i] : NULL;
+        if (!rs || !rs->deadline_ms || rs->timed_out || rs->cancel_requested ||
+            now < rs->deadline_ms)
+            continue;
+        rs->timed_out = 1;
+        wfh_attempt_kill(rs->att, WFH_STEP_TIMEOUT, "timed out");
+    }
+    for (size_t k = 0; k < r->n_retrying;) {
+        size_t i = r->retrying[k];
+        if (wfh_sched_state(r->sched, i) != WFH_S_RETRYING) { /* cancelled meanwhile */
+            r->retrying[k] = r->retrying[--r->n_retrying];
+            continue;
+        }
+        if (!r->cancelled && !r->fatal && now >= r->steps[i].retry_at_ms) {
+            r->retrying[k] = r->retrying[--r->n_retrying];
+            transition(r, i, WFH_S_QUEUED, NULL);
+            continue;
+        }
+        k++;
+    }
+}
+
 static size_t slot_of_pid(const wfh_run *r, pid_t pid)
 {
     for (size_t s = 0; s < r->n_slots; s++)
@@ -458,6 +633,11 @@ static size_t slot_of_pid(const wfh_run *r, pid_t pid)
 }
 
 /* ---- set-up and tear-down ------------------------------------------------------------ */
+
+static char *display_mask(const void *ud, const char *s, size_t len, size_t *outlen)
+{
+    return wfh_secrets_mask(ud, s, len, outlen);
+}
 
 void wfh_run_free(wfh_run *r)
 {
@@ -480,9 +660,14 @@ void wfh_run_free(wfh_run *r)
             json_decref(rs->outputs);
             json_decref(rs->sandbox);
             free(rs->error);
+            free(rs->note);
+            json_decref(rs->history);
         }
     }
     free(r->steps);
+    free(r->retrying);
+    json_decref(r->outputs);
+    free(r->outputs_error);
     free((void *)r->ids);
     wfh_sched_free(r->sched);
     wfh_display_free(r->disp);
@@ -512,6 +697,7 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     r->tty = opts ? opts->tty : -1;
     r->on_event = opts ? opts->on_event : NULL;
     r->on_event_ud = opts ? opts->on_event_ud : NULL;
+    r->secrets = opts ? opts->secrets : NULL;
     r->on_log = opts ? opts->on_log : NULL;
     if (opts && opts->run_id) {
         snprintf(r->id, sizeof r->id, "%s", opts->run_id);
@@ -540,7 +726,14 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     r->ctx = json_object();
     r->ctx_steps = json_object();
     r->ctx_run = json_pack("{s:s,s:i,s:s}", "id", r->id, "attempt", 1, "workflow", wf->name);
-    if (!r->workspace || !r->steps || !r->ids || !n_needs || !needs || !r->slot_step ||
+    r->retrying = calloc(n ? n : 1, sizeof *r->retrying);
+    json_t *ctx_inputs = opts && opts->inputs ? json_incref(opts->inputs) : json_object();
+    json_t *ctx_secrets = wfh_secrets_context(opts ? opts->secrets : NULL);
+    int ctx_bad = !r->ctx || !ctx_inputs || !ctx_secrets ||
+                  json_object_set_new(r->ctx, "inputs", ctx_inputs) < 0 ||
+                  json_object_set_new(r->ctx, "secrets", ctx_secrets) < 0;
+    if (ctx_bad || !r->retrying ||
+        !r->workspace || !r->steps || !r->ids || !n_needs || !needs || !r->slot_step ||
         !r->free_slots || !r->pfd || !r->ctx || !r->ctx_steps || !r->ctx_run ||
         json_object_set(r->ctx, "steps", r->ctx_steps) < 0 ||
         json_object_set(r->ctx, "run", r->ctx_run) < 0) {
@@ -582,11 +775,21 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     r->pfd[0].fd = -1;
     if ((err = wfh_sched_new(n, n_needs, needs, run_on_event, r, &r->sched)) < 0)
         goto done;
+    for (size_t i = 0; i < n; i++) {
+        unsigned fl = (wf->steps[i].cond && wf->steps[i].cond_status_fn
+                           ? WFH_SCHED_RUN_AFTER_FAILURE : 0u) |
+                      (wf->steps[i].continue_on_error ? WFH_SCHED_TOLERATE_FAILURE : 0u);
+        if (fl && (err = wfh_sched_set_flags(r->sched, i, fl)) < 0)
+            goto done;
+    }
     r->disp = wfh_display_new(r->human, r->tty, n, r->ids);
     if (!r->disp) {
         err = wfh_error_set(WFH_ENOMEM, "run: out of memory");
         goto done;
     }
+    if (wfh_secrets_count(r->secrets) &&
+        (err = wfh_display_set_mask(r->disp, display_mask, r->secrets)) < 0)
+        goto done;
     /* The run exists from here: its id is the first thing people and scripts see. */
     wfh_display_run_start(r->disp, r->id, wf->name);
 done:
@@ -672,6 +875,57 @@ static void raise_nofile(size_t want)
     (void)setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* Skipped steps (an `if:` said no) and failures under continue_on_error do not fail a
+ * run; anything else that did not succeed does, and so do outputs that cannot be had. */
+static int run_succeeded(const wfh_run *r)
+{
+    const wfh_sched *s = r->sched;
+    size_t bad = wfh_sched_count(s, WFH_S_FAILED) + wfh_sched_count(s, WFH_S_TIMED_OUT);
+    size_t done = wfh_sched_count(s, WFH_S_SUCCEEDED) + wfh_sched_count(s, WFH_S_SKIPPED) + bad;
+    return !r->fatal && !r->outputs_error && bad == wfh_sched_tolerated(s) &&
+           done == r->wf->n_steps;
+}
+
+static void eval_outputs(wfh_run *r)
+{
+    if (!r->wf->outputs)
+        return;
+    char msg[512] = "";
+    json_t *v = NULL; /* owned */
+    wfh_expr_env ee = {.contexts = r->ctx, .strict_step_outputs = 1,
+                       .run_failed = !run_succeeded(r)};
+    if (wfh_value_eval(r->wf->outputs, &ee, &v, msg, sizeof msg) < 0) {
+        const char *m = msg[0] ? msg : wfh_error_last();
+        char full[700];
+        snprintf(full, sizeof full, "%s%s%s (in the workflow's outputs)", r->wf->path,
+                 (m[0] >= '0' && m[0] <= '9') ? ":" : ": ", m);
+        r->outputs_error = wfh_secrets_mask(r->secrets, full, strlen(full), NULL);
+        wfh_display_note(r->disp, r->outputs_error ? r->outputs_error : "outputs failed");
+        return;
+    }
+    r->outputs = wfh_secrets_mask_json(r->secrets, v);
+    json_decref(v);
+    const char *k;
+    json_t *x;
+    json_object_foreach(r->outputs, k, x) {
+        char *text = json_is_string(x) ? strdup(json_string_value(x))
+                                       : json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT);
+        size_t need = strlen(k) + (text ? strlen(text) : 0) + 16;
+        char *line = malloc(need); /* owned */
+        if (line) {
+            snprintf(line, need, "output %s = %s", k, text ? text : "?");
+            wfh_display_note(r->disp, line);
+        }
+        free(line);
+        free(text);
+    }
+}
+
+json_t *wfh_run_outputs(const wfh_run *r)
+{
+    return r->outputs;
+}
+
 int wfh_run_exec(wfh_run *r)
 {
     int err = 0;
@@ -730,13 +984,14 @@ int wfh_run_exec(wfh_run *r)
             cancel_run(r, 0);
         if (wfh_sched_finished(r->sched))
             break;
-        if (r->n_free == r->n_slots) {
+        if (r->n_free == r->n_slots && r->n_retrying == 0) {
             /* Nothing running, nothing startable, yet not finished: the graph state is
              * inconsistent. Say so rather than sleep forever. */
             err = wfh_error_set(WFH_EINVAL, "run %s: no step can start (scheduler bug)", r->id);
             goto done;
         }
         int timeout = wfh_display_live(r->disp) ? 100 : -1;
+        timeout = nearest_deadline(r, timeout);
         int nready = poll(r->pfd, 1 + 2 * r->n_slots, timeout);
         if (nready < 0 && errno != EINTR) {
             err = wfh_error_set(WFH_EIO, "run: poll: %s", strerror(errno));
@@ -777,6 +1032,7 @@ int wfh_run_exec(wfh_run *r)
             if (s != NO_SLOT)
                 finish_step(r, r->slot_step[s], ws);
         }
+        expire_deadlines(r);
         wfh_display_tick(r->disp, mono_ms());
     }
     if (r->fatal)
@@ -794,10 +1050,12 @@ done:
         close(pipefd[0]);
     if (pipefd[1] >= 0)
         close(pipefd[1]);
+    if (err == 0 && !r->cancelled)
+        eval_outputs(r);
     if (err == 0) {
         if (r->cancelled)
             err = wfh_error_set(WFH_ECANCELLED, "run %s cancelled", r->id);
-        else if (wfh_sched_count(r->sched, WFH_S_SUCCEEDED) != r->wf->n_steps)
+        else if (!run_succeeded(r))
             err = wfh_error_set(WFH_EFAILED, "run %s failed", r->id);
     }
     const char *status = err == 0 ? "succeeded" : err == WFH_ECANCELLED ? "cancelled" : "failed";
@@ -818,15 +1076,16 @@ json_t *wfh_run_to_json(const wfh_run *r)
         status = "failed";
     else if (r->cancelled)
         status = "cancelled";
-    else if (wfh_sched_count(r->sched, WFH_S_SUCCEEDED) == r->wf->n_steps)
+    else if (run_succeeded(r))
         status = "succeeded";
     else
         status = "failed";
     json_t *steps = json_object(); /* owned until packed */
-    json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s?,s:o}", "run_id", r->id, "workflow",
+    json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s?,s:o,s:O?}", "run_id", r->id, "workflow",
                             r->wf->name, "status", status, "started_at", r->started_at,
                             "duration_ms", (json_int_t)(r->end_ms - r->start_ms), "error",
-                            r->fatal ? r->fatal_msg : NULL, "steps", steps);
+                            r->fatal ? r->fatal_msg : r->outputs_error, "steps", steps,
+                            "outputs", r->outputs);
     if (!doc)
         return NULL;
     for (size_t i = 0; i < r->wf->n_steps; i++) {
@@ -845,6 +1104,21 @@ json_t *wfh_run_to_json(const wfh_run *r)
             json_decref(doc);
             return NULL;
         }
+        wfh_sstate st = wfh_sched_state(r->sched, i);
+        if ((rs->note && json_object_set_new(o, "reason", json_string(rs->note)) < 0) ||
+            (r->wf->steps[i].continue_on_error &&
+             (st == WFH_S_FAILED || st == WFH_S_TIMED_OUT) &&
+             json_object_set_new(o, "continued", json_true()) < 0) ||
+            json_object_set_new(o, "attempt_history",
+                                rs->history ? json_incref(rs->history) : json_array()) < 0) {
+            json_decref(doc);
+            return NULL;
+        }
     }
-    return doc;
+    if (!doc || !wfh_secrets_count(r->secrets))
+        return doc;
+    /* The one place the document is made: mask it here, whoever prints or stores it. */
+    json_t *masked = wfh_secrets_mask_json(r->secrets, doc);
+    json_decref(doc);
+    return masked;
 }

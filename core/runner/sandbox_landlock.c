@@ -148,7 +148,9 @@ int wfh_sandbox_landlock_apply(const wfh_sandbox_spec *spec, int abi)
         err = add_path(rs, base_read[i], FS_READ, fs);
     for (size_t i = 0; base_write[i] && !err; i++)
         err = add_path(rs, base_write[i], FS_READ | FS_WRITE, fs);
-    if (!err && spec->plugin)
+    /* A registry plugin arrives as an inherited sealed memfd ("/proc/self/fd/N"): it has
+     * no place in the file tree to grant, and Landlock does not stop reopening it. */
+    if (!err && spec->plugin && strncmp(spec->plugin, "/proc/self/fd/", 14) != 0)
         err = add_path(rs, spec->plugin, FS_READ, fs);
     if (!err && spec->workspace)
         err = add_path(rs, spec->workspace, FS_READ | FS_WRITE, fs);

@@ -1,0 +1,153 @@
+/*
+ * registry/catalog_bridge.c - the host's catalog (core/catalog.h) built from the
+ * verified registry index instead of a plugin-directory scan.
+ *
+ * Nothing is probed and no plugin code runs: step types, schemas and capabilities come
+ * from the signed index, recorded at install time. Only active entries are offered; a
+ * disabled or yanked plugin is not a step type a workflow can name. Each entry carries
+ * the signed hash and size, so the attempt path (core/attempt.c) can load exactly the
+ * bytes that were verified (wfh_registry_blob_memfd).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../core/catalog.h"
+#include "../core/error.h"
+#include "../core/home.h"
+#include "registry.h"
+#include <wfhost/plugin.h>
+
+#define WFH_HOST_ABI_MAJOR WFH_ABI_MAJOR
+#define WFH_HOST_ABI_MINOR WFH_ABI_MINOR
+
+#include <unistd.h>
+
+#ifndef WFH_BUILD_DEV_HOME
+#define WFH_BUILD_DEV_HOME ""
+#endif
+#ifndef WFH_BUILD_BIN_DIR
+#define WFH_BUILD_BIN_DIR ""
+#endif
+
+/* True when this process is a program from the build tree (not an installed copy). */
+static int running_from_build_tree(void)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    size_t bl = strlen(WFH_BUILD_BIN_DIR);
+    if (n <= 0 || bl == 0)
+        return 0;
+    exe[n] = '\0';
+    return !strncmp(exe, WFH_BUILD_BIN_DIR, bl) && exe[bl] == '/';
+}
+
+/* The home whose registry the host uses: --home/$WFH_HOME/the default; when that has no
+ * registry and this wfhost runs from its build tree, the build's development registry
+ * (signed by a key made for that build), so the README's commands work in a fresh
+ * clone. Owned. */
+static int registry_home(const char *explicit_home, char **out)
+{
+    int err = wfh_home_path(explicit_home, out);
+    if (err < 0)
+        return err;
+    if (explicit_home || getenv("WFH_HOME") || !WFH_BUILD_DEV_HOME[0] || !running_from_build_tree())
+        return 0;
+    char probe[4096];
+    struct stat st;
+    snprintf(probe, sizeof probe, "%s/" WFH_REG_DIR, *out);
+    if (stat(probe, &st) == 0)
+        return 0;
+    snprintf(probe, sizeof probe, "%s/" WFH_REG_DIR, WFH_BUILD_DEV_HOME);
+    if (stat(probe, &st) != 0)
+        return 0;
+    char *dev = strdup(WFH_BUILD_DEV_HOME);
+    if (!dev)
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    free(*out);
+    *out = dev;
+    return 0;
+}
+
+static int fill_meta(const wfh_registry *r, const wfh_reg_plugin *p, wfh_plugin_meta *m)
+{
+    m->name = strdup(p->name);
+    m->version = strdup(p->version);
+    m->version_major = p->version_major;
+    m->abi_major = p->abi_major;
+    m->abi_minor = p->abi_minor;
+    m->description = p->description ? strdup(p->description) : NULL;
+    m->path = wfh_registry_blob_path(r, p->blake2b256);
+    m->blake2b256 = strdup(p->blake2b256);
+    m->sha256 = strdup(p->sha256);
+    m->size = p->size;
+    m->types = calloc(p->n_types, sizeof *m->types);
+    if (!m->name || !m->version || (p->description && !m->description) || !m->path ||
+        !m->blake2b256 || !m->sha256 || !m->types)
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    for (size_t i = 0; i < p->n_types; i++) {
+        const wfh_reg_type *t = &p->types[i];
+        wfh_type_meta *tm = &m->types[i];
+        m->n_types = i + 1;
+        tm->name = strdup(t->name);
+        tm->description = t->description ? strdup(t->description) : NULL;
+        tm->input_schema = json_deep_copy(t->input_schema);
+        tm->outputs = json_deep_copy(t->outputs);
+        tm->capabilities = json_deep_copy(t->capabilities);
+        if (!tm->name || (t->description && !tm->description) || !tm->input_schema ||
+            !tm->outputs || !tm->capabilities)
+            return wfh_error_set(WFH_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int wfh_catalog_from_registry(const char *home, wfh_catalog **out)
+{
+    int err = 0;
+    char *h = NULL;          /* owned */
+    wfh_registry *r = NULL;  /* owned */
+    wfh_catalog *c = NULL;   /* owned until handed to *out */
+    *out = NULL;
+    if ((err = registry_home(home, &h)) < 0 || (err = wfh_registry_open(h, 0, &r)) < 0)
+        goto done;
+    const wfh_index *ix = wfh_registry_index(r);
+    c = calloc(1, sizeof *c);
+    if (!c || !(c->plugins = calloc(ix->n_plugins + 1, sizeof *c->plugins)) ||
+        !(c->runner_path = wfh_default_runner_path())) {
+        err = wfh_error_set(WFH_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < ix->n_plugins; i++) {
+        const wfh_reg_plugin *p = &ix->plugins[i];
+        if (p->state != WFH_PSTATE_ACTIVE)
+            continue;
+        /* Checked from the signed index before any plugin code could run. */
+        if (p->abi_major != WFH_HOST_ABI_MAJOR || p->abi_minor > WFH_HOST_ABI_MINOR) {
+            fprintf(stderr, "wfhost: plugin %s@%s (registry/index.json): ABI %u.%u needs a "
+                    "newer wfhost (this one speaks %d.%d); not offered\n", p->name, p->version,
+                    p->abi_major, p->abi_minor, WFH_HOST_ABI_MAJOR, WFH_HOST_ABI_MINOR);
+            continue;
+        }
+        /* Fail closed before anything runs: every offered plugin's file must still be
+         * the one the index signed (the attempt path checks again, on the bytes it
+         * hands to the runner). */
+        int fd = -1;
+        if ((err = wfh_registry_open_blob(r, p, &fd)) < 0)
+            goto done;
+        close(fd);
+        c->n_plugins++;
+        if ((err = fill_meta(r, p, &c->plugins[c->n_plugins - 1])) < 0)
+            goto done;
+    }
+    for (size_t i = 0; i < c->n_plugins; i++)
+        for (size_t t = 0; t < c->plugins[i].n_types; t++)
+            c->plugins[i].types[t].plugin = &c->plugins[i];
+    *out = c;
+    c = NULL;
+done:
+    wfh_catalog_free(c);
+    wfh_registry_free(r);
+    free(h);
+    return err;
+}
