@@ -6,7 +6,8 @@
  * it) and, before it exits or when it is told to stop, walks its descendants through
  * /proc/<pid>/task/<tid>/children, stops them (so they cannot fork while we look),
  * kills them and reaps them. Only async-signal-safe calls are used (open, read,
- * getdents64, kill, waitpid, nanosleep) because the SIGTERM handler calls this.
+ * getdents64, kill, waitpid, nanosleep) because the SIGTERM handler calls this. Where
+ * the kernel lacks the children files, every /proc/<pid>/stat is scanned instead.
  * The sandbox's pid namespace will make this airtight later; this is the floor.
  */
 #include "runner.h"
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -27,8 +29,13 @@
 
 static pid_t tree[MAX_TREE];
 
+/* Use only the /proc/<pid>/stat scan (set by the tests, to exercise the fallback). */
+static int force_scan;
+
 void wfh_proctree_init(void)
 {
+    const char *e = getenv("WFH_PROCTREE_SCAN");
+    force_scan = e && *e == '1';
     (void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
 
@@ -119,15 +126,89 @@ static void collect_children(pid_t pid, size_t *n)
     close(dfd);
 }
 
+static int in_tree(pid_t pid, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tree[i] == pid)
+            return 1;
+    return 0;
+}
+
+/*
+ * Fallback for kernels without /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN):
+ * scan every /proc/<pid>/stat for a parent in our tree, until the tree stops growing.
+ */
+static void collect_by_ppid(size_t *n)
+{
+    pid_t self = getpid();
+    for (int pass = 0; pass < 64; pass++) {
+        size_t before = *n;
+        int dfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+            return;
+        char dents[4096];
+        long got;
+        while ((got = syscall(SYS_getdents64, dfd, dents, sizeof dents)) > 0) {
+            for (long off = 0; off < got;) {
+                unsigned short reclen;
+                memcpy(&reclen, dents + off + 16, sizeof reclen);
+                const char *name = dents + off + 19;
+                off += reclen;
+                if (name[0] < '0' || name[0] > '9')
+                    continue;
+                char path[64] = "/proc/";
+                size_t o = 6;
+                for (const char *c = name; *c && o < sizeof path - 6; c++)
+                    path[o++] = *c;
+                memcpy(path + o, "/stat", 6);
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                    continue;
+                char buf[512];
+                ssize_t r = read(fd, buf, sizeof buf - 1);
+                close(fd);
+                if (r <= 0)
+                    continue;
+                buf[r] = 0;
+                /* "pid (comm) S ppid ...": comm may contain anything, so use the last ')'. */
+                char *rp = NULL;
+                for (ssize_t i = 0; i < r; i++)
+                    if (buf[i] == ')')
+                        rp = buf + i;
+                if (!rp || rp + 4 >= buf + r)
+                    continue;
+                long ppid = 0, pid = 0;
+                for (const char *c = rp + 4; *c >= '0' && *c <= '9'; c++)
+                    ppid = ppid * 10 + (*c - '0');
+                for (const char *c = name; *c >= '0' && *c <= '9'; c++)
+                    pid = pid * 10 + (*c - '0');
+                if ((ppid == self || in_tree((pid_t)ppid, *n)) && !in_tree((pid_t)pid, *n) && *n < MAX_TREE) {
+                    (void)kill((pid_t)pid, SIGSTOP);
+                    tree[(*n)++] = (pid_t)pid;
+                }
+            }
+        }
+        close(dfd);
+        if (*n == before)
+            return;
+    }
+}
+
 void wfh_proctree_kill_all(void)
 {
     int saved_errno = errno;
     for (int round = 0; round < 500; round++) {
         size_t n = 0;
-        collect_children(getpid(), &n);
-        /* Breadth first: tree[] grows while we walk it. */
-        for (size_t i = 0; i < n; i++)
-            collect_children(tree[i], &n);
+        if (!force_scan) {
+            collect_children(getpid(), &n);
+            /* Breadth first: tree[] grows while we walk it. */
+            for (size_t i = 0; i < n; i++)
+                collect_children(tree[i], &n);
+        }
+        /* Children exist (waitpid said so last round) but none are listed: this kernel
+         * has no children files. */
+        if (n == 0 && (round > 0 || force_scan))
+            collect_by_ppid(&n);
         for (size_t i = 0; i < n; i++)
             (void)kill(tree[i], SIGKILL);
         int status;

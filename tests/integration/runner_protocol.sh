@@ -45,6 +45,15 @@ sleep 0.2
 alive "m1-$$" && { fail "setsid'd child of a script survived"; pkill -f "m1-$$"; }
 alive "m2-$$" && { fail "background child of a script survived"; pkill -f "m2-$$"; }
 
+# The same with the /proc/<pid>/stat scan that stands in for kernels without
+# /proc/<pid>/task/<tid>/children.
+req "$SHELL_SO" shell "{\"run\":\"setsid sh -c 'sleep 300 # m5-$$' & (sleep 300 # m6-$$\n) & echo started\"}" |
+  WFH_PROCTREE_SCAN=1 "$RUNNER" >"$T/out" 2>"$T/err"
+expect_in "$T/out" '"name":"stdout","value":"started\\n"' "shell step ran (scan fallback)"
+sleep 0.2
+alive "m5-$$" && { fail "setsid'd child survived (scan fallback)"; pkill -f "m5-$$"; }
+alive "m6-$$" && { fail "background child survived (scan fallback)"; pkill -f "m6-$$"; }
+
 # SIGTERM while the step runs: the runner kills the whole tree, then exits.
 req "$SHELL_SO" shell "{\"run\":\"setsid sh -c 'sleep 300 # m3-$$' & sleep 300 # m4-$$\"}" >"$T/req"
 "$RUNNER" <"$T/req" >"$T/out" 2>"$T/err" &
