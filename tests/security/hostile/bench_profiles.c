@@ -1,0 +1,100 @@
+/*
+ * tests/security/hostile/bench_profiles.c - per-attempt cost of each sandbox profile:
+ * posix_spawn the runner, send the request, read its stdout to EOF, reap it; median
+ * and p90 of N runs, next to the fork+exec floor (/bin/true the same way).
+ *   bench_profiles RUNNER PLUGIN WORKSPACE [N]
+ */
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static double once(const char *prog, const char *req)
+{
+    int in[2], out[2];
+    if (pipe(in) || pipe(out))
+        exit(1);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_addclose(&fa, in[1]);
+    posix_spawn_file_actions_addclose(&fa, out[0]);
+    char *argv[] = {(char *)prog, NULL};
+    double t0 = now_us();
+    pid_t pid;
+    if (posix_spawn(&pid, prog, &fa, NULL, argv, environ) != 0)
+        exit(1);
+    close(in[0]);
+    close(out[1]);
+    if (req && write(in[1], req, strlen(req)) < 0)
+        exit(1);
+    close(in[1]);
+    char buf[4096];
+    int ok = !req;
+    ssize_t n;
+    while ((n = read(out[0], buf, sizeof buf)) > 0)
+        if (memmem(buf, (size_t)n, "\"status\":0", 10))
+            ok = 1;
+    close(out[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    double t = now_us() - t0;
+    posix_spawn_file_actions_destroy(&fa);
+    if (!ok) {
+        fprintf(stderr, "attempt failed\n");
+        exit(1);
+    }
+    return t;
+}
+
+static int cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void bench(const char *name, const char *prog, const char *req, int n)
+{
+    double *t = malloc(sizeof *t * (size_t)n);
+    for (int i = 0; i < 10; i++)
+        once(prog, req);
+    for (int i = 0; i < n; i++)
+        t[i] = once(prog, req);
+    qsort(t, (size_t)n, sizeof *t, cmpd);
+    printf("%-22s median %7.0f us   p90 %7.0f us   (n=%d)\n", name, t[n / 2], t[n * 9 / 10], n);
+    free(t);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: bench_profiles RUNNER PLUGIN WORKSPACE [N]\n");
+        return 2;
+    }
+    int n = argc > 4 ? atoi(argv[4]) : 200;
+    static const char *const profiles[] = {"none", "process", "strict", "strict+net"};
+    bench("fork+exec /bin/true", "/bin/true", NULL, n);
+    for (int i = 0; i < 4; i++) {
+        char req[2048];
+        snprintf(req, sizeof req,
+                 "{\"plugin\":\"%s\",\"type\":\"hostile\",\"inputs\":{\"case\":\"ok\"},"
+                 "\"workspace\":\"%s\",\"sandbox\":{\"profile\":\"%s\"%s}}",
+                 argv[2], argv[3], i == 3 ? "strict" : profiles[i],
+                 i == 3 ? ",\"net\":[\"127.0.0.1:8080\"]" : "");
+        bench(profiles[i], argv[1], req, n);
+    }
+    return 0;
+}
