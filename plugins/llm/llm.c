@@ -746,6 +746,14 @@ static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t dea
             status = WFH_STEP_TRANSIENT;
             goto done;
         }
+        const char *emsg = json_object_get(r, "error") ? llm_provider_error_message(r) : NULL;
+        if (emsg) {
+            /* Some OpenAI-compatible servers report errors with status 200. */
+            snprintf(a->err, sizeof a->err, "error in a 200 answer: %s", emsg);
+            json_decref(r);
+            status = WFH_STEP_FAILED;
+            goto done;
+        }
         int prc = llm_provider_parse(t, r, a);
         json_decref(r);
         if (prc < 0) {

@@ -28,6 +28,7 @@ The MODEL name picks the scenario:
   oversized     answers ~2 MB of text
   stream-error  sends an error event in the middle of a stream
   length        stops at max_tokens (finish reason length)
+  error200      (OpenAI, not streamed) an error body with status 200, as some local servers do
 Every request is appended to --log as one JSON line: provider, path, headers, body.
 With --tls-cert/--tls-key it speaks HTTPS, as the real services do.
 """
@@ -231,6 +232,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.cut(json.dumps(resp)[:60])
             if model == "malformed":
                 return self.send_raw(b'{"id": "chatcmpl-fake", "choices": [{"index": 0, "mess')
+            if model == "error200":
+                return self.send_json(200, {"error": {"message": "model 'error200' crashed"}})
             return self.send_json(200, resp)
         self.start_sse()
         chunk = dict(base, object="chat.completion.chunk")
