@@ -135,6 +135,21 @@ static int32_t run_hang(const wfh_host_api *h, wfh_call *c, const wfh_step_reque
     return WFH_STEP_CANCELLED;
 }
 
+/* Blocks SIGTERM (so the runner cannot clean up) and hangs: the host must fall back to
+ * SIGKILL of the process group. */
+static int32_t run_stubborn(const wfh_host_api *h, wfh_call *c, const wfh_step_request *r)
+{
+    (void)r;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    say(h, c, "stubborn");
+    for (int i = 0; i < 600; i++)
+        sleep(1);
+    return WFH_STEP_FAILED;
+}
+
 #define ANY_SCHEMA "{\"type\":\"object\"}"
 #define TYPE(n, fn, desc)                                                                       \
     {sizeof(wfh_step_type), n, desc, ANY_SCHEMA, "{\"inputs\":\"the inputs\"}", NULL, fn}
@@ -149,6 +164,7 @@ static const wfh_step_type types[] = {
     TYPE("big", run_big, "exceed the output budget"),
     TYPE("orphan", run_orphan, "leave a setsid'd grandchild behind"),
     TYPE("hang", run_hang, "wait until cancelled"),
+    TYPE("stubborn", run_stubborn, "block SIGTERM and hang"),
 };
 
 #ifndef FIXTURE_VERSION

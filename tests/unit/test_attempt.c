@@ -280,7 +280,23 @@ static void test_kill_hanging_step(void **state)
     run_attempt_ex(runner, "hang", "run-k", &s, &r, 200);
     assert_int_equal(r.status, WFH_STEP_CANCELLED);
     assert_string_equal(r.error, "cancelled");
+    /* The runner handled SIGTERM itself (killed its tree, exited 128+15) within the grace. */
+    assert_int_equal(r.term_signal, 0);
+    assert_int_equal(r.exit_code, 128 + SIGTERM);
     assert_non_null(strstr(s.log_text, "hanging"));
+    wfh_attempt_result_clear(&r);
+}
+
+static void test_kill_stubborn_step(void **state)
+{
+    (void)state;
+    seen s;
+    wfh_attempt_result r;
+    run_attempt_ex(runner, "stubborn", "run-k2", &s, &r, 200);
+    assert_int_equal(r.status, WFH_STEP_CANCELLED);
+    assert_string_equal(r.error, "cancelled");
+    assert_int_equal(r.term_signal, SIGKILL); /* the grace ran out: SIGKILL to the group */
+    assert_non_null(strstr(s.log_text, "stubborn"));
     wfh_attempt_result_clear(&r);
 }
 
@@ -368,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_unknown_type),
         cmocka_unit_test(test_orphan_does_not_survive),
         cmocka_unit_test(test_kill_hanging_step),
+        cmocka_unit_test(test_kill_stubborn_step),
         cmocka_unit_test(test_garbage_on_channel),
         cmocka_unit_test(test_missing_runner),
     };
