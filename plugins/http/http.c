@@ -95,6 +95,8 @@ typedef struct http_ctx {
     int follow, verify, truncate;
     const char *ca_file;      /* borrowed from in */
     const json_t *allow;      /* borrowed from in */
+    json_t *env;              /* owned: the step's environment (for WFHOST_NET_ALLOW) */
+    const char *grant;        /* borrowed from env */
     range ranges[HTTP_MAX_RANGES];
     size_t nranges;
     /* response of the current hop */
@@ -106,6 +108,7 @@ typedef struct http_ctx {
 static void http_ctx_free(http_ctx *c)
 {
     json_decref(c->in);
+    json_decref(c->env);
     free(c->url);
     free(c->orig_host);
     free(c->body);
@@ -245,6 +248,11 @@ static int http_parse_inputs(http_ctx *c, const wfh_step_request *req)
             snprintf(err, sizeof err, "unknown input '%.100s'", key);
             return fail_input(c, err);
         }
+    }
+
+    if (req->env_json && req->env_len) {
+        c->env = json_loadb(req->env_json, req->env_len, 0, NULL);
+        c->grant = wfh_net_grant(c->env);
     }
 
     const json_t *url = json_object_get(c->in, "url");
@@ -479,7 +487,7 @@ static int http_parse_inputs(http_ctx *c, const wfh_step_request *req)
     wfh_net_redact_url(full, c->shown, sizeof c->shown);
     if (!c->url || !c->orig_host)
         rc = fail_input(c, "out of memory");
-    else if (wfh_net_check_url(c->url, c->allow, err, sizeof err) < 0)
+    else if (wfh_net_check_url(c->url, c->allow, c->grant, err, sizeof err) < 0)
         rc = fail_input(c, err);
 url_done:
     curl_free(full);
@@ -799,7 +807,7 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
             goto done;
         }
         char err[512];
-        if (wfh_net_check_url(next, c.allow, err, sizeof err) < 0) {
+        if (wfh_net_check_url(next, c.allow, c.grant, err, sizeof err) < 0) {
             wfh_net_errorf(host, call, "http: redirect from %s refused: %s", c.shown, err);
             status = WFH_STEP_PERMANENT;
             goto done;

@@ -115,7 +115,13 @@ static int entry_matches(const char *pat, const char *host, long port)
     return strcasecmp(h, host) == 0;
 }
 
-int wfh_net_check_url(const char *url, const json_t *allow, char *err, size_t errlen)
+const char *wfh_net_grant(const json_t *env)
+{
+    return json_string_value(json_object_get(env, "WFHOST_NET_ALLOW"));
+}
+
+int wfh_net_check_url(const char *url, const json_t *allow, const char *grant, char *err,
+                      size_t errlen)
 {
     int rc = -1;
     CURLU *u = curl_url(); /* owned */
@@ -163,9 +169,14 @@ int wfh_net_check_url(const char *url, const json_t *allow, char *err, size_t er
             goto done;
         }
     }
-    const char *env = getenv("WFHOST_NET_ALLOW");
-    if (env && *env) {
-        envlist = strdup(env);
+    const char *lists[2] = {grant, getenv("WFHOST_NET_ALLOW")};
+    static const char *const names[2] = {"the step environment's WFHOST_NET_ALLOW",
+                                         "the network grant (WFHOST_NET_ALLOW)"};
+    for (int li = 0; li < 2; li++) {
+        if (!lists[li] || !*lists[li])
+            continue;
+        free(envlist);
+        envlist = strdup(lists[li]);
         if (!envlist) {
             snprintf(err, errlen, "out of memory");
             goto done;
@@ -176,8 +187,7 @@ int wfh_net_check_url(const char *url, const json_t *allow, char *err, size_t er
             if (entry_matches(tok, hostname, portnum))
                 ok = 1;
         if (!ok) {
-            snprintf(err, errlen, "%s:%ld is not in the network grant (WFHOST_NET_ALLOW)",
-                     hostname, portnum);
+            snprintf(err, errlen, "%s:%ld is not in %s", hostname, portnum, names[li]);
             goto done;
         }
     }

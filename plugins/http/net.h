@@ -33,12 +33,18 @@ void wfh_buf_clear(wfh_buf *b);
 int wfh_net_utf8_valid(const char *s, size_t n);
 
 /*
- * Checks that @p url is http(s) and that its host:port is allowed by @p allow (a JSON
- * array of "host", "host:port", "*.domain" or "*.domain:port"; NULL = no input list)
- * and by the comma-separated list in the environment variable WFHOST_NET_ALLOW (when
- * the operator's sandbox sets it). @return 0, or -1 with a one-line reason in @p err.
+ * Checks that @p url is http(s) and that its host:port is allowed by every list given:
+ * @p allow (the step's JSON array of "host", "host:port", "*.domain" or
+ * "*.domain:port"; NULL = none), @p grant (a comma-separated list in the same forms, as
+ * the host may pass WFHOST_NET_ALLOW in the step's environment; NULL = none) and the
+ * runner's own WFHOST_NET_ALLOW environment variable. Lists only ever narrow.
+ * @return 0, or -1 with a one-line reason in @p err.
  */
-int wfh_net_check_url(const char *url, const json_t *allow, char *err, size_t errlen);
+int wfh_net_check_url(const char *url, const json_t *allow, const char *grant, char *err,
+                      size_t errlen);
+
+/* WFHOST_NET_ALLOW from a step's env_json, or NULL. Borrowed from @p env. */
+const char *wfh_net_grant(const json_t *env);
 
 /* @p url without user:password, for messages and outputs (which land in logs and the
  * run store). Falls back to "(url)" when it does not parse. */

@@ -96,6 +96,7 @@ typedef struct llm_ctx {
     uint64_t timeout_ms, connect_ms, max_bytes, budget_step, budget_run;
     const char *ca_file;       /* borrowed from in */
     const json_t *allow;       /* borrowed from in */
+    json_t *env;               /* owned: the step's environment (for WFHOST_NET_ALLOW) */
     int64_t step_spent;
     char budget_path[4096];
 } llm_ctx;
@@ -167,7 +168,7 @@ static int read_target(llm_ctx *c, const json_t *o, llm_target *t, const char *w
         rc = fail_input(c, err);
     } else {
         char why[512];
-        if (wfh_net_check_url(url, c->allow, why, sizeof why) < 0) {
+        if (wfh_net_check_url(url, c->allow, wfh_net_grant(c->env), why, sizeof why) < 0) {
             snprintf(err, sizeof err, "%s (%s %s): %s", where, t->provider, t->model, why);
             rc = fail_input(c, err);
         }
@@ -188,6 +189,8 @@ static int llm_parse_inputs(llm_ctx *c)
         snprintf(err, sizeof err, "inputs are not a JSON object (%s)", jerr.text);
         return fail_input(c, err);
     }
+    if (c->req->env_json && c->req->env_len)
+        c->env = json_loadb(c->req->env_json, c->req->env_len, 0, NULL);
     const char *key;
     json_t *jv;
     json_object_foreach(c->in, key, jv) {
@@ -919,6 +922,7 @@ done:
     json_decref(answer);
     wfh_buf_clear(&errs);
     json_decref(c.q.stop);
+    json_decref(c.env);
     json_decref(c.in);
     return status;
 }

@@ -106,5 +106,11 @@ expect_st 5 "operator grant refuses"
 expect_in "$T/out" "WFHOST_NET_ALLOW" "grant named"
 WFHOST_NET_ALLOW="example.org:443, 127.0.0.1:$P" step http '{"url":"'$U'/echo"}'
 expect_st 0 "operator grant allows"
+# The host may also pass the grant in the step's environment; every list narrows.
+STEP_ENV='{"WFHOST_NET_ALLOW":"example.org:443"}' step http '{"url":"'$U'/echo"}'
+expect_st 5 "grant in the step environment refuses"
+expect_in "$T/out" "step environment's WFHOST_NET_ALLOW" "step-environment grant named"
+STEP_ENV='{"WFHOST_NET_ALLOW":"127.0.0.1:'$P'"}' step http '{"url":"'$U'/echo","allow":["127.0.0.1:'$P'"]}'
+expect_st 0 "grant in the step environment allows"
 
 done_testing

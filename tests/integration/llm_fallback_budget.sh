@@ -87,6 +87,12 @@ done
 expect_eq "$(lines "$T/llm.log")" "$n0" "no request was sent for invalid input"
 step llm '{"model":"ok","base_url":"'$O'","api_key":"sk-test","prompt":"a","allow":["127.0.0.1:'$L'"]}'
 expect_st 0 "allowed endpoint"
+n0=$(lines "$T/llm.log")
+STEP_ENV='{"WFHOST_NET_ALLOW":"127.0.0.1:'$L'"}' step llm '{"model":"ok","base_url":"'$O'","api_key":"sk-test","prompt":"a","fallback":[{"model":"ok","base_url":"http://localhost:'$L'/v1"}]}'
+expect_st 5 "a fallback outside the step's grant is refused before anything is sent"
+expect_eq "$(lines "$T/llm.log")" "$n0" "nothing sent"
+STEP_ENV='{"WFHOST_NET_ALLOW":"127.0.0.1:'$L'"}' step llm '{"model":"ok","base_url":"'$O'","api_key":"sk-test","prompt":"a"}'
+expect_st 0 "inside the step's grant"
 
 # Cancellation during a slow answer.
 python3 - "$WFH_PLUGIN_DIR/llm.so" "$O" >"$T/req-cancel.json" <<'PY'
