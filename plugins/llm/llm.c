@@ -646,6 +646,22 @@ static int finish_answer(llm_ctx *c, llm_answer *a, json_t **calls, json_t **ans
     return 0;
 }
 
+/* Google puts the wait in the error body (google.rpc.RetryInfo, "retryDelay": "30s")
+ * rather than in a Retry-After header. @return milliseconds, 0 if none. */
+static uint64_t google_retry_delay_ms(const json_t *body)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(json_object_get(body, "error"), "details"), i, d) {
+        const char *delay = json_string_value(json_object_get(d, "retryDelay"));
+        char *end;
+        double secs = delay ? strtod(delay, &end) : 0;
+        if (delay && end != delay && strcmp(end, "s") == 0 && secs > 0 && secs <= 86400)
+            return (uint64_t)(secs * 1000.0);
+    }
+    return 0;
+}
+
 /* Asks one target. @return a step status; on failure a->err says why and *retry_ms
  * carries any Retry-After. */
 static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t deadline,
@@ -725,9 +741,12 @@ static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t dea
         snip[k] = '\0';
         status = wfh_net_status_class(code);
         snprintf(a->err, sizeof a->err, "HTTP %ld: %s", code, msg ? msg : snip);
-        json_decref(eb);
-        if (status == WFH_STEP_TRANSIENT)
+        if (status == WFH_STEP_TRANSIENT) {
             *retry_ms = wfh_net_retry_after_ms(curl);
+            if (!*retry_ms)
+                *retry_ms = google_retry_delay_ms(eb);
+        }
+        json_decref(eb);
         goto done;
     }
     if (x.sse == 1) {

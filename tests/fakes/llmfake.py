@@ -21,7 +21,8 @@ The MODEL name picks the scenario:
   json-wrong    answers {"title": 5}
   json-list     answers [1, 2, 2, "x"]
   json-real     answers {"n": 3.0, "s": "café"}
-  errNNN        answers HTTP NNN with the provider's error body (429 adds Retry-After: 3)
+  errNNN        answers HTTP NNN with the provider's error body (429 adds Retry-After: 3;
+                Gemini's 429 says "retryDelay": "4s" in the body instead, as Google does)
   slow          waits 3 s before answering
   truncated     cuts the answer short (body or stream) and closes the connection
   malformed     answers 200 with broken JSON (or a broken stream event)
@@ -58,7 +59,12 @@ def error_body(provider, code, kind, msg):
         status = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                   404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
                   503: "UNAVAILABLE"}.get(code, "UNKNOWN")
-        return {"error": {"code": code, "message": msg, "status": status}}
+        err = {"code": code, "message": msg, "status": status}
+        if code == 429:
+            # Google says how long to wait in the body (RetryInfo), not in a header.
+            err["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                               "retryDelay": "4s"}]
+        return {"error": err}
     return {"error": {"message": msg, "type": kind, "param": None, "code": kind}}
 
 
@@ -152,7 +158,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise Refuse(400, "invalid_request_error", "body is not JSON")
             getattr(self, "serve_" + provider)(req, u)
         except Refuse as r:
-            extra = {"Retry-After": "3"} if r.code == 429 else {}
+            extra = {"Retry-After": "3"} if r.code == 429 and provider != "gemini" else {}
             self.send_json(r.code, error_body(provider, r.code, r.kind, r.msg), extra)
         except (BrokenPipeError, ConnectionResetError):
             pass

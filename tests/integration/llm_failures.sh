@@ -18,7 +18,11 @@ for p in openai anthropic gemini; do
         w="$p stream=$s"
         step llm "$(req $p err429 $s)"
         expect_st 2 "$w 429 transient"
-        expect_eq "$retry" 3000 "$w Retry-After hint"
+        if [ $p = gemini ]; then
+            expect_eq "$retry" 4000 "$w retryDelay in the error body as the hint"
+        else
+            expect_eq "$retry" 3000 "$w Retry-After hint"
+        fi
         expect_in "$T/out" "HTTP 429: fake 429" "$w provider's error message"
         for m in err500 err503 truncated malformed; do
             step llm "$(req $p $m $s)"
