@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "display.h"
+#include "error.h"
 
 #define NONE ((size_t)-1)
 #define MAX_STATUS_LINES 12
@@ -40,6 +41,8 @@ struct wfh_display {
     size_t drawn;            /* status lines on screen below the scrolled text */
     int dirty;
     uint64_t now_ms, drawn_at_ms;
+    wfh_display_mask_fn mask; /* may be NULL */
+    const void *mask_ud;      /* borrowed */
 };
 
 static int detect_tty(FILE *out)
@@ -157,8 +160,15 @@ static void flush(wfh_display *d)
 {
     fflush(d->out);
     if (d->out != d->real) {
-        if (d->buflen)
+        if (d->buflen && d->mask) {
+            size_t ml = 0;
+            char *m = d->mask(d->mask_ud, d->buf, d->buflen, &ml); /* owned */
+            if (m)
+                fwrite(m, 1, ml, d->real);
+            free(m);
+        } else if (d->buflen) {
             fwrite(d->buf, 1, d->buflen, d->real);
+        }
         fflush(d->real);
         fseeko(d->out, 0, SEEK_SET);
         d->buflen = 0;
@@ -375,5 +385,41 @@ void wfh_display_run_end(wfh_display *d, const char *status, size_t succeeded, s
     if (cancelled)
         fprintf(d->out, ", %zu cancelled", cancelled);
     fprintf(d->out, " (%s)\n", dur);
+    flush(d);
+}
+
+int wfh_display_set_mask(wfh_display *d, wfh_display_mask_fn mask, const void *ud)
+{
+    /* Plain mode writes straight to the stream; masking needs whole lines, so compose
+     * in memory as live mode does and mask at each flush. */
+    if (d->out == d->real) {
+        d->out = open_memstream(&d->buf, &d->buflen);
+        if (!d->out) {
+            d->out = d->real;
+            return wfh_error_set(WFH_ENOMEM, "display: out of memory");
+        }
+    }
+    d->mask = mask;
+    d->mask_ud = ud;
+    return 0;
+}
+
+void wfh_display_step_retry(wfh_display *d, size_t step, unsigned attempt, uint64_t wait_ms,
+                            const char *why)
+{
+    if (step >= d->n)
+        return;
+    erase(d);
+    char dur[32];
+    fmt_duration(dur, sizeof dur, wait_ms);
+    fprintf(d->out, "[%zu/%zu] again %s: attempt %u failed", d->finished, d->n, d->ids[step],
+            attempt);
+    if (why && *why) {
+        fputs(" (", d->out);
+        put_text(d, why, strcspn(why, "\n"));
+        fputc(')', d->out);
+    }
+    fprintf(d->out, "; attempt %u in %s\n", attempt + 1, dur);
+    d->dirty = 1;
     flush(d);
 }

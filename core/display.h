@@ -24,6 +24,17 @@ typedef struct wfh_display wfh_display;
 wfh_display *wfh_display_new(FILE *out, int tty, size_t n_steps, const char *const *ids);
 void wfh_display_free(wfh_display *d);
 
+/* Everything the display writes passes through @p mask (secrets, core/secrets.h) at the
+ * moment it is handed to the stream, whole lines at a time. @p mask returns a malloc'd
+ * copy (and its length) or NULL (then nothing is written: better silent than leaking).
+ * Returns 0 or WFH_ENOMEM. */
+typedef char *(*wfh_display_mask_fn)(const void *ud, const char *s, size_t len, size_t *outlen);
+int wfh_display_set_mask(wfh_display *d, wfh_display_mask_fn mask, const void *ud);
+
+/* A failed attempt will be tried again after @p wait_ms: one line, with @p why. */
+void wfh_display_step_retry(wfh_display *d, size_t step, unsigned attempt, uint64_t wait_ms,
+                            const char *why);
+
 /* True when the display redraws a live status (the caller then wakes it now and then
  * with wfh_display_tick so elapsed times move). */
 int wfh_display_live(const wfh_display *d);

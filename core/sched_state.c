@@ -30,6 +30,8 @@ struct wfh_sched {
     size_t *queue;         /* owned [n]: ring of queued steps; stale entries are skipped */
     size_t qhead, qlen;
     size_t counts[WFH_S__COUNT];
+    unsigned char *flags;  /* owned [n]: WFH_SCHED_* */
+    size_t tolerated;
     work_item *work;       /* owned: pending consequences, FIFO from whead */
     size_t whead, nwork, capwork;
     wfh_sched_hook hook;
@@ -90,6 +92,7 @@ void wfh_sched_free(wfh_sched *s)
         return;
     free(s->state);
     free(s->attempts);
+    free(s->flags);
     free(s->remaining);
     free(s->child_off);
     free(s->child);
@@ -132,7 +135,8 @@ int wfh_sched_new(size_t n, const size_t *n_needs, const size_t *const *needs,
     s->child_off = calloc(n + 1, sizeof *s->child_off);
     s->child = calloc(edges ? edges : 1, sizeof *s->child);
     s->queue = calloc(cells, sizeof *s->queue);
-    if (!s->state || !s->attempts || !s->remaining || !s->child_off || !s->child ||
+    s->flags = calloc(cells, 1);
+    if (!s->flags || !s->state || !s->attempts || !s->remaining || !s->child_off || !s->child ||
         !s->queue) {
         err = wfh_error_set(WFH_ENOMEM, "scheduler: out of memory for %zu steps", n);
         goto done;
@@ -219,12 +223,20 @@ static int apply(wfh_sched *s, size_t step, wfh_sstate to, const char *reason, l
         enqueue(s, step);
     if (!wfh_sstate_terminal(to))
         return 0;
+    int ok = to == WFH_S_SUCCEEDED;
+    if ((to == WFH_S_FAILED || to == WFH_S_TIMED_OUT) &&
+        (s->flags[step] & WFH_SCHED_TOLERATE_FAILURE)) {
+        ok = 1;
+        s->tolerated++;
+    }
     for (size_t k = s->child_off[step]; k < s->child_off[step + 1]; k++) {
         size_t c = s->child[k];
         if (s->state[c] != WFH_S_PENDING)
             continue;
         int err = 0;
-        if (to == WFH_S_SUCCEEDED) {
+        /* A step whose `if` asks about failures waits for every need to end and then
+         * decides for itself; a cancelled run still cancels it. */
+        if (ok || (to != WFH_S_CANCELLED && (s->flags[c] & WFH_SCHED_RUN_AFTER_FAILURE))) {
             if (--s->remaining[c] == 0)
                 err = push_work(s, c, WFH_S_QUEUED, -1);
         } else {
@@ -308,6 +320,19 @@ int wfh_sched_cancel(wfh_sched *s, const char *reason)
         }
     }
     return 0;
+}
+
+int wfh_sched_set_flags(wfh_sched *s, size_t step, unsigned flags)
+{
+    if (step >= s->n)
+        return wfh_error_set(WFH_EINVAL, "scheduler: no step %zu", step);
+    s->flags[step] = (unsigned char)flags;
+    return 0;
+}
+
+size_t wfh_sched_tolerated(const wfh_sched *s)
+{
+    return s->tolerated;
 }
 
 wfh_sstate wfh_sched_state(const wfh_sched *s, size_t step)

@@ -95,6 +95,17 @@ int wfh_sched_transition(wfh_sched *s, size_t step, wfh_sstate to, const char *r
  * or WFH_EINVAL (the step is not pending/queued, or a need has not succeeded). */
 int wfh_sched_restore(wfh_sched *s, size_t step, unsigned attempts);
 
+/* Per-step flags (issue #3), set after wfh_sched_new and before the first transition. */
+#define WFH_SCHED_RUN_AFTER_FAILURE 1u /* `if:` uses a status function: queued once every
+                                          need is terminal, however it ended (not when
+                                          cancelled), so its `if` decides */
+#define WFH_SCHED_TOLERATE_FAILURE 2u  /* continue_on_error: its FAILED/TIMED_OUT counts as
+                                          success for its dependents */
+/* Returns 0 or WFH_EINVAL (no such step). */
+int wfh_sched_set_flags(wfh_sched *s, size_t step, unsigned flags);
+/* Steps that failed with WFH_SCHED_TOLERATE_FAILURE (counted in FAILED/TIMED_OUT too). */
+size_t wfh_sched_tolerated(const wfh_sched *s);
+
 /* Pop the next queued step (FIFO: readiness order), or -1 if none is queued. The step
  * stays QUEUED until the caller moves it on. */
 long wfh_sched_next(wfh_sched *s);
@@ -131,6 +142,11 @@ typedef struct wfh_run_opts {
      * store keeps them for `wfhost runs logs`; a failure there does not stop the run. */
     void (*on_log)(void *ud, size_t step, unsigned attempt, int level, const char *msg,
                    size_t len);
+    /* issue #3: the workflow's inputs as checked by wfh_inputs_resolve (core/lang.h;
+     * borrowed; NULL: none), and the secrets (core/secrets.h; borrowed; NULL: none),
+     * which the run masks in everything it shows, stores or reports. */
+    json_t *inputs;
+    const struct wfh_secrets *secrets;
 } wfh_run_opts;
 
 typedef struct wfh_run wfh_run;
@@ -160,6 +176,10 @@ typedef struct wfh_run_attempt_info {
 } wfh_run_attempt_info;
 void wfh_run_attempt_get(const wfh_run *r, size_t step, wfh_run_attempt_info *out);
 
+/* The workflow's `outputs:`, evaluated at the end of wfh_run_exec (borrowed; NULL if
+ * it has none, or before the end); masked. */
+json_t *wfh_run_outputs(const wfh_run *r);
+
 /* Run to the end. Installs SIGINT/SIGTERM/SIGCHLD handlers for the duration (and
  * restores the previous ones). Returns 0 (every step succeeded), WFH_EFAILED (some step
  * did not succeed), WFH_ECANCELLED (SIGINT/SIGTERM), or another negative code if the
@@ -167,9 +187,12 @@ void wfh_run_attempt_get(const wfh_run *r, size_t step, wfh_run_attempt_info *ou
 int wfh_run_exec(wfh_run *r);
 
 /* The run as one JSON document: {"run_id", "workflow", "status", "started_at",
- * "duration_ms", "error" (a host error that stopped the run, else null), "steps":
- * {"<id>": {"status", "attempts", "outputs", "error", "started_at", "duration_ms"}}}.
- * New reference, or NULL on ENOMEM. */
+ * "duration_ms", "error" (a host error that stopped the run, else null), "outputs" (the
+ * workflow's outputs, null if none), "steps": {"<id>": {"status", "attempts", "outputs",
+ * "error", "started_at", "duration_ms", "reason" (why it was skipped, if by `if:`),
+ * "continued" (failed under continue_on_error), "attempt_history": [{"attempt",
+ * "status", "started_at", "start_unix_ms", "duration_ms", "error"}]}}}. Every string
+ * has the secrets masked. New reference, or NULL on ENOMEM. */
 json_t *wfh_run_to_json(const wfh_run *r);
 
 /* ---- run ids (core/run_id.c) ------------------------------------------------------ */

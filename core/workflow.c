@@ -208,8 +208,10 @@ static int load_env(wfh_diags *d, const wfh_ynode *n, wfh_value **out)
     return e;
 }
 
-static const char *const step_keys[] = {"id", "uses", "needs", "with", "env"};
-static const char *const top_keys[] = {"name", "description", "env", "steps"};
+static const char *const step_keys[] = {"id", "uses", "needs", "with", "env", "if",
+                                        "timeout", "retry", "continue_on_error"};
+static const char *const top_keys[] = {"name", "description", "env", "steps", "defaults",
+                                       "inputs", "outputs", "secrets"};
 
 static int load_needs(wfh_diags *d, const wfh_ynode *n, wfh_step *st)
 {
@@ -335,7 +337,10 @@ static int load_step(wfh_diags *d, const wfh_ynode *n, wfh_step *st, size_t idx)
             }
         } else if (!strcmp(k, "env")) {
             e = load_env(d, v, &st->env);
+        } else if ((e = wfh_lang_step_key(d, k, v, st)) != 1) {
+            /* issue #3 keys (core/lang.c) */
         } else {
+            e = 0;
             unknown_key(d, n->keys[i], "a step", step_keys,
                         sizeof step_keys / sizeof step_keys[0]);
             e = WFH_EINVAL;
@@ -436,7 +441,10 @@ static int load_top(wfh_diags *d, const wfh_ynode *root, wfh_workflow *wf)
         } else if (!strcmp(k, "steps")) {
             steps = v;
             e = load_steps(d, v, wf);
+        } else if ((e = wfh_lang_top_key(d, k, v, wf)) != 1) {
+            /* issue #3 keys (core/lang.c) */
         } else {
+            e = 0;
             unknown_key(d, root->keys[i], "the workflow", top_keys,
                         sizeof top_keys / sizeof top_keys[0]);
             e = WFH_EINVAL;
@@ -574,6 +582,7 @@ static void step_clear(wfh_step *s)
     free(s->needs);
     wfh_value_free(s->with);
     wfh_value_free(s->env);
+    wfh_lang_step_clear(s);
 }
 
 void wfh_workflow_free(wfh_workflow *wf)
@@ -588,6 +597,7 @@ void wfh_workflow_free(wfh_workflow *wf)
     free(wf->name);
     free(wf->description);
     wfh_value_free(wf->env);
+    wfh_lang_workflow_clear(wf);
     free(wf->order);
     if (wf->ids)
         free(wf->ids->slots);

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "catalog.h"
 #include "diag.h"
@@ -61,6 +62,30 @@ int wfh_value_eval(const wfh_value *v, const wfh_expr_env *env, json_t **out,
                    char *err, size_t errlen);
 void wfh_value_free(wfh_value *v);
 
+/* A retry policy (issue #3, core/lang.c). */
+typedef struct wfh_retry {
+    unsigned max_attempts;       /* attempts in all, >= 1; 0: not set here (defaults apply) */
+    int exponential;             /* backoff: 0 fixed, 1 exponential (initial * 2^(n-1)) */
+    uint64_t initial_ms;         /* first wait */
+    uint64_t max_ms;             /* cap on one wait; 0: none */
+    int jitter_full;             /* jitter: full picks uniformly in [0, wait] */
+    unsigned on_mask;            /* bit (1u << wfh_step_status) for each class retried */
+} wfh_retry;
+
+/* Workflow input types. */
+typedef enum {
+    WFH_IN_STRING, WFH_IN_NUMBER, WFH_IN_BOOLEAN, WFH_IN_LIST, WFH_IN_OBJECT
+} wfh_input_type;
+
+typedef struct wfh_input_decl {
+    char *name;                  /* owned */
+    wfh_input_type type;
+    json_t *def;                 /* owned reference, NULL: no default */
+    int required;
+    char *description;           /* owned, may be NULL */
+    unsigned line, col;
+} wfh_input_decl;
+
 typedef struct wfh_step {
     char *id;                    /* owned */
     unsigned line, col;          /* position of the step's mapping */
@@ -75,6 +100,15 @@ typedef struct wfh_step {
     wfh_value *env;              /* owned, may be NULL */
     const wfh_type_meta *meta;   /* borrowed from the catalog (validate) */
     unsigned with_line, with_col; /* position of `with:` (or of the step if absent) */
+    /* issue #3 (core/lang.c) */
+    wfh_expr *cond;              /* owned, may be NULL: `if:` */
+    unsigned if_line, if_col;
+    char *cond_text;             /* owned, may be NULL: the `if:` as written */
+    int cond_status_fn;          /* `if` calls always()/failure()/...: runs whatever its
+                                    needs ended as, and decides itself */
+    int continue_on_error;       /* a failure does not fail the run or skip dependents */
+    uint64_t timeout_ms;         /* per attempt; 0: none set here (defaults apply) */
+    wfh_retry retry;             /* max_attempts 0: none set here (defaults apply) */
 } wfh_step;
 
 typedef struct wfh_workflow {
@@ -88,6 +122,15 @@ typedef struct wfh_workflow {
     size_t n_steps;
     size_t *order;               /* owned: a topological order of step indexes (validate) */
     struct wfh_id_index *ids;    /* owned: step id -> index (private to workflow.c) */
+    /* issue #3 (core/lang.c) */
+    uint64_t default_timeout_ms; /* `defaults: {timeout}`; 0: none */
+    wfh_retry default_retry;     /* `defaults: {retry}`; max_attempts 0: none */
+    wfh_input_decl *inputs;      /* owned [n_inputs] */
+    size_t n_inputs;
+    wfh_value *outputs;          /* owned, may be NULL: `outputs:` (an OBJECT value) */
+    char **secrets;              /* owned [n_secrets]: declared secret names */
+    size_t n_secrets;
+    unsigned secrets_line, secrets_col;
 } wfh_workflow;
 
 /* Read and parse @p path. Every problem goes to @p diags (which must have been
@@ -112,6 +155,21 @@ int wfh_workflow_parse(const char *path, const char *buf, size_t len, wfh_workfl
 /* The candidate closest to @p word by edit distance, if close enough to be a likely
  * typo ("need" -> "needs"), else NULL. Borrowed from @p cands. */
 const char *wfh_workflow_suggest(const char *word, const char *const *cands, size_t n);
+
+/* ---- issue #3 keys (core/lang.c) ---- */
+
+/* Load step key @p key (value @p v) into @p st if it is one of the language's keys (if,
+ * timeout, retry, continue_on_error). Returns 1 if @p key is not one of them, else 0,
+ * WFH_EINVAL (reported in @p d) or WFH_ENOMEM. */
+int wfh_lang_step_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_step *st);
+/* The same for top-level keys (defaults, inputs, outputs, secrets). */
+int wfh_lang_top_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_workflow *wf);
+void wfh_lang_step_clear(wfh_step *st);
+void wfh_lang_workflow_clear(wfh_workflow *wf);
+/* Checks that need the graph (validate): `if:` step references name ancestors, secrets
+ * appear only in `with` and `env`, outputs name known steps. Adds to @p d; returns 0 or
+ * WFH_ENOMEM. */
+int wfh_lang_validate(wfh_workflow *wf, wfh_diags *d);
 
 /* Index of step @p id, or -1. O(1). */
 long wfh_workflow_step_index(const wfh_workflow *wf, const char *id);

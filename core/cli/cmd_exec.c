@@ -20,15 +20,19 @@
 #include "../diag.h"
 #include "../durable.h"
 #include "../error.h"
+#include "../lang.h"
 #include "../policy.h"
 #include "../scheduler.h"
+#include "../secrets.h"
 #include "../workflow.h"
 #include "cli.h"
 
 static void usage(FILE *out)
 {
     fputs("usage: wfhost exec FILE [--concurrency N] [--json] [--plugin-dir DIR]\n"
-          "                        [--workspace DIR] [--policy FILE] [--home DIR] [--no-store]\n\n"
+          "                        [--workspace DIR] [--policy FILE] [--home DIR] [--no-store]\n"
+          "                        [-i NAME=VALUE]... [--inputs FILE.json]\n"
+          "                        [--secrets-file FILE]\n\n"
           "Validate the workflow in FILE, then run it: each step starts as soon as every\n"
           "step it needs has succeeded, up to N at once.\n\n"
           "options:\n"
@@ -39,6 +43,11 @@ static void usage(FILE *out)
           "      --workspace DIR  the directory steps run in (default: the current one)\n"
           "      --policy FILE    confine every step as the sandbox policy FILE grants;\n"
           "                       a step whose type asks for more is refused (exit 3)\n"
+          "  -i, --input NAME=VALUE  a workflow input; VALUE is JSON unless the input is a\n"
+          "                       string (repeatable; wins over --inputs)\n"
+          "      --inputs FILE    workflow inputs as one JSON object\n"
+          "      --secrets-file FILE  NAME=value lines for the declared secrets (mode 0600\n"
+          "                       or stricter); else WFH_SECRET_<NAME> from the environment\n"
           "      --home DIR       the wfhost home whose run store records the run, so\n"
           "                       `wfhost resume` can finish it after a crash (default:\n"
           "                       $WFH_HOME, /var/lib/wfhost as root, else ~/.local/share/wfhost)\n"
@@ -95,6 +104,12 @@ int cmd_exec(int argc, char **argv)
     wfh_workflow *wf = NULL; /* owned */
     wfh_catalog *cat = NULL; /* owned */
     wfh_run *run = NULL;     /* owned */
+    const char *inputs_path = NULL, *secrets_path = NULL;
+    const char **input_args = NULL; /* owned array of borrowed argv strings */
+    size_t n_input_args = 0;
+    json_t *given = NULL;    /* owned: inputs as passed */
+    json_t *inputs = NULL;   /* owned: inputs as checked, defaults filled */
+    wfh_secrets *secrets = NULL; /* owned */
     const char *home = NULL; /* the --home argument, borrowed from argv */
     int no_store = 0;
     wfh_store *store = NULL; /* owned: the run store (core/durable.h) */
@@ -118,6 +133,19 @@ int cmd_exec(int argc, char **argv)
             workspace = v;
         } else if ((v = opt_value(argc, argv, &i, "--policy", &err))) {
             policy_path = v;
+        } else if ((v = opt_value(argc, argv, &i, "--inputs", &err))) {
+            inputs_path = v;
+        } else if ((v = opt_value(argc, argv, &i, "--secrets-file", &err))) {
+            secrets_path = v;
+        } else if ((v = opt_value(argc, argv, &i, "--input", &err)) ||
+                   (v = opt_value(argc, argv, &i, "-i", &err))) {
+            const char **na = realloc(input_args, (n_input_args + 1) * sizeof *na);
+            if (!na) {
+                err = wfh_error_set(WFH_ENOMEM, "exec: out of memory");
+                goto done;
+            }
+            input_args = na;
+            input_args[n_input_args++] = v;
         } else if ((v = opt_value(argc, argv, &i, "--home", &err))) {
             home = v;
         } else if (!strcmp(argv[i], "--no-store")) {
@@ -172,6 +200,48 @@ int cmd_exec(int argc, char **argv)
         goto done;
     }
 
+    /* Inputs and secrets are checked before anything runs: a wrong input is the
+     * caller's mistake (exit 2), not a failed run. */
+    if (inputs_path) {
+        json_error_t je;
+        given = json_load_file(inputs_path, 0, &je);
+        if (!json_is_object(given)) {
+            err = wfh_error_set(WFH_EUSAGE, "exec: --inputs %s:%d:%d: %s", inputs_path,
+                                je.line, je.column,
+                                given ? "the inputs must be one JSON object" : je.text);
+            goto done;
+        }
+    } else if (!(given = json_object())) {
+        err = wfh_error_set(WFH_ENOMEM, "exec: out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < n_input_args; k++) {
+        const char *eq = strchr(input_args[k], '=');
+        if (!eq || eq == input_args[k]) {
+            err = wfh_error_set(WFH_EUSAGE, "exec: -i wants NAME=VALUE, not '%s'",
+                                input_args[k]);
+            goto done;
+        }
+        char *name = strndup(input_args[k], (size_t)(eq - input_args[k])); /* owned */
+        json_t *val = NULL; /* owned */
+        if (!name) {
+            err = wfh_error_set(WFH_ENOMEM, "exec: out of memory");
+            goto done;
+        }
+        err = wfh_inputs_parse_arg(wf, name, eq + 1, &val);
+        if (err == 0 && json_object_set_new(given, name, val) < 0)
+            err = wfh_error_set(WFH_ENOMEM, "exec: out of memory");
+        free(name);
+        if (err < 0)
+            goto done;
+    }
+    if ((err = wfh_inputs_resolve(wf, given, &inputs)) < 0) {
+        err = wfh_error_set(WFH_EUSAGE, "%s", wfh_error_last());
+        goto done;
+    }
+    if ((err = wfh_secrets_load(wf, secrets_path, &secrets)) < 0)
+        goto done;
+
     /* Every step's grant is checked before the first one starts (exit 3 if refused).
      * Only with --policy for now: the built-in defaults do not yet cover what the shell
      * plugin declares, and the demo must run on a fresh machine. */
@@ -199,6 +269,8 @@ int cmd_exec(int argc, char **argv)
         .human = stderr,
         .tty = -1,
         .policy = policy,
+        .inputs = inputs,
+        .secrets = secrets,
     };
     if ((err = wfh_run_new(wf, cat, &opts, &run)) < 0)
         goto done;
@@ -232,14 +304,28 @@ int cmd_exec(int argc, char **argv)
     default: err = run_err; break;
     }
 done:
+    if (err < 0 && wfh_secrets_count(secrets)) {
+        /* an error may quote a value (a failed output, a host error): mask it too */
+        const char *m = wfh_error_last();
+        char *masked = wfh_secrets_mask(secrets, m, strlen(m), NULL);
+        if (masked)
+            wfh_error_set(err, "%s", masked);
+        else
+            wfh_error_set(err, "error message withheld (out of memory masking secrets)");
+        free(masked);
+    }
     if (err < 0)
         rc = wfh_cli_fail(err);
+    json_decref(given);
+    json_decref(inputs);
+    free((void *)input_args);
     wfh_run_free(run);
     wfh_durable_free(dur);
     wfh_store_free(store);
     wfh_policy_free(policy);
     free(cwd);
     wfh_catalog_free(cat);
+    wfh_secrets_free(secrets);
     wfh_workflow_free(wf);
     if (diags_ready)
         wfh_diags_free(&diags);

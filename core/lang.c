@@ -1,0 +1,806 @@
+/*
+ * core/lang.c - the workflow language's control keys (issue #3): `if`, `timeout`,
+ * `retry`, `continue_on_error` on a step; `defaults`, `inputs`, `outputs`, `secrets` at
+ * the top. workflow.c hands each key it does not know to wfh_lang_*_key first, so the
+ * loader keeps one pass and one place for unknown-key hints; validate.c calls
+ * wfh_lang_validate for the checks that need the graph. The run-time halves (retry
+ * waits, durations, input checking) are here too, so the scheduler and the CLI share
+ * one definition of each rule.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <wfhost/plugin.h>
+
+#include "error.h"
+#include "lang.h"
+#include "workflow.h"
+
+static const wfh_expr_scope lang_scope = {wfh_workflow_contexts};
+
+/* Classes retried when `on` is not given: everything a second try may fix. */
+#define DEFAULT_ON_MASK                                                                    \
+    ((1u << WFH_STEP_FAILED) | (1u << WFH_STEP_TRANSIENT) | (1u << WFH_STEP_TIMEOUT))
+#define MAX_ATTEMPTS_LIMIT 100u
+#define DEFAULT_INITIAL_MS 1000u
+
+static const char *const class_names[] = {
+    [WFH_STEP_FAILED] = "failed",       [WFH_STEP_TRANSIENT] = "transient",
+    [WFH_STEP_PERMANENT] = "permanent", [WFH_STEP_TIMEOUT] = "timeout",
+    [WFH_STEP_INVALID_INPUT] = "invalid_input", [WFH_STEP_CANCELLED] = "cancelled",
+};
+
+static const char *kind_name(const wfh_ynode *n)
+{
+    return n->kind == WFH_Y_MAP ? "mapping" : n->kind == WFH_Y_SEQ ? "list" : "scalar";
+}
+
+static int is_empty(const wfh_ynode *n)
+{
+    return n->kind == WFH_Y_SCALAR && n->plain && n->len == 0;
+}
+
+/* ---- durations ------------------------------------------------------------------------ */
+
+int wfh_duration_parse(const char *s, uint64_t *ms)
+{
+    uint64_t total = 0;
+    const char *p = s;
+    if (!p || !*p)
+        return WFH_EINVAL;
+    /* a bare number is seconds */
+    char *end = NULL;
+    errno = 0;
+    double bare = strtod(p, &end);
+    if (end && *end == '\0' && !errno && end != p) {
+        if (!(bare > 0) || bare > 1e9)
+            return WFH_EINVAL;
+        *ms = (uint64_t)(bare * 1000.0 + 0.5);
+        return *ms ? 0 : WFH_EINVAL;
+    }
+    int seen = 0;
+    while (*p) {
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || v < 0 || v > 1e9 || *p == '+' || *p == '-' || *p == ' ')
+            return WFH_EINVAL;
+        p = end;
+        double unit;
+        if (!strncmp(p, "ms", 2)) {
+            unit = 1;
+            p += 2;
+        } else if (*p == 's') {
+            unit = 1000;
+            p++;
+        } else if (*p == 'm') {
+            unit = 60000;
+            p++;
+        } else if (*p == 'h') {
+            unit = 3600000;
+            p++;
+        } else if (*p == 'd') {
+            unit = 86400000;
+            p++;
+        } else {
+            return WFH_EINVAL;
+        }
+        total += (uint64_t)(v * unit + 0.5);
+        seen = 1;
+    }
+    if (!seen || total == 0 || total > (uint64_t)1e9 * 1000u)
+        return WFH_EINVAL;
+    *ms = total;
+    return 0;
+}
+
+void wfh_duration_format(uint64_t ms, char *buf, size_t len)
+{
+    if (ms < 1000) {
+        snprintf(buf, len, "%llums", (unsigned long long)ms);
+    } else if (ms < 60000) {
+        if (ms % 1000)
+            snprintf(buf, len, "%.1fs", (double)ms / 1000.0);
+        else
+            snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+    } else {
+        unsigned long long s = ms / 1000, h = s / 3600, m = (s % 3600) / 60, sec = s % 60;
+        if (h)
+            snprintf(buf, len, "%lluh%llum%llus", h, m, sec);
+        else
+            snprintf(buf, len, "%llum%llus", m, sec);
+    }
+}
+
+static int load_duration(wfh_diags *d, const wfh_ynode *v, const char *what, uint64_t *out)
+{
+    if (v->kind != WFH_Y_SCALAR || wfh_duration_parse(v->str, out) < 0) {
+        wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
+                     "write e.g. 30s, 5m, 1h30m or 500ms", "%s must be a duration, not '%s'",
+                     what, v->kind == WFH_Y_SCALAR ? v->str : kind_name(v));
+        return WFH_EINVAL;
+    }
+    return 0;
+}
+
+/* ---- retry ---------------------------------------------------------------------------- */
+
+static const char *const retry_keys[] = {"max_attempts", "backoff", "initial",
+                                         "max",          "jitter",  "on"};
+
+static void unknown_key(wfh_diags *d, const wfh_ynode *k, const char *where,
+                        const char *const *allowed, size_t n)
+{
+    const char *s = wfh_workflow_suggest(k->str, allowed, n);
+    char hint[128];
+    if (s)
+        snprintf(hint, sizeof hint, "did you mean '%s'?", s);
+    wfh_diag_add(d, WFH_DIAG_ERROR, k->line, k->col, s ? hint : NULL, "unknown key '%s' in %s",
+                 k->str, where);
+}
+
+static int load_retry(wfh_diags *d, const wfh_ynode *n, wfh_retry *r)
+{
+    memset(r, 0, sizeof *r);
+    if (n->kind != WFH_Y_MAP) {
+        wfh_diag_add(d, WFH_DIAG_ERROR, n->line, n->col, "e.g. retry: {max_attempts: 3}",
+                     "retry must be a mapping, not a %s", kind_name(n));
+        return WFH_EINVAL;
+    }
+    int err = 0;
+    r->initial_ms = DEFAULT_INITIAL_MS;
+    r->on_mask = DEFAULT_ON_MASK;
+    const wfh_ynode *maxn = NULL;
+    for (size_t i = 0; i < n->n; i++) {
+        const char *k = n->keys[i]->str;
+        const wfh_ynode *v = n->items[i];
+        if (!strcmp(k, "max_attempts")) {
+            maxn = v;
+            char *end = NULL;
+            errno = 0;
+            long m = v->kind == WFH_Y_SCALAR ? strtol(v->str, &end, 10) : 0;
+            if (v->kind != WFH_Y_SCALAR || !end || *end || end == v->str || errno || m < 1 ||
+                m > (long)MAX_ATTEMPTS_LIMIT) {
+                wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
+                             "attempts in all, the first included", 
+                             "max_attempts must be a whole number from 1 to %u",
+                             MAX_ATTEMPTS_LIMIT);
+                err = WFH_EINVAL;
+            } else {
+                r->max_attempts = (unsigned)m;
+            }
+        } else if (!strcmp(k, "backoff")) {
+            if (v->kind == WFH_Y_SCALAR && !strcmp(v->str, "fixed")) {
+                r->exponential = 0;
+            } else if (v->kind == WFH_Y_SCALAR && !strcmp(v->str, "exponential")) {
+                r->exponential = 1;
+            } else {
+                wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, NULL,
+                             "backoff must be 'fixed' or 'exponential'");
+                err = WFH_EINVAL;
+            }
+        } else if (!strcmp(k, "initial")) {
+            if (load_duration(d, v, "retry.initial", &r->initial_ms) < 0)
+                err = WFH_EINVAL;
+        } else if (!strcmp(k, "max")) {
+            if (load_duration(d, v, "retry.max", &r->max_ms) < 0)
+                err = WFH_EINVAL;
+        } else if (!strcmp(k, "jitter")) {
+            if (v->kind == WFH_Y_SCALAR && !strcmp(v->str, "none")) {
+                r->jitter_full = 0;
+            } else if (v->kind == WFH_Y_SCALAR && !strcmp(v->str, "full")) {
+                r->jitter_full = 1;
+            } else {
+                wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, NULL,
+                             "jitter must be 'none' or 'full'");
+                err = WFH_EINVAL;
+            }
+        } else if (!strcmp(k, "on")) {
+            size_t cnt = v->kind == WFH_Y_SEQ ? v->n : 1;
+            if (v->kind == WFH_Y_MAP || (v->kind == WFH_Y_SEQ && v->n == 0)) {
+                wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
+                             "e.g. on: [transient, timeout]",
+                             "retry.on must be a non-empty list of failure classes");
+                err = WFH_EINVAL;
+                continue;
+            }
+            r->on_mask = 0;
+            for (size_t j = 0; j < cnt; j++) {
+                const wfh_ynode *c = v->kind == WFH_Y_SEQ ? v->items[j] : v;
+                int found = -1;
+                for (int s = 1; s < (int)(sizeof class_names / sizeof class_names[0]); s++)
+                    if (c->kind == WFH_Y_SCALAR && !strcmp(c->str, class_names[s]))
+                        found = s;
+                if (found < 0) {
+                    const char *sug = c->kind == WFH_Y_SCALAR
+                                          ? wfh_workflow_suggest(c->str, class_names + 1, 6)
+                                          : NULL;
+                    char hint[160];
+                    snprintf(hint, sizeof hint, "%s%s%sclasses are failed, transient, "
+                             "permanent, timeout, invalid_input, cancelled",
+                             sug ? "did you mean '" : "", sug ? sug : "", sug ? "'? " : "");
+                    wfh_diag_add(d, WFH_DIAG_ERROR, c->line, c->col, hint,
+                                 "unknown failure class '%s'",
+                                 c->kind == WFH_Y_SCALAR ? c->str : kind_name(c));
+                    err = WFH_EINVAL;
+                } else {
+                    r->on_mask |= 1u << found;
+                }
+            }
+        } else {
+            unknown_key(d, n->keys[i], "retry", retry_keys,
+                        sizeof retry_keys / sizeof retry_keys[0]);
+            err = WFH_EINVAL;
+        }
+    }
+    if (!maxn && err == 0) {
+        wfh_diag_add(d, WFH_DIAG_ERROR, n->line, n->col, "e.g. retry: {max_attempts: 3}",
+                     "retry needs max_attempts");
+        err = WFH_EINVAL;
+    }
+    if (err == 0 && r->max_ms && r->max_ms < r->initial_ms) {
+        wfh_diag_add(d, WFH_DIAG_ERROR, n->line, n->col, NULL,
+                     "retry.max is shorter than retry.initial");
+        err = WFH_EINVAL;
+    }
+    return err;
+}
+
+static const wfh_retry no_retry = {.max_attempts = 1};
+
+const wfh_retry *wfh_retry_for(const wfh_workflow *wf, const wfh_step *st)
+{
+    if (st && st->retry.max_attempts)
+        return &st->retry;
+    if (wf && wf->default_retry.max_attempts)
+        return &wf->default_retry;
+    return &no_retry;
+}
+
+uint64_t wfh_timeout_for(const wfh_workflow *wf, const wfh_step *st)
+{
+    if (st && st->timeout_ms)
+        return st->timeout_ms;
+    return wf ? wf->default_timeout_ms : 0;
+}
+
+int wfh_retry_should(const wfh_retry *p, unsigned attempt, int status)
+{
+    if (!p || attempt >= p->max_attempts || status <= 0 || status > 31)
+        return 0;
+    return (p->on_mask >> status) & 1u;
+}
+
+uint64_t wfh_retry_delay(const wfh_retry *p, unsigned attempt, uint64_t hint_ms, uint64_t rnd)
+{
+    uint64_t wait = p->initial_ms;
+    if (p->exponential) {
+        for (unsigned k = 1; k < attempt && wait < ((uint64_t)1 << 50); k++)
+            wait *= 2;
+    }
+    if (p->max_ms && wait > p->max_ms)
+        wait = p->max_ms;
+    if (p->jitter_full)
+        wait = rnd % (wait + 1);
+    /* The plugin knows the server's Retry-After; waiting less would be refused again. */
+    if (hint_ms > wait)
+        wait = hint_ms > 86400000u ? 86400000u : hint_ms;
+    return wait;
+}
+
+/* ---- step keys ------------------------------------------------------------------------ */
+
+int wfh_lang_step_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_step *st)
+{
+    if (!strcmp(key, "if")) {
+        if (v->kind != WFH_Y_SCALAR || v->len == 0 || strlen(v->str) != v->len) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, "e.g. if: steps.build.outputs.ok == 'yes'",
+                         "if must be an expression, not a %s",
+                         v->kind == WFH_Y_SCALAR ? "empty value" : kind_name(v));
+            return WFH_EINVAL;
+        }
+        wfh_expr_error e;
+        memset(&e, 0, sizeof e);
+        st->cond_text = strdup(v->str);
+        if (!st->cond_text)
+            return WFH_ENOMEM;
+        wfh_yscalar_pos(v, d->source, d->source_len, 0, &st->if_line, &st->if_col);
+        int err = wfh_expr_parse_condition(v->str, v->len, &lang_scope, &st->cond, &e);
+        if (err == WFH_ENOMEM)
+            return err;
+        if (err < 0) {
+            unsigned line, col;
+            wfh_yscalar_pos(v, d->source, d->source_len, e.offset, &line, &col);
+            wfh_diag_add(d, WFH_DIAG_ERROR, line, col, NULL, "%s",
+                         e.message[0] ? e.message : "invalid expression in if");
+            return WFH_EINVAL;
+        }
+        st->cond_status_fn = wfh_expr_uses_status_fn(st->cond);
+        return 0;
+    }
+    if (!strcmp(key, "timeout"))
+        return load_duration(d, v, "timeout", &st->timeout_ms);
+    if (!strcmp(key, "retry"))
+        return load_retry(d, v, &st->retry);
+    if (!strcmp(key, "continue_on_error")) {
+        if (v->kind == WFH_Y_SCALAR && v->plain && !strcmp(v->str, "true")) {
+            st->continue_on_error = 1;
+        } else if (v->kind == WFH_Y_SCALAR && v->plain && !strcmp(v->str, "false")) {
+            st->continue_on_error = 0;
+        } else {
+            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, NULL,
+                         "continue_on_error must be true or false");
+            return WFH_EINVAL;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+void wfh_lang_step_clear(wfh_step *st)
+{
+    wfh_expr_free(st->cond);
+    st->cond = NULL;
+    free(st->cond_text);
+    st->cond_text = NULL;
+}
+
+/* ---- top-level keys ------------------------------------------------------------------- */
+
+static const char *const defaults_keys[] = {"timeout", "retry"};
+static const char *const input_keys[] = {"type", "default", "required", "description"};
+static const char *const type_names[] = {[WFH_IN_STRING] = "string", [WFH_IN_NUMBER] = "number",
+                                         [WFH_IN_BOOLEAN] = "boolean", [WFH_IN_LIST] = "list",
+                                         [WFH_IN_OBJECT] = "object"};
+
+static int type_ok(wfh_input_type t, const json_t *v)
+{
+    switch (t) {
+    case WFH_IN_STRING: return json_is_string(v);
+    case WFH_IN_NUMBER: return json_is_number(v);
+    case WFH_IN_BOOLEAN: return json_is_boolean(v);
+    case WFH_IN_LIST: return json_is_array(v);
+    case WFH_IN_OBJECT: return json_is_object(v);
+    }
+    return 0;
+}
+
+static int valid_input_name(const char *s)
+{
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+        return 0;
+    for (s++; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+static int load_input(wfh_diags *d, const wfh_ynode *k, const wfh_ynode *n, wfh_input_decl *in)
+{
+    in->line = k->line;
+    in->col = k->col;
+    in->type = WFH_IN_STRING;
+    in->name = strdup(k->str);
+    if (!in->name)
+        return WFH_ENOMEM;
+    int err = 0;
+    if (!valid_input_name(k->str)) {
+        wfh_diag_add(d, WFH_DIAG_ERROR, k->line, k->col,
+                     "names are letters, digits, '_' and '-', starting with a letter or '_'",
+                     "invalid input name '%s'", k->str);
+        err = WFH_EINVAL;
+    }
+    if (is_empty(n))
+        return err;
+    if (n->kind != WFH_Y_MAP) {
+        wfh_diag_add(d, WFH_DIAG_ERROR, n->line, n->col, "e.g. {type: string, required: true}",
+                     "input '%s' must be a mapping, not a %s", k->str, kind_name(n));
+        return WFH_EINVAL;
+    }
+    const wfh_ynode *defn = NULL;
+    for (size_t i = 0; i < n->n; i++) {
+        const char *key = n->keys[i]->str;
+        const wfh_ynode *v = n->items[i];
+        if (!strcmp(key, "type")) {
+            int found = -1;
+            for (int t = 0; t < 5; t++)
+                if (v->kind == WFH_Y_SCALAR && !strcmp(v->str, type_names[t]))
+                    found = t;
+            if (found < 0) {
+                wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
+                             "types are string, number, boolean, list, object",
+                             "unknown input type '%s'",
+                             v->kind == WFH_Y_SCALAR ? v->str : kind_name(v));
+                err = WFH_EINVAL;
+            } else {
+                in->type = (wfh_input_type)found;
+            }
+        } else if (!strcmp(key, "default")) {
+            defn = v;
+            json_decref(in->def);
+            in->def = wfh_ynode_to_json(v);
+            if (!in->def) {
+                wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, NULL,
+                             "default is not valid UTF-8 text");
+                err = WFH_EINVAL;
+            }
+        } else if (!strcmp(key, "required")) {
+            if (v->kind == WFH_Y_SCALAR && v->plain &&
+                (!strcmp(v->str, "true") || !strcmp(v->str, "false"))) {
+                in->required = !strcmp(v->str, "true");
+            } else {
+                wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, NULL,
+                             "required must be true or false");
+                err = WFH_EINVAL;
+            }
+        } else if (!strcmp(key, "description")) {
+            if (v->kind != WFH_Y_SCALAR) {
+                wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, NULL,
+                             "description must be text");
+                err = WFH_EINVAL;
+            } else {
+                free(in->description);
+                in->description = strdup(v->str);
+                if (!in->description)
+                    return WFH_ENOMEM;
+            }
+        } else {
+            unknown_key(d, n->keys[i], "an input", input_keys,
+                        sizeof input_keys / sizeof input_keys[0]);
+            err = WFH_EINVAL;
+        }
+    }
+    if (in->def && defn && !type_ok(in->type, in->def)) {
+        wfh_diag_add(d, WFH_DIAG_ERROR, defn->line, defn->col, NULL,
+                     "the default of input '%s' is a %s, but its type is %s", in->name,
+                     wfh_expr_kind_name(in->def), type_names[in->type]);
+        err = WFH_EINVAL;
+    }
+    return err;
+}
+
+static int valid_secret_name(const char *s)
+{
+    if (!((*s >= 'A' && *s <= 'Z') || *s == '_'))
+        return 0;
+    for (s++; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+int wfh_lang_top_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_workflow *wf)
+{
+    int err = 0;
+    if (!strcmp(key, "defaults")) {
+        if (is_empty(v))
+            return 0;
+        if (v->kind != WFH_Y_MAP) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, "e.g. defaults: {timeout: 5m}",
+                         "defaults must be a mapping, not a %s", kind_name(v));
+            return WFH_EINVAL;
+        }
+        for (size_t i = 0; i < v->n; i++) {
+            const char *k = v->keys[i]->str;
+            int e = 0;
+            if (!strcmp(k, "timeout"))
+                e = load_duration(d, v->items[i], "defaults.timeout", &wf->default_timeout_ms);
+            else if (!strcmp(k, "retry"))
+                e = load_retry(d, v->items[i], &wf->default_retry);
+            else {
+                unknown_key(d, v->keys[i], "defaults", defaults_keys, 2);
+                e = WFH_EINVAL;
+            }
+            if (e < 0)
+                err = e;
+        }
+        return err;
+    }
+    if (!strcmp(key, "inputs")) {
+        if (is_empty(v))
+            return 0;
+        if (v->kind != WFH_Y_MAP) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
+                         "e.g. inputs: {name: {type: string, required: true}}",
+                         "inputs must be a mapping of name: declaration, not a %s",
+                         kind_name(v));
+            return WFH_EINVAL;
+        }
+        wf->inputs = calloc(v->n ? v->n : 1, sizeof *wf->inputs);
+        if (!wf->inputs)
+            return WFH_ENOMEM;
+        for (size_t i = 0; i < v->n; i++) {
+            int e = load_input(d, v->keys[i], v->items[i], &wf->inputs[wf->n_inputs++]);
+            if (e == WFH_ENOMEM)
+                return e;
+            if (e < 0)
+                err = e;
+        }
+        return err;
+    }
+    if (!strcmp(key, "outputs")) {
+        if (is_empty(v))
+            return 0;
+        if (v->kind != WFH_Y_MAP) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
+                         "e.g. outputs: {version: '${{ steps.build.outputs.version }}'}",
+                         "outputs must be a mapping of name: expression, not a %s",
+                         kind_name(v));
+            return WFH_EINVAL;
+        }
+        return wfh_value_compile(v, &lang_scope, 0, d, &wf->outputs);
+    }
+    if (!strcmp(key, "secrets")) {
+        wf->secrets_line = v->line;
+        wf->secrets_col = v->col;
+        if (is_empty(v))
+            return 0;
+        size_t cnt = v->kind == WFH_Y_SEQ ? v->n : 1;
+        if (v->kind == WFH_Y_MAP) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, "e.g. secrets: [API_TOKEN]",
+                         "secrets must be a list of names, not a mapping");
+            return WFH_EINVAL;
+        }
+        wf->secrets = calloc(cnt ? cnt : 1, sizeof *wf->secrets);
+        if (!wf->secrets)
+            return WFH_ENOMEM;
+        for (size_t i = 0; i < cnt; i++) {
+            const wfh_ynode *x = v->kind == WFH_Y_SEQ ? v->items[i] : v;
+            if (x->kind != WFH_Y_SCALAR || !valid_secret_name(x->str)) {
+                wfh_diag_add(d, WFH_DIAG_ERROR, x->line, x->col,
+                             "secret names are upper-case letters, digits and '_' "
+                             "(read from WFH_SECRET_<NAME>)",
+                             "invalid secret name '%s'",
+                             x->kind == WFH_Y_SCALAR ? x->str : kind_name(x));
+                err = WFH_EINVAL;
+                continue;
+            }
+            for (size_t j = 0; j < wf->n_secrets; j++)
+                if (!strcmp(wf->secrets[j], x->str)) {
+                    wfh_diag_add(d, WFH_DIAG_ERROR, x->line, x->col, NULL,
+                                 "secret '%s' is declared twice", x->str);
+                    err = WFH_EINVAL;
+                }
+            if (!(wf->secrets[wf->n_secrets] = strdup(x->str)))
+                return WFH_ENOMEM;
+            wf->n_secrets++;
+        }
+        return err;
+    }
+    return 1;
+}
+
+void wfh_lang_workflow_clear(wfh_workflow *wf)
+{
+    for (size_t i = 0; i < wf->n_inputs; i++) {
+        free(wf->inputs[i].name);
+        free(wf->inputs[i].description);
+        json_decref(wf->inputs[i].def);
+    }
+    free(wf->inputs);
+    wf->inputs = NULL;
+    wf->n_inputs = 0;
+    wfh_value_free(wf->outputs);
+    wf->outputs = NULL;
+    for (size_t i = 0; i < wf->n_secrets; i++)
+        free(wf->secrets[i]);
+    free(wf->secrets);
+    wf->secrets = NULL;
+    wf->n_secrets = 0;
+}
+
+/* ---- validation ----------------------------------------------------------------------- */
+
+typedef struct lctx {
+    wfh_workflow *wf;
+    wfh_diags *d;
+    size_t cur;                /* the step whose `if` is checked, or (size_t)-1: outputs */
+    const wfh_value *v;        /* outputs: the template being walked */
+    unsigned char *seen;       /* owned [n]: ancestor search marks */
+    size_t *stack;             /* owned [n] */
+    int oom;
+} lctx;
+
+static void cond_pos(const wfh_step *s, size_t off, unsigned *line, unsigned *col)
+{
+    /* `if:` is nearly always one line: count columns from its start; a multi-line one
+     * points at its first line. */
+    *line = s->if_line;
+    *col = s->if_col;
+    if (s->cond_text && off <= strlen(s->cond_text) && !memchr(s->cond_text, '\n', off))
+        *col += (unsigned)off;
+}
+
+static int is_ancestor(lctx *c, size_t step, size_t target)
+{
+    const wfh_workflow *wf = c->wf;
+    memset(c->seen, 0, wf->n_steps);
+    size_t top = 0;
+    c->stack[top++] = step;
+    c->seen[step] = 1;
+    while (top) {
+        const wfh_step *s = &wf->steps[c->stack[--top]];
+        for (size_t k = 0; s->needs && k < s->n_needs; k++) {
+            size_t p = s->needs[k];
+            if (p >= wf->n_steps || c->seen[p])
+                continue;
+            if (p == target)
+                return 1;
+            c->seen[p] = 1;
+            c->stack[top++] = p;
+        }
+    }
+    return 0;
+}
+
+static void check_ref(lctx *c, const wfh_expr_ref *ref, unsigned line, unsigned col,
+                      const char *where)
+{
+    if (ref->nparts < 1 || !ref->parts[0])
+        return;
+    if (!strcasecmp(ref->parts[0], "secrets")) {
+        wfh_diag_add(c->d, WFH_DIAG_ERROR, line, col,
+                     "pass it through the step's env or with, where it is masked",
+                     "secrets cannot be used in %s", where);
+        return;
+    }
+    if (strcasecmp(ref->parts[0], "steps") || ref->nparts < 2 || !ref->parts[1])
+        return;
+    long j = wfh_workflow_step_index(c->wf, ref->parts[1]);
+    if (j < 0) {
+        wfh_diag_add(c->d, WFH_DIAG_ERROR, line, col, NULL, "%s refers to unknown step '%s'",
+                     where, ref->parts[1]);
+        return;
+    }
+    if (c->cur == (size_t)-1)
+        return; /* workflow outputs see every step */
+    if ((size_t)j == c->cur) {
+        wfh_diag_add(c->d, WFH_DIAG_ERROR, line, col, NULL,
+                     "the if of step '%s' refers to the step itself, which has not run yet",
+                     c->wf->steps[c->cur].id);
+    } else if (!is_ancestor(c, c->cur, (size_t)j)) {
+        char hint[160];
+        snprintf(hint, sizeof hint, "add '%s' to its needs", ref->parts[1]);
+        wfh_diag_add(c->d, WFH_DIAG_ERROR, line, col, hint,
+                     "the if of step '%s' refers to step '%s', which is not among its needs "
+                     "(direct or indirect)",
+                     c->wf->steps[c->cur].id, ref->parts[1]);
+    }
+}
+
+static void on_cond_ref(void *ud, const wfh_expr_ref *ref)
+{
+    lctx *c = ud;
+    unsigned line, col;
+    cond_pos(&c->wf->steps[c->cur], ref->offset, &line, &col);
+    check_ref(c, ref, line, col, "if");
+}
+
+static void on_output_ref(void *ud, const wfh_expr_ref *ref)
+{
+    lctx *c = ud;
+    unsigned line, col;
+    wfh_value_pos(c->v, ref->offset, &line, &col);
+    check_ref(c, ref, line, col, "the workflow's outputs");
+}
+
+static void on_output_tmpl(void *ud, const wfh_value *t)
+{
+    lctx *c = ud;
+    c->v = t;
+    wfh_tmpl_refs(t->tmpl, on_output_ref, c);
+}
+
+int wfh_lang_validate(wfh_workflow *wf, wfh_diags *d)
+{
+    lctx c = {.wf = wf, .d = d};
+    c.seen = calloc(wf->n_steps ? wf->n_steps : 1, 1);
+    c.stack = calloc(wf->n_steps ? wf->n_steps : 1, sizeof *c.stack);
+    if (!c.seen || !c.stack) {
+        free(c.seen);
+        free(c.stack);
+        return WFH_ENOMEM;
+    }
+    for (size_t i = 0; i < wf->n_steps; i++) {
+        if (!wf->steps[i].cond || !wf->steps[i].id)
+            continue;
+        c.cur = i;
+        wfh_expr_refs(wf->steps[i].cond, on_cond_ref, &c);
+    }
+    c.cur = (size_t)-1;
+    wfh_value_walk_tmpls(wf->outputs, on_output_tmpl, &c);
+    free(c.seen);
+    free(c.stack);
+    return 0;
+}
+
+/* ---- inputs at run time --------------------------------------------------------------- */
+
+static const wfh_input_decl *find_input(const wfh_workflow *wf, const char *name)
+{
+    for (size_t i = 0; i < wf->n_inputs; i++)
+        if (!strcmp(wf->inputs[i].name, name))
+            return &wf->inputs[i];
+    return NULL;
+}
+
+int wfh_inputs_parse_arg(const wfh_workflow *wf, const char *name, const char *text,
+                         json_t **out)
+{
+    const wfh_input_decl *in = find_input(wf, name);
+    *out = NULL;
+    if (!in || in->type == WFH_IN_STRING) {
+        *out = json_string(text);
+        if (!*out)
+            return wfh_error_set(WFH_EUSAGE, "exec: -i %s: the value is not valid UTF-8", name);
+        return 0;
+    }
+    json_error_t je;
+    *out = json_loads(text, JSON_DECODE_ANY, &je);
+    if (!*out)
+        return wfh_error_set(WFH_EUSAGE,
+                             "exec: -i %s: input '%s' is a %s, so its value is JSON, and "
+                             "'%s' is not (%s)",
+                             name, name, type_names[in->type], text, je.text);
+    return 0;
+}
+
+int wfh_inputs_resolve(const wfh_workflow *wf, json_t *given, json_t **out)
+{
+    int err = 0;
+    json_t *res = json_object(); /* owned until *out */
+    *out = NULL;
+    if (!res)
+        return wfh_error_set(WFH_ENOMEM, "%s: out of memory", wf->path);
+    const char *k;
+    json_t *v;
+    if (given && !json_is_object(given)) {
+        err = wfh_error_set(WFH_EINVAL, "%s: the inputs must be a JSON object", wf->path);
+        goto done;
+    }
+    if (given) {
+        json_object_foreach(given, k, v) {
+            const wfh_input_decl *in = find_input(wf, k);
+            if (!in) {
+                err = wfh_error_set(WFH_EINVAL, "%s: unknown input '%s' (the workflow declares %s%s)",
+                                    wf->path, k, wf->n_inputs ? "" : "no inputs",
+                                    wf->n_inputs ? "them under inputs:" : "");
+                goto done;
+            }
+            if (!type_ok(in->type, v)) {
+                err = wfh_error_set(WFH_EINVAL, "%s:%u:%u: input '%s' must be a %s, not a %s",
+                                    wf->path, in->line, in->col, k, type_names[in->type],
+                                    wfh_expr_kind_name(v));
+                goto done;
+            }
+            if (json_object_set(res, k, v) < 0) {
+                err = wfh_error_set(WFH_ENOMEM, "%s: out of memory", wf->path);
+                goto done;
+            }
+        }
+    }
+    for (size_t i = 0; i < wf->n_inputs; i++) {
+        const wfh_input_decl *in = &wf->inputs[i];
+        if (json_object_get(res, in->name))
+            continue;
+        if (in->required) {
+            err = wfh_error_set(WFH_EINVAL, "%s:%u:%u: input '%s' is required: pass -i %s=...",
+                                wf->path, in->line, in->col, in->name, in->name);
+            goto done;
+        }
+        /* An optional input without a default reads as null, so default() can fill it. */
+        if (json_object_set(res, in->name, in->def ? in->def : json_null()) < 0) {
+            err = wfh_error_set(WFH_ENOMEM, "%s: out of memory", wf->path);
+            goto done;
+        }
+    }
+done:
+    if (err < 0) {
+        json_decref(res);
+        return err;
+    }
+    *out = res;
+    return 0;
+}
