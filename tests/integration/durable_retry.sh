@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# durable_retry: `wfhost retry RUN_ID` re-runs only the failed and skipped steps of a
+# finished run and keeps the successful ones (their side effects happen once, their
+# outputs feed the re-run steps); attempt numbers count on in the store. A changed
+# workflow file is refused, and with --allow-changed only the changed steps (and what
+# is downstream of them) run again. Resume and retry refuse runs they do not apply to,
+# with one line and exit status 2, and never create a store.
+. "$(dirname "$0")/../lib.sh"
+
+H=(--home "$T/home")
+write_flow() { # write_flow INDEP-TEXT
+  cat >"$T/flow.yaml" <<Y
+name: flaky
+env:
+  CNT: $T/cnt
+  FIXED: $T/fixed
+steps:
+  - id: ok1
+    uses: shell
+    with:
+      run: echo ok1 >> "\$CNT"; echo "v=one" >> "\$WFH_OUTPUT"
+  - id: flaky
+    uses: shell
+    needs: [ok1]
+    env: {IN: "\${{ steps.ok1.outputs.v }}"}
+    with:
+      run: echo flaky >> "\$CNT"; test -e "\$FIXED" || exit 3; echo "v=\$IN-flaky" >> "\$WFH_OUTPUT"
+  - id: after
+    uses: shell
+    needs: [flaky]
+    env: {IN: "\${{ steps.flaky.outputs.v }}"}
+    with:
+      run: echo after >> "\$CNT"; echo "v=\$IN-after" >> "\$WFH_OUTPUT"
+  - id: indep
+    uses: shell
+    with:
+      run: echo indep >> "\$CNT"; echo "v=$1" >> "\$WFH_OUTPUT"
+Y
+}
+count() { grep -cx "$1" "$T/cnt" 2>/dev/null || true; }
+show() { "$WFH" runs show "${H[@]}" --json "$1" >"$T/show.json"; }
+step_field() { # step_field STEP EXPR  (on $T/show.json)
+  python3 -c 'import json,sys; s=[s for s in json.load(open(sys.argv[1]))["steps"] if s["id"]==sys.argv[2]][0]; print(eval(sys.argv[3]))' \
+    "$T/show.json" "$1" "$2"
+}
+
+write_flow first
+run "$WFH" exec "${H[@]}" --json "$T/flow.yaml"
+expect_rc 1 "the first run fails at flaky"
+id=$(json "$T/out" '["run_id"]')
+expect_in "$T/err" "^run $id \\(flaky\\)" "the run id is the first stderr line"
+show "$id"
+expect_eq "$(json "$T/show.json" '["status"]')" failed "the store has the run as failed"
+expect_eq "$(step_field flaky 's["status"]')" failed "flaky failed"
+expect_eq "$(step_field after 's["status"]')" skipped "after was skipped"
+
+run "$WFH" resume "${H[@]}" "$id"
+expect_rc 2 "resume of a finished run"
+expect_in "$T/err" "has finished \\(failed\\); .wfhost retry $id." "resume points to retry"
+
+touch "$T/fixed"
+run "$WFH" retry "${H[@]}" --json "$id"
+expect_rc 0 "retry once flaky can succeed"
+expect_eq "$(json "$T/out" '["run_id"]')" "$id" "retry keeps the run id"
+expect_eq "$(json "$T/out" '["steps"]["after"]["outputs"]["v"]')" "one-flaky-after" \
+  "the re-run steps see the kept step's outputs"
+expect_eq "$(count ok1) $(count indep) $(count flaky) $(count after)" "1 1 2 1" \
+  "successful steps were not run again; flaky ran twice, after once"
+show "$id"
+expect_eq "$(json "$T/show.json" '["status"]')" succeeded "the store has the retried run as succeeded"
+expect_eq "$(step_field flaky '" ".join(a["status"] for a in s["attempts"])')" "failed succeeded" \
+  "flaky's attempts 1 and 2 are both kept"
+expect_eq "$(step_field flaky '" ".join(str(a["attempt"]) for a in s["attempts"])')" "1 2" \
+  "the retry's attempt is numbered 2"
+
+run "$WFH" retry "${H[@]}" "$id"
+expect_rc 0 "retry of a succeeded run"
+expect_in "$T/err" "already succeeded: nothing to retry" "nothing to retry"
+expect_eq "$(count ok1)" 1 "and nothing ran"
+
+# A changed workflow file.
+rm -f "$T/fixed" "$T/cnt"
+write_flow first
+run "$WFH" exec "${H[@]}" "$T/flow.yaml"
+expect_rc 1 "second run fails at flaky"
+id2=$(head -n 1 "$T/err" | sed -n 's/^run \([0-9A-Z]*\) (flaky)$/\1/p')
+write_flow second
+touch "$T/fixed"
+run "$WFH" retry "${H[@]}" "$id2"
+expect_rc 2 "retry with a changed workflow file"
+expect_in "$T/err" "changed since the run started.*--allow-changed" "the refusal says what to do"
+expect_eq "$(count flaky)" 1 "nothing ran after the refusal"
+run "$WFH" retry "${H[@]}" --json --allow-changed "$id2"
+expect_rc 0 "retry --allow-changed"
+expect_in "$T/err" "1 of 4 step" "one result kept (ok1): indep changed, flaky had failed"
+expect_eq "$(count ok1) $(count indep)" "1 2" "unchanged ok1 kept; changed indep ran again"
+expect_eq "$(json "$T/out" '["steps"]["indep"]["outputs"]["v"]')" second "indep's new output"
+
+# Refusals: unknown run, a run that has not finished, a home without a store.
+run "$WFH" resume "${H[@]}" 01ZZZZZZZZZZZZZZZZZZZZZZZZ
+[ "$rc" = 0 ] && fail "resume of an unknown run succeeded"
+expect_in "$T/err" "01ZZZZZZZZZZZZZZZZZZZZZZZZ" "the message names the run"
+[ "$(wc -l <"$T/err")" = 1 ] || fail "one line for an unknown run: $(cat "$T/err")"
+rm -f "$T/cnt"
+WFH_DURABLE_KILL_AT=4+ "$WFH" exec "${H[@]}" "$T/flow.yaml" >/dev/null 2>"$T/err"
+id3=$(head -n 1 "$T/err" | sed -n 's/^run \([0-9A-Z]*\) (flaky)$/\1/p')
+run "$WFH" retry "${H[@]}" "$id3"
+expect_rc 2 "retry of a run that has not finished"
+expect_in "$T/err" "has not finished.*wfhost resume $id3" "retry points to resume"
+run "$WFH" resume --home "$T/empty" "$id3"
+[ "$rc" = 0 ] && fail "resume in a home without a store succeeded"
+[ -e "$T/empty/runs.db" ] && fail "resume created a store"
+run "$WFH" resume "${H[@]}" "$id3" extra
+expect_rc 2 "two run ids"
+run "$WFH" resume "${H[@]}" --help
+expect_rc 0 "resume --help"
+expect_in "$T/out" "usage: wfhost resume RUN_ID" "resume usage"
+run "$WFH" retry --help
+expect_in "$T/out" "usage: wfhost retry RUN_ID" "retry usage"
+done_testing
