@@ -23,7 +23,9 @@
 
 #define HTTP_DEFAULT_TIMEOUT_MS 30000u
 #define HTTP_DEFAULT_CONNECT_MS 10000u
-#define HTTP_DEFAULT_MAX_BYTES (10u * 1024u * 1024u)
+/* 4 MiB: the body and its parsed `json` output must both fit in the attempt's output
+ * budget (16 MiB in the runner), base64 of a binary body too. */
+#define HTTP_DEFAULT_MAX_BYTES (4u * 1024u * 1024u)
 #define HTTP_MAX_RANGES 32
 
 static const char http_schema[] =
@@ -707,7 +709,8 @@ static int report(http_ctx *c, long status, uint64_t elapsed)
     json_decref(o);
     bad |= wfh_net_set_output(c->host, c->call, "url", o = json_string(c->shown));
     json_decref(o);
-    if (ct && utf8 && !c->resp.over && (strstr(ct, "/json") || strstr(ct, "+json"))) {
+    if (ct && utf8 && c->resp.len && !c->resp.over &&
+        (strstr(ct, "/json") || strstr(ct, "+json"))) {
         json_error_t jerr;
         json_t *parsed = json_loadb(body, c->resp.len, JSON_DECODE_ANY, &jerr); /* owned */
         if (parsed) {

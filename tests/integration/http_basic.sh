@@ -45,6 +45,7 @@ expect_eq "$(out '["json"]["method"]')" DELETE "DELETE"
 step http '{"url":"'$U'/echo","method":"HEAD"}'
 expect_st 0 "HEAD"
 expect_eq "$(out '["body"]')" "" "HEAD has no body"
+expect_not_in "$T/out" "is not JSON" "an empty JSON response is not reported as broken"
 
 # Basic auth.
 step http '{"url":"'$U'/echo","auth":{"basic":{"username":"ann","password":"s3cret:x"}}}'
@@ -85,7 +86,7 @@ expect_st 3 "204 outside 200-203"
 step http '{"url":"'$U'/chunked?n=3000000"}'
 expect_st 0 "chunked"
 expect_eq "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["body"]))' "$T/outputs.json")" 3000000 "chunked body complete"
-step http '{"url":"'$U'/large?n=5000000"}'
+step http '{"url":"'$U'/large?n=5000000","max_response_bytes":6000000}'
 expect_eq "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["body"]))' "$T/outputs.json")" 5000000 "5 MB body"
 step http '{"url":"'$U'/gzip"}'
 expect_in "$T/outputs.json" '"body": "hello gzip hello gzip' "gzip decoded"
@@ -98,7 +99,12 @@ step http '{"url":"'$U'/badjson"}'
 expect_st 0 "bad JSON body is still a response"
 expect_eq "$(out '.get("json","absent")')" absent "no json output for broken JSON"
 
-# Size limits: fail (known length and streamed), or truncate and say so.
+# Size limits: fail (known length and streamed), or truncate and say so. The default
+# is 4 MiB.
+step http '{"url":"'$U'/large?n=4194305"}'
+expect_st 3 "one byte over the default limit"
+step http '{"url":"'$U'/large?n=4194304"}'
+expect_st 0 "exactly the default limit"
 step http '{"url":"'$U'/large?n=100000","max_response_bytes":1000}'
 expect_st 3 "oversize fails"
 expect_in "$T/out" "max_response_bytes" "oversize named"
