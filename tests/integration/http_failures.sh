@@ -35,9 +35,15 @@ expect_in "$T/out" "127.0.0.1:$free_port" "error names the URL"
 step http '{"url":"'$U'/drop"}'
 expect_st 2 "hang-up is transient"
 
-# Timeouts.
+# Timeouts: the whole exchange, and the connection alone (a full accept queue).
 step http '{"url":"'$U'/slow?ms=3000","timeout_ms":300}'
 expect_st 4 "total timeout"
+start_fake B fullbacklog.py
+t0=$(date +%s%N)
+step http '{"url":"http://127.0.0.1:'$B'/x","connect_timeout_ms":300,"timeout_ms":20000}'
+t1=$(date +%s%N)
+expect_st 4 "connect timeout"
+[ $(( (t1 - t0) / 1000000 )) -lt 5000 ] || fail "connect_timeout_ms not applied: $(( (t1 - t0) / 1000000 )) ms"
 
 # Cancellation: SIGINT to the runner is the cooperative stop the plugin polls.
 python3 - "$WFH_PLUGIN_DIR/http.so" "$U/slow?ms=5000" >"$T/req-cancel.json" <<'PY'
