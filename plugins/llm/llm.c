@@ -684,8 +684,12 @@ static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t dea
     }
     if (llm_provider_build(t, q, &url, &body, &hdrs, a->err, sizeof a->err) < 0)
         goto done;
-    if (!(hdrs = curl_slist_append(hdrs, "Expect:")))
+    struct curl_slist *more = curl_slist_append(hdrs, "Expect:");
+    if (!more) {
+        snprintf(a->err, sizeof a->err, "out of memory");
         goto done;
+    }
+    hdrs = more;
     uint64_t now = wfh_net_now_ms();
     if (now >= deadline) {
         snprintf(a->err, sizeof a->err, "no time left before the step's timeout");
@@ -713,6 +717,8 @@ static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t dea
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 
     CURLcode rc = curl_easy_perform(curl);
+    if ((rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR) && x.sse == 1 && a->done)
+        rc = CURLE_OK; /* the final event arrived: a connection cut after it loses nothing */
     long code = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
     if (rc == CURLE_WRITE_ERROR && x.bad) {
