@@ -59,15 +59,18 @@ run "$WFH" exec fail.yaml
 [ "$rc" -ne 0 ] || fail "a 404 must fail the run"
 expect_in "$T/err" "http: GET http://127.0.0.1:$P/status/404: status 404" "the plugin's message is shown"
 
-# The shipped example runs as it is, once its variables point at the fakes.
-sed -e "s|^  PAGE_URL: .*|  PAGE_URL: http://127.0.0.1:$P/json|" \
-    -e "s|^  LLM_BASE_URL: .*|  LLM_BASE_URL: http://127.0.0.1:$K/v1|" \
-    -e "s|^  LLM_MODEL: .*|  LLM_MODEL: ok|" \
-    "$WFH_SRC/examples/fetch-and-summarize.yaml" >"$T/example.yaml"
-grep -q "127.0.0.1:$K" "$T/example.yaml" || fail "example's LLM_BASE_URL line not found"
-run "$WFH" exec example.yaml --json
+# The shipped example runs as it is: with an LLM address the summary is printed; without
+# one the page is still fetched and the LLM steps are skipped.
+run "$WFH" exec "$WFH_SRC/examples/fetch-and-summarize.yaml" --json \
+    -i url="http://127.0.0.1:$P/json" -i llm_base_url="http://127.0.0.1:$K/v1" -i model=ok
 expect_rc 0 "examples/fetch-and-summarize.yaml against the fakes"
 expect_in "$T/err" "show \\| echo: Summarize this page" "the summary is printed"
 expect_in "$T/K.log" 'max_tokens.":300' "example's max_tokens sent"
+n0=$(lines "$T/K.log")
+run "$WFH" exec "$WFH_SRC/examples/fetch-and-summarize.yaml" --json -i url="http://127.0.0.1:$P/json"
+expect_rc 0 "the example without an LLM address"
+expect_eq "$(json "$T/out" '["steps"]["fetch"]["status"]')" succeeded "page fetched"
+expect_eq "$(json "$T/out" '["steps"]["summarize"]["status"]')" skipped "LLM step skipped"
+expect_eq "$(lines "$T/K.log")" "$n0" "no LLM request without the address"
 
 done_testing
