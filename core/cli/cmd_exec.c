@@ -236,7 +236,9 @@ int cmd_exec(int argc, char **argv)
             goto done;
     }
     if ((err = wfh_inputs_resolve(wf, given, &inputs)) < 0) {
-        err = wfh_error_set(WFH_EUSAGE, "%s", wfh_error_last());
+        char why[1024]; /* the message buffer is reused by wfh_error_set */
+        snprintf(why, sizeof why, "%s", wfh_error_last());
+        err = wfh_error_set(err == WFH_ENOMEM ? err : WFH_EUSAGE, "%s", why);
         goto done;
     }
     if ((err = wfh_secrets_load(wf, secrets_path, &secrets)) < 0)

@@ -112,4 +112,30 @@ ok = len(g) == 3 and all(-5 <= x <= 400 + 1500 for x in g)
 if not ok: print("gaps", g, file=sys.stderr)
 sys.exit(0 if ok else 1)
 PY
+
+# The plugin's retry-after hint (the fixture's `fail` type asks for 1500 ms and reports
+# a transient failure) wins over a shorter backoff.
+fixture="$WFH_BUILD/tests/plugins/fixture.so"
+if [ -f "$fixture" ]; then
+  mkdir "$T/plugins" && cp "$fixture" "$T/plugins/"
+  cat >"$T/h.yaml" <<Y
+name: hint
+steps:
+  - id: h
+    uses: fail
+    retry: {max_attempts: 2, initial: 50ms}
+Y
+  run "$WFH" exec --no-store --json --plugin-dir "$T/plugins" "$T/h.yaml"
+  expect_rc 1 "fixture fails"
+  python3 - "$T/out" <<'PY' || fail "retry-after hint"
+import json, sys
+h = json.load(open(sys.argv[1]))["steps"]["h"]["attempt_history"]
+g = [h[k+1]["start_unix_ms"] - (h[k]["start_unix_ms"] + h[k]["duration_ms"]) for k in range(len(h)-1)]
+ok = len(g) == 1 and 1495 <= g[0] <= 1500 + 1500
+if not ok: print("gaps", g, file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+else
+  fail "fixture plugin not built: $fixture"
+fi
 done_testing
