@@ -59,6 +59,40 @@ run "$WFH" exec fail.yaml
 [ "$rc" -ne 0 ] || fail "a 404 must fail the run"
 expect_in "$T/err" "http: GET http://127.0.0.1:$P/status/404: status 404" "the plugin's message is shown"
 
+# Retries through the host: a 503 with Retry-After: 1 is retried after at least a second
+# each time, with the same idempotency key; a 404 is permanent and not retried.
+cat >"$T/retry.yaml" <<Y
+name: retrying
+steps:
+  - id: flaky
+    uses: http
+    retry: { max_attempts: 3, initial: 10ms }
+    with:
+      url: http://127.0.0.1:$P/status/503?retry_after=1
+      method: POST
+      json: { order: 42 }
+      idempotency_key: true
+  - id: missing
+    uses: http
+    retry: { max_attempts: 3, initial: 10ms }
+    with:
+      url: http://127.0.0.1:$P/status/404
+Y
+n0=$(lines "$T/http.log")
+t0=$(date +%s%N)
+run "$WFH" exec retry.yaml --json
+t1=$(date +%s%N)
+[ "$rc" -ne 0 ] || fail "the retrying run must fail in the end"
+expect_eq "$(json "$T/out" '["steps"]["flaky"]["attempts"]')" 3 "transient 503 retried"
+expect_eq "$(json "$T/out" '["steps"]["missing"]["attempts"]')" 1 "permanent 404 not retried"
+ms=$(( (t1 - t0) / 1000000 ))
+[ "$ms" -ge 2000 ] || fail "Retry-After: 1 not honoured between 3 attempts (${ms} ms)"
+keys=$(tail -n +"$((n0 + 1))" "$T/http.log" | python3 -c '
+import json, sys
+ks = [json.loads(l)["headers"].get("idempotency-key") for l in sys.stdin if "/status/503" in l]
+print(len(ks), len(set(ks)), "none" if None in ks else "set")')
+expect_eq "$keys" "3 1 set" "three attempts, one idempotency key"
+
 # The shipped example runs as it is: with an LLM address the summary is printed; without
 # one the page is still fetched and the LLM steps are skipped.
 run "$WFH" exec "$WFH_SRC/examples/fetch-and-summarize.yaml" --json \
