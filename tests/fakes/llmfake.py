@@ -20,6 +20,7 @@ The MODEL name picks the scenario:
   json-invalid  answers prose, not JSON
   json-wrong    answers {"title": 5}
   json-list     answers [1, 2, 2, "x"]
+  json-flaky    answers like json-wrong and json by turns (1st wrong, 2nd right, ...)
   json-real     answers {"n": 3.0, "s": "café"}
   errNNN        answers HTTP NNN with the provider's error body (429 adds Retry-After: 3;
                 Gemini's 429 says "retryDelay": "4s" in the body instead, as Google does)
@@ -184,6 +185,11 @@ class Handler(BaseHTTPRequestHandler):
             args = {} if model == "tools-bad" else {"city": "Paris"}
             return "", [("call_1", name, args)], "tool_calls"
         self.pace = model != "oversized"
+        if model == "json-flaky":
+            # Wrong on the 1st, 3rd, ... request, right on the others: what a retry fixes.
+            with LOCK:
+                self.server.flaky = getattr(self.server, "flaky", 0) + 1
+                model = "json-wrong" if self.server.flaky % 2 else "json"
         text = {
             "json": '{"title": "fake", "score": 7}',
             "json-fenced": '```json\n{"title": "fake", "score": 7}\n```',

@@ -93,6 +93,25 @@ ks = [json.loads(l)["headers"].get("idempotency-key") for l in sys.stdin if "/st
 print(len(ks), len(set(ks)), "none" if None in ks else "set")')
 expect_eq "$keys" "3 1 set" "three attempts, one idempotency key"
 
+# A JSON answer that fails its schema is transient, so the host's retry asks again.
+cat >"$T/schema-retry.yaml" <<Y
+name: schema-retry
+steps:
+  - id: rate
+    uses: llm
+    retry: { max_attempts: 2, initial: 10ms }
+    with:
+      model: json-flaky
+      base_url: http://127.0.0.1:$K/v1
+      prompt: rate it
+      response_format: json
+      schema: { type: object, required: [title], properties: { title: { type: string } } }
+Y
+run "$WFH" exec schema-retry.yaml --json
+expect_rc 0 "schema failure fixed by a retry"
+expect_eq "$(json "$T/out" '["steps"]["rate"]["attempts"]')" 2 "second attempt answered"
+expect_eq "$(json "$T/out" '["steps"]["rate"]["outputs"]["json"]["title"]')" fake "valid answer kept"
+
 # The shipped example runs as it is: with an LLM address the summary is printed; without
 # one the page is still fetched and the LLM steps are skipped.
 run "$WFH" exec "$WFH_SRC/examples/fetch-and-summarize.yaml" --json \
