@@ -259,17 +259,35 @@ static void on_log(void *ud, wfh_attempt *a, int level, const char *msg, size_t 
     run_step *rs = ud;
     (void)a;
     rs->n_logs++;
-    wfh_display_log(rs->run->disp, rs->idx, msg, len);
-    if (rs->run->on_log)
-        rs->run->on_log(rs->run->on_event_ud, rs->idx,
-                        wfh_sched_attempts(rs->run->sched, rs->idx), level, msg, len);
+    wfh_display_log(rs->run->disp, rs->idx, msg, len); /* masked by the display */
+    if (!rs->run->on_log)
+        return;
+    /* The run store keeps log lines: they leave the process here, so mask them here. */
+    char *masked = NULL; /* owned */
+    if (wfh_secrets_count(rs->run->secrets)) {
+        masked = wfh_secrets_mask(rs->run->secrets, msg, len, &len);
+        if (!masked)
+            return; /* better a lost line than a leaked secret */
+        msg = masked;
+    }
+    rs->run->on_log(rs->run->on_event_ud, rs->idx, wfh_sched_attempts(rs->run->sched, rs->idx),
+                    level, msg, len);
+    free(masked);
 }
 
 static void on_progress(void *ud, wfh_attempt *a, double fraction, const char *msg)
 {
     run_step *rs = ud;
     (void)a;
-    wfh_display_progress(rs->run->disp, rs->idx, fraction, msg);
+    /* The display keeps a cut of the message: mask it whole first, so no cut can split
+     * a secret past recognition. */
+    char *masked = msg && wfh_secrets_count(rs->run->secrets)
+                       ? wfh_secrets_mask(rs->run->secrets, msg, strlen(msg), NULL)
+                       : NULL; /* owned */
+    if (msg && wfh_secrets_count(rs->run->secrets) && !masked)
+        return;
+    wfh_display_progress(rs->run->disp, rs->idx, fraction, masked ? masked : msg);
+    free(masked);
 }
 
 /* "flow.yaml:12:7: message": evaluation errors carry line:col; the file is ours to add. */

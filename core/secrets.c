@@ -123,6 +123,17 @@ static int add_json(wfh_secrets *s, json_t *str, size_t flags)
         return WFH_ENOMEM;
     size_t len = strlen(d);
     int err = len >= 2 ? pat_add(s, d + 1, len - 2) : 0; /* without the quotes */
+    /* \u escapes come in either case (jansson writes \u00E4, Python \u00e4) */
+    int changed = 0;
+    for (size_t i = 0; i + 5 < len; i++)
+        if (d[i] == '\\' && d[i + 1] == 'u')
+            for (size_t k = i + 2; k < i + 6; k++)
+                if (d[k] >= 'A' && d[k] <= 'F') {
+                    d[k] = (char)(d[k] - 'A' + 'a');
+                    changed = 1;
+                }
+    if (!err && changed)
+        err = pat_add(s, d + 1, len - 2);
     free(d);
     return err;
 }
