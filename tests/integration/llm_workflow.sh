@@ -59,6 +59,38 @@ run "$WFH" exec fail.yaml
 [ "$rc" -ne 0 ] || fail "a 404 must fail the run"
 expect_in "$T/err" "http: GET http://127.0.0.1:$P/status/404: status 404" "the plugin's message is shown"
 
+# Under the sandbox (the default strict profile) with the operator's network grant: the
+# plugins load and talk to loopback; the run budget file lands in the workspace.
+cat >"$T/policy" <<Y
+allow http --allow-net
+allow llm --allow-net
+Y
+cat >"$T/sandboxed.yaml" <<Y
+name: sandboxed
+steps:
+  - id: fetch
+    uses: http
+    with:
+      url: http://127.0.0.1:$P/json
+  - id: summarize
+    uses: llm
+    needs: [fetch]
+    with:
+      model: ok
+      base_url: http://127.0.0.1:$L/v1
+      api_key: sk-test
+      prompt: "Summarize: \${{ steps.fetch.outputs.json.name }}"
+      token_budget: { run: 100000 }
+Y
+mkdir -p "$T/ws"
+run "$WFH" exec sandboxed.yaml --policy "$T/policy" --workspace "$T/ws" --json
+expect_rc 0 "http and llm inside the sandbox"
+expect_eq "$(json "$T/out" '["steps"]["summarize"]["outputs"]["text"]')" "echo: Summarize: café" "answer from inside the sandbox"
+ls "$T/ws"/.wfhost-llm-tokens-* >/dev/null 2>&1 || fail "run budget file not written in the workspace"
+printf 'allow llm --allow-net\n' >"$T/policy-nohttp"
+run "$WFH" exec sandboxed.yaml --policy "$T/policy-nohttp"
+expect_rc 3 "no grant for http: refused before anything runs"
+
 # Retries through the host: a 503 with Retry-After: 1 is retried after at least a second
 # each time, with the same idempotency key; a 404 is permanent and not retried.
 cat >"$T/retry.yaml" <<Y
