@@ -11,11 +11,12 @@
  * recorded, decides which recorded successes may be kept, and restores them.
  *
  * Which changes are durable (one transaction each, fsync'ed with synchronous=FULL):
- * run created / running / ended; step -> running (the attempt, before its runner is
- * spawned); attempt ended with the step's new state and outputs (one transaction);
- * step -> failed/skipped/cancelled without an attempt; retry wait over (-> queued).
- * Not recorded: pending -> queued, which a resume recomputes from the needs' recorded
- * successes (it is as many writes as steps, and losing it loses nothing).
+ * run created / running / ended; step -> queued (when its needs succeeded, or its
+ * retry wait is over); step -> running (the attempt, before its runner is spawned);
+ * attempt ended, with the step's new state and outputs, in one transaction; step ->
+ * failed/skipped/cancelled without an attempt. Steps with no needs are queued when the
+ * run is created, which is recorded instead. Log lines are appended too, but a failed
+ * append does not stop the run.
  */
 #ifndef WFH_DURABLE_H
 #define WFH_DURABLE_H

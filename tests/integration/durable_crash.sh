@@ -54,9 +54,9 @@ store_outputs() { # store_outputs RUNS-SHOW-JSON: the same, as the store has the
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["steps"]
 print(" ".join("%s=%s" % (s["id"], (s["outputs"] or {}).get("v")) for s in sorted(d, key=lambda s: s["id"])))' "$1"
 }
-succeeded_in_store() { # succeeded_in_store RUN_ID: the steps the store has as succeeded
-  "$WFH" runs show "${H[@]}" --json "$1" | python3 -c 'import json,sys
-print(" ".join(sorted(s["id"] for s in json.load(sys.stdin)["steps"] if s["status"] == "succeeded")))'
+store_state() { # store_state RUN_ID: "<run status> <steps the store has as succeeded>"
+  "$WFH" runs show "${H[@]}" --json "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin)
+print(d["status"], " ".join(sorted(s["id"] for s in d["steps"] if s["status"] == "succeeded")))'
 }
 count() { grep -cx "$1" "$T/cnt" 2>/dev/null || true; }
 
@@ -80,13 +80,13 @@ for mode in "" "+"; do
     points=$((points + 1))
     id=$(head -n 1 "$T/err" | sed -n 's/^run \([0-9A-Z]*\) (crashy)$/\1/p')
     if [ -z "$id" ]; then fail "$where: no run id on the first stderr line"; break; fi
-    if ! "$WFH" runs show "${H[@]}" --json "$id" >/dev/null 2>&1; then
+    st=$(store_state "$id" 2>/dev/null)
+    if [ -z "$st" ]; then
       # Killed before the run was created: nothing to resume, and nothing ran.
       [ -s "$T/cnt" ] && fail "$where: steps ran before the run was recorded: $(cat "$T/cnt")"
       n=$((n + 1)); continue
     fi
-    done_before=$(succeeded_in_store "$id")
-    status_before=$("$WFH" runs show "${H[@]}" --json "$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+    read -r status_before done_before <<<"$st"
     run "$WFH" resume "${H[@]}" --json "$id"
     expect_rc 0 "$where: resume"
     if [ "$status_before" = succeeded ]; then # killed after the run's end was recorded
@@ -97,6 +97,7 @@ for mode in "" "+"; do
     fi
     "$WFH" runs show "${H[@]}" --json "$id" >"$T/show.json"
     expect_eq "$(store_outputs "$T/show.json")" "$want" "$where: outputs in the store"
+    expect_eq "$(json "$T/show.json" '["status"]')" succeeded "$where: the store has the run as succeeded"
     for s in $steps; do
       c=$(count $s)
       [ "$c" -ge 1 ] || fail "$where: step $s never ran"
@@ -104,8 +105,6 @@ for mode in "" "+"; do
         *" $s "*) expect_eq "$c" 1 "$where: $s was recorded as succeeded, ran $c time(s)" ;;
       esac
     done
-    expect_eq "$("$WFH" runs show "${H[@]}" --json "$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')" \
-      succeeded "$where: the store has the run as succeeded"
     n=$((n + 1))
     [ "$n" -gt 60 ] && { fail "kill points never reached the end of the run"; break; }
   done
