@@ -95,7 +95,7 @@ typedef struct http_ctx {
     char *idem;               /* owned: "Idempotency-Key: ..." header or NULL */
     uint64_t timeout_ms, connect_ms, max_bytes, max_redirects;
     int follow, verify, truncate;
-    const char *ca_file;      /* borrowed from in */
+    char ca_file[4096];       /* "" or the CA file, relative paths in the workspace */
     const json_t *allow;      /* borrowed from in */
     json_t *env;              /* owned: the step's environment (for WFHOST_NET_ALLOW) */
     const char *grant;        /* borrowed from env */
@@ -306,7 +306,9 @@ static int http_parse_inputs(http_ctx *c, const wfh_step_request *req)
     v = json_object_get(c->in, "ca_file");
     if (v && (!json_is_string(v) || !*json_string_value(v)))
         return fail_input(c, "input 'ca_file' must be a path");
-    c->ca_file = v ? json_string_value(v) : NULL;
+    if (v && wfh_net_workspace_path(req->workspace, json_string_value(v), c->ca_file,
+                                    sizeof c->ca_file) < 0)
+        return fail_input(c, "input 'ca_file' is too long");
 
     v = json_object_get(c->in, "on_oversize");
     if (v) {
@@ -645,7 +647,7 @@ static int setup_hop(http_ctx *c, CURL *curl, struct curl_slist **hdrs, uint64_t
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)left_ms);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, c->verify ? 1L : 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, c->verify ? 2L : 0L);
-    if (c->ca_file)
+    if (c->ca_file[0])
         curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, c);

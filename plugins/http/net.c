@@ -272,6 +272,14 @@ void wfh_net_errorf(const wfh_host_api *host, wfh_call *call, const char *fmt, .
     host->set_error(call, msg, strlen(msg));
 }
 
+int wfh_net_workspace_path(const char *workspace, const char *path, char *out, size_t outlen)
+{
+    int n = path[0] == '/' || !workspace || !*workspace
+                ? snprintf(out, outlen, "%s", path)
+                : snprintf(out, outlen, "%s/%s", workspace, path);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
 uint64_t wfh_net_now_ms(void)
 {
     struct timespec ts;

@@ -64,6 +64,10 @@ uint64_t wfh_net_retry_after_ms(CURL *curl);
 void wfh_net_errorf(const wfh_host_api *host, wfh_call *call, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* @p path as given when absolute, else joined to the run's @p workspace (when there is
+ * one), into @p out. @return 0, or -1 when it does not fit. */
+int wfh_net_workspace_path(const char *workspace, const char *path, char *out, size_t outlen);
+
 /* Milliseconds on a monotonic clock. */
 uint64_t wfh_net_now_ms(void);
 

@@ -94,7 +94,7 @@ typedef struct llm_ctx {
     llm_target targets[LLM_MAX_TARGETS];
     size_t ntargets;
     uint64_t timeout_ms, connect_ms, max_bytes, budget_step, budget_run;
-    const char *ca_file;       /* borrowed from in */
+    char ca_file[4096];        /* "" or the CA file, relative paths in the workspace */
     const json_t *allow;       /* borrowed from in */
     json_t *env;               /* owned: the step's environment (for WFHOST_NET_ALLOW) */
     int64_t step_spent;
@@ -210,7 +210,12 @@ static int llm_parse_inputs(llm_ctx *c)
         }
     c->q.system = json_string_value(json_object_get(c->in, "system"));
     c->q.prompt = json_string_value(json_object_get(c->in, "prompt"));
-    c->ca_file = json_string_value(json_object_get(c->in, "ca_file"));
+    v = json_object_get(c->in, "ca_file");
+    if (v && !*json_string_value(v))
+        return fail_input(c, "input 'ca_file' must be a path");
+    if (v && wfh_net_workspace_path(c->req->workspace, json_string_value(v), c->ca_file,
+                                    sizeof c->ca_file) < 0)
+        return fail_input(c, "input 'ca_file' is too long");
 
     v = json_object_get(c->in, "messages");
     if (!!c->q.prompt == !!v)
@@ -706,7 +711,7 @@ static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t dea
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->connect_ms < left ? c->connect_ms : left));
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)left);
-    if (c->ca_file)
+    if (c->ca_file[0])
         curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x);

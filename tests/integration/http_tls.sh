@@ -45,6 +45,10 @@ expect_st 0 "HTTPS by name, chunked"
 step http '{"url":"https://127.0.0.1:'$P'/redirect/2","ca_file":"'$T'/ca.pem"}'
 expect_eq "$(out '["url"]')" "https://127.0.0.1:$P/echo" "HTTPS redirects"
 
+STEP_WS=$T step http '{"url":"https://127.0.0.1:'$P'/echo","ca_file":"ca.pem"}'
+expect_st 0 "relative ca_file is found in the run's workspace"
+step llm '{"model":"x","base_url":"https://127.0.0.1:'$P'/v1","prompt":"p","ca_file":""}'
+expect_st 5 "empty ca_file is invalid"
 step http '{"url":"https://127.0.0.1:'$P'/echo","ca_file":"'$T'/other.pem"}'
 expect_st 3 "unknown CA refused, permanently"
 expect_in "$T/out" "certificate|SSL|CA" "error says why"
