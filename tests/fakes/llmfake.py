@@ -30,6 +30,8 @@ The MODEL name picks the scenario:
   oversized     answers ~2 MB of text
   stream-error  sends an error event in the middle of a stream
   length        stops at max_tokens (finish reason length)
+  sse-odd       (OpenAI, streamed) legal but unusual SSE: comments, id/retry fields,
+                multi-line data, mixed line ends, no blank line after the last event
   error200      (OpenAI, not streamed) an error body with status 200, as some local servers do
 Every request is appended to --log as one JSON line: provider, path, headers, body.
 With --tls-cert/--tls-key it speaks HTTPS, as the real services do.
@@ -249,6 +251,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, resp)
         self.start_sse()
         chunk = dict(base, object="chat.completion.chunk")
+        if model == "sse-odd":
+            return self.sse_odd(chunk, usage)
         self.sse(dict(chunk, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""},
                                        "logprobs": None, "finish_reason": None}]))
         for k, p in enumerate(pieces(text)):
@@ -274,6 +278,23 @@ class Handler(BaseHTTPRequestHandler):
         if (req.get("stream_options") or {}).get("include_usage"):
             self.sse(dict(chunk, choices=[], usage=usage))
         self.sse("[DONE]")
+
+    def sse_odd(self, chunk, usage):
+        """Legal SSE that naive parsers trip on: comments, id/retry fields, "data:"
+        without a space, one JSON value spread over several data lines, CRLF and LF
+        mixed, and a final event with no blank line before the connection closes."""
+        first = json.dumps(dict(chunk, choices=[{"index": 0, "delta": {"content": "odd "},
+                                                 "finish_reason": None}]), indent=1)
+        out = ": keep-alive\r\n\r\nretry: 1000\nid: 1\n"
+        out += "".join("data:%s\n" % line for line in first.split("\n")) + "\n"
+        out += "data: " + json.dumps(dict(chunk, choices=[{"index": 0, "delta": {
+            "content": "but fine"}, "finish_reason": "stop"}])) + "\r\n\r\n"
+        out += ": another comment\n\n"
+        out += "data: " + json.dumps(dict(chunk, choices=[], usage=usage)) + "\n\n"
+        out += "data: [DONE]"
+        for i in range(0, len(out), 13):  # in small pieces, lines split anywhere
+            self.wfile.write(out[i:i + 13].encode())
+            self.wfile.flush()
 
     def send_raw(self, body, ctype="application/json"):
         self.send_response(200)

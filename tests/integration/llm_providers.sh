@@ -71,6 +71,14 @@ for p in openai anthropic gemini; do
     done
 done
 
+# Server-sent events as the specification allows them, not only as the big providers
+# happen to write them.
+step llm '{"model":"sse-odd","base_url":"'$(base openai)'","api_key":"sk-test","prompt":"x"}'
+expect_st 0 "unusual but legal SSE"
+expect_eq "$(out '["text"]')" "odd but fine" "text from multi-line data and split lines"
+expect_eq "$(out '["finish_reason"]')" stop "finish from the odd stream"
+[ "$(out '["usage"]["output_tokens"]')" -gt 0 ] || fail "usage from the odd stream"
+
 # Conversation form: system messages are folded into each provider's system slot.
 step llm '{"provider":"anthropic","model":"ok","base_url":"'$(base anthropic)'","api_key":"sk-test","stream":false,"messages":[{"role":"system","content":"sys A"},{"role":"user","content":"first"},{"role":"assistant","content":"reply"},{"role":"user","content":"second"}]}'
 expect_st 0 "anthropic messages"
