@@ -212,8 +212,12 @@ static int run_on_event(void *ud, const wfh_sched_event *ev)
         rs->error = copy;
     }
     json_t *outs = rs->outputs ? json_incref(rs->outputs) : json_object(); /* owned */
-    json_t *entry = json_pack("{s:o,s:s}", "outputs", outs, "status",
-                              wfh_sstate_expr_status(ev->to)); /* "o" took outs */
+    /* `error` lets on_failure/finally steps say which step failed and why */
+    json_t *entry = json_pack("{s:o,s:s,s:s?}", "outputs", outs, "status",
+                              wfh_sstate_expr_status(ev->to), "error",
+                              ev->to == WFH_S_SUCCEEDED || ev->to == WFH_S_SKIPPED
+                                  ? NULL
+                                  : rs->error); /* "o" took outs */
     if (!entry || json_object_set_new(r->ctx_steps, r->ids[ev->step], entry) < 0)
         return wfh_error_set(WFH_ENOMEM, "step %s: out of memory", r->ids[ev->step]);
     if (rs->n_logs == 0 && rs->start_ms) {
@@ -348,6 +352,11 @@ static void start_step(wfh_run *r, size_t i)
         .run_cancelled = r->cancelled,
         .strict_step_outputs = 1, /* a missing output is an error, not "" */
     };
+    if (st->handler == 1 && !rs->cond_done && !ee.run_failed) {
+        rs->cond_done = 1;
+        transition(r, i, WFH_S_SKIPPED, "on_failure: the run has not failed");
+        goto done;
+    }
     if (st->cond && !rs->cond_done) {
         /* Once, before the first attempt: a retry re-runs the step, not the decision. */
         rs->cond_done = 1;
@@ -794,7 +803,8 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     if ((err = wfh_sched_new(n, n_needs, needs, run_on_event, r, &r->sched)) < 0)
         goto done;
     for (size_t i = 0; i < n; i++) {
-        unsigned fl = (wf->steps[i].cond && wf->steps[i].cond_status_fn
+        unsigned fl = ((wf->steps[i].cond && wf->steps[i].cond_status_fn) ||
+                               wf->steps[i].handler
                            ? WFH_SCHED_RUN_AFTER_FAILURE : 0u) |
                       (wf->steps[i].continue_on_error ? WFH_SCHED_TOLERATE_FAILURE : 0u);
         if (fl && (err = wfh_sched_set_flags(r->sched, i, fl)) < 0)

@@ -210,8 +210,9 @@ static int load_env(wfh_diags *d, const wfh_ynode *n, wfh_value **out)
 
 static const char *const step_keys[] = {"id", "uses", "needs", "with", "env", "if",
                                         "timeout", "retry", "continue_on_error"};
-static const char *const top_keys[] = {"name", "description", "env", "steps", "defaults",
-                                       "inputs", "outputs", "secrets"};
+static const char *const top_keys[] = {"name",   "description", "env",        "steps",
+                                       "defaults", "inputs",    "outputs",    "secrets",
+                                       "on_failure", "finally"};
 
 static int load_needs(wfh_diags *d, const wfh_ynode *n, wfh_step *st)
 {
@@ -364,7 +365,19 @@ static int load_step(wfh_diags *d, const wfh_ynode *n, wfh_step *st, size_t idx)
     return err;
 }
 
-static int load_steps(wfh_diags *d, const wfh_ynode *n, wfh_workflow *wf)
+/* Steps listed under on_failure: and finally: (they share the id index). */
+static size_t handler_count(const wfh_ynode *root)
+{
+    size_t k = 0;
+    const wfh_ynode *h;
+    if ((h = wfh_ynode_get(root, "on_failure")) && h->kind == WFH_Y_SEQ)
+        k += h->n;
+    if ((h = wfh_ynode_get(root, "finally")) && h->kind == WFH_Y_SEQ)
+        k += h->n;
+    return k;
+}
+
+static int load_steps(wfh_diags *d, const wfh_ynode *n, wfh_workflow *wf, size_t extra)
 {
     if (n->kind != WFH_Y_SEQ) {
         wfh_diag_add(d, WFH_DIAG_ERROR, n->line, n->col, NULL,
@@ -380,7 +393,7 @@ static int load_steps(wfh_diags *d, const wfh_ynode *n, wfh_workflow *wf)
         return WFH_ENOMEM;
     wf->n_steps = n->n;
     size_t cap = 16;
-    while (cap < n->n * 2)
+    while (cap < (n->n + extra) * 2)
         cap *= 2;
     wf->ids = calloc(1, sizeof *wf->ids);
     if (!wf->ids)
@@ -407,6 +420,81 @@ static int load_steps(wfh_diags *d, const wfh_ynode *n, wfh_workflow *wf)
                          wf->steps[prev].line);
             err = WFH_EINVAL;
         }
+    }
+    return err;
+}
+
+/* Add @p id to step @p st's needs unless it is there already. */
+static int add_need(wfh_step *st, const char *id, unsigned line, unsigned col)
+{
+    for (size_t k = 0; k < st->n_needs; k++)
+        if (!strcmp(st->need_ids[k], id))
+            return 0;
+    char **ids = realloc(st->need_ids, (st->n_needs + 1) * sizeof *ids);
+    if (!ids)
+        return WFH_ENOMEM;
+    st->need_ids = ids;
+    unsigned *ls = realloc(st->need_lines, (st->n_needs + 1) * sizeof *ls);
+    if (!ls)
+        return WFH_ENOMEM;
+    st->need_lines = ls;
+    unsigned *cs = realloc(st->need_cols, (st->n_needs + 1) * sizeof *cs);
+    if (!cs)
+        return WFH_ENOMEM;
+    st->need_cols = cs;
+    if (!(st->need_ids[st->n_needs] = strdup(id)))
+        return WFH_ENOMEM;
+    st->need_lines[st->n_needs] = line;
+    st->need_cols[st->n_needs] = col;
+    st->n_needs++;
+    return 0;
+}
+
+/* `on_failure:` (@p kind 1) and `finally:` (2): lists shaped like `steps`, appended to
+ * the steps with a need on every step before them (the main steps, and for finally the
+ * on_failure steps too), so they start when all of those have ended; the scheduler
+ * lets them run whatever those ended as (issue #3). */
+static int load_handlers(wfh_diags *d, const wfh_ynode *n, int kind, wfh_workflow *wf)
+{
+    if (!n || (n->kind == WFH_Y_SCALAR && n->plain && n->len == 0))
+        return 0;
+    const char *what = kind == 1 ? "on_failure" : "finally";
+    if (n->kind != WFH_Y_SEQ) {
+        wfh_diag_add(d, WFH_DIAG_ERROR, n->line, n->col, "a list shaped like steps",
+                     "%s must be a list of steps, not a %s", what, kind_name(n));
+        return WFH_EINVAL;
+    }
+    size_t before = wf->n_steps;
+    wfh_step *ns = realloc(wf->steps, (before + n->n + 1) * sizeof *ns);
+    if (!ns)
+        return WFH_ENOMEM;
+    wf->steps = ns;
+    memset(&wf->steps[before], 0, (n->n + 1) * sizeof *ns);
+    int err = 0;
+    for (size_t i = 0; i < n->n; i++) {
+        size_t idx = before + i;
+        wf->n_steps = idx + 1;
+        wfh_step *st = &wf->steps[idx];
+        int e = load_step(d, n->items[i], st, idx);
+        st->handler = kind;
+        if (e == WFH_ENOMEM)
+            return e;
+        if (e < 0 && !err)
+            err = e;
+        if (!st->id)
+            continue;
+        long prev = id_insert(wf->ids, wf->steps, idx);
+        if (prev >= 0) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, st->line, st->col, NULL,
+                         "duplicate step id '%s' (first at line %u)", st->id,
+                         wf->steps[prev].line);
+            err = WFH_EINVAL;
+            continue;
+        }
+        for (size_t j = 0; j < before; j++)
+            if (wf->steps[j].id && (kind == 2 || wf->steps[j].handler == 0) &&
+                add_need(st, wf->steps[j].id, st->line, st->col) < 0)
+                return WFH_ENOMEM;
     }
     return err;
 }
@@ -440,7 +528,9 @@ static int load_top(wfh_diags *d, const wfh_ynode *root, wfh_workflow *wf)
             e = load_env(d, v, &wf->env);
         } else if (!strcmp(k, "steps")) {
             steps = v;
-            e = load_steps(d, v, wf);
+            e = load_steps(d, v, wf, handler_count(root));
+        } else if (!strcmp(k, "on_failure") || !strcmp(k, "finally")) {
+            continue; /* after the steps they follow: load_handlers below */
         } else if ((e = wfh_lang_top_key(d, k, v, wf)) != 1) {
             /* issue #3 keys (core/lang.c) */
         } else {
@@ -463,6 +553,16 @@ static int load_top(wfh_diags *d, const wfh_ynode *root, wfh_workflow *wf)
         wfh_diag_add(d, WFH_DIAG_ERROR, root->line, root->col, NULL,
                      "the workflow has no 'steps'");
         err = WFH_EINVAL;
+    }
+    if (wf->steps && wf->ids) {
+        int e1 = load_handlers(d, wfh_ynode_get(root, "on_failure"), 1, wf);
+        if (e1 == WFH_ENOMEM)
+            return e1;
+        int e2 = load_handlers(d, wfh_ynode_get(root, "finally"), 2, wf);
+        if (e2 == WFH_ENOMEM)
+            return e2;
+        if (!err)
+            err = e1 < 0 ? e1 : e2;
     }
     return err;
 }

@@ -109,6 +109,9 @@ typedef struct wfh_step {
     int continue_on_error;       /* a failure does not fail the run or skip dependents */
     uint64_t timeout_ms;         /* per attempt; 0: none set here (defaults apply) */
     wfh_retry retry;             /* max_attempts 0: none set here (defaults apply) */
+    int handler;                 /* 0: under steps; 1: under on_failure; 2: under finally
+                                    (handlers follow the steps in the array and need every
+                                    step before them) */
 } wfh_step;
 
 typedef struct wfh_workflow {
