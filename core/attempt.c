@@ -299,6 +299,14 @@ static int request_fd(const wfh_attempt_spec *spec, int *out)
                             spec->step_id ? spec->step_id : "?");
         goto done;
     }
+    /* A registry plugin must say it is what the signed index recorded (the runner checks
+     * this after dlopen, before init). */
+    if (spec->plugin_blake2b256 && spec->plugin_name && spec->plugin_version &&
+        json_object_set_new(req, "expect", json_pack("{s:s, s:s}", "name", spec->plugin_name, "version",
+                                                     spec->plugin_version)) != 0) {
+        err = wfh_error_set(WFH_ENOMEM, "step '%s': out of memory", spec->step_id ? spec->step_id : "?");
+        goto done;
+    }
     /* The runner confines itself with this before it loads the plugin. */
     if (spec->sandbox && json_object_set(req, "sandbox", spec->sandbox) != 0) {
         err = wfh_error_set(WFH_ENOMEM, "step '%s': out of memory", spec->step_id ? spec->step_id : "?");

@@ -427,6 +427,20 @@ static int run_attempt(void)
     }
     /* Tell the host who it is talking to, so its messages use the plugin's name. */
     emit(json_pack("{s:s, s:s, s:s}", "t", "plugin", "name", p.desc.d.name, "version", p.desc.d.version));
+    /* A registry plugin: the signed index recorded its identity at install, and the bytes
+     * match by hash; a different answer now is an integrity failure, refused before
+     * init or any step runs (the registry's attack case "index/descriptor disagree"). */
+    json_t *expect = json_object_get(req, "expect");
+    const char *ename = json_string_value(json_object_get(expect, "name"));
+    const char *ever = json_string_value(json_object_get(expect, "version"));
+    if (expect && (!ename || !ever || strcmp(ename, p.desc.d.name) != 0 || strcmp(ever, p.desc.d.version) != 0)) {
+        snprintf(err, sizeof err, "plugin '%s': integrity failure: after loading it says it is %s@%s, but the "
+                 "signed index says %s@%s; refused before init", ename ? ename : "?", p.desc.d.name,
+                 p.desc.d.version, ename ? ename : "?", ever ? ever : "?");
+        finish(WFH_STEP_PERMANENT, err, 0);
+        exit_code = 3;
+        goto done;
+    }
     const wfh_step_type *st = NULL;
     for (uint32_t i = 0; i < p.n_types; i++)
         if (!strcmp(p.types[i].t.name, type))

@@ -89,4 +89,14 @@ run "$WFH" exec "$T/flow1.yaml"
 expect_rc 0 "exec after recovery"
 [ -s "$MARKER" ] || fail "positive control after recovery"
 
+# Index and descriptor disagree: a plugin that names another version once loaded from
+# the verified bytes than it did when probed at install is refused before init.
+reg_install "$FIX/marker_shifty.so"
+run "$WFH" exec "$T/flow1.yaml"
+[ "$rc" != 0 ] || fail "a plugin that changed its identity ran to success"
+cat "$T/out" "$T/err" >"$T/both"
+expect_in "$T/both" "after loading it says it is marker@6.6.6, but the signed index says marker@1.0.0; refused" \
+  "identity check"
+expect_not_in "$T/both" "marker ran" "the step of a plugin with a changed identity ran"
+
 done_testing
