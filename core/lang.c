@@ -532,6 +532,38 @@ int wfh_lang_top_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_work
         }
         return wfh_value_compile(v, &lang_scope, 0, d, &wf->outputs);
     }
+    if (!strcmp(key, "limits")) {
+        if (is_empty(v))
+            return 0;
+        if (v->kind != WFH_Y_MAP) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, "e.g. limits: {llm: 4}",
+                         "limits must be a mapping of step type: number, not a %s",
+                         kind_name(v));
+            return WFH_EINVAL;
+        }
+        wf->limit_types = calloc(v->n ? v->n : 1, sizeof *wf->limit_types);
+        wf->limit_values = calloc(v->n ? v->n : 1, sizeof *wf->limit_values);
+        if (!wf->limit_types || !wf->limit_values)
+            return WFH_ENOMEM;
+        for (size_t i = 0; i < v->n; i++) {
+            const wfh_ynode *x = v->items[i];
+            char *end = NULL;
+            errno = 0;
+            long m = x->kind == WFH_Y_SCALAR ? strtol(x->str, &end, 10) : 0;
+            if (x->kind != WFH_Y_SCALAR || !end || *end || end == x->str || errno || m < 1 ||
+                m > 1000000) {
+                wfh_diag_add(d, WFH_DIAG_ERROR, x->line, x->col, NULL,
+                             "the limit for '%s' must be a whole number from 1 to 1000000",
+                             v->keys[i]->str);
+                err = WFH_EINVAL;
+                continue;
+            }
+            if (!(wf->limit_types[wf->n_limits] = strdup(v->keys[i]->str)))
+                return WFH_ENOMEM;
+            wf->limit_values[wf->n_limits++] = (unsigned)m;
+        }
+        return err;
+    }
     if (!strcmp(key, "secrets")) {
         wf->secrets_line = v->line;
         wf->secrets_col = v->col;
@@ -589,6 +621,13 @@ void wfh_lang_workflow_clear(wfh_workflow *wf)
     free(wf->secrets);
     wf->secrets = NULL;
     wf->n_secrets = 0;
+    for (size_t i = 0; i < wf->n_limits; i++)
+        free(wf->limit_types[i]);
+    free(wf->limit_types);
+    free(wf->limit_values);
+    wf->limit_types = NULL;
+    wf->limit_values = NULL;
+    wf->n_limits = 0;
 }
 
 /* ---- validation ----------------------------------------------------------------------- */

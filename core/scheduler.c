@@ -69,6 +69,7 @@ typedef struct run_step {
     uint64_t start_unix_ms;  /* wall clock of the running attempt's start */
     char *note;              /* owned, may be NULL: why it was skipped */
     json_t *history;         /* owned array: one entry per ended attempt */
+    long group;              /* index into wf->limit_types, or -1 */
 } run_step;
 
 struct wfh_run {
@@ -104,6 +105,9 @@ struct wfh_run {
     size_t *retrying;        /* owned [n]: steps waiting to be tried again (unordered) */
     size_t n_retrying;
     json_t *outputs;         /* owned: the workflow's outputs, evaluated at the end */
+    unsigned *group_running; /* owned [wf->n_limits]: attempts running per limited type */
+    size_t *deferred;        /* owned [n]: queued steps held back by their type's limit */
+    size_t n_deferred;
     char *outputs_error;     /* owned, may be NULL: why they could not be evaluated */
     void (*on_log)(void *, size_t, unsigned, int, const char *, size_t); /* may be NULL */
     void *on_event_ud;       /* borrowed */
@@ -449,6 +453,8 @@ static void start_step(wfh_run *r, size_t i)
         goto done;
     }
     rs->pid = wfh_attempt_pid(rs->att);
+    if (rs->group >= 0)
+        r->group_running[rs->group]++;
     uint64_t limit = wfh_timeout_for(r->wf, st);
     rs->timed_out = 0;
     rs->deadline_ms = limit ? mono_ms() + limit : 0;
@@ -504,6 +510,8 @@ static void finish_step(wfh_run *r, size_t i, int wait_status)
     wfh_attempt_finish(rs->att, wait_status, &res);
     wfh_attempt_free(rs->att);
     rs->att = NULL;
+    if (rs->group >= 0)
+        r->group_running[rs->group]--;
     r->slot_step[rs->slot] = NO_SLOT;
     slot_refresh(r, rs->slot);
     r->free_slots[r->n_free++] = rs->slot;
@@ -600,6 +608,36 @@ static void cancel_run(wfh_run *r, int sig)
     }
 }
 
+/* The next queued step that may start now: first those held back by a `limits:` entry
+ * whose type has room again (in the order they were held), then the scheduler's queue,
+ * holding back steps whose type is at its limit. */
+static long next_startable(wfh_run *r)
+{
+    for (size_t k = 0; k < r->n_deferred;) {
+        size_t i = r->deferred[k];
+        if (wfh_sched_state(r->sched, i) != WFH_S_QUEUED) { /* cancelled meanwhile */
+            memmove(&r->deferred[k], &r->deferred[k + 1], (r->n_deferred - k - 1) * sizeof(size_t));
+            r->n_deferred--;
+            continue;
+        }
+        long g = r->steps[i].group;
+        if (r->group_running[g] < r->wf->limit_values[g]) {
+            memmove(&r->deferred[k], &r->deferred[k + 1], (r->n_deferred - k - 1) * sizeof(size_t));
+            r->n_deferred--;
+            return (long)i;
+        }
+        k++;
+    }
+    long next;
+    while ((next = wfh_sched_next(r->sched)) >= 0) {
+        long g = r->steps[next].group;
+        if (g < 0 || r->group_running[g] < r->wf->limit_values[g])
+            return next;
+        r->deferred[r->n_deferred++] = (size_t)next;
+    }
+    return -1;
+}
+
 /* The poll() timeout: @p timeout (-1: none) shortened to the nearest attempt deadline
  * or retry start. Scans running slots and waiting retries only. */
 static int nearest_deadline(wfh_run *r, int timeout)
@@ -693,6 +731,8 @@ void wfh_run_free(wfh_run *r)
     }
     free(r->steps);
     free(r->retrying);
+    free(r->group_running);
+    free(r->deferred);
     json_decref(r->outputs);
     free(r->outputs_error);
     free((void *)r->ids);
@@ -754,12 +794,14 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     r->ctx_steps = json_object();
     r->ctx_run = json_pack("{s:s,s:i,s:s}", "id", r->id, "attempt", 1, "workflow", wf->name);
     r->retrying = calloc(n ? n : 1, sizeof *r->retrying);
+    r->deferred = calloc(n ? n : 1, sizeof *r->deferred);
+    r->group_running = calloc(wf->n_limits ? wf->n_limits : 1, sizeof *r->group_running);
     json_t *ctx_inputs = opts && opts->inputs ? json_incref(opts->inputs) : json_object();
     json_t *ctx_secrets = wfh_secrets_context(opts ? opts->secrets : NULL);
     int ctx_bad = !r->ctx || !ctx_inputs || !ctx_secrets ||
                   json_object_set_new(r->ctx, "inputs", ctx_inputs) < 0 ||
                   json_object_set_new(r->ctx, "secrets", ctx_secrets) < 0;
-    if (ctx_bad || !r->retrying ||
+    if (ctx_bad || !r->retrying || !r->deferred || !r->group_running ||
         !r->workspace || !r->steps || !r->ids || !n_needs || !needs || !r->slot_step ||
         !r->free_slots || !r->pfd || !r->ctx || !r->ctx_steps || !r->ctx_run ||
         json_object_set(r->ctx, "steps", r->ctx_steps) < 0 ||
@@ -774,6 +816,10 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
         r->steps[i].run = r;
         r->steps[i].idx = i;
         r->steps[i].slot = NO_SLOT;
+        r->steps[i].group = -1;
+        for (size_t g = 0; g < wf->n_limits; g++)
+            if (wf->steps[i].type && !strcmp(wf->steps[i].type, wf->limit_types[g]))
+                r->steps[i].group = (long)g;
         r->ids[i] = wf->steps[i].id;
         n_needs[i] = wf->steps[i].n_needs;
         needs[i] = wf->steps[i].needs;
@@ -1003,8 +1049,7 @@ int wfh_run_exec(wfh_run *r)
 
     for (;;) {
         long next;
-        while (!r->cancelled && !r->fatal && r->n_free > 0 &&
-               (next = wfh_sched_next(r->sched)) >= 0)
+        while (!r->cancelled && !r->fatal && r->n_free > 0 && (next = next_startable(r)) >= 0)
             start_step(r, (size_t)next);
         if (r->fatal && r->n_free == r->n_slots)
             break;

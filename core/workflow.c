@@ -212,7 +212,7 @@ static const char *const step_keys[] = {"id", "uses", "needs", "with", "env", "i
                                         "timeout", "retry", "continue_on_error"};
 static const char *const top_keys[] = {"name",   "description", "env",        "steps",
                                        "defaults", "inputs",    "outputs",    "secrets",
-                                       "on_failure", "finally"};
+                                       "on_failure", "finally",  "limits"};
 
 static int load_needs(wfh_diags *d, const wfh_ynode *n, wfh_step *st)
 {

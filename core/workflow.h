@@ -134,6 +134,9 @@ typedef struct wfh_workflow {
     char **secrets;              /* owned [n_secrets]: declared secret names */
     size_t n_secrets;
     unsigned secrets_line, secrets_col;
+    char **limit_types;          /* owned [n_limits]: `limits:` step type names */
+    unsigned *limit_values;      /* owned [n_limits]: attempts of that type at once */
+    size_t n_limits;
 } wfh_workflow;
 
 /* Read and parse @p path. Every problem goes to @p diags (which must have been
