@@ -35,6 +35,14 @@ expect_in "$T/out" "127.0.0.1:$free_port" "error names the URL"
 step http '{"url":"'$U'/drop"}'
 expect_st 2 "hang-up is transient"
 
+# A server that resets the connection while a 5 MB body is still going up: transient,
+# and the runner survives (no SIGPIPE).
+start_fake R resetfake.py
+big=$(head -c 5000000 /dev/zero | tr '\0' x)
+step http '{"url":"http://127.0.0.1:'$R'/upload","method":"POST","body":"'"$big"'"}'
+unset big
+expect_st 2 "reset during upload is transient"
+
 # Timeouts: the whole exchange, and the connection alone (a full accept queue).
 step http '{"url":"'$U'/slow?ms=3000","timeout_ms":300}'
 expect_st 4 "total timeout"
