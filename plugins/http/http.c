@@ -684,7 +684,8 @@ static int report(http_ctx *c, long status, uint64_t elapsed)
     json_t *o;
     const char *ct = json_string_value(json_object_get(c->headers, "content-type"));
     const char *body = c->resp.data ? c->resp.data : "";
-    int utf8 = wfh_net_utf8_valid(body, c->resp.len);
+    /* A NUL is valid UTF-8 but not welcome in JSON text the host parses: base64 too. */
+    int utf8 = wfh_net_utf8_valid(body, c->resp.len) && !memchr(body, '\0', c->resp.len);
 
     bad |= wfh_net_set_output(c->host, c->call, "status", o = json_integer(status));
     json_decref(o);

@@ -13,6 +13,7 @@ Python stdlib only. Binds 127.0.0.1 on a port the kernel picks and writes that p
   /slow?ms=M              waits M ms, then answers "slow"
   /json, /badjson         application/json, well-formed or not
   /binary                 bytes 0..255, application/octet-stream
+  /nul                    "a", NUL, "b" as text/plain
   /gzip                   a gzip-encoded text body
   /drop                   closes the connection without answering
 With --tls-cert/--tls-key it speaks HTTPS. Every request is appended to --log as JSON.
@@ -118,6 +119,8 @@ class Handler(BaseHTTPRequestHandler):
                        "application/json; charset=utf-8")
         elif route == "badjson":
             self._send(200, b'{"ok": tru', "application/json")
+        elif route == "nul":
+            self._send(200, b"a\x00b", "text/plain")
         elif route == "binary":
             self._send(200, bytes(range(256)), "application/octet-stream")
         elif route == "gzip":

@@ -88,11 +88,16 @@ expect_st 0 "chunked"
 expect_eq "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["body"]))' "$T/outputs.json")" 3000000 "chunked body complete"
 step http '{"url":"'$U'/large?n=5000000","max_response_bytes":6000000}'
 expect_eq "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["body"]))' "$T/outputs.json")" 5000000 "5 MB body"
+expect_in "$T/out" '"t":"progress".*received' "download progress reported"
 step http '{"url":"'$U'/gzip"}'
 expect_in "$T/outputs.json" '"body": "hello gzip hello gzip' "gzip decoded"
 step http '{"url":"'$U'/binary"}'
 expect_eq "$(out '["body_encoding"]')" base64 "binary body base64"
 expect_eq "$(out '["body"]' | base64 -d | od -An -tu1 | tr -s ' \n' ' ' | awk '{print $1, $2, $256}')" "0 1 255" "binary bytes intact"
+step http '{"url":"'$U'/nul"}'
+expect_st 0 "text with a NUL"
+expect_eq "$(out '["body_encoding"]')" base64 "NUL bodies travel as base64"
+expect_eq "$(out '["body"]')" "$(printf 'a\0b' | base64)" "NUL body intact"
 step http '{"url":"'$U'/json"}'
 expect_eq "$(out '["json"]["name"]')" "café" "json parsed, unicode"
 step http '{"url":"'$U'/badjson"}'
