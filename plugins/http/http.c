@@ -541,8 +541,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         wfh_buf_append(&b, ", ", 2);
     }
     wfh_buf_append(&b, val, (size_t)(end - val));
-    /* Header values are not promised to be UTF-8; keep the ones that are. */
-    if (b.data && wfh_net_utf8_valid(b.data, b.len))
+    /* Header values are not promised to be UTF-8 (or NUL-free); keep the ones that are. */
+    if (b.data && wfh_net_utf8_valid(b.data, b.len) && !memchr(b.data, '\0', b.len))
         json_object_set_new(c->headers, name, json_stringn(b.data, b.len));
     wfh_buf_clear(&b);
     return len;
