@@ -401,6 +401,11 @@ static int do_sign(int argc, char **argv)
     wfh_reg_time_format(copy->expires, when);
     printf("signed index seq %llu with key %s (expires %s)\n", (unsigned long long)copy->seq, id,
            when);
+    /* Signing vouches for whatever index.json says: show it, so an edit nobody made
+     * does not get signed unseen. */
+    for (size_t i = 0; i < copy->n_plugins; i++)
+        printf("  %s@%s %s blake2b256 %.16s...\n", copy->plugins[i].name, copy->plugins[i].version,
+               wfh_reg_state_name(copy->plugins[i].state), copy->plugins[i].blake2b256);
     if (wfh_registry_trust(r)->threshold > 1)
         printf("keys.txt asks for %u signatures: run 'wfhost registry sign --key OTHER_KEY' "
                "with the other keys\n", wfh_registry_trust(r)->threshold);
