@@ -69,37 +69,54 @@ static int cmp_pos(const void *a, const void *b)
     return 0;
 }
 
-/* Finds line @p line (1-based) of the source; returns its start and length. */
-static const char *source_line(const wfh_diags *d, unsigned line, size_t *len)
+/* Orders by position; equal positions keep insertion order (the index breaks ties, so
+ * qsort's instability does not matter). n log n: a broken 100 000-step file can carry
+ * as many diagnostics. */
+typedef struct diag_ref {
+    wfh_diag item;
+    size_t index;
+} diag_ref;
+
+static int cmp_ref(const void *a, const void *b)
 {
-    if (!d->source || line == 0)
-        return NULL;
-    const char *p = d->source, *end = d->source + d->source_len;
-    for (unsigned l = 1; l < line; l++) {
-        p = memchr(p, '\n', (size_t)(end - p));
-        if (!p)
-            return NULL;
-        p++;
+    const diag_ref *x = a, *y = b;
+    int c = cmp_pos(&x->item, &y->item);
+    if (c)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static void sort_diags(wfh_diags *d)
+{
+    diag_ref *refs = malloc((d->count ? d->count : 1) * sizeof *refs);
+    if (!refs) { /* fall back to a stable insertion sort: slow but right */
+        for (size_t i = 1; i < d->count; i++) {
+            wfh_diag t = d->items[i];
+            size_t j = i;
+            while (j > 0 && cmp_pos(&d->items[j - 1], &t) > 0) {
+                d->items[j] = d->items[j - 1];
+                j--;
+            }
+            d->items[j] = t;
+        }
+        return;
     }
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    *len = (size_t)((nl ? nl : end) - p);
-    if (*len && p[*len - 1] == '\r')
-        (*len)--;
-    return p;
+    for (size_t i = 0; i < d->count; i++) {
+        refs[i].item = d->items[i];
+        refs[i].index = i;
+    }
+    qsort(refs, d->count, sizeof *refs, cmp_ref);
+    for (size_t i = 0; i < d->count; i++)
+        d->items[i] = refs[i].item;
+    free(refs);
 }
 
 void wfh_diags_print(wfh_diags *d, FILE *out)
 {
-    /* qsort is not stable; positions tie rarely and ties keep insertion order below */
-    for (size_t i = 1; i < d->count; i++) {
-        wfh_diag t = d->items[i];
-        size_t j = i;
-        while (j > 0 && cmp_pos(&d->items[j - 1], &t) > 0) {
-            d->items[j] = d->items[j - 1];
-            j--;
-        }
-        d->items[j] = t;
-    }
+    sort_diags(d);
+    /* Diagnostics are sorted, so the source is walked once, not once per diagnostic. */
+    const char *p = d->source, *end = d->source ? d->source + d->source_len : NULL;
+    unsigned at = 1; /* the line p points at */
     for (size_t i = 0; i < d->count; i++) {
         const wfh_diag *x = &d->items[i];
         const char *sev = x->severity == WFH_DIAG_ERROR ? "error" : "warning";
@@ -107,8 +124,20 @@ void wfh_diags_print(wfh_diags *d, FILE *out)
             fprintf(out, "%s:%u:%u: %s: %s\n", d->file, x->line, x->col, sev, x->message);
         else
             fprintf(out, "%s: %s: %s\n", d->file, sev, x->message);
-        size_t len;
-        const char *src = source_line(d, x->line, &len);
+        const char *src = NULL;
+        size_t len = 0;
+        while (p && at < x->line) {
+            p = memchr(p, '\n', (size_t)(end - p));
+            p = p ? p + 1 : NULL;
+            at++;
+        }
+        if (p && x->line && at == x->line) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            len = (size_t)((nl ? nl : end) - p);
+            if (len && p[len - 1] == '\r')
+                len--;
+            src = p;
+        }
         if (src && len < 400) {
             fprintf(out, "  %.*s\n  ", (int)len, src);
             for (unsigned c = 1; c < x->col && c <= len; c++)

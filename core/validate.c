@@ -25,6 +25,7 @@
 /* Suggestions scan every id; stop offering them once a file is clearly broken. */
 #define MAX_SUGGESTIONS 50
 #define MAX_CYCLES 20
+#define MAX_SPLICE_WARNINGS 10
 
 typedef struct vctx {
     wfh_workflow *wf;
@@ -37,6 +38,7 @@ typedef struct vctx {
     size_t cur;       /* the step whose references are being checked */
     int in_workflow_env;
     int suggestions;
+    size_t splices;   /* shell splice warnings wanted so far */
     int oom;
 } vctx;
 
@@ -448,6 +450,9 @@ static void on_splice_ref(void *ud, const wfh_expr_ref *ref)
     if (ref->nparts < 1 || !ref->parts[0] ||
         (strcasecmp(ref->parts[0], "steps") && strcasecmp(ref->parts[0], "inputs")))
         return;
+    /* the advice is the same every time: past a few, count instead of repeating it */
+    if (++r->c->splices > MAX_SPLICE_WARNINGS)
+        return;
     unsigned line, col;
     wfh_value_pos(r->v, ref->offset, &line, &col);
     const char *name = ref->nparts > 0 ? ref->parts[ref->nparts - 1] : "value";
@@ -495,6 +500,10 @@ static void check_refs(vctx *c)
         wfh_value_walk_tmpls(c->wf->steps[i].env, on_tmpl, c);
         warn_shell_splices(c, &c->wf->steps[i]);
     }
+    if (c->splices > MAX_SPLICE_WARNINGS)
+        wfh_diag_add(c->d, WFH_DIAG_WARNING, 0, 0, NULL,
+                     "%zu more step outputs or inputs are spliced into shell scripts",
+                     c->splices - MAX_SPLICE_WARNINGS);
 }
 
 /* ---- `with:` against the input schema ---- */

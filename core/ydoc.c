@@ -30,25 +30,32 @@ struct wfh_yarena {
     arena_chunk *head; /* owned list */
 };
 
-static void *arena_alloc(struct wfh_yarena *a, size_t size, int zero)
+#define ARENA_CHUNK 65536
+
+static void *arena_alloc(struct wfh_yarena *a, size_t size, size_t align)
 {
-    size = (size + 15) & ~(size_t)15;
     arena_chunk *c = a->head;
-    if (!c || c->cap - c->used < size) {
-        size_t cap = size > 65536 ? size : 65536;
-        c = malloc(sizeof *c + cap);
-        if (!c)
+    size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
+    if (!c || at > c->cap || c->cap - at < size) {
+        size_t cap = size > ARENA_CHUNK / 4 ? size : ARENA_CHUNK;
+        arena_chunk *nc = malloc(sizeof *nc + cap);
+        if (!nc)
             return NULL;
-        c->next = a->head;
-        c->used = 0;
-        c->cap = cap;
-        a->head = c;
+        nc->cap = cap;
+        if (cap == size && c) {
+            /* a big array gets a chunk of its own, behind the one still being filled */
+            nc->used = size;
+            nc->next = c->next;
+            c->next = nc;
+            return nc->data;
+        }
+        nc->used = 0;
+        nc->next = c;
+        a->head = c = nc;
+        at = 0;
     }
-    void *p = (char *)c->data + c->used;
-    c->used += size;
-    if (zero)
-        memset(p, 0, size);
-    return p;
+    c->used = at + size;
+    return (char *)c->data + at;
 }
 
 static void arena_free(struct wfh_yarena *a)
@@ -63,30 +70,10 @@ static void arena_free(struct wfh_yarena *a)
     free(a);
 }
 
-/* Frees what a node owns outside the arena: its child arrays, recursively. Depth is
- * capped at WFH_YDOC_MAX_DEPTH by the parser, so recursion is bounded. */
-static void node_release(wfh_ynode *n)
-{
-    if (!n)
-        return;
-    for (size_t i = 0; i < n->n; i++) {
-        node_release(n->items[i]);
-        if (n->keys)
-            node_release(n->keys[i]);
-    }
-    free(n->items);
-    free(n->keys);
-    n->items = n->keys = NULL;
-    n->n = 0;
-}
-
 void wfh_ynode_free(wfh_ynode *root)
 {
-    if (!root)
-        return;
-    struct wfh_yarena *a = root->arena;
-    node_release(root);
-    arena_free(a);
+    if (root)
+        arena_free(root->arena);
 }
 
 const wfh_ynode *wfh_ynode_get(const wfh_ynode *map, const char *key)
@@ -102,8 +89,8 @@ const wfh_ynode *wfh_ynode_get(const wfh_ynode *map, const char *key)
 
 /* One node under construction: a mapping also remembers the key waiting for its value. */
 typedef struct frame {
-    wfh_ynode *node;      /* owned until attached to its parent */
-    wfh_ynode *pending;   /* owned: a mapping key read, value not yet */
+    wfh_ynode *node;      /* in the arena; not yet attached to its parent */
+    wfh_ynode *pending;   /* a mapping key read, its value not yet */
 } frame;
 
 typedef struct builder {
@@ -113,46 +100,52 @@ typedef struct builder {
     size_t len;
     frame stack[WFH_YDOC_MAX_DEPTH + 1];
     size_t depth;
-    wfh_ynode *root;      /* owned */
+    wfh_ynode *root;      /* in the arena, which it owns once parsing succeeds */
     size_t nodes;
 } builder;
 
 static wfh_ynode *node_new(builder *b, wfh_ykind kind, const yaml_mark_t *m)
 {
-    wfh_ynode *n = arena_alloc(b->arena, sizeof *n, 1);
+    wfh_ynode *n = arena_alloc(b->arena, sizeof *n, sizeof(void *));
     if (!n)
         return NULL;
-    n->kind = kind;
+    memset(n, 0, sizeof *n);
+    n->kind = (unsigned char)kind;
     n->line = (unsigned)m->line + 1;
     n->col = (unsigned)m->column + 1;
     return n;
 }
 
-static int child_push(wfh_ynode *parent, wfh_ynode *key, wfh_ynode *val)
+/* Arrays grow by doubling from 4; the capacity follows from n, so nodes need no field
+ * for it. The old array stays in the arena: at most as much again, freed with it. */
+static int child_push(builder *b, wfh_ynode *parent, wfh_ynode *key, wfh_ynode *val)
 {
-    if (parent->n == parent->cap) {
-        size_t cap = parent->cap ? parent->cap * 2 : 4;
-        wfh_ynode **items = realloc(parent->items, cap * sizeof *items);
+    size_t n = parent->n;
+    if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+        size_t cap = n ? n * 2 : 4;
+        wfh_ynode **items = arena_alloc(b->arena, cap * sizeof *items, sizeof(void *));
         if (!items)
             return WFH_ENOMEM;
+        if (n)
+            memcpy(items, parent->items, n * sizeof *items);
         parent->items = items;
         if (parent->kind == WFH_Y_MAP) {
-            wfh_ynode **keys = realloc(parent->keys, cap * sizeof *keys);
+            wfh_ynode **keys = arena_alloc(b->arena, cap * sizeof *keys, sizeof(void *));
             if (!keys)
                 return WFH_ENOMEM;
+            if (n)
+                memcpy(keys, parent->keys, n * sizeof *keys);
             parent->keys = keys;
         }
-        parent->cap = cap;
     }
-    parent->items[parent->n] = val;
+    parent->items[n] = val;
     if (parent->kind == WFH_Y_MAP)
-        parent->keys[parent->n] = key;
+        parent->keys[n] = key;
     parent->n++;
     return 0;
 }
 
-/* Hands a finished node to its parent (or makes it the root). Takes ownership of @p n
- * in every case: on error it is freed. */
+/* Hands a finished node to its parent (or makes it the root). */
 static int attach(builder *b, wfh_ynode *n)
 {
     if (b->depth == 0) {
@@ -161,27 +154,21 @@ static int attach(builder *b, wfh_ynode *n)
     }
     frame *f = &b->stack[b->depth - 1];
     if (f->node->kind == WFH_Y_SEQ) {
-        int err = child_push(f->node, NULL, n);
-        if (err < 0)
-            node_release(n);
-        return err;
+        return child_push(b, f->node, NULL, n);
     }
     if (!f->pending) {
         if (n->kind != WFH_Y_SCALAR) {
             wfh_diag_add(b->diags, WFH_DIAG_ERROR, n->line, n->col, NULL,
                          "mapping keys must be plain strings, not a %s",
                          n->kind == WFH_Y_SEQ ? "list" : "mapping");
-            node_release(n);
             return WFH_EPARSE;
         }
         f->pending = n;
         return 0;
     }
-    int err = child_push(f->node, f->pending, n);
-    if (err < 0) {
-        node_release(n);
+    int err = child_push(b, f->node, f->pending, n);
+    if (err < 0)
         return err;
-    }
     f->pending = NULL;
     return 0;
 }
@@ -351,12 +338,12 @@ static int on_event(builder *b, yaml_event_t *ev, int *docs)
         if (!n)
             return WFH_ENOMEM;
         n->len = ev->data.scalar.length;
-        n->str = arena_alloc(b->arena, n->len + 1, 0);
+        n->str = arena_alloc(b->arena, n->len + 1, 1);
         if (!n->str)
             return WFH_ENOMEM;
         memcpy(n->str, ev->data.scalar.value, n->len);
         n->str[n->len] = '\0';
-        n->style = style_of(ev->data.scalar.style);
+        n->style = (unsigned char)style_of(ev->data.scalar.style);
         /* an explicit tag (!!str 1) makes a plain scalar a string, as YAML says */
         n->plain = n->style == WFH_YS_PLAIN && ev->data.scalar.plain_implicit;
         return attach(b, n);
@@ -387,16 +374,12 @@ static int on_event(builder *b, yaml_event_t *ev, int *docs)
         if (b->depth == 0)
             return WFH_EPARSE; /* libyaml never does this; do not trust it blindly */
         frame f = b->stack[--b->depth];
-        int err = 0;
-        if (f.pending) { /* cannot happen with a well-behaved parser */
-            node_release(f.pending);
-            err = WFH_EPARSE;
-        }
-        if (!err && f.node->kind == WFH_Y_MAP)
-            err = check_duplicates(b, f.node);
-        if (err < 0) {
-            node_release(f.node);
-            return err;
+        if (f.pending) /* cannot happen with a well-behaved parser */
+            return WFH_EPARSE;
+        if (f.node->kind == WFH_Y_MAP) {
+            int err = check_duplicates(b, f.node);
+            if (err < 0)
+                return err;
         }
         return attach(b, f.node);
     }
@@ -441,17 +424,12 @@ int wfh_ydoc_parse(const char *buf, size_t len, wfh_ynode **out, wfh_diags *diag
             break;
     }
     yaml_parser_delete(&p);
-    while (b.depth > 0) {
-        b.depth--;
-        node_release(b.stack[b.depth].pending);
-        node_release(b.stack[b.depth].node);
-    }
+    /* whatever was built, attached or not, is in the arena */
     if (!err && !b.root) {
         wfh_diag_add(diags, WFH_DIAG_ERROR, 1, 1, NULL, "the file is empty");
         err = WFH_EPARSE;
     }
     if (err < 0) {
-        node_release(b.root);
         arena_free(b.arena);
         if (err == WFH_ENOMEM)
             return wfh_error_set(err, "%s: out of memory parsing YAML", diags->file);

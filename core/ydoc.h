@@ -28,20 +28,21 @@ typedef enum {
 #define WFH_YDOC_MAX_NODES 20000000u
 #define WFH_YDOC_MAX_BYTES (256u * 1024u * 1024u)
 
+/* Every node, array and scalar text lives in the root's arena (see wfh_ynode_free), and
+ * the fields are packed: a 100 000-step workflow makes over a million nodes. */
 typedef struct wfh_ynode {
-    wfh_ykind kind;
-    unsigned line, col;       /* 1-based position of the node's first character */
     /* scalar */
-    char *str;                /* owned, NUL-terminated (may contain NULs: use len) */
+    char *str;                /* NUL-terminated (may contain NULs: use len) */
     size_t len;
-    int plain;                /* 1 if the scalar was unquoted (so may be null/bool/number) */
-    wfh_ystyle style;         /* how the scalar was written (for positions inside it) */
     /* sequence: items[0..n); mapping: keys[i] -> items[i] */
     size_t n;
-    struct wfh_ynode **items; /* owned */
-    struct wfh_ynode **keys;  /* owned, mapping only; keys are scalars */
-    size_t cap;               /* allocated slots in items/keys (private to ydoc.c) */
-    struct wfh_yarena *arena; /* root only: owns every node and scalar of the tree */
+    struct wfh_ynode **items;
+    struct wfh_ynode **keys;  /* mapping only; keys are scalars */
+    struct wfh_yarena *arena; /* root only: owns every node, array and scalar of the tree */
+    unsigned line, col;       /* 1-based position of the node's first character */
+    unsigned char kind;       /* a wfh_ykind */
+    unsigned char plain;      /* 1 if the scalar was unquoted (so may be null/bool/number) */
+    unsigned char style;      /* a wfh_ystyle: how the scalar was written */
 } wfh_ynode;
 
 /* Parse @p buf (borrowed) into a tree. Problems are added to @p diags with positions;

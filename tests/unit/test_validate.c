@@ -297,6 +297,41 @@ static void test_shell_splice_warning(void **state)
     fake_free(&f);
 }
 
+/* Many diagnostics print in position order, in time linear in their number (the
+ * printer walks the source once), and the splice advice is given 10 times, then counted. */
+static void test_many_diagnostics(void **state)
+{
+    (void)state;
+    size_t n = 20000, cap = n * 120 + 64, len = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    len += (size_t)sprintf(buf + len, "name: many\nsteps:\n  - {id: s0, uses: shell, with: {run: x}}\n");
+    for (size_t i = 1; i < n; i++)
+        len += (size_t)sprintf(buf + len,
+                               "  - {id: s%zu, uses: shell, needs: s%zu, with: {run: 'echo "
+                               "${{ steps.s%zu.outputs.x }}', bogus: %zu}}\n",
+                               i, i - 1, i - 1, i);
+    fake_catalog f;
+    fake_init(&f);
+    checked c;
+    check(&c, buf, &f.cat);
+    assert_int_equal(c.d.errors, n - 1);          /* every `bogus` input */
+    assert_int_equal(c.d.warnings, 10 + 1);       /* ten splices, then the count */
+    find(&c, "19989 more step outputs or inputs are spliced");
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    wfh_diags_print(&c.d, out);
+    /* sorted: the count (no position) first, then by line */
+    assert_int_equal(c.d.items[0].line, 0);
+    for (size_t i = 2; i < c.d.count; i++)
+        assert_true(c.d.items[i - 1].line <= c.d.items[i].line);
+    assert_true(ftell(out) > 0);
+    fclose(out);
+    uncheck(&c);
+    fake_free(&f);
+    free(buf);
+}
+
 /* 100 000 steps in a chain, each reading an output of the previous one and of the
  * first one (which forces the ancestry walk, not just the direct-needs check). */
 static void test_large_workflow_is_fast(void **state)
@@ -349,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_with_against_schema),
         cmocka_unit_test(test_step_references),
         cmocka_unit_test(test_shell_splice_warning),
+        cmocka_unit_test(test_many_diagnostics),
         cmocka_unit_test(test_large_workflow_is_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
