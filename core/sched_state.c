@@ -297,6 +297,15 @@ int wfh_sched_restore(wfh_sched *s, size_t step, unsigned attempts)
     return err;
 }
 
+int wfh_sched_set_attempts(wfh_sched *s, size_t step, unsigned attempts)
+{
+    if (step >= s->n || (s->state[step] != WFH_S_PENDING && s->state[step] != WFH_S_QUEUED))
+        return wfh_error_set(WFH_EINVAL, "scheduler: step %zu has started: its attempts "
+                                         "cannot be set", step);
+    s->attempts[step] = attempts;
+    return 0;
+}
+
 long wfh_sched_next(wfh_sched *s)
 {
     while (s->qlen > 0) {

@@ -106,6 +106,11 @@ int wfh_sched_set_flags(wfh_sched *s, size_t step, unsigned flags);
 /* Steps that failed with WFH_SCHED_TOLERATE_FAILURE (counted in FAILED/TIMED_OUT too). */
 size_t wfh_sched_tolerated(const wfh_sched *s);
 
+/* Resume (issue #7): step @p step (not started in this process: pending or queued) had
+ * @p attempts attempts recorded by an earlier host; its next one is attempts + 1, and
+ * its retry policy counts the recorded ones. No hook event. Returns 0 or WFH_EINVAL. */
+int wfh_sched_set_attempts(wfh_sched *s, size_t step, unsigned attempts);
+
 /* Pop the next queued step (FIFO: readiness order), or -1 if none is queued. The step
  * stays QUEUED until the caller moves it on. */
 long wfh_sched_next(wfh_sched *s);
@@ -179,6 +184,10 @@ void wfh_run_attempt_get(const wfh_run *r, size_t step, wfh_run_attempt_info *ou
 /* The workflow's `outputs:`, evaluated at the end of wfh_run_exec (borrowed; NULL if
  * it has none, or before the end); masked. */
 json_t *wfh_run_outputs(const wfh_run *r);
+
+/* Resume (issue #7): before wfh_run_exec, number step @p step's next attempt after the
+ * @p attempts an earlier host recorded (wfh_sched_set_attempts). */
+int wfh_run_set_attempts(wfh_run *r, size_t step, unsigned attempts);
 
 /* Run to the end. Installs SIGINT/SIGTERM/SIGCHLD handlers for the duration (and
  * restores the previous ones). Returns 0 (every step succeeded), WFH_EFAILED (some step
