@@ -291,6 +291,150 @@ uint64_t wfh_retry_delay(const wfh_retry *p, unsigned attempt, uint64_t hint_ms,
 
 /* ---- step keys ------------------------------------------------------------------------ */
 
+#define MATRIX_MAX 10000
+
+/* Does combination @p c contain every key/value of @p pat? */
+static int matrix_matches(const json_t *c, const json_t *pat)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)pat, k, v) {
+        if (!json_equal(json_object_get(c, k), v))
+            return 0;
+    }
+    return 1;
+}
+
+/* `matrix: {axis: [values], ..., include: [{...}], exclude: [{...}]}` becomes the list of
+ * combinations, axes in file order (the last varies fastest), without the excluded
+ * ones, then each include: merged into every combination it extends without changing
+ * an axis value, or added on its own if it extends none (GitHub's rule). */
+static int load_matrix(wfh_diags *d, const wfh_ynode *v, wfh_step *st)
+{
+    if (v->kind != WFH_Y_MAP || v->n == 0) {
+        wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, "e.g. matrix: {os: [linux, mac]}",
+                     "matrix must be a non-empty mapping of axis: [values]");
+        return WFH_EINVAL;
+    }
+    int err = 0;
+    json_t *combos = json_array(), *include = NULL, *exclude = NULL; /* owned */
+    json_t *axes = json_object();                                   /* owned */
+    if (!combos || !axes) {
+        err = WFH_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        const char *k = v->keys[i]->str;
+        const wfh_ynode *x = v->items[i];
+        json_t *j = wfh_ynode_to_json(x); /* owned */
+        if (!strcmp(k, "include") || !strcmp(k, "exclude")) {
+            size_t idx;
+            json_t *e;
+            int ok = json_is_array(j);
+            json_array_foreach(j, idx, e) ok = ok && json_is_object(e);
+            if (!ok) {
+                wfh_diag_add(d, WFH_DIAG_ERROR, x->line, x->col, NULL,
+                             "matrix %s must be a list of mappings", k);
+                err = WFH_EINVAL;
+                json_decref(j);
+                continue;
+            }
+            if (!strcmp(k, "include"))
+                include = j;
+            else
+                exclude = j;
+            continue;
+        }
+        if (!json_is_array(j) || json_array_size(j) == 0) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, x->line, x->col, NULL,
+                         "matrix axis '%s' must be a non-empty list", k);
+            err = WFH_EINVAL;
+            json_decref(j);
+            continue;
+        }
+        json_object_set_new(axes, k, j);
+    }
+    if (err < 0)
+        goto done;
+    if (json_object_size(axes) > 0 && json_array_append_new(combos, json_object()) < 0) {
+        err = WFH_ENOMEM;
+        goto done;
+    }
+    const char *ak;
+    json_t *av;
+    json_object_foreach(axes, ak, av) {
+        json_t *next = json_array(); /* owned */
+        size_t ci, vi;
+        json_t *c, *val;
+        json_array_foreach(combos, ci, c) {
+            json_array_foreach(av, vi, val) {
+                json_t *n = json_copy(c);
+                if (!n || json_object_set(n, ak, val) < 0 || json_array_append_new(next, n) < 0) {
+                    json_decref(next);
+                    err = WFH_ENOMEM;
+                    goto done;
+                }
+            }
+        }
+        json_decref(combos);
+        combos = next;
+        if (json_array_size(combos) > MATRIX_MAX) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, NULL,
+                         "matrix has more than %d combinations", MATRIX_MAX);
+            err = WFH_EINVAL;
+            goto done;
+        }
+    }
+    size_t ei;
+    json_t *ex;
+    json_array_foreach(exclude, ei, ex) {
+        for (size_t ci = json_array_size(combos); ci-- > 0;)
+            if (matrix_matches(json_array_get(combos, ci), ex))
+                json_array_remove(combos, ci);
+    }
+    size_t ii;
+    json_t *inc;
+    size_t base = json_array_size(combos);
+    json_array_foreach(include, ii, inc) {
+        int merged = 0;
+        for (size_t ci = 0; ci < base; ci++) {
+            json_t *c = json_array_get(combos, ci);
+            /* extends c if it changes none of c's axis values */
+            int fits = 1;
+            const char *k;
+            json_t *x;
+            json_object_foreach(inc, k, x) {
+                if (json_object_get(axes, k) && json_object_get(c, k) &&
+                    !json_equal(json_object_get(c, k), x))
+                    fits = 0;
+            }
+            if (fits) {
+                json_object_update(c, inc);
+                merged = 1;
+            }
+        }
+        if (!merged && json_array_append(combos, inc) < 0) {
+            err = WFH_ENOMEM;
+            goto done;
+        }
+    }
+    if (json_array_size(combos) == 0) {
+        wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, NULL,
+                     "the matrix excludes every combination");
+        err = WFH_EINVAL;
+        goto done;
+    }
+    json_decref(st->matrix);
+    st->matrix = combos;
+    combos = NULL;
+done:
+    json_decref(combos);
+    json_decref(include);
+    json_decref(exclude);
+    json_decref(axes);
+    return err;
+}
+
 int wfh_lang_step_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_step *st)
 {
     if (!strcmp(key, "if")) {
@@ -319,6 +463,46 @@ int wfh_lang_step_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_ste
         st->cond_status_fn = wfh_expr_uses_status_fn(st->cond);
         return 0;
     }
+    if (!strcmp(key, "for_each")) {
+        if (v->kind != WFH_Y_SCALAR || v->len == 0 || strlen(v->str) != v->len) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
+                         "e.g. for_each: ${{ fromJSON(steps.list.outputs.files) }}",
+                         "for_each must be an expression yielding a list, not a %s",
+                         v->kind == WFH_Y_SCALAR ? "empty value" : kind_name(v));
+            return WFH_EINVAL;
+        }
+        wfh_expr_error e;
+        memset(&e, 0, sizeof e);
+        if (!(st->for_each_text = strdup(v->str)))
+            return WFH_ENOMEM;
+        wfh_yscalar_pos(v, d->source, d->source_len, 0, &st->fe_line, &st->fe_col);
+        int err = wfh_expr_parse_condition(v->str, v->len, &lang_scope, &st->for_each, &e);
+        if (err == WFH_ENOMEM)
+            return err;
+        if (err < 0) {
+            unsigned line, col;
+            wfh_yscalar_pos(v, d->source, d->source_len, e.offset, &line, &col);
+            wfh_diag_add(d, WFH_DIAG_ERROR, line, col, NULL, "%s",
+                         e.message[0] ? e.message : "invalid expression in for_each");
+            return WFH_EINVAL;
+        }
+        return 0;
+    }
+    if (!strcmp(key, "max_parallel")) {
+        char *end = NULL;
+        errno = 0;
+        long m = v->kind == WFH_Y_SCALAR ? strtol(v->str, &end, 10) : 0;
+        if (v->kind != WFH_Y_SCALAR || !end || *end || end == v->str || errno || m < 1 ||
+            m > 1000000) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, NULL,
+                         "max_parallel must be a whole number from 1 to 1000000");
+            return WFH_EINVAL;
+        }
+        st->max_parallel = (unsigned)m;
+        return 0;
+    }
+    if (!strcmp(key, "matrix"))
+        return load_matrix(d, v, st);
     if (!strcmp(key, "timeout"))
         return load_duration(d, v, "timeout", &st->timeout_ms);
     if (!strcmp(key, "retry"))
@@ -340,6 +524,12 @@ int wfh_lang_step_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_ste
 
 void wfh_lang_step_clear(wfh_step *st)
 {
+    wfh_expr_free(st->for_each);
+    st->for_each = NULL;
+    free(st->for_each_text);
+    st->for_each_text = NULL;
+    json_decref(st->matrix);
+    st->matrix = NULL;
     wfh_expr_free(st->cond);
     st->cond = NULL;
     free(st->cond_text);
@@ -637,18 +827,20 @@ typedef struct lctx {
     wfh_diags *d;
     size_t cur;                /* the step whose `if` is checked, or (size_t)-1: outputs */
     const wfh_value *v;        /* outputs: the template being walked */
+    int in_for_each;           /* checking for_each rather than if */
     unsigned char *seen;       /* owned [n]: ancestor search marks */
     size_t *stack;             /* owned [n] */
     int oom;
 } lctx;
 
-static void cond_pos(const wfh_step *s, size_t off, unsigned *line, unsigned *col)
+static void expr_pos(unsigned l0, unsigned c0, const char *text, size_t off, unsigned *line,
+                     unsigned *col)
 {
     /* `if:` is nearly always one line: count columns from its start; a multi-line one
      * points at its first line. */
-    *line = s->if_line;
-    *col = s->if_col;
-    if (s->cond_text && off <= strlen(s->cond_text) && !memchr(s->cond_text, '\n', off))
+    *line = l0;
+    *col = c0;
+    if (text && off <= strlen(text) && !memchr(text, '\n', off))
         *col += (unsigned)off;
 }
 
@@ -697,15 +889,16 @@ static void check_ref(lctx *c, const wfh_expr_ref *ref, unsigned line, unsigned 
         return; /* workflow outputs see every step */
     if ((size_t)j == c->cur) {
         wfh_diag_add(c->d, WFH_DIAG_ERROR, line, col, NULL,
-                     "the if of step '%s' refers to the step itself, which has not run yet",
-                     c->wf->steps[c->cur].id);
+                     "the %s of step '%s' refers to the step itself, which has not run yet",
+                     c->in_for_each ? "for_each" : "if", c->wf->steps[c->cur].id);
     } else if (!is_ancestor(c, c->cur, (size_t)j)) {
         char hint[160];
         snprintf(hint, sizeof hint, "add '%s' to its needs", ref->parts[1]);
         wfh_diag_add(c->d, WFH_DIAG_ERROR, line, col, hint,
-                     "the if of step '%s' refers to step '%s', which is not among its needs "
+                     "the %s of step '%s' refers to step '%s', which is not among its needs "
                      "(direct or indirect)",
-                     c->wf->steps[c->cur].id, ref->parts[1]);
+                     c->in_for_each ? "for_each" : "if", c->wf->steps[c->cur].id,
+                     ref->parts[1]);
     }
 }
 
@@ -713,8 +906,12 @@ static void on_cond_ref(void *ud, const wfh_expr_ref *ref)
 {
     lctx *c = ud;
     unsigned line, col;
-    cond_pos(&c->wf->steps[c->cur], ref->offset, &line, &col);
-    check_ref(c, ref, line, col, "if");
+    const wfh_step *s = &c->wf->steps[c->cur];
+    if (c->in_for_each)
+        expr_pos(s->fe_line, s->fe_col, s->for_each_text, ref->offset, &line, &col);
+    else
+        expr_pos(s->if_line, s->if_col, s->cond_text, ref->offset, &line, &col);
+    check_ref(c, ref, line, col, c->in_for_each ? "for_each" : "if");
 }
 
 static void on_output_ref(void *ud, const wfh_expr_ref *ref)
@@ -743,10 +940,24 @@ int wfh_lang_validate(wfh_workflow *wf, wfh_diags *d)
         return WFH_ENOMEM;
     }
     for (size_t i = 0; i < wf->n_steps; i++) {
-        if (!wf->steps[i].cond || !wf->steps[i].id)
+        const wfh_step *s = &wf->steps[i];
+        if (!s->id)
             continue;
         c.cur = i;
-        wfh_expr_refs(wf->steps[i].cond, on_cond_ref, &c);
+        c.in_for_each = 0;
+        if (s->cond)
+            wfh_expr_refs(s->cond, on_cond_ref, &c);
+        c.in_for_each = 1;
+        if (s->for_each)
+            wfh_expr_refs(s->for_each, on_cond_ref, &c);
+        if (s->for_each && s->matrix)
+            wfh_diag_add(d, WFH_DIAG_ERROR, s->fe_line, s->fe_col,
+                         "use one: a matrix is a for_each over its combinations",
+                         "step '%s' has both for_each and matrix", s->id);
+        if (s->max_parallel && !s->for_each && !s->matrix)
+            wfh_diag_add(d, WFH_DIAG_WARNING, s->line, s->col, NULL,
+                         "step '%s': max_parallel without for_each or matrix does nothing",
+                         s->id);
     }
     c.cur = (size_t)-1;
     wfh_value_walk_tmpls(wf->outputs, on_output_tmpl, &c);

@@ -70,6 +70,13 @@ typedef struct run_step {
     char *note;              /* owned, may be NULL: why it was skipped */
     json_t *history;         /* owned array: one entry per ended attempt */
     long group;              /* index into wf->limit_types, or -1 */
+    /* for_each / matrix: the step is RUNNING while its items run in slots of their own */
+    json_t *fe_items;        /* owned array, NULL until the list is evaluated */
+    json_t *fe_outputs;      /* owned array: each item's outputs, in item order */
+    size_t fe_next, fe_running, fe_done;
+    int fe_failed;           /* an item did not succeed: start no more */
+    wfh_sstate fe_end;       /* how the first unsuccessful item ended */
+    char *fe_error;          /* owned, may be NULL: the first failure, naming the item */
 } run_step;
 
 struct wfh_run {
@@ -107,6 +114,14 @@ struct wfh_run {
     json_t *outputs;         /* owned: the workflow's outputs, evaluated at the end */
     unsigned *group_running; /* owned [wf->n_limits]: attempts running per limited type */
     size_t *deferred;        /* owned [n]: queued steps held back by their type's limit */
+    size_t *fanout;          /* owned [n]: for_each/matrix steps with items to run */
+    size_t n_fanout;
+    /* per slot, for item attempts of a for_each step (slot_item NO_SLOT otherwise) */
+    size_t *slot_item;       /* owned [n_slots] */
+    wfh_attempt **slot_att;  /* owned [n_slots], each owned while set */
+    pid_t *slot_pid;         /* owned [n_slots] */
+    uint64_t *slot_deadline; /* owned [n_slots] */
+    unsigned char *slot_timed_out; /* owned [n_slots] */
     size_t n_deferred;
     char *outputs_error;     /* owned, may be NULL: why they could not be evaluated */
     void (*on_log)(void *, size_t, unsigned, int, const char *, size_t); /* may be NULL */
@@ -323,17 +338,281 @@ static int env_set(json_t *env, const char *key, json_t *v)
     return rc;
 }
 
+/* The attempt running in @p slot: an item's, or the step's own. */
+static wfh_attempt *slot_att(const wfh_run *r, size_t slot)
+{
+    if (r->slot_item[slot] != NO_SLOT)
+        return r->slot_att[slot];
+    return r->slot_step[slot] != NO_SLOT ? r->steps[r->slot_step[slot]].att : NULL;
+}
+
 static void slot_refresh(wfh_run *r, size_t slot)
 {
     int fds[2] = {-1, -1};
     size_t step = r->slot_step[slot];
     if (step != NO_SLOT)
-        wfh_attempt_fds(r->steps[step].att, fds);
+        wfh_attempt_fds(slot_att(r, slot), fds);
     for (int k = 0; k < 2; k++) {
         r->pfd[1 + 2 * slot + (size_t)k].fd = fds[k];
         r->pfd[1 + 2 * slot + (size_t)k].events = POLLIN;
         r->pfd[1 + 2 * slot + (size_t)k].revents = 0;
     }
+}
+
+/* ---- for_each / matrix ------------------------------------------------------------- */
+
+static void fanout_end(wfh_run *r, size_t i);
+
+/* Evaluate the list and move the step to RUNNING; its items start from feed_items. */
+static void start_fanout(wfh_run *r, size_t i, const wfh_expr_env *ee)
+{
+    const wfh_step *st = &r->wf->steps[i];
+    run_step *rs = &r->steps[i];
+    char msg[1024];
+    json_t *list = NULL; /* owned */
+    if (st->matrix) {
+        list = json_incref(st->matrix);
+    } else {
+        wfh_expr_error xe;
+        memset(&xe, 0, sizeof xe);
+        if (wfh_expr_eval(st->for_each, ee, &list, &xe) < 0) {
+            snprintf(msg, sizeof msg, "%s:%u:%u: for_each of step %s: %s", r->wf->path,
+                     st->fe_line, st->fe_col, r->ids[i],
+                     xe.message[0] ? xe.message : wfh_error_last());
+            transition(r, i, WFH_S_FAILED, msg);
+            return;
+        }
+        if (!json_is_array(list)) {
+            snprintf(msg, sizeof msg, "%s:%u:%u: for_each of step %s yields a %s, not a list",
+                     r->wf->path, st->fe_line, st->fe_col, r->ids[i],
+                     wfh_expr_kind_name(list));
+            json_decref(list);
+            transition(r, i, WFH_S_FAILED, msg);
+            return;
+        }
+    }
+    json_decref(rs->fe_items);
+    json_decref(rs->fe_outputs);
+    rs->fe_items = list;
+    rs->fe_outputs = json_array();
+    for (size_t k = 0; rs->fe_outputs && k < json_array_size(list); k++)
+        if (json_array_append_new(rs->fe_outputs, json_null()) < 0)
+            break;
+    if (!rs->fe_outputs || json_array_size(rs->fe_outputs) != json_array_size(list)) {
+        transition(r, i, WFH_S_FAILED, "out of memory");
+        return;
+    }
+    rs->fe_next = rs->fe_running = rs->fe_done = 0;
+    rs->fe_failed = 0;
+    transition(r, i, WFH_S_RUNNING, NULL);
+    if (r->fatal || wfh_sched_state(r->sched, i) != WFH_S_RUNNING)
+        return;
+    r->fanout[r->n_fanout++] = i;
+    if (json_array_size(list) == 0)
+        fanout_end(r, i); /* nothing to do is a success with an empty list of outputs */
+}
+
+/* Evaluate item @p k's with/env (with `item`, `index` and, for a matrix, `matrix` in the
+ * contexts) and start its attempt in a free slot. */
+static void start_item(wfh_run *r, size_t i, size_t k)
+{
+    const wfh_step *st = &r->wf->steps[i];
+    run_step *rs = &r->steps[i];
+    json_t *inputs = NULL, *env = NULL, *step_env = NULL; /* owned */
+    char msg[1024], err[512] = "";
+    json_t *item = json_array_get(rs->fe_items, k); /* borrowed */
+    json_object_set(r->ctx, "item", item);
+    json_object_set_new(r->ctx, "index", json_integer((json_int_t)k));
+    if (st->matrix)
+        json_object_set(r->ctx, "matrix", item);
+    json_object_set_new(r->ctx_run, "attempt", json_integer(1));
+    wfh_expr_env ee = {.contexts = r->ctx, .strict_step_outputs = 1,
+                       .run_failed = wfh_sched_count(r->sched, WFH_S_FAILED) +
+                                         wfh_sched_count(r->sched, WFH_S_TIMED_OUT) >
+                                     wfh_sched_tolerated(r->sched),
+                       .run_cancelled = r->cancelled};
+    int bad = 0;
+    if (wfh_value_eval(st->with, &ee, &inputs, err, sizeof err) < 0 || !json_is_object(inputs)) {
+        eval_error(r, i, "with", err[0] ? err : "`with` is not a mapping", msg, sizeof msg);
+        bad = 1;
+    } else if (!(env = json_copy(r->wf_env))) {
+        snprintf(msg, sizeof msg, "out of memory");
+        bad = 1;
+    } else if (st->env && wfh_value_eval(st->env, &ee, &step_env, err, sizeof err) < 0) {
+        eval_error(r, i, "env", err[0] ? err : wfh_error_last(), msg, sizeof msg);
+        bad = 1;
+    } else {
+        const char *key;
+        json_t *v;
+        json_object_foreach(step_env, key, v) if (env_set(env, key, v) < 0) bad = 1;
+        if (bad)
+            snprintf(msg, sizeof msg, "out of memory");
+    }
+    json_object_del(r->ctx, "item");
+    json_object_del(r->ctx, "index");
+    json_object_del(r->ctx, "matrix");
+    rs->fe_next = k + 1;
+    wfh_attempt *att = NULL;
+    if (!bad) {
+        char key[WFH_RUN_ID_LEN + 2 + 256 + 24], sid[256 + 24];
+        snprintf(key, sizeof key, "%s/%s/%zu", r->id, r->ids[i], k);
+        snprintf(sid, sizeof sid, "%s[%zu]", r->ids[i], k);
+        const wfh_type_meta *meta = st->meta;
+        wfh_attempt_spec spec = {
+            .runner_path = r->cat->runner_path,
+            .plugin_path = meta && meta->plugin ? meta->plugin->path : NULL,
+            .step_type = meta ? meta->name : st->type,
+            .inputs = inputs,
+            .env = env,
+            .run_id = r->id,
+            .step_id = sid,
+            .idempotency_key = key,
+            .workspace = r->workspace,
+            .attempt = 1,
+            .sandbox = rs->sandbox,
+            .plugin_blake2b256 = meta && meta->plugin ? meta->plugin->blake2b256 : NULL,
+            .plugin_sha256 = meta && meta->plugin ? meta->plugin->sha256 : NULL,
+            .plugin_size = meta && meta->plugin ? meta->plugin->size : 0,
+            .plugin_name = meta && meta->plugin ? meta->plugin->name : NULL,
+            .plugin_version = meta && meta->plugin ? meta->plugin->version : NULL,
+        };
+        wfh_attempt_hooks hooks = {.log = on_log, .progress = on_progress, .ud = rs};
+        if (!spec.plugin_path || wfh_attempt_start(&spec, &hooks, &att) < 0) {
+            snprintf(msg, sizeof msg, "could not start: %s",
+                     spec.plugin_path ? wfh_error_last() : "no plugin");
+            bad = 1;
+        }
+    }
+    if (bad) {
+        /* this item failed before it ran: the step fails once the running ones end */
+        rs->fe_done++;
+        if (!rs->fe_failed) {
+            rs->fe_failed = 1;
+            rs->fe_end = WFH_S_FAILED;
+            size_t need = strlen(msg) + 64;
+            free(rs->fe_error);
+            if ((rs->fe_error = malloc(need)))
+                snprintf(rs->fe_error, need, "item %zu: %s", k, msg);
+        }
+        goto done;
+    }
+    size_t s = r->free_slots[--r->n_free];
+    r->slot_step[s] = i;
+    r->slot_item[s] = k;
+    r->slot_att[s] = att;
+    r->slot_pid[s] = wfh_attempt_pid(att);
+    r->slot_timed_out[s] = 0;
+    uint64_t limit = wfh_timeout_for(r->wf, st);
+    r->slot_deadline[s] = limit ? mono_ms() + limit : 0;
+    rs->fe_running++;
+    if (rs->group >= 0)
+        r->group_running[rs->group]++;
+    slot_refresh(r, s);
+    if (r->cancelled)
+        wfh_attempt_kill(att, WFH_STEP_CANCELLED, "cancelled");
+done:
+    json_decref(inputs);
+    json_decref(env);
+    json_decref(step_env);
+}
+
+/* Every item has ended (or no more will start): the step ends as its items did. */
+static void fanout_end(wfh_run *r, size_t i)
+{
+    run_step *rs = &r->steps[i];
+    for (size_t k = 0; k < r->n_fanout; k++)
+        if (r->fanout[k] == i) {
+            r->fanout[k] = r->fanout[--r->n_fanout];
+            break;
+        }
+    json_decref(rs->outputs);
+    rs->outputs = json_incref(rs->fe_outputs);
+    wfh_sstate to = WFH_S_SUCCEEDED;
+    if (rs->cancel_requested || (r->cancelled && rs->fe_done < json_array_size(rs->fe_items)))
+        to = WFH_S_CANCELLED;
+    else if (rs->fe_failed)
+        to = rs->fe_end;
+    transition(r, i, to, to == WFH_S_SUCCEEDED ? NULL
+                         : to == WFH_S_CANCELLED ? "cancelled"
+                                                 : rs->fe_error);
+}
+
+/* Start items of running fan-out steps while slots are free (and their max_parallel
+ * and type limit allow); end the steps that have nothing left to wait for. */
+static void feed_items(wfh_run *r)
+{
+    for (size_t k = 0; k < r->n_fanout;) {
+        size_t i = r->fanout[k];
+        run_step *rs = &r->steps[i];
+        const wfh_step *st = &r->wf->steps[i];
+        size_t total = json_array_size(rs->fe_items);
+        int stop = r->cancelled || r->fatal || rs->fe_failed;
+        while (!stop && r->n_free > 0 && rs->fe_next < total &&
+               (!st->max_parallel || rs->fe_running < st->max_parallel) &&
+               (rs->group < 0 || r->group_running[rs->group] < r->wf->limit_values[rs->group])) {
+            start_item(r, i, rs->fe_next);
+            stop = rs->fe_failed;
+        }
+        if (rs->fe_running == 0 && (stop || rs->fe_done == total)) {
+            fanout_end(r, i); /* removes it from r->fanout: look at slot k again */
+            continue;
+        }
+        k++;
+    }
+}
+
+static void finish_item(wfh_run *r, size_t s, int wait_status)
+{
+    size_t i = r->slot_step[s], k = r->slot_item[s];
+    run_step *rs = &r->steps[i];
+    wfh_attempt_result res;
+    memset(&res, 0, sizeof res);
+    wfh_attempt_finish(r->slot_att[s], wait_status, &res);
+    wfh_attempt_free(r->slot_att[s]);
+    r->slot_att[s] = NULL;
+    int timed_out = r->slot_timed_out[s];
+    r->slot_step[s] = NO_SLOT;
+    r->slot_item[s] = NO_SLOT;
+    slot_refresh(r, s);
+    r->free_slots[r->n_free++] = s;
+    if (rs->group >= 0)
+        r->group_running[rs->group]--;
+    rs->fe_running--;
+    rs->fe_done++;
+    json_t *outs = wfh_secrets_count(r->secrets) ? wfh_secrets_mask_json(r->secrets, res.outputs)
+                                                 : json_incref(res.outputs);
+    json_array_set_new(rs->fe_outputs, k, outs ? outs : json_null());
+    wfh_sstate to = res.status == WFH_STEP_OK ? WFH_S_SUCCEEDED
+                    : timed_out || res.status == WFH_STEP_TIMEOUT ? WFH_S_TIMED_OUT
+                    : res.status == WFH_STEP_CANCELLED || rs->cancel_requested || r->cancelled
+                        ? WFH_S_CANCELLED
+                        : WFH_S_FAILED;
+    if (to != WFH_S_SUCCEEDED && !rs->fe_failed) {
+        rs->fe_failed = 1;
+        rs->fe_end = to == WFH_S_CANCELLED ? WFH_S_FAILED : to;
+        char why[256];
+        const char *reason = res.error;
+        if (timed_out) {
+            char d[32];
+            wfh_duration_format(wfh_timeout_for(r->wf, &r->wf->steps[i]), d, sizeof d);
+            snprintf(why, sizeof why, "timed out after %s", d);
+            reason = why;
+        } else if (!reason || !*reason) {
+            if (res.term_signal)
+                snprintf(why, sizeof why, "killed by signal %d", res.term_signal);
+            else
+                snprintf(why, sizeof why, "failed (exit status %d)", res.exit_code);
+            reason = why;
+        }
+        size_t need = strlen(reason) + 64;
+        free(rs->fe_error);
+        if ((rs->fe_error = malloc(need)))
+            snprintf(rs->fe_error, need, "item %zu: %s", k, reason);
+    }
+    wfh_attempt_result_clear(&res);
+    if (rs->fe_running == 0 &&
+        (rs->fe_failed || r->cancelled || r->fatal || rs->fe_done == json_array_size(rs->fe_items)))
+        fanout_end(r, i);
 }
 
 static void start_step(wfh_run *r, size_t i)
@@ -380,6 +659,10 @@ static void start_step(wfh_run *r, size_t i)
             transition(r, i, WFH_S_SKIPPED, msg);
             goto done;
         }
+    }
+    if (st->for_each || st->matrix) {
+        start_fanout(r, i, &ee);
+        goto done;
     }
     if (wfh_value_eval(st->with, &ee, &inputs, err, sizeof err) < 0) {
         eval_error(r, i, "with", err[0] ? err : wfh_error_last(), msg, sizeof msg);
@@ -604,7 +887,7 @@ static void cancel_run(wfh_run *r, int sig)
         if (i == NO_SLOT)
             continue;
         r->steps[i].cancel_requested = 1;
-        wfh_attempt_kill(r->steps[i].att, WFH_STEP_CANCELLED, "cancelled");
+        wfh_attempt_kill(slot_att(r, s), WFH_STEP_CANCELLED, "cancelled");
     }
 }
 
@@ -645,9 +928,13 @@ static int nearest_deadline(wfh_run *r, int timeout)
     uint64_t now = mono_ms(), best = UINT64_MAX;
     for (size_t s = 0; s < r->n_slots; s++) {
         size_t i = r->slot_step[s];
-        if (i != NO_SLOT && r->steps[i].deadline_ms && !r->steps[i].timed_out &&
-            r->steps[i].deadline_ms < best)
+        if (i != NO_SLOT && r->slot_item[s] != NO_SLOT) {
+            if (r->slot_deadline[s] && !r->slot_timed_out[s] && r->slot_deadline[s] < best)
+                best = r->slot_deadline[s];
+        } else if (i != NO_SLOT && r->steps[i].deadline_ms && !r->steps[i].timed_out &&
+                   r->steps[i].deadline_ms < best) {
             best = r->steps[i].deadline_ms;
+        }
     }
     for (size_t k = 0; k < r->n_retrying; k++)
         if (r->steps[r->retrying[k]].retry_at_ms < best)
@@ -667,6 +954,14 @@ static void expire_deadlines(wfh_run *r)
     uint64_t now = mono_ms();
     for (size_t s = 0; s < r->n_slots; s++) {
         size_t i = r->slot_step[s];
+        if (i != NO_SLOT && r->slot_item[s] != NO_SLOT) {
+            if (r->slot_deadline[s] && !r->slot_timed_out[s] && now >= r->slot_deadline[s] &&
+                !r->steps[i].cancel_requested) {
+                r->slot_timed_out[s] = 1;
+                wfh_attempt_kill(r->slot_att[s], WFH_STEP_TIMEOUT, "timed out");
+            }
+            continue;
+        }
         run_step *rs = i != NO_SLOT ? &r->steps[i] : NULL;
         if (!rs || !rs->deadline_ms || rs->timed_out || rs->cancel_requested ||
             now < rs->deadline_ms)
@@ -692,7 +987,8 @@ static void expire_deadlines(wfh_run *r)
 static size_t slot_of_pid(const wfh_run *r, pid_t pid)
 {
     for (size_t s = 0; s < r->n_slots; s++)
-        if (r->slot_step[s] != NO_SLOT && r->steps[r->slot_step[s]].pid == pid)
+        if (r->slot_step[s] != NO_SLOT &&
+            (r->slot_item[s] != NO_SLOT ? r->slot_pid[s] : r->steps[r->slot_step[s]].pid) == pid)
             return s;
     return NO_SLOT;
 }
@@ -727,9 +1023,32 @@ void wfh_run_free(wfh_run *r)
             free(rs->error);
             free(rs->note);
             json_decref(rs->history);
+            json_decref(rs->fe_items);
+            json_decref(rs->fe_outputs);
+            free(rs->fe_error);
         }
     }
     free(r->steps);
+    for (size_t s = 0; r->slot_item && s < r->n_slots; s++) {
+        if (r->slot_item[s] == NO_SLOT || !r->slot_att[s])
+            continue;
+        /* only after a host error: do not leave an item's tree behind */
+        wfh_attempt_kill(r->slot_att[s], WFH_STEP_CANCELLED, "cancelled");
+        int ws = 0;
+        if (waitpid(r->slot_pid[s], &ws, 0) == r->slot_pid[s]) {
+            wfh_attempt_result res;
+            memset(&res, 0, sizeof res);
+            wfh_attempt_finish(r->slot_att[s], ws, &res);
+            wfh_attempt_result_clear(&res);
+        }
+        wfh_attempt_free(r->slot_att[s]);
+    }
+    free(r->slot_item);
+    free(r->slot_att);
+    free(r->slot_pid);
+    free(r->slot_deadline);
+    free(r->slot_timed_out);
+    free(r->fanout);
     free(r->retrying);
     free(r->group_running);
     free(r->deferred);
@@ -788,6 +1107,16 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     n_needs = calloc(n ? n : 1, sizeof *n_needs);
     needs = calloc(n ? n : 1, sizeof *needs);
     r->slot_step = calloc(r->n_slots, sizeof *r->slot_step);
+    r->slot_item = calloc(r->n_slots, sizeof *r->slot_item);
+    r->slot_att = calloc(r->n_slots, sizeof *r->slot_att);
+    r->slot_pid = calloc(r->n_slots, sizeof *r->slot_pid);
+    r->slot_deadline = calloc(r->n_slots, sizeof *r->slot_deadline);
+    r->slot_timed_out = calloc(r->n_slots, 1);
+    if (!r->slot_item || !r->slot_att || !r->slot_pid || !r->slot_deadline ||
+        !r->slot_timed_out) {
+        err = wfh_error_set(WFH_ENOMEM, "run: out of memory");
+        goto done;
+    }
     r->free_slots = calloc(r->n_slots, sizeof *r->free_slots);
     r->pfd = calloc(1 + 2 * r->n_slots, sizeof *r->pfd);
     r->ctx = json_object();
@@ -795,13 +1124,14 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     r->ctx_run = json_pack("{s:s,s:i,s:s}", "id", r->id, "attempt", 1, "workflow", wf->name);
     r->retrying = calloc(n ? n : 1, sizeof *r->retrying);
     r->deferred = calloc(n ? n : 1, sizeof *r->deferred);
+    r->fanout = calloc(n ? n : 1, sizeof *r->fanout);
     r->group_running = calloc(wf->n_limits ? wf->n_limits : 1, sizeof *r->group_running);
     json_t *ctx_inputs = opts && opts->inputs ? json_incref(opts->inputs) : json_object();
     json_t *ctx_secrets = wfh_secrets_context(opts ? opts->secrets : NULL);
     int ctx_bad = !r->ctx || !ctx_inputs || !ctx_secrets ||
                   json_object_set_new(r->ctx, "inputs", ctx_inputs) < 0 ||
                   json_object_set_new(r->ctx, "secrets", ctx_secrets) < 0;
-    if (ctx_bad || !r->retrying || !r->deferred || !r->group_running ||
+    if (ctx_bad || !r->retrying || !r->deferred || !r->group_running || !r->fanout ||
         !r->workspace || !r->steps || !r->ids || !n_needs || !needs || !r->slot_step ||
         !r->free_slots || !r->pfd || !r->ctx || !r->ctx_steps || !r->ctx_run ||
         json_object_set(r->ctx, "steps", r->ctx_steps) < 0 ||
@@ -841,6 +1171,7 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     }
     for (size_t s = 0; s < r->n_slots; s++) {
         r->slot_step[s] = NO_SLOT;
+        r->slot_item[s] = NO_SLOT;
         r->free_slots[s] = r->n_slots - 1 - s; /* hand out slot 0 first */
         r->pfd[1 + 2 * s].fd = r->pfd[2 + 2 * s].fd = -1;
     }
@@ -906,6 +1237,14 @@ void wfh_run_attempt_get(const wfh_run *r, size_t step, wfh_run_attempt_info *ou
     out->exit_code = rs->last_exit;
     out->term_signal = rs->last_signal;
     out->step_status = rs->last_status;
+}
+
+int wfh_run_set_attempts(wfh_run *r, size_t step, unsigned attempts)
+{
+    if (r->finished || step >= r->wf->n_steps)
+        return wfh_error_set(WFH_EINVAL, "run %s: cannot set attempts of step %zu now", r->id,
+                             step);
+    return wfh_sched_set_attempts(r->sched, step, attempts);
 }
 
 /* The workflow's env, evaluated once (it sees `run`, not steps), as strings. */
@@ -1049,8 +1388,11 @@ int wfh_run_exec(wfh_run *r)
 
     for (;;) {
         long next;
-        while (!r->cancelled && !r->fatal && r->n_free > 0 && (next = next_startable(r)) >= 0)
+        feed_items(r);
+        while (!r->cancelled && !r->fatal && r->n_free > 0 && (next = next_startable(r)) >= 0) {
             start_step(r, (size_t)next);
+            feed_items(r); /* a fan-out step that just started takes free slots first */
+        }
         if (r->fatal && r->n_free == r->n_slots)
             break;
         if (r->fatal && !r->cancelled)
@@ -1089,7 +1431,7 @@ int wfh_run_exec(wfh_run *r)
                 for (size_t k = 0; k < 2; k++) {
                     struct pollfd *p = &r->pfd[1 + 2 * s + k];
                     if (p->fd >= 0 && (p->revents & (POLLIN | POLLHUP | POLLERR))) {
-                        wfh_attempt_read(r->steps[i].att, p->fd);
+                        wfh_attempt_read(slot_att(r, s), p->fd);
                         touched = 1;
                     }
                 }
@@ -1102,7 +1444,9 @@ int wfh_run_exec(wfh_run *r)
         pid_t pid;
         while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
             size_t s = slot_of_pid(r, pid);
-            if (s != NO_SLOT)
+            if (s != NO_SLOT && r->slot_item[s] != NO_SLOT)
+                finish_item(r, s, ws);
+            else if (s != NO_SLOT)
                 finish_step(r, r->slot_step[s], ws);
         }
         expire_deadlines(r);

@@ -208,8 +208,10 @@ static int load_env(wfh_diags *d, const wfh_ynode *n, wfh_value **out)
     return e;
 }
 
-static const char *const step_keys[] = {"id", "uses", "needs", "with", "env", "if",
-                                        "timeout", "retry", "continue_on_error"};
+static const char *const step_keys[] = {"id",      "uses",  "needs",
+                                        "with",    "env",   "if",
+                                        "timeout", "retry", "continue_on_error",
+                                        "for_each", "matrix", "max_parallel"};
 static const char *const top_keys[] = {"name",   "description", "env",        "steps",
                                        "defaults", "inputs",    "outputs",    "secrets",
                                        "on_failure", "finally",  "limits"};

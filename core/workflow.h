@@ -109,6 +109,12 @@ typedef struct wfh_step {
     int continue_on_error;       /* a failure does not fail the run or skip dependents */
     uint64_t timeout_ms;         /* per attempt; 0: none set here (defaults apply) */
     wfh_retry retry;             /* max_attempts 0: none set here (defaults apply) */
+    wfh_expr *for_each;          /* owned, may be NULL: `for_each:` (yields a list) */
+    char *for_each_text;         /* owned, may be NULL */
+    unsigned fe_line, fe_col;
+    json_t *matrix;              /* owned, may be NULL: `matrix:` expanded into its list
+                                    of combinations (objects), include/exclude applied */
+    unsigned max_parallel;       /* items at once; 0: no bound but --concurrency */
     int handler;                 /* 0: under steps; 1: under on_failure; 2: under finally
                                     (handlers follow the steps in the array and need every
                                     step before them) */
