@@ -32,6 +32,7 @@ int cmd_validate(int argc, char **argv);
 int cmd_plugin(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
+int cmd_schema(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);

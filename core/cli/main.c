@@ -24,6 +24,7 @@ static const command commands[] = {
     {"exec", cmd_exec, "run a workflow"},
     {"validate", cmd_validate, "check a workflow and report every problem"},
     {"graph", cmd_graph, "render a workflow's steps as a DOT or Mermaid graph"},
+    {"schema", cmd_schema, "print a JSON Schema of workflow files (for editors)"},
     {"eval", cmd_eval, "evaluate one expression (for debugging `${{ }}`)"},
     {"plugin", cmd_plugin, "inspect plugins (info)"},
     {"runs", cmd_runs, "run history: list, show, logs, prune"},
