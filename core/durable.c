@@ -35,7 +35,6 @@ struct wfh_durable {
     wfh_run *run;               /* borrowed, NULL until attached */
     char *run_id;               /* owned */
     char (*def_hash)[65];       /* owned [n_steps] */
-    unsigned *base;             /* owned [n_steps]: attempts recorded before this host */
     plugin_hash *plugins;       /* owned [n_plugins] */
     size_t n_plugins;
     unsigned long writes;       /* store writes so far (for the kill points) */
@@ -132,9 +131,8 @@ int wfh_durable_new(wfh_store *st, const wfh_workflow *wf, wfh_durable **out)
     d->st = st;
     d->wf = wf;
     d->def_hash = calloc(n ? n : 1, sizeof *d->def_hash);
-    d->base = calloc(n ? n : 1, sizeof *d->base);
     d->plugins = calloc(n ? n : 1, sizeof *d->plugins);
-    if (!d->def_hash || !d->base || !d->plugins) {
+    if (!d->def_hash || !d->plugins) {
         err = wfh_error_set(WFH_ENOMEM, "%s: out of memory", wf->path);
         goto done;
     }
@@ -166,7 +164,6 @@ void wfh_durable_free(wfh_durable *d)
         free(d->plugins[i].hash);
     free(d->plugins);
     free(d->def_hash);
-    free(d->base);
     free(d->run_id);
     free(d);
 }
@@ -275,7 +272,7 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
     const wfh_step *st = &d->wf->steps[ev->step];
     const char *step_id = st->id;
     const char *hash = d->def_hash[ev->step];
-    unsigned attempt = d->base[ev->step] + ev->attempt;
+    unsigned attempt = ev->attempt; /* counts on from the recorded ones after a resume */
 
     if (!d->run_id)
         return wfh_error_set(WFH_EINVAL, "step %s: run store not set up (no run)", step_id);
@@ -337,7 +334,7 @@ void wfh_durable_on_log(void *ud, size_t step, unsigned attempt, int level, cons
         return;
     char *line = strndup(msg, len); /* owned: the store wants a C string */
     int err = line ? wfh_store_log_append(d->st, d->run_id, d->wf->steps[step].id,
-                                          d->base[step] + attempt, level, line)
+                                          attempt, level, line)
                    : wfh_error_set(WFH_ENOMEM, "out of memory");
     free(line);
     if (err < 0 && !d->log_failed) {
@@ -429,6 +426,7 @@ int wfh_durable_restore(wfh_durable *d, wfh_run *run, const wfh_store_run *rec, 
                         size_t *kept)
 {
     size_t n_kept = 0;
+    int err = 0;
     d->run = run;
     d->restoring = 1;
     for (size_t k = 0; k < d->wf->n_steps; k++) {
@@ -436,20 +434,21 @@ int wfh_durable_restore(wfh_durable *d, wfh_run *run, const wfh_store_run *rec, 
         const wfh_store_step *s = wfh_store_run_step(rec, d->wf->steps[i].id);
         if (!s)
             continue; /* never reached: runs as new */
-        d->base[i] = s->attempts;
-        if (s->state != WFH_STATE_SUCCEEDED)
-            continue;
-        if (changed && (!s->def_hash || strcmp(s->def_hash, d->def_hash[i]) != 0))
-            continue;
         /* A need that was not kept (its definition changed) makes this step's hash
-         * differ too, so restore only fails here on a store edited by hand: run it. */
-        if (wfh_run_restore(run, i, s->outputs, s->attempts) < 0)
+         * differ too, so restore only fails on a store edited by hand: run it then. */
+        if (s->state == WFH_STATE_SUCCEEDED &&
+            (!changed || (s->def_hash && !strcmp(s->def_hash, d->def_hash[i]))) &&
+            wfh_run_restore(run, i, s->outputs, s->attempts) == 0) {
+            n_kept++;
             continue;
-        d->base[i] = 0; /* restore set the scheduler's count to the recorded one */
-        n_kept++;
+        }
+        /* Its next attempt is numbered after the recorded ones (the store refuses a
+         * number twice) and its retry policy counts them. */
+        if ((err = wfh_run_set_attempts(run, i, s->attempts)) < 0)
+            break;
     }
     d->restoring = 0;
     if (kept)
         *kept = n_kept;
-    return 0;
+    return err;
 }

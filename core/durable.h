@@ -78,8 +78,9 @@ int wfh_durable_reopen(wfh_durable *d, const char *run_id, int retry, wfh_store_
  * Hand @p run (borrowed; its id must be the recorded one) its recorded successes, in
  * topological order, and remember each step's recorded attempt count so new attempts
  * are numbered after it. With @p changed, only steps whose definition hash matches
- * are restored. @p kept receives the number of steps restored (may be NULL).
- * @return 0, WFH_ENOMEM.
+ * are restored; the others' next attempt is numbered after the recorded ones.
+ * @p kept receives the number of steps restored (may be NULL).
+ * @return 0, WFH_ENOMEM, WFH_EINVAL (the run has started).
  */
 int wfh_durable_restore(wfh_durable *d, wfh_run *run, const wfh_store_run *rec, int changed,
                         size_t *kept);

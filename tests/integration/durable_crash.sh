@@ -129,6 +129,7 @@ steps:
     with:
       run: |
         echo started >> cnt
+        echo "attempt-${{ run.attempt }}" >> cnt
         touch started
         if [ ! -e go ]; then sleep 3; echo finished-behind >> cnt; fi
         echo slow-done >> cnt
@@ -154,6 +155,7 @@ run "$WFH" resume "${H[@]}" "${S[@]}" --json "$id"
 expect_rc 0 "resume after an outside SIGKILL"
 expect_eq "$(cnt_ws first)" 1 "first ran once"
 expect_eq "$(cnt_ws slow-done)" 1 "slow finished once, in the resumed run"
+expect_eq "$(cnt_ws attempt-1) $(cnt_ws attempt-2)" "1 1" "the resumed attempt is attempt 2 to the step too"
 "$WFH" runs show "${H[@]}" --json "$id" >"$T/show.json"
 attempts() { python3 -c 'import json,sys
 s=[s for s in json.load(open(sys.argv[1]))["steps"] if s["id"]=="slow"][0]
