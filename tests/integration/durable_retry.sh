@@ -112,6 +112,45 @@ run "$WFH" resume --home "$T/empty" "$id3"
 [ -e "$T/empty/runs.db" ] && fail "resume created a store"
 run "$WFH" resume "${H[@]}" "$id3" extra
 expect_rc 2 "two run ids"
+# The host killed during a retry wait: resume starts the next attempt, numbered after
+# the recorded ones, and the step's retry policy counts them (max_attempts: 2 leaves
+# exactly one more attempt after the wait).
+cat >"$T/wait.yaml" <<Y
+name: waiting
+steps:
+  - id: wobbly
+    uses: shell
+    retry: {max_attempts: 2, initial: 30s}
+    with:
+      run: |
+        echo "attempt-\${{ run.attempt }}" >> "$T/wcnt"
+        if [ ! -e "$T/wflag" ]; then touch "$T/wflag"; exit 1; fi
+        echo "v=\${{ run.attempt }}" >> "\$WFH_OUTPUT"
+  - id: never
+    uses: shell
+    retry: {max_attempts: 2, initial: 30s}
+    with:
+      run: echo never >> "$T/wcnt"; exit 1
+Y
+rm -f "$T/wcnt" "$T/wflag"
+"$WFH" exec "${H[@]}" "$T/wait.yaml" >/dev/null 2>"$T/err.w" &
+host=$!
+for _ in $(seq 200); do [ "$(grep -c . "$T/wcnt" 2>/dev/null)" = 2 ] && break; sleep 0.05; done
+sleep 0.3 # both first attempts' failures recorded: the steps wait 30s to retry
+kill -9 "$host"
+wait "$host" 2>/dev/null
+idw=$(head -n 1 "$T/err.w" | sed -n 's/^run \([0-9A-Z]*\) (waiting)$/\1/p')
+"$WFH" runs show "${H[@]}" --json "$idw" >"$T/show.json"
+expect_eq "$(step_field wobbly 's["status"]')" retrying "the store has wobbly waiting to retry"
+run timeout 20 "$WFH" resume "${H[@]}" --json "$idw"
+expect_rc 1 "resume after a kill in the retry wait (never fails for good)"
+expect_eq "$(json "$T/out" '["steps"]["wobbly"]["outputs"]["v"]')" 2 "wobbly's resumed attempt is attempt 2"
+expect_eq "$(grep -c never "$T/wcnt")" 2 "never: one attempt before the kill, one after, then its policy is spent"
+"$WFH" runs show "${H[@]}" --json "$idw" >"$T/show.json"
+expect_eq "$(step_field wobbly '" ".join("%d:%s" % (a["attempt"], a["status"]) for a in s["attempts"])')" \
+  "1:failed 2:succeeded" "wobbly's attempts in the store"
+expect_eq "$(step_field never 's["status"]')" failed "never failed for good"
+
 run "$WFH" resume "${H[@]}" --help
 expect_rc 0 "resume --help"
 expect_in "$T/out" "usage: wfhost resume RUN_ID" "resume usage"
