@@ -722,6 +722,42 @@ int wfh_lang_top_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_work
         }
         return wfh_value_compile(v, &lang_scope, 0, d, &wf->outputs);
     }
+    if (!strcmp(key, "circuit_breaker")) {
+        static const char *const cb_keys[] = {"failures", "cooldown"};
+        if (v->kind != WFH_Y_MAP) {
+            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
+                         "e.g. circuit_breaker: {failures: 5, cooldown: 30s}",
+                         "circuit_breaker must be a mapping, not a %s", kind_name(v));
+            return WFH_EINVAL;
+        }
+        wf->cb_failures = 5;
+        wf->cb_cooldown_ms = 30000;
+        for (size_t i = 0; i < v->n; i++) {
+            const char *k = v->keys[i]->str;
+            const wfh_ynode *x = v->items[i];
+            if (!strcmp(k, "failures")) {
+                char *end = NULL;
+                errno = 0;
+                long m = x->kind == WFH_Y_SCALAR ? strtol(x->str, &end, 10) : 0;
+                if (x->kind != WFH_Y_SCALAR || !end || *end || end == x->str || errno ||
+                    m < 1 || m > 1000000) {
+                    wfh_diag_add(d, WFH_DIAG_ERROR, x->line, x->col, NULL,
+                                 "circuit_breaker.failures must be a whole number from 1 "
+                                 "to 1000000");
+                    err = WFH_EINVAL;
+                } else {
+                    wf->cb_failures = (unsigned)m;
+                }
+            } else if (!strcmp(k, "cooldown")) {
+                if (load_duration(d, x, "circuit_breaker.cooldown", &wf->cb_cooldown_ms) < 0)
+                    err = WFH_EINVAL;
+            } else {
+                unknown_key(d, v->keys[i], "circuit_breaker", cb_keys, 2);
+                err = WFH_EINVAL;
+            }
+        }
+        return err;
+    }
     if (!strcmp(key, "limits")) {
         if (is_empty(v))
             return 0;

@@ -70,6 +70,7 @@ typedef struct run_step {
     char *note;              /* owned, may be NULL: why it was skipped */
     json_t *history;         /* owned array: one entry per ended attempt */
     long group;              /* index into wf->limit_types, or -1 */
+    long circuit;            /* index into wfh_run.circuits, or -1 */
     /* for_each / matrix: the step is RUNNING while its items run in slots of their own */
     json_t *fe_items;        /* owned array, NULL until the list is evaluated */
     json_t *fe_outputs;      /* owned array: each item's outputs, in item order */
@@ -78,6 +79,19 @@ typedef struct run_step {
     wfh_sstate fe_end;       /* how the first unsuccessful item ended */
     char *fe_error;          /* owned, may be NULL: the first failure, naming the item */
 } run_step;
+
+enum { CIRCUIT_CLOSED = 0, CIRCUIT_OPEN, CIRCUIT_HALF_OPEN };
+
+/* A breaker per step type and target (circuit_for): after `failures` transient failures
+ * in a row it opens; attempts then fail fast until `cooldown` has passed; the next one is
+ * a probe whose end closes it or opens it again. */
+struct circuit {
+    char *key;               /* owned: "type" or "type host" */
+    unsigned failures;       /* transient failures in a row */
+    int state;
+    int probing;
+    uint64_t open_until;     /* monotonic ms */
+};
 
 struct wfh_run {
     const wfh_workflow *wf;  /* borrowed */
@@ -114,6 +128,8 @@ struct wfh_run {
     json_t *outputs;         /* owned: the workflow's outputs, evaluated at the end */
     unsigned *group_running; /* owned [wf->n_limits]: attempts running per limited type */
     size_t *deferred;        /* owned [n]: queued steps held back by their type's limit */
+    struct circuit *circuits; /* owned [n_circuits] */
+    size_t n_circuits;
     size_t *fanout;          /* owned [n]: for_each/matrix steps with items to run */
     size_t n_fanout;
     /* per slot, for item attempts of a for_each step (slot_item NO_SLOT otherwise) */
@@ -358,6 +374,11 @@ static void slot_refresh(wfh_run *r, size_t slot)
         r->pfd[1 + 2 * slot + (size_t)k].revents = 0;
     }
 }
+
+static long circuit_for(wfh_run *r, size_t i, json_t *inputs);
+static int circuit_blocks(wfh_run *r, long k, uint64_t *wait_ms, char *why, size_t len);
+static void end_attempt(wfh_run *r, size_t i, wfh_sstate to, int cls, const char *reason,
+                        uint64_t hint_ms);
 
 /* ---- for_each / matrix ------------------------------------------------------------- */
 
@@ -697,9 +718,18 @@ static void start_step(wfh_run *r, size_t i)
         }
     }
 
+    rs->circuit = circuit_for(r, i, inputs);
+    uint64_t cb_wait = 0;
+    char cb_why[700];
+    int fail_fast = circuit_blocks(r, rs->circuit, &cb_wait, cb_why, sizeof cb_why);
     transition(r, i, WFH_S_RUNNING, NULL);
     if (r->fatal)
         goto done;
+    if (fail_fast) {
+        /* a transient failure without a process; a retry waits for the probe */
+        end_attempt(r, i, WFH_S_FAILED, WFH_STEP_TRANSIENT, cb_why, cb_wait);
+        goto done;
+    }
     char key[WFH_RUN_ID_LEN + 2 + 256];
     /* Stable across attempts (and, with a run store, across resumes), so plugins that
      * do side effects can make them once. */
@@ -785,6 +815,107 @@ static void record_attempt(wfh_run *r, size_t i, wfh_sstate to, const char *reas
         json_array_append_new(rs->history, e);
 }
 
+/* ---- circuit breakers ---------------------------------------------------------------- */
+
+/* The breaker a step's attempt goes through: its type, plus the host of `with.url` when
+ * it has one (a failing server should not stop requests to a healthy one). Returns the
+ * index into r->circuits (added if new), or -1 without a breaker or on ENOMEM. */
+static long circuit_for(wfh_run *r, size_t i, json_t *inputs)
+{
+    if (!r->wf->cb_failures)
+        return -1;
+    const wfh_step *st = &r->wf->steps[i];
+    char key[512];
+    const char *url = json_string_value(json_object_get(inputs, "url"));
+    const char *host = url ? strstr(url, "://") : NULL;
+    size_t hl = 0;
+    if (host) {
+        host += 3;
+        hl = strcspn(host, "/?#");
+        const char *at = memchr(host, '@', hl); /* never put credentials in a name */
+        if (at) {
+            hl -= (size_t)(at + 1 - host);
+            host = at + 1;
+        }
+    }
+    snprintf(key, sizeof key, "%s%s%.*s", st->type, host ? " " : "", (int)hl, host ? host : "");
+    for (size_t k = 0; k < r->n_circuits; k++)
+        if (!strcmp(r->circuits[k].key, key))
+            return (long)k;
+    struct circuit *nc = realloc(r->circuits, (r->n_circuits + 1) * sizeof *nc);
+    if (!nc)
+        return -1;
+    r->circuits = nc;
+    memset(&nc[r->n_circuits], 0, sizeof *nc);
+    if (!(nc[r->n_circuits].key = strdup(key)))
+        return -1;
+    return (long)r->n_circuits++;
+}
+
+static void circuit_note(wfh_run *r, const struct circuit *c, const char *what)
+{
+    char note[700];
+    snprintf(note, sizeof note, "circuit %s: %s", c->key, what);
+    wfh_display_note(r->disp, note);
+}
+
+/* May an attempt through breaker @p k start now? 0: yes; else *wait_ms is how long until
+ * a probe may go, and @p why says so. */
+static int circuit_blocks(wfh_run *r, long k, uint64_t *wait_ms, char *why, size_t len)
+{
+    if (k < 0)
+        return 0;
+    struct circuit *c = &r->circuits[k];
+    uint64_t now = mono_ms();
+    if (c->state == CIRCUIT_OPEN && now >= c->open_until) {
+        c->state = CIRCUIT_HALF_OPEN; /* this attempt is the probe that decides */
+        c->probing = 1;
+        circuit_note(r, c, "half-open: one probe attempt decides");
+        return 0;
+    }
+    if (c->state == CIRCUIT_CLOSED)
+        return 0;
+    *wait_ms = c->state == CIRCUIT_OPEN ? c->open_until - now : r->wf->cb_cooldown_ms;
+    char d[32];
+    wfh_duration_format(*wait_ms ? *wait_ms : 1, d, sizeof d);
+    snprintf(why, len, "circuit %s is open after %u transient failures in a row: failing fast "
+             "(a probe may go in %s)", c->key, c->failures, d);
+    return 1;
+}
+
+static void circuit_update(wfh_run *r, long k, int ok, int cls)
+{
+    if (k < 0)
+        return;
+    struct circuit *c = &r->circuits[k];
+    char what[128];
+    if (!(cls == WFH_STEP_TRANSIENT || cls == WFH_STEP_TIMEOUT) || ok) {
+        /* the target answered: whatever the step made of it, the target is up */
+        if (c->state != CIRCUIT_CLOSED)
+            circuit_note(r, c, "closed: the probe got through");
+        c->state = CIRCUIT_CLOSED;
+        c->failures = 0;
+        c->probing = 0;
+        return;
+    }
+    c->failures++;
+    char d[32];
+    wfh_duration_format(r->wf->cb_cooldown_ms, d, sizeof d);
+    if (c->state == CIRCUIT_HALF_OPEN) {
+        c->state = CIRCUIT_OPEN;
+        c->probing = 0;
+        c->open_until = mono_ms() + r->wf->cb_cooldown_ms;
+        snprintf(what, sizeof what, "open again for %s: the probe failed", d);
+        circuit_note(r, c, what);
+    } else if (c->state == CIRCUIT_CLOSED && c->failures >= r->wf->cb_failures) {
+        c->state = CIRCUIT_OPEN;
+        c->open_until = mono_ms() + r->wf->cb_cooldown_ms;
+        snprintf(what, sizeof what, "open for %s after %u transient failures in a row", d,
+                 c->failures);
+        circuit_note(r, c, what);
+    }
+}
+
 static void finish_step(wfh_run *r, size_t i, int wait_status)
 {
     run_step *rs = &r->steps[i];
@@ -840,6 +971,18 @@ static void finish_step(wfh_run *r, size_t i, int wait_status)
     int cls = to == WFH_S_TIMED_OUT ? WFH_STEP_TIMEOUT
               : res.status > 0          ? res.status
                                         : WFH_STEP_FAILED;
+    if (to != WFH_S_CANCELLED)
+        circuit_update(r, rs->circuit, to == WFH_S_SUCCEEDED, cls);
+    end_attempt(r, i, to, cls, reason, res.retry_after_ms);
+    wfh_attempt_result_clear(&res);
+}
+
+/* An attempt ended as @p to (class @p cls): record it, then try again if the step's
+ * retry policy says so, else make @p to the step's state. */
+static void end_attempt(wfh_run *r, size_t i, wfh_sstate to, int cls, const char *reason,
+                        uint64_t hint_ms)
+{
+    run_step *rs = &r->steps[i];
     record_attempt(r, i, to, to == WFH_S_SUCCEEDED ? NULL : reason);
     unsigned attempt = wfh_sched_attempts(r->sched, i);
     const wfh_retry *pol = wfh_retry_for(r->wf, &r->wf->steps[i]);
@@ -848,7 +991,7 @@ static void finish_step(wfh_run *r, size_t i, int wait_status)
         uint64_t rnd = 0;
         if (pol->jitter_full && getrandom_u64(&rnd) < 0)
             rnd = mono_ms() * 2654435761u; /* jitter spreads load; it need not be secret */
-        uint64_t wait = wfh_retry_delay(pol, attempt, res.retry_after_ms, rnd);
+        uint64_t wait = wfh_retry_delay(pol, attempt, hint_ms, rnd);
         char *shown = reason && wfh_secrets_count(r->secrets)
                           ? wfh_secrets_mask(r->secrets, reason, strlen(reason), NULL)
                           : NULL; /* owned */
@@ -859,11 +1002,9 @@ static void finish_step(wfh_run *r, size_t i, int wait_status)
             rs->retry_at_ms = mono_ms() + wait;
             r->retrying[r->n_retrying++] = i;
         }
-        wfh_attempt_result_clear(&res);
         return;
     }
     transition(r, i, to, to == WFH_S_SUCCEEDED ? NULL : reason);
-    wfh_attempt_result_clear(&res);
 }
 
 static void cancel_run(wfh_run *r, int sig)
@@ -1048,6 +1189,9 @@ void wfh_run_free(wfh_run *r)
     free(r->slot_pid);
     free(r->slot_deadline);
     free(r->slot_timed_out);
+    for (size_t k = 0; k < r->n_circuits; k++)
+        free(r->circuits[k].key);
+    free(r->circuits);
     free(r->fanout);
     free(r->retrying);
     free(r->group_running);
@@ -1147,6 +1291,7 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
         r->steps[i].idx = i;
         r->steps[i].slot = NO_SLOT;
         r->steps[i].group = -1;
+        r->steps[i].circuit = -1;
         for (size_t g = 0; g < wf->n_limits; g++)
             if (wf->steps[i].type && !strcmp(wf->steps[i].type, wf->limit_types[g]))
                 r->steps[i].group = (long)g;

@@ -214,7 +214,8 @@ static const char *const step_keys[] = {"id",      "uses",  "needs",
                                         "for_each", "matrix", "max_parallel"};
 static const char *const top_keys[] = {"name",   "description", "env",        "steps",
                                        "defaults", "inputs",    "outputs",    "secrets",
-                                       "on_failure", "finally",  "limits"};
+                                       "on_failure", "finally",  "limits",
+                                       "circuit_breaker"};
 
 static int load_needs(wfh_diags *d, const wfh_ynode *n, wfh_step *st)
 {

@@ -143,6 +143,8 @@ typedef struct wfh_workflow {
     char **limit_types;          /* owned [n_limits]: `limits:` step type names */
     unsigned *limit_values;      /* owned [n_limits]: attempts of that type at once */
     size_t n_limits;
+    unsigned cb_failures;        /* `circuit_breaker: {failures}`; 0: no breakers */
+    uint64_t cb_cooldown_ms;     /* `circuit_breaker: {cooldown}` */
 } wfh_workflow;
 
 /* Read and parse @p path. Every problem goes to @p diags (which must have been
