@@ -4,6 +4,7 @@
 # disk). The host stops the run with one line naming the store and exit status 4,
 # never crashes, and the store never calls the run succeeded. With space again,
 # `wfhost retry` finishes it without re-running the steps whose success was recorded.
+# A corrupt store is refused the same way, before any step runs.
 . "$(dirname "$0")/../lib.sh"
 
 H=(--home "$T/home")
@@ -61,4 +62,16 @@ for s in $recorded; do
 done
 expect_eq "$("$WFH" runs show "${H[@]}" --json "$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')" \
   succeeded "the store has the run as succeeded"
+
+# A corrupt store: one line, exit 4, and no step runs unrecorded.
+mkdir "$T/bad"
+head -c 8192 /dev/urandom >"$T/bad/runs.db"
+rm -f "$T/cnt"
+run "$WFH" exec --home "$T/bad" "$T/big.yaml"
+expect_rc 4 "exec on a corrupt store"
+expect_eq "$(wc -l <"$T/err")" 1 "one line"
+expect_in "$T/err" "^wfhost: run store .*bad/runs\.db is corrupt" "naming the store"
+[ -e "$T/cnt" ] && fail "a step ran although its run could not be recorded"
+run "$WFH" resume --home "$T/bad" 01M811PQP11TVDMQ8N4CA045KF
+expect_rc 4 "resume on a corrupt store"
 done_testing
