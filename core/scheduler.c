@@ -14,15 +14,21 @@
  * there first (wfh_run_opts.on_event) and vetoes the change if it cannot; resume takes
  * recorded successes through wfh_run_restore().
  *
- * Where issue #3 plugs in, without changing the shape of the loop:
- *  - timeouts and retry waits are deadlines; the loop's poll() timeout becomes the
- *    nearest one (today: none, or the display's tick). An expired attempt deadline is
- *    wfh_attempt_kill(WFH_STEP_TIMEOUT) and ends TIMED_OUT when reaped; an expired
- *    retry wait is RETRYING -> QUEUED.
- *  - retries: finish_step() asks the step's policy before choosing the terminal
- *    state; "try again" is RUNNING -> RETRYING (attempt numbers keep counting).
- *  - `if:` is evaluated where `with` is, just before the start; false is
- *    QUEUED -> SKIPPED, which skips dependents through the usual propagation.
+ * The workflow language (issue #3) lives in the same loop:
+ *  - `if:` is evaluated once, just before a step's first attempt; false is
+ *    QUEUED -> SKIPPED. Steps whose `if` uses a status function, and on_failure/finally
+ *    steps, carry WFH_SCHED_RUN_AFTER_FAILURE so a failed need queues them instead of
+ *    skipping them; continue_on_error is WFH_SCHED_TOLERATE_FAILURE.
+ *  - timeouts and retry waits are deadlines: poll() sleeps until the nearest one
+ *    (nearest_deadline); an expired attempt is wfh_attempt_kill(WFH_STEP_TIMEOUT) and
+ *    ends TIMED_OUT when reaped; a failed attempt the retry policy allows goes
+ *    RUNNING -> RETRYING and back to QUEUED when its wait is over (expire_deadlines).
+ *  - for_each/matrix steps stay RUNNING while their items run in slots of their own
+ *    (slot_item/slot_att); limits: holds queued steps of a busy type (next_startable);
+ *    circuit breakers fail attempts fast without a process (circuit_blocks).
+ *  - secrets are masked where text leaves: reasons (transition), outputs (when an
+ *    attempt ends), log lines for the run store, the display's flush, the --json
+ *    document (wfh_run_to_json).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -28,8 +28,8 @@
 #include "policy.h"
 #include "workflow.h"
 
-/* A step's state. Room is left for retries and timeouts (issue #3): a failed attempt
- * whose policy allows another goes RUNNING -> RETRYING -> QUEUED. */
+/* A step's state. A failed attempt whose retry policy allows another goes
+ * RUNNING -> RETRYING -> QUEUED (attempt numbers keep counting). */
 typedef enum wfh_sstate {
     WFH_S_PENDING = 0, /* waiting for its needs */
     WFH_S_QUEUED,      /* needs succeeded: in the ready queue */
