@@ -409,6 +409,8 @@ void wfh_display_step_retry(wfh_display *d, size_t step, unsigned attempt, uint6
 {
     if (step >= d->n)
         return;
+    if (d->live) /* off the status lines while it waits; the next start shows attempt n+1 */
+        unlink_running(d, step);
     erase(d);
     char dur[32];
     fmt_duration(dur, sizeof dur, wait_ms);
