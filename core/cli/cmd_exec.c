@@ -43,6 +43,10 @@ static void usage(FILE *out)
           "      --workspace DIR  the directory steps run in (default: the current one)\n"
           "      --policy FILE    confine every step as the sandbox policy FILE grants;\n"
           "                       a step whose type asks for more is refused (exit 3)\n"
+          "      --allow-net[=HOST:PORT,...] --allow-read=PATH,... --allow-write=PATH,...\n"
+          "      --allow-run=PROGRAM,... --allow-env=NAME,...\n"
+          "                       grant more to every step of this run (docs/sandbox.md);\n"
+          "                       without --policy, the wfhost home's policy applies\n"
           "  -i, --input NAME=VALUE  a workflow input; VALUE is JSON unless the input is a\n"
           "                       string (repeatable; wins over --inputs)\n"
           "      --inputs FILE    workflow inputs as one JSON object\n"
@@ -96,6 +100,8 @@ int cmd_exec(int argc, char **argv)
     int err = 0, rc = WFH_EXIT_OK;
     const char *file = NULL, *plugin_dir = NULL, *workspace = NULL, *policy_path = NULL;
     wfh_policy *policy = NULL; /* owned */
+    const char *allows[64];    /* --allow-* flags, borrowed from argv */
+    size_t n_allows = 0;
     char *cwd = NULL;          /* owned */
     unsigned concurrency = 0;
     int want_json = 0;
@@ -148,6 +154,12 @@ int cmd_exec(int argc, char **argv)
             input_args[n_input_args++] = v;
         } else if ((v = opt_value(argc, argv, &i, "--home", &err))) {
             home = v;
+        } else if (!strncmp(argv[i], "--allow-", 8)) {
+            if (n_allows == sizeof allows / sizeof allows[0]) {
+                err = wfh_error_set(WFH_EUSAGE, "exec: more than %zu --allow-* flags", n_allows);
+                goto done;
+            }
+            allows[n_allows++] = argv[i];
         } else if (!strcmp(argv[i], "--no-store")) {
             no_store = 1;
         } else if (err < 0) {
@@ -247,9 +259,12 @@ int cmd_exec(int argc, char **argv)
     /* Every step's grant is checked before the first one starts (exit 3 if refused).
      * Only with --policy for now: the built-in defaults do not yet cover what the shell
      * plugin declares, and the demo must run on a fresh machine. */
-    if (policy_path) {
+    if (policy_path || n_allows) {
         if ((err = wfh_policy_load(policy_path, &policy)) < 0)
             goto done;
+        for (size_t k = 0; k < n_allows; k++)
+            if ((err = wfh_policy_allow_flag(policy, allows[k])) < 0)
+                goto done;
         if (!workspace && !(workspace = cwd = getcwd(NULL, 0))) {
             err = wfh_error_set(WFH_EIO, "exec: cannot name the current directory: %s",
                                 strerror(errno));

@@ -38,4 +38,23 @@ expect_in "$T/err" "other/x: Permission denied" "the refusal is the kernel's"
 [ -e "$OUT/other/x" ] && fail "write outside the grant: the file exists"
 expect_eq "$(json "$T/out" '["steps"]["shadow"]["status"]')" "failed" "read of /etc/shadow"
 expect_in "$T/err" "/etc/shadow: Permission denied" "/etc/shadow is masked"
+
+# Deno-style flags grant more for one run: the write that was refused now lands.
+printf '%s\n' "$ENVLINE" >"$T/policy2"
+cat >"$T/flow2.yaml" <<Y
+name: flags
+steps:
+  - id: outside
+    uses: shell
+    with:
+      run: echo yes > $OUT/other/y
+Y
+run "$WFH" exec --json --workspace "$T/ws" --policy "$T/policy2" "$T/flow2.yaml"
+expect_eq "$(json "$T/out" '["steps"]["outside"]["status"]')" "failed" "no flag: refused"
+run "$WFH" exec --json --workspace "$T/ws" --policy "$T/policy2" --allow-write="$OUT/other" "$T/flow2.yaml"
+expect_rc 0 "--allow-write"
+expect_eq "$(cat "$OUT/other/y" 2>/dev/null)" "yes" "--allow-write reached the step"
+run "$WFH" exec --policy "$T/policy2" --allow-everything "$T/flow2.yaml"
+expect_rc 2 "unknown --allow flag"
+expect_in "$T/err" "--allow-everything: unknown grant" "names the flag"
 done_testing
