@@ -58,7 +58,8 @@ static void usage(FILE *out)
           "      --no-store       record nothing: the run cannot be resumed or listed\n"
           "  -h, --help           show this help\n\n"
           "exit status: 0 the run succeeded, 1 it failed, 2 invalid workflow or usage,\n"
-          "3 refused by the sandbox policy, 130 cancelled (SIGINT/SIGTERM).\n",
+          "3 refused for security (the sandbox policy, a secrets file others can read),\n"
+          "130 cancelled (SIGINT/SIGTERM).\n",
           out);
 }
 
@@ -306,6 +307,7 @@ int cmd_exec(int argc, char **argv)
         run_err = WFH_EIO;
     if (want_json) {
         json_t *doc = wfh_run_to_json(run); /* owned */
+        wfh_durable_report(dur, doc);
         if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 ||
             fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
             json_decref(doc);
