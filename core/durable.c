@@ -9,7 +9,9 @@
  * Crash testing: $WFH_DURABLE_KILL_AT=N makes the host SIGKILL itself just before its
  * Nth store write, and N+ just after the Nth write committed, so the integration tests
  * can stop a run at every point of its life deterministically (tests/integration/
- * durable_*.sh). Log lines are not counted. Nothing else reads it.
+ * durable_*.sh). $WFH_DURABLE_FAIL_AT=N makes the Nth write fail instead, as a full
+ * disk would, so every write's failure path is exercised (curl's torture tests, one
+ * point at a time). Log lines are not counted. Nothing else reads these.
  */
 #include <errno.h>
 #include <signal.h>
@@ -40,8 +42,10 @@ struct wfh_durable {
     unsigned long writes;       /* store writes so far (for the kill points) */
     unsigned long kill_at;      /* $WFH_DURABLE_KILL_AT, 0 if unset */
     int kill_after;             /* "N+": after the write rather than before */
+    unsigned long fail_at;      /* $WFH_DURABLE_FAIL_AT, 0 if unset */
     int log_failed;             /* a log append failed (reported once) */
     int restoring;              /* inside wfh_durable_restore: record nothing */
+    char finish_error[512];     /* why the run's end was not recorded, or "" */
 };
 
 int wfh_durable_open_store(const char *home_opt, unsigned flags, wfh_store **out)
@@ -147,6 +151,9 @@ int wfh_durable_new(wfh_store *st, const wfh_workflow *wf, wfh_durable **out)
         d->kill_at = strtoul(kill, &end, 10);
         d->kill_after = end && *end == '+';
     }
+    const char *fail = getenv("WFH_DURABLE_FAIL_AT");
+    if (fail && *fail)
+        d->fail_at = strtoul(fail, NULL, 10);
 done:
     if (err < 0) {
         wfh_durable_free(d);
@@ -184,10 +191,15 @@ static void kill_point(wfh_durable *d, int after)
     raise(SIGKILL);
 }
 
-static void write_begin(wfh_durable *d)
+/* Before the Nth write: maybe die there, or fail it as a full disk would. */
+static int write_begin(wfh_durable *d)
 {
     d->writes++;
     kill_point(d, 0);
+    if (d->fail_at && d->writes == d->fail_at)
+        return wfh_error_set(WFH_EIO, "run store: write %lu failed ($WFH_DURABLE_FAIL_AT)",
+                             d->writes);
+    return 0;
 }
 
 static int write_end(wfh_durable *d, int err)
@@ -220,11 +232,9 @@ int wfh_durable_create(wfh_durable *d, const char *run_id)
         goto done;
     wfh_store_run_new rn = {
         .workflow = d->wf->name, .file_path = path, .file_hash = hash, .id = run_id};
-    write_begin(d);
-    if ((err = write_end(d, wfh_store_run_create(d->st, &rn, &id))) < 0)
+        if ((err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_create(d->st, &rn, &id))) < 0)
         goto done;
-    write_begin(d);
-    err = write_end(d, wfh_store_run_set_state(d->st, run_id, WFH_STATE_RUNNING, NULL));
+        err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_set_state(d->st, run_id, WFH_STATE_RUNNING, NULL));
 done:
     free(path);
     free(hash);
@@ -293,8 +303,7 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
         };
         if ((err = wfh_store_idempotency_key(d->run_id, step_id, &key)) < 0)
             goto done;
-        write_begin(d);
-        err = write_end(d, wfh_store_attempt_start(d->st, d->run_id, step_id, attempt, key, &ref));
+                err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_attempt_start(d->st, d->run_id, step_id, attempt, key, &ref));
         goto done;
     }
     if (ev->from == WFH_S_RUNNING) {
@@ -312,14 +321,12 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
             .term_signal = info.term_signal,
             .step_status = info.step_status,
         };
-        write_begin(d);
-        err = write_end(d, wfh_store_step_attempt_end(
+                err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_step_attempt_end(
                                d->st, d->run_id, step_id, attempt, &end, store_state(ev->to),
                                hash, ev->to == WFH_S_SUCCEEDED ? info.outputs : NULL));
         goto done;
     }
-    write_begin(d);
-    err = write_end(d, wfh_store_step_set_state(d->st, d->run_id, step_id, store_state(ev->to),
+        err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_step_set_state(d->st, d->run_id, step_id, store_state(ev->to),
                                                 hash, NULL, ev->reason));
 done:
     free(key);
@@ -351,9 +358,19 @@ int wfh_durable_finish(wfh_durable *d, int run_err, const char *error)
     wfh_state s = run_err == 0                ? WFH_STATE_SUCCEEDED
                   : run_err == WFH_ECANCELLED ? WFH_STATE_CANCELLED
                                               : WFH_STATE_FAILED;
-    write_begin(d);
-    return write_end(d, wfh_store_run_set_state(d->st, d->run_id, s,
-                                                run_err == 0 ? NULL : error));
+        int err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_set_state(d->st, d->run_id, s,
+                                                   run_err == 0 ? NULL : error));
+    if (err < 0)
+        snprintf(d->finish_error, sizeof d->finish_error, "%s", wfh_error_last());
+    return err;
+}
+
+void wfh_durable_report(const wfh_durable *d, json_t *doc)
+{
+    if (!d || !d->finish_error[0] || !json_is_object(doc))
+        return;
+    json_object_set_new(doc, "status", json_string("failed"));
+    json_object_set_new(doc, "error", json_string(d->finish_error));
 }
 
 /* ---- the way back in ------------------------------------------------------------------ */
@@ -388,8 +405,7 @@ int wfh_durable_reopen(wfh_durable *d, const char *run_id, int retry, wfh_store_
     if ((err = set_run_id(d, run_id)) < 0)
         return err;
     if (!retry) {
-        write_begin(d);
-        err = write_end(d, wfh_store_run_reopen(d->st, run_id,
+                err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_reopen(d->st, run_id,
                                                 "the host stopped during this attempt", &rec));
         goto done;
     }
@@ -400,14 +416,12 @@ int wfh_durable_reopen(wfh_durable *d, const char *run_id, int retry, wfh_store_
         if (s->state == WFH_STATE_SUCCEEDED || s->state == WFH_STATE_QUEUED ||
             s->state == WFH_STATE_PENDING)
             continue;
-        write_begin(d);
-        if ((err = write_end(d, wfh_store_step_set_state(d->st, run_id, s->id, WFH_STATE_QUEUED,
+                if ((err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_step_set_state(d->st, run_id, s->id, WFH_STATE_QUEUED,
                                                          NULL, NULL, NULL))) < 0)
             goto done;
         s->state = WFH_STATE_QUEUED;
     }
-    write_begin(d);
-    err = write_end(d, wfh_store_run_set_state(d->st, run_id, WFH_STATE_RUNNING, NULL));
+        err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_set_state(d->st, run_id, WFH_STATE_RUNNING, NULL));
 done:
     if (err < 0) {
         wfh_store_run_free(rec);

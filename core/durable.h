@@ -103,4 +103,8 @@ void wfh_durable_on_log(void *ud, size_t step, unsigned attempt, int level, cons
  */
 int wfh_durable_finish(wfh_durable *d, int run_err, const char *error);
 
+/** If the run's end could not be recorded, make the --json document @p doc (borrowed,
+ * modified) say so: "status" failed and "error" the store's message. */
+void wfh_durable_report(const wfh_durable *d, json_t *doc);
+
 #endif

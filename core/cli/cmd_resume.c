@@ -253,6 +253,7 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         run_err = WFH_EIO;
     if (want_json) {
         json_t *doc = wfh_run_to_json(run); /* owned */
+        wfh_durable_report(dur, doc);
         if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 ||
             fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
             json_decref(doc);
