@@ -965,6 +965,57 @@ static void on_output_tmpl(void *ud, const wfh_value *t)
     wfh_tmpl_refs(t->tmpl, on_output_ref, c);
 }
 
+/* `item`, `index` and `matrix` exist only inside a fan-out step's with/env. */
+static void on_fanout_ref(void *ud, const wfh_expr_ref *ref)
+{
+    lctx *c = ud;
+    if (ref->nparts < 1 || !ref->parts[0])
+        return;
+    const wfh_step *s = &c->wf->steps[c->cur];
+    const char *name = ref->parts[0];
+    int fan = s->for_each || s->matrix;
+    int bad = (!strcasecmp(name, "item") || !strcasecmp(name, "index")) ? !fan
+              : !strcasecmp(name, "matrix")                               ? !s->matrix
+                                                                          : 0;
+    if (!bad)
+        return;
+    unsigned line, col;
+    wfh_value_pos(c->v, ref->offset, &line, &col);
+    wfh_diag_add(c->d, WFH_DIAG_ERROR, line, col,
+                 !strcasecmp(name, "matrix") ? "matrix is set in steps with a matrix:"
+                                             : "item and index are set in steps with for_each: "
+                                               "or matrix:",
+                 "step '%s' reads '%s', which it does not have", s->id, name);
+}
+
+static void on_fanout_tmpl(void *ud, const wfh_value *t)
+{
+    lctx *c = ud;
+    c->v = t;
+    wfh_tmpl_refs(t->tmpl, on_fanout_ref, c);
+}
+
+static void on_cond_fanout_ref(void *ud, const wfh_expr_ref *ref)
+{
+    lctx *c = ud;
+    if (ref->nparts < 1 || !ref->parts[0])
+        return;
+    const char *name = ref->parts[0];
+    if (strcasecmp(name, "item") && strcasecmp(name, "index") && strcasecmp(name, "matrix"))
+        return;
+    const wfh_step *s = &c->wf->steps[c->cur];
+    unsigned line, col;
+    if (c->in_for_each)
+        expr_pos(s->fe_line, s->fe_col, s->for_each_text, ref->offset, &line, &col);
+    else
+        expr_pos(s->if_line, s->if_col, s->cond_text, ref->offset, &line, &col);
+    wfh_diag_add(c->d, WFH_DIAG_ERROR, line, col,
+                 "they are set per item, in with and env; the step's if and for_each are "
+                 "evaluated once",
+                 "the %s of step '%s' reads '%s', which it does not have",
+                 c->in_for_each ? "for_each" : "if", s->id, name);
+}
+
 int wfh_lang_validate(wfh_workflow *wf, wfh_diags *d)
 {
     lctx c = {.wf = wf, .d = d};
@@ -981,11 +1032,17 @@ int wfh_lang_validate(wfh_workflow *wf, wfh_diags *d)
             continue;
         c.cur = i;
         c.in_for_each = 0;
-        if (s->cond)
+        if (s->cond) {
             wfh_expr_refs(s->cond, on_cond_ref, &c);
+            wfh_expr_refs(s->cond, on_cond_fanout_ref, &c);
+        }
         c.in_for_each = 1;
-        if (s->for_each)
+        if (s->for_each) {
             wfh_expr_refs(s->for_each, on_cond_ref, &c);
+            wfh_expr_refs(s->for_each, on_cond_fanout_ref, &c);
+        }
+        wfh_value_walk_tmpls(s->with, on_fanout_tmpl, &c);
+        wfh_value_walk_tmpls(s->env, on_fanout_tmpl, &c);
         if (s->for_each && s->matrix)
             wfh_diag_add(d, WFH_DIAG_ERROR, s->fe_line, s->fe_col,
                          "use one: a matrix is a for_each over its combinations",

@@ -119,4 +119,31 @@ Y
 run "$WFH" exec --no-store --json "$T/m.yaml"
 expect_rc 0 "matrix run"
 expect_in "$T/err" 'all \| built linux-x64 linux-arm\+ mac-arm bsd-x64' "combinations, exclude, include"
+
+# item/index/matrix only where they exist
+cat >"$T/ctx.yaml" <<'Y'
+name: contexts
+steps:
+  - id: plain
+    uses: shell
+    env:
+      X: ${{ item }}
+    with:
+      run: "true"
+  - id: fe
+    uses: shell
+    for_each: ${{ fromJSON('[1]') }}
+    if: index == 0
+    env:
+      M: ${{ matrix.os }}
+      I: ${{ index }}
+    with:
+      run: "true"
+Y
+run "$WFH" validate "$T/ctx.yaml"
+expect_rc 2 "contexts used where they do not exist"
+expect_in "$T/err" "ctx.yaml:6:14: .*step 'plain' reads 'item', which it does not have" "item outside a fan-out"
+expect_in "$T/err" "ctx.yaml:12:9: .*the if of step 'fe' reads 'index'" "index in if"
+expect_in "$T/err" "ctx.yaml:14:14: .*step 'fe' reads 'matrix'" "matrix in a for_each step"
+expect_not_in "$T/err" "ctx.yaml:15:" "index in a for_each step's env is fine"
 done_testing
