@@ -84,6 +84,10 @@ typedef struct run_step {
     int fe_failed;           /* an item did not succeed: start no more */
     wfh_sstate fe_end;       /* how the first unsuccessful item ended */
     char *fe_error;          /* owned, may be NULL: the first failure, naming the item */
+    unsigned *fe_attempts;   /* owned [items]: attempts each item has had */
+    size_t *fe_retry;        /* owned [items]: items waiting to be tried again */
+    uint64_t *fe_retry_at;   /* owned [items]: when each of those may start (monotonic) */
+    size_t n_fe_retry;
 } run_step;
 
 enum { CIRCUIT_CLOSED = 0, CIRCUIT_OPEN, CIRCUIT_HALF_OPEN };
@@ -144,6 +148,7 @@ struct wfh_run {
     pid_t *slot_pid;         /* owned [n_slots] */
     uint64_t *slot_deadline; /* owned [n_slots] */
     unsigned char *slot_timed_out; /* owned [n_slots] */
+    uint64_t *slot_started;  /* owned [n_slots]: when the item's attempt started */
     size_t n_deferred;
     char *outputs_error;     /* owned, may be NULL: why they could not be evaluated */
     void (*on_log)(void *, size_t, unsigned, int, const char *, size_t); /* may be NULL */
@@ -381,6 +386,7 @@ static void slot_refresh(wfh_run *r, size_t slot)
     }
 }
 
+static int getrandom_u64(uint64_t *out);
 static long circuit_for(wfh_run *r, size_t i, json_t *inputs);
 static int circuit_blocks(wfh_run *r, long k, uint64_t *wait_ms, char *why, size_t len);
 static void end_attempt(wfh_run *r, size_t i, wfh_sstate to, int cls, const char *reason,
@@ -431,6 +437,18 @@ static void start_fanout(wfh_run *r, size_t i, const wfh_expr_env *ee)
     }
     rs->fe_next = rs->fe_running = rs->fe_done = 0;
     rs->fe_failed = 0;
+    size_t cells = json_array_size(list) ? json_array_size(list) : 1;
+    free(rs->fe_attempts);
+    free(rs->fe_retry);
+    free(rs->fe_retry_at);
+    rs->fe_attempts = calloc(cells, sizeof *rs->fe_attempts);
+    rs->fe_retry = calloc(cells, sizeof *rs->fe_retry);
+    rs->fe_retry_at = calloc(cells, sizeof *rs->fe_retry_at);
+    rs->n_fe_retry = 0;
+    if (!rs->fe_attempts || !rs->fe_retry || !rs->fe_retry_at) {
+        transition(r, i, WFH_S_FAILED, "out of memory");
+        return;
+    }
     transition(r, i, WFH_S_RUNNING, NULL);
     if (r->fatal || wfh_sched_state(r->sched, i) != WFH_S_RUNNING)
         return;
@@ -452,7 +470,7 @@ static void start_item(wfh_run *r, size_t i, size_t k)
     json_object_set_new(r->ctx, "index", json_integer((json_int_t)k));
     if (st->matrix)
         json_object_set(r->ctx, "matrix", item);
-    json_object_set_new(r->ctx_run, "attempt", json_integer(1));
+    json_object_set_new(r->ctx_run, "attempt", json_integer(rs->fe_attempts[k] + 1));
     wfh_expr_env ee = {.contexts = r->ctx, .strict_step_outputs = 1,
                        .run_failed = wfh_sched_count(r->sched, WFH_S_FAILED) +
                                          wfh_sched_count(r->sched, WFH_S_TIMED_OUT) >
@@ -478,7 +496,7 @@ static void start_item(wfh_run *r, size_t i, size_t k)
     json_object_del(r->ctx, "item");
     json_object_del(r->ctx, "index");
     json_object_del(r->ctx, "matrix");
-    rs->fe_next = k + 1;
+    unsigned attempt = ++rs->fe_attempts[k];
     wfh_attempt *att = NULL;
     if (!bad) {
         char key[WFH_RUN_ID_LEN + 2 + 256 + 24], sid[256 + 24];
@@ -495,7 +513,7 @@ static void start_item(wfh_run *r, size_t i, size_t k)
             .step_id = sid,
             .idempotency_key = key,
             .workspace = r->workspace,
-            .attempt = 1,
+            .attempt = attempt,
             .sandbox = rs->sandbox,
             .plugin_blake2b256 = meta && meta->plugin ? meta->plugin->blake2b256 : NULL,
             .plugin_sha256 = meta && meta->plugin ? meta->plugin->sha256 : NULL,
@@ -531,6 +549,7 @@ static void start_item(wfh_run *r, size_t i, size_t k)
     r->slot_timed_out[s] = 0;
     uint64_t limit = wfh_timeout_for(r->wf, st);
     r->slot_deadline[s] = limit ? mono_ms() + limit : 0;
+    r->slot_started[s] = mono_ms();
     rs->fe_running++;
     if (rs->group >= 0)
         r->group_running[rs->group]++;
@@ -574,18 +593,57 @@ static void feed_items(wfh_run *r)
         const wfh_step *st = &r->wf->steps[i];
         size_t total = json_array_size(rs->fe_items);
         int stop = r->cancelled || r->fatal || rs->fe_failed;
-        while (!stop && r->n_free > 0 && rs->fe_next < total &&
-               (!st->max_parallel || rs->fe_running < st->max_parallel) &&
-               (rs->group < 0 || r->group_running[rs->group] < r->wf->limit_values[rs->group])) {
-            start_item(r, i, rs->fe_next);
+        uint64_t now = mono_ms();
+#define ROOM                                                                                 \
+    (r->n_free > 0 && (!st->max_parallel || rs->fe_running < st->max_parallel) &&           \
+     (rs->group < 0 || r->group_running[rs->group] < r->wf->limit_values[rs->group]))
+        for (size_t q = 0; !stop && q < rs->n_fe_retry && ROOM;) {
+            if (rs->fe_retry_at[q] > now) {
+                q++;
+                continue;
+            }
+            size_t item = rs->fe_retry[q];
+            rs->fe_retry[q] = rs->fe_retry[--rs->n_fe_retry];
+            rs->fe_retry_at[q] = rs->fe_retry_at[rs->n_fe_retry];
+            start_item(r, i, item);
             stop = rs->fe_failed;
         }
+        while (!stop && rs->fe_next < total && ROOM) {
+            start_item(r, i, rs->fe_next++);
+            stop = rs->fe_failed;
+        }
+#undef ROOM
         if (rs->fe_running == 0 && (stop || rs->fe_done == total)) {
             fanout_end(r, i); /* removes it from r->fanout: look at slot k again */
             continue;
         }
         k++;
     }
+}
+
+/* An item's attempt in the step's attempt_history, with "item" naming it. */
+static void record_item(wfh_run *r, size_t i, size_t k, size_t slot, wfh_sstate to,
+                        const char *reason)
+{
+    run_step *rs = &r->steps[i];
+    if (!rs->history && !(rs->history = json_array()))
+        return;
+    char *masked = reason && wfh_secrets_count(r->secrets)
+                       ? wfh_secrets_mask(r->secrets, reason, strlen(reason), NULL)
+                       : NULL; /* owned */
+    uint64_t now = mono_ms();
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    uint64_t wall_ms = (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u;
+    uint64_t dur = now - r->slot_started[slot];
+    json_t *e = json_pack("{s:i,s:i,s:s,s:I,s:I,s:s?}", "item", (int)k, "attempt",
+                          (int)rs->fe_attempts[k], "status", wfh_sstate_name(to),
+                          "start_unix_ms", (json_int_t)(wall_ms - dur), "duration_ms",
+                          (json_int_t)dur, "error",
+                          to == WFH_S_SUCCEEDED ? NULL : masked ? masked : reason);
+    free(masked);
+    if (e)
+        json_array_append_new(rs->history, e);
 }
 
 static void finish_item(wfh_run *r, size_t s, int wait_status)
@@ -605,7 +663,6 @@ static void finish_item(wfh_run *r, size_t s, int wait_status)
     if (rs->group >= 0)
         r->group_running[rs->group]--;
     rs->fe_running--;
-    rs->fe_done++;
     json_t *outs = wfh_secrets_count(r->secrets) ? wfh_secrets_mask_json(r->secrets, res.outputs)
                                                  : json_incref(res.outputs);
     json_array_set_new(rs->fe_outputs, k, outs ? outs : json_null());
@@ -614,6 +671,29 @@ static void finish_item(wfh_run *r, size_t s, int wait_status)
                     : res.status == WFH_STEP_CANCELLED || rs->cancel_requested || r->cancelled
                         ? WFH_S_CANCELLED
                         : WFH_S_FAILED;
+    int cls = to == WFH_S_TIMED_OUT ? WFH_STEP_TIMEOUT : res.status > 0 ? res.status
+                                                                        : WFH_STEP_FAILED;
+    record_item(r, i, k, s, to, res.error);
+    const wfh_retry *pol = wfh_retry_for(r->wf, &r->wf->steps[i]);
+    if ((to == WFH_S_FAILED || to == WFH_S_TIMED_OUT) && !r->cancelled && !r->fatal &&
+        !rs->fe_failed && wfh_retry_should(pol, rs->fe_attempts[k], cls)) {
+        /* the item goes again after its wait; the step waits for it */
+        uint64_t rnd = 0;
+        if (pol->jitter_full && getrandom_u64(&rnd) < 0)
+            rnd = mono_ms() * 2654435761u;
+        uint64_t wait = wfh_retry_delay(pol, rs->fe_attempts[k], res.retry_after_ms, rnd);
+        rs->fe_retry[rs->n_fe_retry] = k;
+        rs->fe_retry_at[rs->n_fe_retry++] = mono_ms() + wait;
+        char note[700];
+        snprintf(note, sizeof note, "item %zu attempt %u failed (%s)", k, rs->fe_attempts[k],
+                 timed_out ? "timed out" : res.error ? res.error : "failed");
+        char *masked = wfh_secrets_mask(r->secrets, note, strlen(note), NULL); /* owned */
+        wfh_display_step_retry(r->disp, i, rs->fe_attempts[k], wait, masked ? masked : "");
+        free(masked);
+        wfh_attempt_result_clear(&res);
+        return;
+    }
+    rs->fe_done++;
     if (to != WFH_S_SUCCEEDED && !rs->fe_failed) {
         rs->fe_failed = 1;
         rs->fe_end = to == WFH_S_CANCELLED ? WFH_S_FAILED : to;
@@ -1086,6 +1166,12 @@ static int nearest_deadline(wfh_run *r, int timeout)
     for (size_t k = 0; k < r->n_retrying; k++)
         if (r->steps[r->retrying[k]].retry_at_ms < best)
             best = r->steps[r->retrying[k]].retry_at_ms;
+    for (size_t k = 0; k < r->n_fanout; k++) {
+        const run_step *rs = &r->steps[r->fanout[k]];
+        for (size_t q = 0; q < rs->n_fe_retry; q++)
+            if (rs->fe_retry_at[q] < best)
+                best = rs->fe_retry_at[q];
+    }
     if (best == UINT64_MAX)
         return timeout;
     uint64_t wait = best > now ? best - now : 0;
@@ -1173,6 +1259,9 @@ void wfh_run_free(wfh_run *r)
             json_decref(rs->fe_items);
             json_decref(rs->fe_outputs);
             free(rs->fe_error);
+            free(rs->fe_attempts);
+            free(rs->fe_retry);
+            free(rs->fe_retry_at);
         }
     }
     free(r->steps);
@@ -1195,6 +1284,7 @@ void wfh_run_free(wfh_run *r)
     free(r->slot_pid);
     free(r->slot_deadline);
     free(r->slot_timed_out);
+    free(r->slot_started);
     for (size_t k = 0; k < r->n_circuits; k++)
         free(r->circuits[k].key);
     free(r->circuits);
@@ -1262,8 +1352,9 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     r->slot_pid = calloc(r->n_slots, sizeof *r->slot_pid);
     r->slot_deadline = calloc(r->n_slots, sizeof *r->slot_deadline);
     r->slot_timed_out = calloc(r->n_slots, 1);
+    r->slot_started = calloc(r->n_slots, sizeof *r->slot_started);
     if (!r->slot_item || !r->slot_att || !r->slot_pid || !r->slot_deadline ||
-        !r->slot_timed_out) {
+        !r->slot_timed_out || !r->slot_started) {
         err = wfh_error_set(WFH_ENOMEM, "run: out of memory");
         goto done;
     }
@@ -1550,7 +1641,7 @@ int wfh_run_exec(wfh_run *r)
             cancel_run(r, 0);
         if (wfh_sched_finished(r->sched))
             break;
-        if (r->n_free == r->n_slots && r->n_retrying == 0) {
+        if (r->n_free == r->n_slots && r->n_retrying == 0 && r->n_fanout == 0) {
             /* Nothing running, nothing startable, yet not finished: the graph state is
              * inconsistent. Say so rather than sleep forever. */
             err = wfh_error_set(WFH_EINVAL, "run %s: no step can start (scheduler bug)", r->id);

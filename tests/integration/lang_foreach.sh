@@ -146,4 +146,33 @@ expect_in "$T/err" "ctx.yaml:6:14: .*step 'plain' reads 'item', which it does no
 expect_in "$T/err" "ctx.yaml:12:9: .*the if of step 'fe' reads 'index'" "index in if"
 expect_in "$T/err" "ctx.yaml:14:14: .*step 'fe' reads 'matrix'" "matrix in a for_each step"
 expect_not_in "$T/err" "ctx.yaml:15:" "index in a for_each step's env is fine"
+
+# items are retried under the step's retry policy, each on its own
+cat >"$T/r.yaml" <<Y
+name: item-retries
+steps:
+  - id: each
+    uses: shell
+    for_each: \${{ fromJSON('["a", "b", "c"]') }}
+    retry: {max_attempts: 3, initial: 300ms}
+    env:
+      N: \${{ index }}
+    with:
+      run: |
+        f="$T/try.\$N"; n=\$(cat "\$f" 2>/dev/null || echo 0); echo \$((n+1)) > "\$f"
+        [ "\$N" != 1 ] || [ \$n -ge 1 ]
+Y
+run "$WFH" exec --no-store --json "$T/r.yaml"
+expect_rc 0 "an item that fails once succeeds on its retry"
+expect_in "$T/err" 'again each: attempt 1 failed \(item 1 attempt 1 failed' "the item's retry is shown"
+python3 - "$T/out" <<'PY' || fail "item retry history"
+import json, sys
+h = json.load(open(sys.argv[1]))["steps"]["each"]["attempt_history"]
+one = [e for e in h if e["item"] == 1]
+ok = [e["attempt"] for e in one] == [1, 2] and [e["status"] for e in one] == ["failed", "succeeded"]
+gap = one[1]["start_unix_ms"] - (one[0]["start_unix_ms"] + one[0]["duration_ms"]) if len(one) == 2 else -1
+ok = ok and 295 <= gap <= 300 + 1500 and len([e for e in h if e["item"] != 1]) == 2
+if not ok: print(h, gap, file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
 done_testing
