@@ -44,6 +44,8 @@ static void usage(FILE *out, int retry)
               out);
     fputs("options:\n"
           "      --home DIR       the wfhost home holding the run (default: $WFH_HOME, ...)\n"
+          "      --file FILE      the workflow file, if it moved since the run started (its\n"
+          "                       hash is checked all the same)\n"
           "      --allow-changed  the workflow file changed since the run started: go on,\n"
           "                       keeping only the results of steps whose definition (and\n"
           "                       everything upstream of them) did not change\n"
@@ -106,7 +108,7 @@ int wfh_cli_continue(int argc, char **argv, int retry)
     const char *cmd = retry ? "retry" : "resume";
     int err = 0, rc = WFH_EXIT_OK;
     const char *run_id = NULL, *home = NULL, *plugin_dir = NULL, *workspace = NULL,
-               *policy_path = NULL; /* borrowed from argv */
+               *policy_path = NULL, *file = NULL; /* borrowed from argv */
     unsigned concurrency = 0;
     int want_json = 0, allow_changed = 0, changed = 0, nothing = 0;
     wfh_store *store = NULL;     /* owned */
@@ -143,6 +145,8 @@ int wfh_cli_continue(int argc, char **argv, int retry)
             concurrency = (unsigned)n;
         } else if ((v = opt_value(argc, argv, &i, "--home", &err, cmd))) {
             home = v;
+        } else if ((v = opt_value(argc, argv, &i, "--file", &err, cmd))) {
+            file = v;
         } else if ((v = opt_value(argc, argv, &i, "--plugin-dir", &err, cmd))) {
             plugin_dir = v;
         } else if ((v = opt_value(argc, argv, &i, "--workspace", &err, cmd))) {
@@ -191,9 +195,11 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         goto done;
     }
 
-    wfh_diags_init(&diags, rec->file_path, NULL, 0);
+    if (!file)
+        file = rec->file_path;
+    wfh_diags_init(&diags, file, NULL, 0);
     diags_ready = 1;
-    err = wfh_workflow_load(rec->file_path, &wf, &diags);
+    err = wfh_workflow_load(file, &wf, &diags);
     if (err < 0 || diags.errors > 0) {
         if (diags.count == 0)
             goto done;

@@ -96,6 +96,28 @@ expect_in "$T/err" "1 of 4 step" "one result kept (ok1): indep changed, flaky ha
 expect_eq "$(count ok1) $(count indep)" "1 2" "unchanged ok1 kept; changed indep ran again"
 expect_eq "$(json "$T/out" '["steps"]["indep"]["outputs"]["v"]')" second "indep's new output"
 
+# The workflow file moved: --file names it, and its hash is still checked.
+rm -f "$T/fixed" "$T/cnt"
+write_flow first
+run "$WFH" exec "${H[@]}" "$T/flow.yaml"
+id4=$(head -n 1 "$T/err" | sed -n 's/^run \([0-9A-Z]*\) (flaky)$/\1/p')
+mv "$T/flow.yaml" "$T/moved.yaml"
+run "$WFH" retry "${H[@]}" "$id4"
+expect_rc 2 "retry when the workflow file is gone"
+expect_in "$T/err" "flow\.yaml" "the message names the recorded file"
+touch "$T/fixed"
+run "$WFH" retry "${H[@]}" --file "$T/moved.yaml" "$id4"
+expect_rc 0 "retry --file with the moved file"
+write_flow second
+run "$WFH" retry "${H[@]}" --file "$T/flow.yaml" "$id4"
+expect_rc 0 "a finished run: nothing to check"
+rm -f "$T/fixed"
+run "$WFH" exec "${H[@]}" "$T/moved.yaml"
+id5=$(head -n 1 "$T/err" | sed -n 's/^run \([0-9A-Z]*\) (flaky)$/\1/p')
+run "$WFH" retry "${H[@]}" --file "$T/flow.yaml" "$id5"
+expect_rc 2 "--file with different contents is refused"
+expect_in "$T/err" "changed since the run started" "as a changed file"
+
 # Refusals: unknown run, a run that has not finished, a home without a store.
 run "$WFH" resume "${H[@]}" 01ZZZZZZZZZZZZZZZZZZZZZZZZ
 [ "$rc" = 0 ] && fail "resume of an unknown run succeeded"
