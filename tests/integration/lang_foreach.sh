@@ -23,7 +23,7 @@ steps:
     with:
       run: |
         date +%s%N > "$T/start.\$N"
-        sleep 0.\$((4 - N))
+        sleep 1.\$((4 - N))
         echo "upper=\$(echo \$NAME | tr a-z A-Z)" >> "\$WFH_OUTPUT"
         echo "n=\$N" >> "\$WFH_OUTPUT"
         date +%s%N > "$T/end.\$N"

@@ -9,7 +9,7 @@
   echo "limits: {shell: 2}"
   echo "steps:"
   for i in 1 2 3 4 5 6; do
-    printf '  - id: s%s\n    uses: shell\n    with:\n      run: sleep 0.4\n' "$i"
+    printf '  - id: s%s\n    uses: shell\n    with:\n      run: sleep 1\n' "$i"
   done
 } >"$T/l.yaml"
 run "$WFH" exec --no-store --json -j 8 "$T/l.yaml"
