@@ -236,7 +236,8 @@ static int apply(wfh_sched *s, size_t step, wfh_sstate to, const char *reason, l
         int err = 0;
         /* A step whose `if` asks about failures waits for every need to end and then
          * decides for itself; a cancelled run still cancels it. */
-        if (ok || (to != WFH_S_CANCELLED && (s->flags[c] & WFH_SCHED_RUN_AFTER_FAILURE))) {
+        if (ok || (to != WFH_S_CANCELLED && (s->flags[c] & WFH_SCHED_RUN_AFTER_FAILURE)) ||
+            (to == WFH_S_CANCELLED && (s->flags[c] & WFH_SCHED_RUN_AFTER_CANCEL))) {
             if (--s->remaining[c] == 0)
                 err = push_work(s, c, WFH_S_QUEUED, -1);
         } else {
@@ -320,8 +321,15 @@ long wfh_sched_next(wfh_sched *s)
 
 int wfh_sched_cancel(wfh_sched *s, const char *reason)
 {
+    return wfh_sched_cancel_keep(s, reason, 0);
+}
+
+int wfh_sched_cancel_keep(wfh_sched *s, const char *reason, unsigned keep_flags)
+{
     for (size_t i = 0; i < s->n; i++) {
         wfh_sstate st = s->state[i];
+        if (s->flags[i] & keep_flags)
+            continue;
         if (st == WFH_S_PENDING || st == WFH_S_QUEUED || st == WFH_S_RETRYING) {
             int err = wfh_sched_transition(s, i, WFH_S_CANCELLED, reason);
             if (err < 0)

@@ -125,6 +125,8 @@ struct wfh_run {
     size_t n_free;
     struct pollfd *pfd;      /* owned [1 + 2 * n_slots]: self-pipe, then 2 per slot */
     int cancelled;
+    int soft_cancel;         /* cancelled by a first signal: finally steps still run */
+    int has_finally;
     int cancel_signal;
     int fatal;               /* a host error that stopped the run, or 0 */
     char fatal_msg[512];     /* its message, kept from being overwritten while we stop */
@@ -860,7 +862,7 @@ static void start_step(wfh_run *r, size_t i)
     rs->slot = r->free_slots[--r->n_free];
     r->slot_step[rs->slot] = i;
     slot_refresh(r, rs->slot);
-    if (r->cancelled) { /* a signal landed while it started */
+    if (r->cancelled && !(r->soft_cancel && st->handler == 2)) { /* a signal landed */
         rs->cancel_requested = 1;
         wfh_attempt_kill(rs->att, WFH_STEP_CANCELLED, "cancelled");
     }
@@ -1095,14 +1097,22 @@ static void end_attempt(wfh_run *r, size_t i, wfh_sstate to, int cls, const char
 
 static void cancel_run(wfh_run *r, int sig)
 {
-    char note[96];
-    if (!r->cancelled) {
+    char note[160];
+    /* The first signal spares `finally:` steps (they still run: they are the cleanup);
+     * a second one, or a host error, stops them too. */
+    int spare = sig && !r->cancelled && !r->fatal && r->has_finally;
+    if (!r->cancelled || r->soft_cancel) {
+        int first = !r->cancelled;
         r->cancelled = 1;
         r->cancel_signal = sig;
-        snprintf(note, sizeof note, "wfhost: %s: cancelling the run", sig ? strsignal(sig) :
-                 "stopping");
+        r->soft_cancel = spare;
+        snprintf(note, sizeof note, "wfhost: %s: %s", sig ? strsignal(sig) : "stopping",
+                 spare   ? "cancelling the run; finally steps still run (again to stop them)"
+                 : first ? "cancelling the run"
+                         : "stopping the finally steps too");
         wfh_display_note(r->disp, note);
-        int err = wfh_sched_cancel(r->sched, "cancelled");
+        int err = wfh_sched_cancel_keep(r->sched, "cancelled",
+                                        spare ? WFH_SCHED_RUN_AFTER_CANCEL : 0u);
         if (err < 0 && !r->fatal) {
             r->fatal = err;
             snprintf(r->fatal_msg, sizeof r->fatal_msg, "%s", wfh_error_last());
@@ -1111,7 +1121,7 @@ static void cancel_run(wfh_run *r, int sig)
     /* Again on every signal: a second Ctrl-C must not be needed, but is harmless. */
     for (size_t s = 0; s < r->n_slots; s++) {
         size_t i = r->slot_step[s];
-        if (i == NO_SLOT)
+        if (i == NO_SLOT || (r->soft_cancel && r->wf->steps[i].handler == 2))
             continue;
         r->steps[i].cancel_requested = 1;
         wfh_attempt_kill(slot_att(r, s), WFH_STEP_CANCELLED, "cancelled");
@@ -1208,7 +1218,8 @@ static void expire_deadlines(wfh_run *r)
             r->retrying[k] = r->retrying[--r->n_retrying];
             continue;
         }
-        if (!r->cancelled && !r->fatal && now >= r->steps[i].retry_at_ms) {
+        int may = !r->cancelled || (r->soft_cancel && r->wf->steps[i].handler == 2);
+        if (may && !r->fatal && now >= r->steps[i].retry_at_ms) {
             r->retrying[k] = r->retrying[--r->n_retrying];
             transition(r, i, WFH_S_QUEUED, NULL);
             continue;
@@ -1389,6 +1400,7 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
         r->steps[i].slot = NO_SLOT;
         r->steps[i].group = -1;
         r->steps[i].circuit = -1;
+        r->has_finally |= wf->steps[i].handler == 2;
         for (size_t g = 0; g < wf->n_limits; g++)
             if (wf->steps[i].type && !strcmp(wf->steps[i].type, wf->limit_types[g]))
                 r->steps[i].group = (long)g;
@@ -1425,7 +1437,8 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
         unsigned fl = ((wf->steps[i].cond && wf->steps[i].cond_status_fn) ||
                                wf->steps[i].handler
                            ? WFH_SCHED_RUN_AFTER_FAILURE : 0u) |
-                      (wf->steps[i].continue_on_error ? WFH_SCHED_TOLERATE_FAILURE : 0u);
+                      (wf->steps[i].continue_on_error ? WFH_SCHED_TOLERATE_FAILURE : 0u) |
+                      (wf->steps[i].handler == 2 ? WFH_SCHED_RUN_AFTER_CANCEL : 0u);
         if (fl && (err = wfh_sched_set_flags(r->sched, i, fl)) < 0)
             goto done;
     }
@@ -1631,13 +1644,15 @@ int wfh_run_exec(wfh_run *r)
     for (;;) {
         long next;
         feed_items(r);
-        while (!r->cancelled && !r->fatal && r->n_free > 0 && (next = next_startable(r)) >= 0) {
+        /* after a first signal only finally steps can be queued: let them start */
+        while ((!r->cancelled || r->soft_cancel) && !r->fatal && r->n_free > 0 &&
+               (next = next_startable(r)) >= 0) {
             start_step(r, (size_t)next);
             feed_items(r); /* a fan-out step that just started takes free slots first */
         }
         if (r->fatal && r->n_free == r->n_slots)
             break;
-        if (r->fatal && !r->cancelled)
+        if (r->fatal && (!r->cancelled || r->soft_cancel))
             cancel_run(r, 0);
         if (wfh_sched_finished(r->sched))
             break;

@@ -101,8 +101,12 @@ int wfh_sched_restore(wfh_sched *s, size_t step, unsigned attempts);
                                           cancelled), so its `if` decides */
 #define WFH_SCHED_TOLERATE_FAILURE 2u  /* continue_on_error: its FAILED/TIMED_OUT counts as
                                           success for its dependents */
+#define WFH_SCHED_RUN_AFTER_CANCEL 4u   /* finally: queued even when a need was cancelled,
+                                          and left alone by wfh_sched_cancel_keep */
 /* Returns 0 or WFH_EINVAL (no such step). */
 int wfh_sched_set_flags(wfh_sched *s, size_t step, unsigned flags);
+/* wfh_sched_cancel, except steps with any of @p keep_flags (they stay as they are). */
+int wfh_sched_cancel_keep(wfh_sched *s, const char *reason, unsigned keep_flags);
 /* Steps that failed with WFH_SCHED_TOLERATE_FAILURE (counted in FAILED/TIMED_OUT too). */
 size_t wfh_sched_tolerated(const wfh_sched *s);
 
