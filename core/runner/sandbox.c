@@ -28,6 +28,7 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -550,22 +551,80 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
 
 /* A granted path under /tmp would vanish under the private /tmp: before the tmpfs is
  * mounted, keep an O_PATH fd to it; after, recreate its name in the tmpfs and bind the
- * original back over it (what bubblewrap's --bind does). */
+ * original back over it (what bubblewrap's --bind does). Landlock grants the step
+ * read/write on everything beneath /tmp, bind mounts included, so a path granted only
+ * for reading or running (and the plugin itself) is bound read-only: otherwise a read
+ * grant under /tmp would be writable. */
 typedef struct tmp_keep {
     int fd;
+    int ro;
     const char *path; /* borrowed from the spec */
 } tmp_keep;
 
-static size_t tmp_collect(char *const *paths, tmp_keep *keep, size_t n, size_t cap)
+static size_t tmp_collect(char *const *paths, int ro, tmp_keep *keep, size_t n, size_t cap)
 {
     for (size_t i = 0; paths && paths[i] && n < cap; i++) {
         if (strncmp(paths[i], "/tmp/", 5) != 0)
             continue;
         int fd = open(paths[i], O_PATH | O_CLOEXEC);
         if (fd >= 0)
-            keep[n++] = (tmp_keep){fd, paths[i]};
+            keep[n++] = (tmp_keep){fd, ro, paths[i]};
     }
     return n;
+}
+
+static int tmp_beneath(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Give the binds Landlock's meaning (rights are the union along the path): ancestors are
+ * bound before what lies beneath them, and a read-only path beneath (or equal to) a
+ * writable one is not bound on its own, since that would take away the write the
+ * writable grant gives it. */
+static int tmp_cmp(const void *a, const void *b)
+{
+    size_t la = strlen(((const tmp_keep *)a)->path), lb = strlen(((const tmp_keep *)b)->path);
+    return (la > lb) - (la < lb);
+}
+
+static void tmp_order(tmp_keep *keep, size_t n)
+{
+    qsort(keep, n, sizeof *keep, tmp_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (!keep[i].ro)
+            continue;
+        for (size_t j = 0; j < n; j++)
+            if (!keep[j].ro && keep[j].fd >= 0 && tmp_beneath(keep[i].path, keep[j].path)) {
+                close(keep[i].fd);
+                keep[i].fd = -1;
+                break;
+            }
+    }
+}
+
+/* The flags a read-only remount must keep: in a user namespace the kernel refuses to
+ * clear nosuid/nodev/noexec/atime flags that the original mount had (they are locked). */
+static unsigned long tmp_locked_flags(const char *path)
+{
+    struct statvfs sv;
+    unsigned long f = 0;
+    if (statvfs(path, &sv) != 0)
+        return 0;
+    if (sv.f_flag & ST_NOSUID)
+        f |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV)
+        f |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC)
+        f |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME)
+        f |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME)
+        f |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME)
+        f |= MS_RELATIME;
+    return f;
 }
 
 static int tmp_rebind(const tmp_keep *k)
@@ -580,10 +639,13 @@ static int tmp_rebind(const tmp_keep *k)
         mkdir(buf, 0755);
         *p = '/';
     }
+    struct stat here;
     if (S_ISDIR(st.st_mode)) {
         if (mkdir(buf, 0755) != 0 && errno != EEXIST)
             return -1;
-    } else {
+    } else if (lstat(buf, &here) != 0) {
+        /* Only when missing: under an earlier read-only bind, opening an existing file
+         * for writing would fail with EROFS. */
         int fd = open(buf, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0)
             return -1;
@@ -591,7 +653,11 @@ static int tmp_rebind(const tmp_keep *k)
     }
     char src[64];
     snprintf(src, sizeof src, "/proc/self/fd/%d", k->fd);
-    return mount(src, buf, NULL, MS_BIND | MS_REC, NULL);
+    if (mount(src, buf, NULL, MS_BIND | MS_REC, NULL) != 0)
+        return -1;
+    if (!k->ro)
+        return 0;
+    return mount(NULL, buf, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | tmp_locked_flags(buf), NULL);
 }
 
 /* Secrets inside directories a step type may legitimately read (the shell reads /etc):
@@ -846,11 +912,12 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
         size_t nkeep = 0;
         char *const ws[2] = {spec->workspace, NULL};
         char *const pl[2] = {spec->plugin, NULL};
-        nkeep = tmp_collect(ws, keep, nkeep, 64);
-        nkeep = tmp_collect(pl, keep, nkeep, 64);
-        nkeep = tmp_collect(spec->read, keep, nkeep, 64);
-        nkeep = tmp_collect(spec->write, keep, nkeep, 64);
-        nkeep = tmp_collect(spec->run, keep, nkeep, 64);
+        nkeep = tmp_collect(ws, 0, keep, nkeep, 64);
+        nkeep = tmp_collect(pl, 1, keep, nkeep, 64);
+        nkeep = tmp_collect(spec->read, 1, keep, nkeep, 64);
+        nkeep = tmp_collect(spec->write, 0, keep, nkeep, 64);
+        nkeep = tmp_collect(spec->run, 1, keep, nkeep, 64);
+        tmp_order(keep, nkeep);
         /* Landlock's EXECUTE cannot see a memfd (it has no path): copying any readable
          * ELF into one and execveat()ing it would run a program nobody granted. Since
          * 6.3 this sysctl is per pid namespace and can only be made stricter. */
@@ -867,6 +934,8 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
             goto child_fail;
         }
         for (size_t i = 0; i < nkeep; i++) {
+            if (keep[i].fd < 0)
+                continue;
             if (tmp_rebind(&keep[i]) != 0) {
                 err = wfh_sandbox_fail(WFH_EIO, "sandbox: keeping %s under the private /tmp: %s",
                                        keep[i].path, strerror(errno));

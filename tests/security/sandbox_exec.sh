@@ -2,9 +2,11 @@
 # under strict; a write outside them, or a read of /etc/shadow, fails that step with
 # the kernel's refusal while the run and the host carry on.
 . "$(dirname "$0")/../lib.sh"
-OUT=$(mktemp -d "$WFH_BUILD/tests/hostile/exec.XXXXXX")
+. "$(dirname "$0")/hostile/sandbox_lib.sh"
+fixture_dir exec
+OUT=$FIX
 trap 'rm -rf "$T" "$OUT"' EXIT
-mkdir "$T/ws" "$OUT/granted" "$OUT/other"
+mkdir -p "$T/ws" "$OUT/granted" "$OUT/other"
 ENVLINE='allow shell --allow-env=PATH,HOME,USER,LOGNAME,LANG,LC_ALL,TZ,TMPDIR'
 cat >"$T/flow.yaml" <<Y
 name: confined
@@ -34,7 +36,7 @@ expect_eq "$(json "$T/out" '["steps"]["inside"]["status"]')" "succeeded" "write 
 expect_eq "$(cat "$OUT/granted/x" 2>/dev/null)" "ok" "the granted file was written"
 expect_eq "$(json "$T/out" '["steps"]["after"]["outputs"]["stdout"]')" "still running" "other steps carry on"
 expect_eq "$(json "$T/out" '["steps"]["outside"]["status"]')" "failed" "write outside the grant"
-expect_in "$T/err" "other/x: Permission denied" "the refusal is the kernel's"
+expect_in "$T/err" "other/x: $DENIED" "the refusal is the kernel's"
 [ -e "$OUT/other/x" ] && fail "write outside the grant: the file exists"
 expect_eq "$(json "$T/out" '["steps"]["shadow"]["status"]')" "failed" "read of /etc/shadow"
 expect_in "$T/err" "/etc/shadow: Permission denied" "/etc/shadow is masked"

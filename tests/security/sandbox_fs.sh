@@ -3,9 +3,10 @@
 # and /tmp. Each is refused with the kernel's error and nothing outside changed.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/hostile/sandbox_lib.sh"
-# Outside /tmp on purpose: the step's /tmp is private, so a secret under /tmp would be
-# merely invisible, and the test wants Landlock's refusal.
-FAKE=$(mktemp -d "$WFH_BUILD/tests/hostile/fakehome.XXXXXX")
+# Outside /tmp where possible (fixture_dir): the step's /tmp is private, so a secret
+# under /tmp would be merely invisible, and the test wants Landlock's refusal.
+fixture_dir fakehome
+FAKE=$FIX
 trap 'rm -rf "$T" "$FAKE"' EXIT
 mkdir -p "$FAKE/.ssh" "$FAKE/out"
 echo "-----BEGIN FAKE KEY-----" >"$FAKE/.ssh/id_ed25519"
@@ -13,7 +14,7 @@ S='"profile":"strict"'
 
 attack write "$FAKE/out/pwned" "$S"
 expect_status 1 "write outside grant"
-expect_error "^$FAKE/out/pwned: Permission denied$" "write outside grant"
+expect_error "^$FAKE/out/pwned: $DENIED$" "write outside grant"
 [ ! -e "$FAKE/out/pwned" ] || fail "write outside grant: the file was created"
 
 attack write "$FAKE/out/ok" "$S,\"write\":[\"$FAKE/out\"]"
@@ -25,9 +26,11 @@ expect_status 0 "write in the workspace"
 [ -s "$WS/inside" ] || fail "write in the workspace: no file"
 
 attack read "$FAKE/.ssh/id_ed25519" "$S"
-expect_error "^$FAKE/.ssh/id_ed25519: Permission denied$" "read of a fake ssh key"
+expect_error "^$FAKE/.ssh/id_ed25519: $DENIED$" "read of a fake ssh key"
+expect_status 1 "read of a fake ssh key"
 attack read "$FAKE/.ssh/id_ed25519" "$S,\"read\":[\"$FAKE/out\"]"
-expect_error "Permission denied$" "read grant of a sibling does not cover the key"
+expect_error "$DENIED$" "read grant of a sibling does not cover the key"
+expect_status 1 "read grant of a sibling does not cover the key"
 attack read /etc/shadow "$S"
 expect_error "^/etc/shadow: Permission denied$" "read /etc/shadow"
 # Even for a step type that may read all of /etc (the shell), its secrets are masked.

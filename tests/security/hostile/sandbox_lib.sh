@@ -43,3 +43,26 @@ expect_no_leftovers() { # expect_no_leftovers "what"
   done
   [ "$n" = 0 ] || fail "$1: $n step cgroup(s) still hold processes"
 }
+
+# fixture_dir NAME: sets FIX to a fresh directory for files a step must be refused, and
+# DENIED to the regex of that refusal. The step's /tmp is private, so a fixture under the
+# host's /tmp is merely invisible to it (ENOENT), not refused by Landlock (EACCES): when
+# the build tree is under /tmp (CI may clone to /tmp/x) /var/tmp is used instead. Only
+# if no directory outside /tmp is writable do the tests accept "not there" as the
+# refusal; they still check that nothing was read or written. The caller removes $FIX.
+fixture_dir() {
+  local base
+  FIX=
+  for base in "$WFH_BUILD/tests/hostile" /var/tmp; do
+    case "$(realpath -m "$base")/" in /tmp/*) continue ;; esac
+    FIX=$(mktemp -d "$base/$1.XXXXXX" 2>/dev/null) && break
+    FIX=
+  done
+  if [ -n "$FIX" ]; then
+    DENIED='Permission denied'
+  else
+    FIX=$(mktemp -d "$WFH_BUILD/tests/hostile/$1.XXXXXX") || exit 1
+    DENIED='(Permission denied|No such file or directory|Directory nonexistent)'
+    echo "note: no writable directory outside /tmp; a refusal may read as ENOENT" >&2
+  fi
+}
