@@ -198,9 +198,9 @@ static void on_signal(int sig)
 /* Steps that capture their output instead of streaming it (the shell step's `stdout`
  * and `stderr` outputs) would otherwise show nothing on the terminal: show the text
  * once, prefixed like a streamed log, cut at CAPTURED_MAX_LINES lines. */
-static void show_captured(wfh_run *r, size_t step, const char *name)
+static void show_captured_from(wfh_run *r, size_t step, json_t *outputs, const char *name)
 {
-    json_t *v = r->steps[step].outputs ? json_object_get(r->steps[step].outputs, name) : NULL;
+    json_t *v = outputs ? json_object_get(outputs, name) : NULL;
     if (!json_is_string(v) || json_string_length(v) == 0)
         return;
     const char *text = json_string_value(v);
@@ -269,9 +269,9 @@ static int run_on_event(void *ud, const wfh_sched_event *ev)
     if (!entry || json_object_set_new(r->ctx_steps, r->ids[ev->step], entry) < 0)
         return wfh_error_set(WFH_ENOMEM, "step %s: out of memory", r->ids[ev->step]);
     if (rs->n_logs == 0 && rs->start_ms) {
-        show_captured(r, ev->step, "stdout");
+        show_captured_from(r, ev->step, rs->outputs, "stdout");
         if (ev->to != WFH_S_SUCCEEDED)
-            show_captured(r, ev->step, "stderr");
+            show_captured_from(r, ev->step, rs->outputs, "stderr");
     }
     char why[600];
     const char *shown = ev->reason;
@@ -668,6 +668,11 @@ static void finish_item(wfh_run *r, size_t s, int wait_status)
     json_t *outs = wfh_secrets_count(r->secrets) ? wfh_secrets_mask_json(r->secrets, res.outputs)
                                                  : json_incref(res.outputs);
     json_array_set_new(rs->fe_outputs, k, outs ? outs : json_null());
+    /* an item's captured output is shown as it ends, as a plain step's is (masked) */
+    json_t *item_outs = json_array_get(rs->fe_outputs, k); /* borrowed */
+    show_captured_from(r, i, item_outs, "stdout");
+    if (res.status != WFH_STEP_OK)
+        show_captured_from(r, i, item_outs, "stderr");
     wfh_sstate to = res.status == WFH_STEP_OK ? WFH_S_SUCCEEDED
                     : timed_out || res.status == WFH_STEP_TIMEOUT ? WFH_S_TIMED_OUT
                     : res.status == WFH_STEP_CANCELLED || rs->cancel_requested || r->cancelled

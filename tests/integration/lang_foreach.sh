@@ -109,7 +109,9 @@ steps:
     env:
       TARGET: ${{ matrix.os }}-${{ matrix.arch }}${{ matrix.extra && '+' || '' }}
     with:
-      run: echo "target=$TARGET" >> "$WFH_OUTPUT"
+      run: |
+        echo "target=$TARGET" >> "$WFH_OUTPUT"
+        echo "building $TARGET"
   - id: all
     uses: shell
     needs: build
@@ -119,6 +121,7 @@ Y
 run "$WFH" exec --no-store --json "$T/m.yaml"
 expect_rc 0 "matrix run"
 expect_in "$T/err" 'all \| built linux-x64 linux-arm\+ mac-arm bsd-x64' "combinations, exclude, include"
+expect_in "$T/err" '^build \| building mac-arm$' "each item's printed output is shown"
 
 # item/index/matrix only where they exist
 cat >"$T/ctx.yaml" <<'Y'
