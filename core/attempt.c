@@ -61,6 +61,7 @@ struct wfh_attempt {
     int status;
     char *error;                /* owned: from the result line */
     uint64_t retry_after_ms;
+    json_t *sandbox;            /* owned reference or NULL: the result line's report */
     char *protocol_error;       /* owned: the first thing that was wrong on the channel */
     int out_overflow;           /* discarding until the next newline after an overlong line */
     char last_stderr[256];      /* last non-empty stderr line, for crash messages */
@@ -160,6 +161,9 @@ static void handle_chan_line(wfh_attempt *a, const char *line, size_t len)
             a->error = dupstr(json_string_value(json_object_get(j, "error")));
             json_int_t ra = json_integer_value(json_object_get(j, "retry_after_ms"));
             a->retry_after_ms = ra > 0 ? (uint64_t)ra : 0;
+            json_t *sb = json_object_get(j, "sandbox");
+            json_decref(a->sandbox);
+            a->sandbox = json_is_object(sb) ? json_incref(sb) : NULL;
         }
     }
     /* Unknown kinds are ignored: a newer runner may say more than we understand. */
@@ -585,6 +589,9 @@ void wfh_attempt_finish(wfh_attempt *a, int wait_status, wfh_attempt_result *res
     }
     res->outputs = a->outputs;
     a->outputs = NULL;
+    /* Kept even when the attempt failed: what confinement it ran under matters most then. */
+    res->sandbox = a->sandbox;
+    a->sandbox = NULL;
     if (!res->outputs)
         res->outputs = json_object();
 }
@@ -601,6 +608,7 @@ void wfh_attempt_free(wfh_attempt *a)
     free(a->err.buf);
     free(a->plugin);
     json_decref(a->outputs);
+    json_decref(a->sandbox);
     free(a->error);
     free(a->protocol_error);
     free(a->kill_why);
@@ -615,6 +623,7 @@ void wfh_attempt_result_clear(wfh_attempt_result *r)
         return;
     free(r->error);
     json_decref(r->outputs);
+    json_decref(r->sandbox);
     memset(r, 0, sizeof *r);
     r->exit_code = -1;
 }

@@ -16,7 +16,7 @@
  *      {"t":"plugin","name":"...","version":"..."}  (once loaded; names it in messages)
  *      {"t":"log","level":N,"msg":"..."}  {"t":"output","name":"...","value":JSON}
  *      {"t":"progress","fraction":F,"msg":"..."}
- *      {"t":"result","status":N,"error":"...","retry_after_ms":N}
+ *      {"t":"result","status":N,"error":"...","retry_after_ms":N,"sandbox":{...}}
  *  - the runner's stderr: free text from the plugin, logged line by line (as level
  *    WFH_LOG_INFO through the log hook).
  * The runner is started as `wfhost-runner --parent-pid PID` in its own process group,
@@ -71,6 +71,8 @@ typedef struct wfh_attempt_result {
     uint64_t retry_after_ms;
     int term_signal;          /* runner killed by this signal, or 0 */
     int exit_code;            /* runner exit code, or -1 */
+    json_t *sandbox;          /* owned reference or NULL: the runner's "sandbox" report from
+                                 its result line (profile and what was applied) */
 } wfh_attempt_result;
 
 /* Spawn the runner and send the request. Returns 0 and *out (owned; wfh_attempt_free),

@@ -75,6 +75,8 @@ typedef struct run_step {
     uint64_t start_unix_ms;  /* wall clock of the running attempt's start */
     char *note;              /* owned, may be NULL: why it was skipped */
     json_t *history;         /* owned array: one entry per ended attempt */
+    json_t *att_sandbox;     /* borrowed from the ending attempt's result while it is
+                                recorded: the runner's sandbox report, or NULL */
     long group;              /* index into wf->limit_types, or -1 */
     long circuit;            /* index into wfh_run.circuits, or -1 */
     /* for_each / matrix: the step is RUNNING while its items run in slots of their own */
@@ -644,6 +646,8 @@ static void record_item(wfh_run *r, size_t i, size_t k, size_t slot, wfh_sstate 
                           (json_int_t)dur, "error",
                           to == WFH_S_SUCCEEDED ? NULL : masked ? masked : reason);
     free(masked);
+    if (e && rs->att_sandbox)
+        json_object_set(e, "sandbox", rs->att_sandbox);
     if (e)
         json_array_append_new(rs->history, e);
 }
@@ -680,7 +684,9 @@ static void finish_item(wfh_run *r, size_t s, int wait_status)
                         : WFH_S_FAILED;
     int cls = to == WFH_S_TIMED_OUT ? WFH_STEP_TIMEOUT : res.status > 0 ? res.status
                                                                         : WFH_STEP_FAILED;
+    rs->att_sandbox = res.sandbox;
     record_item(r, i, k, s, to, res.error);
+    rs->att_sandbox = NULL;
     const wfh_retry *pol = wfh_retry_for(r->wf, &r->wf->steps[i]);
     if ((to == WFH_S_FAILED || to == WFH_S_TIMED_OUT) && !r->cancelled && !r->fatal &&
         !rs->fe_failed && wfh_retry_should(pol, rs->fe_attempts[k], cls)) {
@@ -904,6 +910,8 @@ static void record_attempt(wfh_run *r, size_t i, wfh_sstate to, const char *reas
                           (json_int_t)(mono_ms() - rs->start_ms), "error",
                           masked ? masked : reason);
     free(masked);
+    if (e && rs->att_sandbox)
+        json_object_set(e, "sandbox", rs->att_sandbox);
     if (e)
         json_array_append_new(rs->history, e);
 }
@@ -1066,7 +1074,9 @@ static void finish_step(wfh_run *r, size_t i, int wait_status)
                                         : WFH_STEP_FAILED;
     if (to != WFH_S_CANCELLED)
         circuit_update(r, rs->circuit, to == WFH_S_SUCCEEDED, cls);
+    rs->att_sandbox = res.sandbox;
     end_attempt(r, i, to, cls, reason, res.retry_after_ms);
+    rs->att_sandbox = NULL;
     wfh_attempt_result_clear(&res);
 }
 

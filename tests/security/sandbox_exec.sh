@@ -28,6 +28,11 @@ steps:
     needs: [inside]
     with:
       run: echo still running
+  - id: items
+    uses: shell
+    for_each: \${{ fromJSON('["a","b"]') }}
+    with:
+      run: echo \${{ item }}
 Y
 printf '%s\nallow shell --allow-write=%s/granted\n' "$ENVLINE" "$OUT" >"$T/policy"
 run "$WFH" exec --json --workspace "$T/ws" --policy "$T/policy" "$T/flow.yaml"
@@ -40,6 +45,16 @@ expect_in "$T/err" "other/x: $DENIED" "the refusal is the kernel's"
 [ -e "$OUT/other/x" ] && fail "write outside the grant: the file exists"
 expect_eq "$(json "$T/out" '["steps"]["shadow"]["status"]')" "failed" "read of /etc/shadow"
 expect_in "$T/err" "/etc/shadow: Permission denied" "/etc/shadow is masked"
+# The runner's report of what confined each attempt, failed ones included, per attempt
+# in --json (attempt_history) and per for_each item.
+for s in inside outside shadow; do
+  expect_eq "$(json "$T/out" "[\"steps\"][\"$s\"][\"attempt_history\"][0][\"sandbox\"][\"profile\"]")" \
+    "strict" "$s: sandbox report in attempt_history"
+done
+expect_eq "$(json "$T/out" '["steps"]["outside"]["attempt_history"][0]["sandbox"]["seccomp"]')" "true" \
+  "the report says what was applied"
+expect_eq "$(json "$T/out" '["steps"]["items"]["attempt_history"][1]["sandbox"]["profile"]')" "strict" \
+  "for_each item: sandbox report"
 
 # Deno-style flags grant more for one run: the write that was refused now lands.
 printf '%s\n' "$ENVLINE" >"$T/policy2"
