@@ -1107,9 +1107,15 @@ int wfh_inputs_resolve(const wfh_workflow *wf, json_t *given, json_t **out)
         json_object_foreach(given, k, v) {
             const wfh_input_decl *in = find_input(wf, k);
             if (!in) {
-                err = wfh_error_set(WFH_EINVAL, "%s: unknown input '%s' (the workflow declares %s%s)",
-                                    wf->path, k, wf->n_inputs ? "" : "no inputs",
-                                    wf->n_inputs ? "them under inputs:" : "");
+                char names[400] = "";
+                size_t o = 0;
+                for (size_t j = 0; j < wf->n_inputs && o < sizeof names - 1; j++) {
+                    int w = snprintf(names + o, sizeof names - o, "%s%s", j ? ", " : "",
+                                     wf->inputs[j].name);
+                    o += w > 0 ? (size_t)w : 0;
+                }
+                err = wfh_error_set(WFH_EINVAL, "%s: unknown input '%s' (it declares %s)",
+                                    wf->path, k, wf->n_inputs ? names : "no inputs");
                 goto done;
             }
             if (!type_ok(in->type, v)) {
