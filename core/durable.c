@@ -46,7 +46,16 @@ struct wfh_durable {
     int log_failed;             /* a log append failed (reported once) */
     int restoring;              /* inside wfh_durable_restore: record nothing */
     char finish_error[512];     /* why the run's end was not recorded, or "" */
+    wfh_store *log_st;          /* owned, may be NULL: log lines, synchronous=NORMAL */
 };
+
+int wfh_durable_open_logs(wfh_durable *d, const char *home_opt)
+{
+    wfh_store_free(d->log_st);
+    d->log_st = NULL;
+    return wfh_durable_open_store(home_opt, WFH_STORE_SYNC_NORMAL | WFH_STORE_NO_CREATE,
+                                  &d->log_st);
+}
 
 int wfh_durable_open_store(const char *home_opt, unsigned flags, wfh_store **out)
 {
@@ -171,6 +180,7 @@ void wfh_durable_free(wfh_durable *d)
         free(d->plugins[i].hash);
     free(d->plugins);
     free(d->def_hash);
+    wfh_store_free(d->log_st);
     free(d->run_id);
     free(d);
 }
@@ -340,7 +350,7 @@ void wfh_durable_on_log(void *ud, size_t step, unsigned attempt, int level, cons
     if (!d->run_id)
         return;
     char *line = strndup(msg, len); /* owned: the store wants a C string */
-    int err = line ? wfh_store_log_append(d->st, d->run_id, d->wf->steps[step].id,
+    int err = line ? wfh_store_log_append(d->log_st ? d->log_st : d->st, d->run_id, d->wf->steps[step].id,
                                           attempt, level, line)
                    : wfh_error_set(WFH_ENOMEM, "out of memory");
     free(line);

@@ -46,6 +46,16 @@ int wfh_durable_open_store(const char *home_opt, unsigned flags, wfh_store **out
 int wfh_durable_new(wfh_store *st, const wfh_workflow *wf, wfh_durable **out);
 void wfh_durable_free(wfh_durable *d);
 
+/**
+ * Append log lines through a second handle on the same store, opened with
+ * synchronous=NORMAL: a log line is not state, so it need not cost an fsync of its
+ * own (it reaches the disk with the next state change's commit, or is lost with a
+ * power cut, never with a crash of the host alone). Optional; without it, or if it
+ * fails (the caller may ignore the error), lines go through the main handle.
+ * @return 0 or the store's error.
+ */
+int wfh_durable_open_logs(wfh_durable *d, const char *home_opt);
+
 /** Step @p step's definition hash (64 hex digits). Borrowed from @p d. */
 const char *wfh_durable_def_hash(const wfh_durable *d, size_t step);
 

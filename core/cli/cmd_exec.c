@@ -258,9 +258,9 @@ int cmd_exec(int argc, char **argv)
         goto done;
 
     /* Every step's grant is checked before the first one starts (exit 3 if refused).
-     * Only with --policy for now: the built-in defaults do not yet cover what the shell
-     * plugin declares, and the demo must run on a fresh machine. */
-    if (policy_path || n_allows) {
+     * Always: without --policy the wfhost home's policy applies, and where nobody wrote
+     * one the built-in grants (core/policy.c) confine every step under strict. */
+    {
         if ((err = wfh_policy_load(policy_path, &policy)) < 0)
             goto done;
         for (size_t k = 0; k < n_allows; k++)
@@ -278,6 +278,8 @@ int cmd_exec(int argc, char **argv)
     if (!no_store && ((err = wfh_durable_open_store(home, 0, &store)) < 0 ||
                       (err = wfh_durable_new(store, wf, &dur)) < 0))
         goto done;
+    if (dur)
+        (void)wfh_durable_open_logs(dur, home); /* else logs share the state handle */
     wfh_run_opts opts = {
         .on_event = dur ? wfh_durable_on_event : NULL,
         .on_log = dur ? wfh_durable_on_log : NULL,

@@ -219,6 +219,7 @@ int wfh_cli_continue(int argc, char **argv, int retry)
     if ((err = wfh_durable_new(store, wf, &dur)) < 0 ||
         (err = wfh_durable_check_file(dur, rec, allow_changed, &changed)) < 0)
         goto done;
+    (void)wfh_durable_open_logs(dur, home); /* else logs share the state handle */
     if (policy_path) {
         if ((err = wfh_policy_load(policy_path, &policy)) < 0)
             goto done;

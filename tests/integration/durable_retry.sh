@@ -118,6 +118,17 @@ run "$WFH" retry "${H[@]}" --file "$T/flow.yaml" "$id5"
 expect_rc 2 "--file with different contents is refused"
 expect_in "$T/err" "changed since the run started" "as a changed file"
 
+# Log lines a plugin streams are kept with their attempt (`wfhost runs logs`).
+mkdir "$T/plugins"
+cp "$WFH_BUILD/tests/plugins/fixture.so" "$T/plugins/"
+printf 'name: logs\nsteps:\n  - id: talk\n    uses: echo\n    with: {n: 1}\n' >"$T/logs.yaml"
+run "$WFH" exec "${H[@]}" --plugin-dir "$T/plugins" --json "$T/logs.yaml"
+expect_rc 0 "a run whose step logs"
+idl=$(json "$T/out" '["run_id"]')
+run "$WFH" runs logs "${H[@]}" --json "$idl" talk
+expect_eq "$(python3 -c 'import json,sys; print([(l["step"], l["attempt"], l["msg"]) for l in json.load(open(sys.argv[1]))][0])' "$T/out")" \
+  "('talk', 1, 'echo: starting')" "the step's log line, with its attempt"
+
 # Refusals: unknown run, a run that has not finished, a home without a store.
 run "$WFH" resume "${H[@]}" 01ZZZZZZZZZZZZZZZZZZZZZZZZ
 [ "$rc" = 0 ] && fail "resume of an unknown run succeeded"
