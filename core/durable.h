@@ -15,8 +15,9 @@
  * retry wait is over); step -> running (the attempt, before its runner is spawned);
  * attempt ended, with the step's new state and outputs, in one transaction; step ->
  * failed/skipped/cancelled without an attempt. Steps with no needs are queued when the
- * run is created, which is recorded instead. Log lines are appended too, but a failed
- * append does not stop the run.
+ * run is created, which is recorded instead. Log lines are appended too, through a
+ * second handle with synchronous=NORMAL (wfh_durable_open_logs), and a failed append
+ * does not stop the run.
  */
 #ifndef WFH_DURABLE_H
 #define WFH_DURABLE_H
