@@ -259,6 +259,60 @@ static void test_sched_flags(void **state)
     wfh_sched_free(s);
 }
 
+/* matrix expansion (axes in file order, exclude, include merging or adding) and the
+ * needs that on_failure/finally steps get. */
+static void test_matrix_and_handlers(void **state)
+{
+    (void)state;
+    wfh_diags d;
+    wfh_workflow *wf = parse("name: t\n"
+                             "steps:\n"
+                             "  - id: a\n"
+                             "    uses: shell\n"
+                             "    matrix:\n"
+                             "      os: [l, m]\n"
+                             "      v: [1, 2]\n"
+                             "      exclude: [{os: m, v: 1}]\n"
+                             "      include: [{os: l, v: 2, x: true}, {os: b, v: 9}]\n"
+                             "  - id: b\n"
+                             "    uses: shell\n"
+                             "on_failure:\n"
+                             "  - id: c\n"
+                             "    uses: shell\n"
+                             "finally:\n"
+                             "  - id: e\n"
+                             "    uses: shell\n"
+                             "    needs: a\n",
+                             &d);
+    assert_non_null(wf);
+    assert_int_equal(d.errors, 0);
+    char *m = json_dumps(wf->steps[0].matrix, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(m, "[{\"os\":\"l\",\"v\":1},{\"os\":\"l\",\"v\":2,\"x\":true},"
+                           "{\"os\":\"m\",\"v\":2},{\"os\":\"b\",\"v\":9}]");
+    free(m);
+    assert_int_equal(wf->n_steps, 4);
+    assert_int_equal(wf->steps[2].handler, 1);
+    assert_int_equal(wf->steps[2].n_needs, 2); /* a, b */
+    assert_int_equal(wf->steps[3].handler, 2);
+    assert_int_equal(wf->steps[3].n_needs, 3); /* a (once), b, c */
+    assert_int_equal(wfh_workflow_step_index(wf, "e"), 3);
+    wfh_workflow_free(wf);
+    wfh_diags_free(&d);
+
+    wf = parse("name: t\n"
+               "steps:\n"
+               "  - id: a\n"
+               "    uses: shell\n"
+               "    matrix: {os: [l], exclude: [{os: l}]}\n"
+               "  - id: b\n"
+               "    uses: shell\n"
+               "    matrix: {os: []}\n",
+               &d);
+    assert_int_equal(d.errors, 2); /* everything excluded; an empty axis */
+    wfh_workflow_free(wf);
+    wfh_diags_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_masking),
         cmocka_unit_test(test_keys_and_inputs),
         cmocka_unit_test(test_sched_flags),
+        cmocka_unit_test(test_matrix_and_handlers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
