@@ -14,10 +14,14 @@
  * point at a time). Log lines are not counted. Nothing else reads these.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <wfhost/plugin.h>
@@ -66,6 +70,65 @@ int wfh_durable_open_store(const char *home_opt, unsigned flags, wfh_store **out
         err = wfh_store_open(home, flags, out);
     free(home);
     return err;
+}
+
+int wfh_durable_lock_run(const char *home_opt, const char *run_id, int *fd_out)
+{
+    int err = 0, fd = -1;
+    char *home = NULL, *dir = NULL, *path = NULL; /* owned */
+    *fd_out = -1;
+    if ((err = wfh_home_path(home_opt, &home)) < 0)
+        goto done;
+    size_t n = strlen(home) + strlen(run_id) + 16;
+    if (!(dir = malloc(n)) || !(path = malloc(n))) {
+        err = wfh_error_set(WFH_ENOMEM, "run %s: out of memory", run_id);
+        goto done;
+    }
+    snprintf(dir, n, "%s/locks", home);
+    snprintf(path, n, "%s/%s.lock", dir, run_id);
+    if ((err = wfh_home_ensure(dir)) < 0)
+        goto done;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        err = wfh_error_set(WFH_EIO, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    /* flock, not a pid check: the kernel drops it when the holder dies, SIGKILL included. */
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t got = pread(fd, pid, sizeof pid - 1, 0);
+        pid[got > 0 ? got : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (e == EWOULDBLOCK)
+            err = wfh_error_set(WFH_EINVAL, "run %s is being run by another wfhost process on "
+                                "this machine%s%s%s: wait for it, or stop it first",
+                                run_id, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+        else
+            err = wfh_error_set(WFH_EIO, "%s: %s", path, strerror(e));
+        goto done;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        err = wfh_error_set(WFH_EIO, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    *fd_out = fd;
+    fd = -1;
+done:
+    if (fd >= 0)
+        close(fd);
+    free(home);
+    free(dir);
+    free(path);
+    return err;
+}
+
+void wfh_durable_unlock_run(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* the file stays: unlinking it would race a process about to lock it */
 }
 
 /* ---- definition hashes ------------------------------------------------------------ */

@@ -57,6 +57,17 @@ void wfh_durable_free(wfh_durable *d);
  */
 int wfh_durable_open_logs(wfh_durable *d, const char *home_opt);
 
+/**
+ * Hold run @p run_id for this process (an flock on HOME/locks/<run>.lock), so a second
+ * `wfhost resume` of a run that is still going on this machine is refused instead of
+ * running its steps twice. The kernel releases it when the process dies, SIGKILL
+ * included. Hosts sharing a PostgreSQL store from several machines are not covered.
+ * @param fd_out receives the lock's descriptor (wfh_durable_unlock_run), -1 on error.
+ * @return 0, WFH_EINVAL (held by another process; the message names its pid), WFH_EIO.
+ */
+int wfh_durable_lock_run(const char *home_opt, const char *run_id, int *fd_out);
+void wfh_durable_unlock_run(int fd);
+
 /** Step @p step's definition hash (64 hex digits). Borrowed from @p d. */
 const char *wfh_durable_def_hash(const wfh_durable *d, size_t step);
 

@@ -121,6 +121,7 @@ int cmd_exec(int argc, char **argv)
     int no_store = 0;
     wfh_store *store = NULL; /* owned: the run store (core/durable.h) */
     wfh_durable *dur = NULL; /* owned */
+    int run_lock = -1;       /* owned: holds the run against a concurrent resume */
 
     if (wfh_cli_wants_help(argc, argv)) {
         usage(stdout);
@@ -296,7 +297,8 @@ int cmd_exec(int argc, char **argv)
         goto done;
     if (dur) {
         wfh_durable_attach(dur, run);
-        if ((err = wfh_durable_create(dur, wfh_run_id(run))) < 0)
+        if ((err = wfh_durable_lock_run(home, wfh_run_id(run), &run_lock)) < 0 ||
+            (err = wfh_durable_create(dur, wfh_run_id(run))) < 0)
             goto done;
     }
     /* Warnings after the run's first line ("run <id> ..."), which scripts read. */
@@ -342,6 +344,7 @@ done:
     free((void *)input_args);
     wfh_run_free(run);
     wfh_durable_free(dur);
+    wfh_durable_unlock_run(run_lock);
     wfh_store_free(store);
     wfh_policy_free(policy);
     free(cwd);

@@ -118,6 +118,7 @@ int wfh_cli_continue(int argc, char **argv, int retry)
     wfh_catalog *cat = NULL;     /* owned */
     wfh_policy *policy = NULL;   /* owned */
     wfh_durable *dur = NULL;     /* owned */
+    int run_lock = -1;           /* owned: no other process of this machine runs it */
     wfh_run *run = NULL;         /* owned */
     char *cwd = NULL;            /* owned */
     wfh_diags diags;
@@ -185,6 +186,13 @@ int wfh_cli_continue(int argc, char **argv, int retry)
     /* The store must exist: resuming never creates one. */
     if ((err = wfh_durable_open_store(home, WFH_STORE_NO_CREATE, &store)) < 0)
         goto done;
+    if ((err = wfh_store_run_load(store, run_id, &rec)) < 0)
+        goto done;
+    /* Before looking at its state: a host still running it has it as "running" too. */
+    if ((err = wfh_durable_lock_run(home, rec->id, &run_lock)) < 0)
+        goto done;
+    wfh_store_run_free(rec); /* read again under the lock: the holder may have just ended */
+    rec = NULL;
     if ((err = wfh_store_run_load(store, run_id, &rec)) < 0)
         goto done;
     if ((err = check_state(rec, retry, &nothing)) < 0)
@@ -287,6 +295,7 @@ done:
         wfh_diags_free(&diags);
     wfh_store_run_free(rec2);
     wfh_store_run_free(rec);
+    wfh_durable_unlock_run(run_lock);
     wfh_store_free(store);
     free(cwd);
     return rc;

@@ -129,6 +129,27 @@ run "$WFH" runs logs "${H[@]}" --json "$idl" talk
 expect_eq "$(python3 -c 'import json,sys; print([(l["step"], l["attempt"], l["msg"]) for l in json.load(open(sys.argv[1]))][0])' "$T/out")" \
   "('talk', 1, 'echo: starting')" "the step's log line, with its attempt"
 
+# A run still going in another process of this machine is not resumed behind its back.
+cat >"$T/long.yaml" <<Y
+name: long
+steps:
+  - id: wait
+    uses: shell
+    with: {run: 'touch "$T/long.started"; sleep 2'}
+Y
+"$WFH" exec "${H[@]}" "$T/long.yaml" >/dev/null 2>"$T/err.l" &
+host=$!
+for _ in $(seq 100); do [ -e "$T/long.started" ] && break; sleep 0.05; done
+idlong=$(head -n 1 "$T/err.l" | sed -n 's/^run \([0-9A-Z]*\) (long)$/\1/p')
+run "$WFH" resume "${H[@]}" "$idlong"
+expect_rc 2 "resume of a run another process is running"
+expect_in "$T/err" "run $idlong is being run by another wfhost process on this machine \(pid $host\)" \
+  "the refusal names the process"
+wait "$host" || fail "the long run failed"
+run "$WFH" resume "${H[@]}" "$idlong"
+expect_rc 0 "resume once it finished"
+expect_in "$T/err" "already succeeded" "nothing left to do"
+
 # Refusals: unknown run, a run that has not finished, a home without a store.
 run "$WFH" resume "${H[@]}" 01ZZZZZZZZZZZZZZZZZZZZZZZZ
 [ "$rc" = 0 ] && fail "resume of an unknown run succeeded"
