@@ -382,6 +382,10 @@ static const char *const shell_run[] = {"/usr/bin", "/bin", "/usr/local/bin", "/
 /* /etc is readable for the shell because programs need it; under strict the runner
  * masks the secrets in it (shadow, sudoers, ssh host keys). */
 static const char *const shell_read[] = {"/bin", "/usr", "/lib", "/lib64", "/etc", NULL};
+/* The basics every script expects; HOME and TMPDIR are set by the runner under strict
+ * (workspace, private /tmp), the rest are not secrets. */
+static const char *const shell_env[] = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL",
+                                        "TZ", "TMPDIR", NULL};
 
 static int path_covers(const char *g, const char *r)
 {
@@ -432,9 +436,12 @@ static int covered(const wfh_policy *p, const char *type, int c, const char *ite
     if (p->workspace && (c == CAT_READ || c == CAT_WRITE) && path_covers(p->workspace, item))
         return 1;
     if (!strcmp(type, "shell")) {
-        const char *const *def = c == CAT_RUN ? shell_run : c == CAT_READ ? shell_read : NULL;
+        const char *const *def = c == CAT_RUN    ? shell_run
+                                 : c == CAT_READ ? shell_read
+                                 : c == CAT_ENV  ? shell_env
+                                                 : NULL;
         for (size_t i = 0; def && def[i]; i++)
-            if (path_covers(def[i], item))
+            if (c == CAT_ENV ? !strcmp(def[i], item) : path_covers(def[i], item))
                 return 1;
     }
     return 0;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # exec_policy: `wfhost exec --policy FILE` works out every step's sandbox grant before
-# anything runs. A step type asking for more than the policy grants refuses the whole
-# run with exit status 3 and the exact `allow` line to add; with that line the run
-# goes ahead, confined.
+# anything runs. The shell's built-in grants (system bin directories, read of /usr and
+# /etc, its basic environment: docs/sandbox.md) let it run confined under strict with a
+# policy that grants it nothing. A step type asking for more than the policy grants
+# refuses the whole run with exit status 3 and the exact `allow` line to add; with that
+# line the run goes ahead, confined.
 . "$(dirname "$0")/../lib.sh"
 
 mkdir "$T/ws"
@@ -22,19 +24,31 @@ Y
 
 printf '# nothing granted to shell\nprofile shell strict\n' >"$T/strict.policy"
 run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/flow.yaml"
+expect_rc 0 "shell under strict with only its built-in grants"
+expect_eq "$(json "$T/out" '["steps"]["second"]["outputs"]["stdout"]')" "ran" "the workspace is shared by the steps"
+expect_eq "$(json "$T/out" '["steps"]["first"]["attempt_history"][0]["sandbox"]["profile"]')" "strict" \
+  "the shell ran confined"
+
+cat >"$T/net.yaml" <<Y
+name: network
+steps:
+  - id: fetch
+    uses: http
+    with: {url: 'http://127.0.0.1:9/'}
+Y
+run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/net.yaml"
 expect_rc 3 "a step type that asks for more than the policy grants"
-expect_in "$T/err" "step 'first' \\(shell\\): requested but not granted" "the refusal names the step"
-expect_in "$T/err" "add this line to $T/strict.policy: allow shell " "and the line to add"
-[ -e "$T/ws/first.txt" ] && fail "a step ran although the run was refused"
+expect_in "$T/err" "step 'fetch' \\(http\\): requested but not granted" "the refusal names the step"
+expect_in "$T/err" "add this line to $T/strict.policy: allow http --allow-net" "and the line to add"
 [ -s "$T/out" ] && fail "no JSON for a run that never started"
 
-# Add exactly the line the message asked for.
-line=$(sed -n 's/.*: \(allow shell .*\)$/\1/p' "$T/err" | head -n 1)
+# Add exactly the line the message asked for: the run starts (nothing listens there).
+line=$(sed -n 's/.*: \(allow http .*\)$/\1/p' "$T/err" | head -n 1)
 [ -n "$line" ] || fail "no allow line in: $(cat "$T/err")"
 echo "$line" >>"$T/strict.policy"
-run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/flow.yaml"
-expect_rc 0 "the same run once the policy grants it"
-expect_eq "$(json "$T/out" '["steps"]["second"]["outputs"]["stdout"]')" "ran" "the workspace is shared by the steps"
+run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/net.yaml"
+expect_eq "$(json "$T/out" '["steps"]["fetch"]["attempt_history"][0]["sandbox"]["profile"]')" "strict" \
+  "the same run once the policy grants it"
 
 run "$WFH" exec --policy "$T/no-such.policy" "$T/flow.yaml"
 [ "$rc" = 0 ] && fail "a missing --policy file was accepted"
