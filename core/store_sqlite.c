@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,7 +33,60 @@ typedef struct sq {
     sqlite3 *db;   /* owned */
     char *path;    /* owned */
     unsigned flags;
+    dev_t dev;     /* identity of the database file while db is open (see held_*) */
+    ino_t ino;
+    int held;      /* 1 if counted in held_files */
 } sq;
+
+/*
+ * Database files this process has open through SQLite. POSIX record locks belong to
+ * the process, and close() of ANY descriptor of a file drops all of them, so opening
+ * and closing a store file ourselves (header_check) while another connection of this
+ * process holds it would silently drop that connection's locks and let concurrent
+ * hosts corrupt the store (sqlite.org/howtocorrupt.html, 2.2). The header is checked
+ * only when no connection of ours holds the file.
+ */
+static struct {
+    dev_t dev;
+    ino_t ino;
+    int n;
+} held_files[16];
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Adjust the count for @p q's file by @p delta; returns the count before the change. */
+static int held_adjust(dev_t dev, ino_t ino, int delta)
+{
+    int before = 0;
+    pthread_mutex_lock(&held_lock);
+    size_t free_slot = sizeof held_files / sizeof held_files[0];
+    for (size_t i = 0; i < sizeof held_files / sizeof held_files[0]; i++) {
+        if (held_files[i].n > 0 && held_files[i].dev == dev && held_files[i].ino == ino) {
+            before = held_files[i].n;
+            held_files[i].n += delta;
+            pthread_mutex_unlock(&held_lock);
+            return before;
+        }
+        if (held_files[i].n == 0 && free_slot == sizeof held_files / sizeof held_files[0])
+            free_slot = i;
+    }
+    if (delta > 0 && free_slot < sizeof held_files / sizeof held_files[0]) {
+        held_files[free_slot].dev = dev;
+        held_files[free_slot].ino = ino;
+        held_files[free_slot].n = delta;
+    }
+    pthread_mutex_unlock(&held_lock);
+    return before;
+}
+
+/* True if a connection of this process holds the file at @p path. */
+static int held_by_us(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 0;
+    int n = held_adjust(st.st_dev, st.st_ino, 0);
+    return n > 0;
+}
 
 static const char schema_sql[] =
     "CREATE TABLE runs("
@@ -343,6 +397,8 @@ static void sq_close(void *impl)
     if (!q)
         return;
     sqlite3_close(q->db);
+    if (q->held)
+        held_adjust(q->dev, q->ino, -1);
     free(q->path);
     free(q);
 }
@@ -362,7 +418,7 @@ static int sq_open(const char *path, unsigned flags, void **impl)
     }
     /* A store another host is creating this instant can show a partial first page:
      * look again briefly before calling it corrupt (creation takes microseconds). */
-    for (int i = 0; (err = header_check(path)) < 0 && i < 5; i++)
+    for (int i = 0; !held_by_us(path) && (err = header_check(path)) < 0 && i < 5; i++)
         jitter_sleep(1);
     if (err < 0)
         goto done;
@@ -374,6 +430,13 @@ static int sq_open(const char *path, unsigned flags, void **impl)
     if (rc != SQLITE_OK) {
         err = db_fail(q, rc, "opening");
         goto done;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        q->dev = st.st_dev;
+        q->ino = st.st_ino;
+        q->held = 1;
+        held_adjust(q->dev, q->ino, +1);
     }
     sqlite3_extended_result_codes(q->db, 1);
     sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
