@@ -67,8 +67,13 @@ want=$(outputs "$T/out")
 expect_eq "$want" "a=A b=AB c=AC d=AB+ACD lone=L" "uninterrupted outputs"
 for s in $steps; do expect_eq "$(count $s)" 1 "uninterrupted: $s ran once"; done
 
+# durable_crash_after.sh runs this file with DURABLE_KILL_MODES=after: two tests, so
+# each stays well inside ctest's time limit on a loaded sanitizer build.
+kill_modes=${DURABLE_KILL_MODES:-before}
 points=0
-for mode in "" "+"; do
+for kill_mode in $kill_modes; do
+  mode=""
+  [ "$kill_mode" = after ] && mode="+"
   n=1
   while :; do
     rm -f "$T/cnt"
@@ -92,25 +97,40 @@ for mode in "" "+"; do
     if [ "$status_before" = succeeded ]; then # killed after the run's end was recorded
       expect_in "$T/err" "already succeeded: nothing to resume" "$where: nothing to resume"
     else
-      expect_eq "$(outputs "$T/out")" "$want" "$where: outputs after resume"
-      expect_eq "$(json "$T/out" '["run_id"]')" "$id" "$where: same run id"
+      expect_in "$T/err" "^run $id \\(crashy\\)" "$where: the resumed run's id first"
     fi
     "$WFH" runs show "${H[@]}" --json "$id" >"$T/show.json"
-    expect_eq "$(store_outputs "$T/show.json")" "$want" "$where: outputs in the store"
-    expect_eq "$(json "$T/show.json" '["status"]')" succeeded "$where: the store has the run as succeeded"
-    for s in $steps; do
-      c=$(count $s)
-      [ "$c" -ge 1 ] || fail "$where: step $s never ran"
-      case " $done_before " in
-        *" $s "*) expect_eq "$c" 1 "$where: $s was recorded as succeeded, ran $c time(s)" ;;
-      esac
-    done
+    verdict=$(python3 - "$T/out" "$T/show.json" "$T/cnt" "$id" "$want" "$done_before" <<'PY'
+import json, os, sys
+out, show, cnt, rid, want, done = sys.argv[1:7]
+bad = []
+if open(out).read().strip():  # the resumed run's --json report
+    d = json.load(open(out))
+    got = " ".join("%s=%s" % (k, d["steps"][k]["outputs"].get("v")) for k in sorted(d["steps"]))
+    if got != want: bad.append("outputs after resume: %s" % got)
+    if d["run_id"] != rid: bad.append("run id %s" % d["run_id"])
+s = json.load(open(show))
+got = " ".join("%s=%s" % (x["id"], (x["outputs"] or {}).get("v")) for x in sorted(s["steps"], key=lambda x: x["id"]))
+if got != want: bad.append("outputs in the store: %s" % got)
+if s["status"] != "succeeded": bad.append("store status %s" % s["status"])
+lines = open(cnt).read().split() if os.path.exists(cnt) else []
+for step in want.split():
+    step = step.split("=")[0]
+    c = lines.count(step)
+    if c < 1: bad.append("%s never ran" % step)
+    if step in done.split() and c != 1: bad.append("%s was recorded as succeeded, ran %d times" % (step, c))
+print("; ".join(bad))
+PY
+)
+    [ -z "$verdict" ] || fail "$where: $verdict"
     n=$((n + 1))
     [ "$n" -gt 60 ] && { fail "kill points never reached the end of the run"; break; }
   done
 done
-[ "$points" -ge 20 ] || fail "only $points kill points exercised"
+[ "$points" -ge 10 ] || fail "only $points kill points exercised"
 echo "durable_crash: $points kill points resumed"
+
+[ "$kill_modes" = before ] || done_testing
 
 # A real SIGKILL from outside, mid-attempt, under the strict sandbox profile: its pid
 # namespace takes the attempt's whole tree down with the runner (PDEATHSIG), so the
