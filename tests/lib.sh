@@ -7,6 +7,9 @@ set -u
 WFH=$WFH_BIN
 T=$(mktemp -d "${TMPDIR:-/tmp}/wfh-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
+# Every test gets its own wfhost home (run store, registry state): never the machine's
+# /var/lib/wfhost, and never one shared with tests running beside it.
+export WFH_HOME="$T/home"
 TEST_NAME=$(basename "$0" .sh)
 failures=0
 
