@@ -36,6 +36,17 @@ static void put_quoted(FILE *out, const char *s, int mermaid)
     }
 }
 
+/* A for_each or matrix step is one node that runs many times: say how many, or over
+ * what when the count is only known at run time. Empty for a plain step. */
+static void multiplicity(const wfh_step *s, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (s->matrix)
+        snprintf(buf, len, " \xc3\x97%zu (matrix)", json_array_size(s->matrix));
+    else if (s->for_each)
+        snprintf(buf, len, " \xc3\x97 each of %s", s->for_each_text ? s->for_each_text : "a list");
+}
+
 static void print_dot(const wfh_workflow *wf, FILE *out)
 {
     fputs("digraph \"", out);
@@ -52,6 +63,9 @@ static void print_dot(const wfh_workflow *wf, FILE *out)
         put_quoted(out, s->type, 0);
         if (s->major >= 0)
             fprintf(out, "@%d", s->major);
+        char many[256];
+        multiplicity(s, many, sizeof many);
+        put_quoted(out, many, 0);
         fputs("\"];\n", out);
     }
     for (size_t k = 0; k < wf->n_steps; k++) {
@@ -81,6 +95,9 @@ static void print_mermaid(const wfh_workflow *wf, FILE *out)
         put_quoted(out, s->type, 1);
         if (s->major >= 0)
             fprintf(out, "@%d", s->major);
+        char many[256];
+        multiplicity(s, many, sizeof many);
+        put_quoted(out, many, 1);
         fputs("</small>\"]\n", out);
     }
     for (size_t k = 0; k < wf->n_steps; k++) {

@@ -53,4 +53,26 @@ run "$WFH" graph "$T/cycle.yaml"
 expect_rc 2 "cycle"
 expect_in "$T/err" "cycle.yaml:3:[0-9]+: error: cycle: a -> b -> a|cycle.yaml:4:[0-9]+: error: cycle: " "cycle reported"
 expect_eq "$(wc -c <"$T/out")" "0" "nothing drawn for an invalid workflow"
+# for_each and matrix steps are one node with their multiplicity
+cat >"$T/many.yaml" <<'YAML'
+name: many
+steps:
+  - id: a
+    uses: shell
+    matrix: {os: [linux, mac], v: [1, 2, 3]}
+    with: {run: "true"}
+  - id: b
+    uses: shell
+    needs: [a]
+    for_each: ${{ fromJSON('[1,2]') }}
+    with: {run: "true"}
+YAML
+run "$WFH" graph "$T/many.yaml"
+expect_rc 0 "graph of for_each/matrix"
+expect_in "$T/out" 'label="a.nshell ×6 \(matrix\)"' "matrix node shows its 6 combinations"
+expect_in "$T/out" 'b.nshell × each of' "for_each node shows what it iterates"
+expect_eq "$(grep -c '\[label=' "$T/out")" "2" "one node per step, not per item"
+run "$WFH" graph "$T/many.yaml" --format mermaid
+expect_in "$T/out" 'shell ×6 \(matrix\)' "mermaid shows the multiplicity too"
+
 done_testing
