@@ -850,7 +850,15 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
         }
         /* Nothing mounted for the step may propagate back to the host. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-            err = wfh_sandbox_fail(WFH_EIO, "sandbox: making / private: %s", strerror(errno));
+            /* EINVAL: "/" is not a mount point, as inside a plain chroot. Mounts made for
+             * the step could then propagate to the host, so strict refuses. */
+            if (errno == EINVAL)
+                err = wfh_sandbox_fail(WFH_ESECURITY,
+                                       "sandbox: profile strict needs / to be a mount point (is "
+                                       "wfhost running in a chroot?): the step's mounts cannot "
+                                       "be kept private; use a container or profile process");
+            else
+                err = wfh_sandbox_fail(WFH_EIO, "sandbox: making / private: %s", strerror(errno));
             goto fail;
         }
         rep->pidns = rep->mntns = 1;
