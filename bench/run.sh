@@ -83,14 +83,17 @@ for kind in chain fanout; do
     if command -v make >/dev/null; then
       res[make]=$(stats "$d" make -s -j "$par")
     fi
-    res[wfhost]=$(stats "$d" "$wfhost" exec --concurrency "$par" flow.yaml)
+    # wfhost as it ships (every state change fsync'ed to the run store), and without the
+    # store, to show what durability costs.
+    res[wfhost]=$(stats "$d" "$wfhost" exec --home "$work/home" --concurrency "$par" flow.yaml)
+    res[wfhost-nostore]=$(stats "$d" "$wfhost" exec --no-store --concurrency "$par" flow.yaml)
     best=""
     for t in ninja make; do
       [ -n "${res[$t]:-}" ] || continue
       m=${res[$t]%% *}
       if [ -z "$best" ] || [ "$(echo "$m < $best" | bc)" = 1 ]; then best=$m; fi
     done
-    for t in floor ninja make wfhost; do
+    for t in floor ninja make wfhost wfhost-nostore; do
       [ -n "${res[$t]:-}" ] || continue
       read -r med mn mx <<<"${res[$t]}"
       per=$(printf "%.3f" "$(echo "scale=4; $med / $n" | bc)")
