@@ -7,30 +7,8 @@
 RUNNER=$WFH_BUILD/bin/wfhost-runner
 PLUGIN=$WFH_PLUGIN_DIR/db.so
 [ -x "$RUNNER" ] || { echo "SKIP: $RUNNER not built"; exit 0; }
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
-  echo "SKIP: PostgreSQL server binaries not found (install Debian's postgresql)"; exit 0
-fi
-
-# PostgreSQL refuses to run as root: run it as an unprivileged user that owns its dir.
-as_pg=()
-if [ "$(id -u)" = 0 ]; then
-  id postgres >/dev/null 2>&1 || { echo "SKIP: running as root and there is no postgres user"; exit 0; }
-  as_pg=(runuser -u postgres --)
-fi
-chmod 755 "$T"
-PGDATA=$T/pg
-mkdir -p "$PGDATA" "$T/sock"
-[ "$(id -u)" = 0 ] && chown postgres "$PGDATA" "$T/sock"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${as_pg[@]}" "$PGBIN/initdb" -D "$PGDATA" -U wfh -A trust --no-sync -E UTF8 >"$T/initdb.log" 2>&1 ||
-  { cat "$T/initdb.log" >&2; fail "initdb"; done_testing; }
-pg_stop() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate stop >/dev/null 2>&1; }
-trap 'pg_stop; rm -rf "$T"' EXIT
-"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -w -t 60 -l "$T/sock/pg.log" \
-  -o "-p $PORT -k $T/sock -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null ||
-  { cat "$T/sock/pg.log" >&2; fail "pg_ctl start"; done_testing; }
-URL="postgresql://wfh@127.0.0.1:$PORT/postgres"
+. "$WFH_SRC/tests/pg.sh"
+URL="$PG_URL"
 
 req() {
   printf '{"plugin":"%s","type":"db","inputs":%s,"env":{},"run_id":"r","step_id":"s","attempt":1,"idempotency_key":"k","workspace":"%s"}' \
