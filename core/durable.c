@@ -51,6 +51,7 @@ struct wfh_durable {
     int restoring;              /* inside wfh_durable_restore: record nothing */
     char finish_error[512];     /* why the run's end was not recorded, or "" */
     wfh_store *log_st;          /* owned, may be NULL: log lines, synchronous=NORMAL */
+    const json_t *inputs;       /* borrowed, may be NULL: recorded by wfh_durable_create */
 };
 
 int wfh_durable_open_logs(wfh_durable *d, const char *home_opt)
@@ -289,10 +290,15 @@ static int set_run_id(wfh_durable *d, const char *run_id)
     return d->run_id ? 0 : wfh_error_set(WFH_ENOMEM, "run %s: out of memory", run_id);
 }
 
+void wfh_durable_set_inputs(wfh_durable *d, const json_t *inputs)
+{
+    d->inputs = inputs;
+}
+
 int wfh_durable_create(wfh_durable *d, const char *run_id)
 {
     int err = 0;
-    char *path = NULL, *hash = NULL, *id = NULL; /* owned */
+    char *path = NULL, *hash = NULL, *id = NULL, *inputs = NULL; /* owned */
     if ((err = set_run_id(d, run_id)) < 0)
         goto done;
     /* The absolute path: resume may start from any directory. */
@@ -303,8 +309,12 @@ int wfh_durable_create(wfh_durable *d, const char *run_id)
     }
     if ((err = wfh_store_hash_file(path, &hash)) < 0)
         goto done;
-    wfh_store_run_new rn = {
-        .workflow = d->wf->name, .file_path = path, .file_hash = hash, .id = run_id};
+    if (d->inputs && !(inputs = json_dumps(d->inputs, JSON_COMPACT | JSON_SORT_KEYS))) {
+        err = wfh_error_set(WFH_ENOMEM, "run %s: out of memory", run_id);
+        goto done;
+    }
+    wfh_store_run_new rn = {.workflow = d->wf->name, .file_path = path, .file_hash = hash,
+                            .id = run_id, .inputs_json = inputs};
         if ((err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_create(d->st, &rn, &id))) < 0)
         goto done;
         err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_set_state(d->st, run_id, WFH_STATE_RUNNING, NULL));
@@ -312,6 +322,7 @@ done:
     free(path);
     free(hash);
     free(id);
+    free(inputs);
     return err;
 }
 

@@ -79,6 +79,12 @@ const char *wfh_durable_def_hash(const wfh_durable *d, size_t step);
 int wfh_durable_create(wfh_durable *d, const char *run_id);
 
 /**
+ * The run's resolved inputs (a JSON object), recorded by wfh_durable_create so that
+ * resume and retry run with the same ones. @p inputs is borrowed until then; NULL: none.
+ */
+void wfh_durable_set_inputs(wfh_durable *d, const json_t *inputs);
+
+/**
  * Check a recorded run before continuing it: the workflow file must hash as recorded,
  * unless @p allow_changed, in which case *changed is set and only steps whose
  * definition hash is unchanged keep their results.

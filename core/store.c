@@ -474,6 +474,9 @@ int wfh_store_run_load(wfh_store *s, const char *run_id, wfh_store_run **out)
     r->created_ms = jint(j, "created_ms");
     r->started_ms = jint(j, "started_ms");
     r->finished_ms = jint(j, "finished_ms");
+    json_t *in = json_object_get(j, "inputs");
+    if (json_is_object(in))
+        r->inputs = json_incref(in);
     size_t i;
     json_t *js;
     json_array_foreach(steps, i, js) {
@@ -589,5 +592,6 @@ void wfh_store_run_free(wfh_store_run *r)
     free(r->file_path);
     free(r->file_hash);
     free(r->error);
+    json_decref(r->inputs);
     free(r);
 }

@@ -71,7 +71,8 @@ int wfh_store_state_parse(const char *name, wfh_state *out);
 int wfh_store_state_is_final(wfh_state s);
 
 /** The newest schema this wfhost reads and writes (SQLite: PRAGMA user_version). */
-#define WFH_STORE_SCHEMA_VERSION 1
+/* 2: runs.inputs (older stores are upgraded when opened) */
+#define WFH_STORE_SCHEMA_VERSION 2
 
 /** Outputs whose JSON text is longer than this go to a file under the home. */
 #define WFH_STORE_INLINE_MAX (64 * 1024)
@@ -115,6 +116,8 @@ typedef struct wfh_store_run_new {
     const char *file_path; /* the workflow file as given */
     const char *file_hash; /* hex hash of the file's bytes (resume refuses a changed file) */
     const char *id;        /* NULL: the store makes one (sortable by time, random tail) */
+    const char *inputs_json; /* the resolved inputs as one JSON object, or NULL (never
+                              * secrets: resume and retry run with these again) */
 } wfh_store_run_new;
 
 /**
@@ -264,6 +267,7 @@ typedef struct wfh_store_run {
     int64_t created_ms, started_ms, finished_ms; /* 0 if unset */
     size_t step_count;
     wfh_store_step *steps; /* owned array of step_count */
+    json_t *inputs; /* owned: the recorded inputs, NULL for a run from before schema 2 */
 } wfh_store_run;
 
 /**

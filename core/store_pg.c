@@ -29,7 +29,7 @@ static const char schema_sql[] =
     "CREATE TABLE runs("
     " id text PRIMARY KEY, workflow text NOT NULL, file text NOT NULL,"
     " file_hash text NOT NULL, status text NOT NULL, error text,"
-    " created_ms bigint NOT NULL, started_ms bigint, finished_ms bigint);"
+    " created_ms bigint NOT NULL, started_ms bigint, finished_ms bigint, inputs text);"
     "CREATE INDEX runs_created ON runs(created_ms);"
     "CREATE TABLE steps("
     " run_id text NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
@@ -246,6 +246,14 @@ static int schema_check(pg *p, unsigned flags)
                                         : " is not a wfhost schema");
         goto fail;
     }
+    if (version == 1 &&
+        /* schema 2: runs.inputs, NULL for runs recorded before it */
+        ((err = px(p, NULL, "upgrading the schema",
+                   "ALTER TABLE runs ADD COLUMN IF NOT EXISTS inputs text", "")) < 0 ||
+         (err = px(p, NULL, "upgrading the schema",
+                   "UPDATE wfh_meta SET value=$1 WHERE key='schema_version'", "d",
+                   WFH_STORE_SCHEMA_VERSION)) < 0))
+        goto fail;
     return tx_commit(p, "checking the schema");
 fail:
     tx_rollback(p);
@@ -290,9 +298,10 @@ static int pg_run_create(void *impl, const char *id, const wfh_store_run_new *r,
     if (err < 0)
         return err;
     if ((err = px(p, NULL, "creating a run",
-                  "INSERT INTO runs(id, workflow, file, file_hash, status, created_ms)"
-                  " VALUES($1,$2,$3,$4,'queued',$5)",
-                  "tttti", id, r->workflow, r->file_path, r->file_hash, now)) < 0 ||
+                  "INSERT INTO runs(id, workflow, file, file_hash, status, created_ms, inputs)"
+                  " VALUES($1,$2,$3,$4,'queued',$5,$6)",
+                  "ttttit", id, r->workflow, r->file_path, r->file_hash, now,
+                  r->inputs_json)) < 0 ||
         (err = event_add(p, id, NULL, 0, WFH_STATE_QUEUED, r->file_path, now)) < 0) {
         tx_rollback(p);
         return err;
@@ -505,7 +514,7 @@ static int pg_run_show(void *impl, const char *id, json_t **out)
         goto done;
     if ((err = px(p, &res, "reading a run",
                   "SELECT id, workflow, file, file_hash, status, error, created_ms,"
-                  " started_ms, finished_ms FROM runs WHERE id=$1", "t", id)) < 0 ||
+                  " started_ms, finished_ms, inputs FROM runs WHERE id=$1", "t", id)) < 0 ||
         (err = query_json(p, "reading a run", arr, res)) < 0)
         goto done;
     if (!json_array_size(arr)) {
@@ -513,6 +522,16 @@ static int pg_run_show(void *impl, const char *id, json_t **out)
         goto done;
     }
     run = json_incref(json_array_get(arr, 0));
+    const char *itext = json_string_value(json_object_get(run, "inputs"));
+    if (itext) {
+        json_t *v = json_loads(itext, 0, NULL); /* owned */
+        if (!v) {
+            err = wfh_error_set(WFH_EIO, "run store %s is corrupt (run inputs are not JSON)",
+                                p->where);
+            goto done;
+        }
+        json_object_set_new(run, "inputs", v);
+    }
     if ((err = px(p, &res, "reading steps",
                   "SELECT step_id AS id, status, def_hash, outputs, error, started_ms,"
                   " finished_ms FROM steps WHERE run_id=$1 ORDER BY ord", "t", id)) < 0 ||

@@ -92,7 +92,8 @@ static const char schema_sql[] =
     "CREATE TABLE runs("
     " id TEXT PRIMARY KEY, workflow TEXT NOT NULL, file TEXT NOT NULL,"
     " file_hash TEXT NOT NULL, status TEXT NOT NULL, error TEXT,"
-    " created_ms INTEGER NOT NULL, started_ms INTEGER, finished_ms INTEGER);"
+    " created_ms INTEGER NOT NULL, started_ms INTEGER, finished_ms INTEGER,"
+    " inputs TEXT);"
     "CREATE INDEX runs_created ON runs(created_ms);"
     "CREATE TABLE steps("
     " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
@@ -347,7 +348,8 @@ static int schema_check(sq *q)
         goto newer;
     if (version == WFH_STORE_SCHEMA_VERSION)
         goto check_app;
-    if (q->flags & WFH_STORE_NO_CREATE)
+    /* Migrating an existing store is not creating one: done even for list/show. */
+    if (version == 0 && (q->flags & WFH_STORE_NO_CREATE))
         return wfh_error_set(WFH_EIO, "run store %s has no schema (not a wfhost run store?)",
                              q->path);
     if ((err = tx_begin(q, "creating the schema")) < 0)
@@ -368,6 +370,14 @@ static int schema_check(sq *q)
         snprintf(sql, sizeof sql, "PRAGMA user_version=%d; PRAGMA application_id=%d",
                  WFH_STORE_SCHEMA_VERSION, WFH_STORE_APP_ID);
         if ((err = exec_sql(q, sql, "creating the schema")) < 0)
+            goto fail;
+    } else if (version == 1) {
+        /* schema 2: runs.inputs, NULL for runs recorded before it (resume then has no
+         * recorded inputs and resolves the workflow's defaults) */
+        char sql[96];
+        snprintf(sql, sizeof sql, "ALTER TABLE runs ADD COLUMN inputs TEXT; PRAGMA user_version=%d",
+                 WFH_STORE_SCHEMA_VERSION);
+        if ((err = exec_sql(q, sql, "upgrading the schema")) < 0)
             goto fail;
     }
     if ((err = tx_commit(q, "creating the schema")) < 0)
@@ -473,9 +483,9 @@ static int sq_run_create(void *impl, const char *id, const wfh_store_run_new *r,
     if (err < 0)
         return err;
     err = prep(q, &s, "creating a run",
-               "INSERT INTO runs(id, workflow, file, file_hash, status, created_ms)"
-               " VALUES(?,?,?,?,'queued',?)",
-               "tttti", id, r->workflow, r->file_path, r->file_hash, now);
+               "INSERT INTO runs(id, workflow, file, file_hash, status, created_ms, inputs)"
+               " VALUES(?,?,?,?,'queued',?,?)",
+               "ttttit", id, r->workflow, r->file_path, r->file_hash, now, r->inputs_json);
     if (err < 0)
         goto fail;
     err = run_stmt(q, s, "creating a run", NULL);
@@ -764,19 +774,24 @@ done:
     return err;
 }
 
-/* Parse a stored outputs column back into JSON (it was written by json_dumps). */
-static int outputs_parse(sq *q, json_t *step)
+/* Parse a stored JSON column (written by json_dumps) back into JSON in place. */
+static int json_column_parse(sq *q, json_t *row, const char *key, const char *what)
 {
-    json_t *txt = json_object_get(step, "outputs");
+    json_t *txt = json_object_get(row, key);
     if (!json_is_string(txt))
         return 0;
     json_error_t je;
     json_t *v = json_loads(json_string_value(txt), JSON_DECODE_ANY, &je);
     if (!v)
-        return wfh_error_set(WFH_EIO, "run store %s is corrupt (step outputs are not JSON: %s)",
-                             q->path, je.text);
-    json_object_set_new(step, "outputs", v);
+        return wfh_error_set(WFH_EIO, "run store %s is corrupt (%s are not JSON: %s)",
+                             q->path, what, je.text);
+    json_object_set_new(row, key, v);
     return 0;
+}
+
+static int outputs_parse(sq *q, json_t *step)
+{
+    return json_column_parse(q, step, "outputs", "step outputs");
 }
 
 static int sq_run_show(void *impl, const char *id, json_t **out)
@@ -793,7 +808,7 @@ static int sq_run_show(void *impl, const char *id, json_t **out)
     /* One read transaction, so the run, its steps and attempts are one snapshot. */
     if ((err = exec_sql(q, "BEGIN", "reading a run")) < 0)
         goto done;
-    snprintf(sql, sizeof sql, "SELECT %s FROM runs WHERE id=?", run_cols);
+    snprintf(sql, sizeof sql, "SELECT %s, inputs FROM runs WHERE id=?", run_cols);
     if ((err = prep(q, &s, "reading a run", sql, "t", id)) < 0 ||
         (err = rows_to_array(q, s, arr, "reading a run")) < 0)
         goto done;
@@ -802,6 +817,8 @@ static int sq_run_show(void *impl, const char *id, json_t **out)
         goto done;
     }
     run = json_incref(json_array_get(arr, 0));
+    if ((err = json_column_parse(q, run, "inputs", "run inputs")) < 0)
+        goto done;
     err = prep(q, &s, "reading steps",
                "SELECT step_id AS id, status, def_hash, outputs, outputs_ref, error,"
                " started_ms, finished_ms FROM steps WHERE run_id=? ORDER BY rowid",

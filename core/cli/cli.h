@@ -24,6 +24,13 @@ int wfh_exit_status(int err);
 /* Print "wfhost: <message>" (the last error) to stderr and return the exit status. */
 int wfh_cli_fail(int err);
 
+struct wfh_secrets;
+/**
+ * Mask the secrets' values in the last error message (it may quote a failed output or a
+ * host error) before it is printed; for exec, resume and retry (cmd_exec.c).
+ */
+void wfh_cli_mask_error(const struct wfh_secrets *secrets, int err);
+
 /* True if argv[i] is -h or --help. */
 int wfh_cli_wants_help(int argc, char **argv);
 

@@ -96,6 +96,19 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, in
     return argv[++*i];
 }
 
+void wfh_cli_mask_error(const wfh_secrets *secrets, int err)
+{
+    if (err >= 0 || !wfh_secrets_count(secrets))
+        return;
+    const char *m = wfh_error_last();
+    char *masked = wfh_secrets_mask(secrets, m, strlen(m), NULL); /* owned */
+    if (masked)
+        wfh_error_set(err, "%s", masked);
+    else
+        wfh_error_set(err, "error message withheld (out of memory masking secrets)");
+    free(masked);
+}
+
 int cmd_exec(int argc, char **argv)
 {
     int err = 0, rc = WFH_EXIT_OK;
@@ -297,6 +310,7 @@ int cmd_exec(int argc, char **argv)
         goto done;
     if (dur) {
         wfh_durable_attach(dur, run);
+        wfh_durable_set_inputs(dur, inputs);
         if ((err = wfh_durable_lock_run(home, wfh_run_id(run), &run_lock)) < 0 ||
             (err = wfh_durable_create(dur, wfh_run_id(run))) < 0)
             goto done;
@@ -327,16 +341,8 @@ int cmd_exec(int argc, char **argv)
     default: err = run_err; break;
     }
 done:
-    if (err < 0 && wfh_secrets_count(secrets)) {
-        /* an error may quote a value (a failed output, a host error): mask it too */
-        const char *m = wfh_error_last();
-        char *masked = wfh_secrets_mask(secrets, m, strlen(m), NULL);
-        if (masked)
-            wfh_error_set(err, "%s", masked);
-        else
-            wfh_error_set(err, "error message withheld (out of memory masking secrets)");
-        free(masked);
-    }
+    if (err < 0)
+        wfh_cli_mask_error(secrets, err);
     if (err < 0)
         rc = wfh_cli_fail(err);
     json_decref(given);

@@ -22,8 +22,10 @@
 #include "../diag.h"
 #include "../durable.h"
 #include "../error.h"
+#include "../lang.h"
 #include "../policy.h"
 #include "../scheduler.h"
+#include "../secrets.h"
 #include "../workflow.h"
 #include "cli.h"
 
@@ -32,15 +34,15 @@ static void usage(FILE *out, int retry)
     if (retry)
         fputs("usage: wfhost retry RUN_ID [options]\n\n"
               "Run the failed, timed-out, skipped and cancelled steps of a finished run\n"
-              "again, under the same run id; its successful steps keep their outputs and\n"
-              "are not run again.\n\n",
+              "again, under the same run id and with the inputs it started with; its\n"
+              "successful steps keep their outputs and are not run again.\n\n",
               out);
     else
         fputs("usage: wfhost resume RUN_ID [options]\n\n"
               "Finish a run whose host stopped (killed, crashed, power lost): steps recorded\n"
               "as succeeded keep their outputs and are not run again; attempts that were in\n"
               "flight are recorded as failed and the step runs again as its next attempt,\n"
-              "with the same idempotency key.\n\n",
+              "with the same idempotency key. The run keeps the inputs it started with.\n\n",
               out);
     fputs("options:\n"
           "      --home DIR       the wfhost home holding the run (default: $WFH_HOME, ...)\n"
@@ -55,6 +57,8 @@ static void usage(FILE *out, int retry)
           "      --workspace DIR  the directory steps run in (default: the current one;\n"
           "                       use the run's original one)\n"
           "      --policy FILE    confine every step as the sandbox policy FILE grants\n"
+          "      --secrets-file FILE  NAME=value lines for the declared secrets, as for\n"
+          "                       `wfhost exec` (or WFH_SECRET_<NAME>); never recorded\n"
           "  -h, --help           show this help\n\n"
           "exit status: as `wfhost exec`: 0 the run succeeded, 1 it failed, 2 invalid\n"
           "(unknown run, changed file, nothing to do), 3 refused by the policy, 4 store or\n"
@@ -108,7 +112,7 @@ int wfh_cli_continue(int argc, char **argv, int retry)
     const char *cmd = retry ? "retry" : "resume";
     int err = 0, rc = WFH_EXIT_OK;
     const char *run_id = NULL, *home = NULL, *plugin_dir = NULL, *workspace = NULL,
-               *policy_path = NULL, *file = NULL; /* borrowed from argv */
+               *policy_path = NULL, *file = NULL, *secrets_path = NULL; /* borrowed from argv */
     unsigned concurrency = 0;
     int want_json = 0, allow_changed = 0, changed = 0, nothing = 0;
     wfh_store *store = NULL;     /* owned */
@@ -121,6 +125,8 @@ int wfh_cli_continue(int argc, char **argv, int retry)
     int run_lock = -1;           /* owned: no other process of this machine runs it */
     wfh_run *run = NULL;         /* owned */
     char *cwd = NULL;            /* owned */
+    json_t *inputs = NULL;       /* owned: the recorded inputs as checked, defaults filled */
+    wfh_secrets *secrets = NULL; /* owned */
     wfh_diags diags;
     int diags_ready = 0;
 
@@ -154,7 +160,14 @@ int wfh_cli_continue(int argc, char **argv, int retry)
             workspace = v;
         } else if ((v = opt_value(argc, argv, &i, "--policy", &err, cmd))) {
             policy_path = v;
+        } else if ((v = opt_value(argc, argv, &i, "--secrets-file", &err, cmd))) {
+            secrets_path = v;
         } else if (err < 0) {
+            goto done;
+        } else if (!strcmp(argv[i], "-i") || !strncmp(argv[i], "--input", 7)) {
+            /* other inputs would make it another run, whose recorded outputs do not hold */
+            err = wfh_error_set(WFH_EUSAGE, "%s: %s: a run keeps the inputs it started with "
+                                            "(`wfhost exec` starts a new run)", cmd, argv[i]);
             goto done;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             err = wfh_error_set(WFH_EUSAGE, "%s: unknown option '%s' (see wfhost %s --help)",
@@ -224,6 +237,17 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         rc = WFH_EXIT_INVALID;
         goto done;
     }
+    /* Checked again as exec checks them: the workflow may have changed (--allow-changed),
+     * and a run from before the store recorded inputs gets the defaults. */
+    if ((err = wfh_inputs_resolve(wf, rec->inputs, &inputs)) < 0) {
+        char why[1024]; /* the message buffer is reused by wfh_error_set */
+        snprintf(why, sizeof why, "%s", wfh_error_last());
+        err = wfh_error_set(err == WFH_ENOMEM ? err : WFH_EUSAGE, "%s: run %s: %s", cmd,
+                            rec->id, why);
+        goto done;
+    }
+    if ((err = wfh_secrets_load(wf, secrets_path, &secrets)) < 0)
+        goto done;
     if ((err = wfh_durable_new(store, wf, &dur)) < 0 ||
         (err = wfh_durable_check_file(dur, rec, allow_changed, &changed)) < 0)
         goto done;
@@ -250,6 +274,8 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         .on_log = wfh_durable_on_log,
         .on_event_ud = dur,
         .policy = policy,
+        .inputs = inputs,
+        .secrets = secrets,
     };
     /* Refusals (policy) come before the store is touched: nothing is reopened then. */
     if ((err = wfh_run_new(wf, cat, &opts, &run)) < 0)
@@ -284,6 +310,7 @@ int wfh_cli_continue(int argc, char **argv, int retry)
     default: err = run_err; break;
     }
 done:
+    wfh_cli_mask_error(secrets, err);
     if (err < 0)
         rc = wfh_cli_fail(err);
     wfh_run_free(run);
@@ -297,6 +324,8 @@ done:
     wfh_store_run_free(rec);
     wfh_durable_unlock_run(run_lock);
     wfh_store_free(store);
+    wfh_secrets_free(secrets);
+    json_decref(inputs);
     free(cwd);
     return rc;
 }
