@@ -109,4 +109,9 @@ void wfh_tmpl_refs(const wfh_tmpl *t, void (*fn)(void *ud, const wfh_expr_ref *r
 int wfh_tmpl_eval(const wfh_tmpl *t, const wfh_expr_env *env, json_t **out,
                   wfh_expr_error *err);
 
+/* True if @p a and @p b are the same value as GitHub Actions would show them: numbers
+ * compared by their formatted text (3 and 3.0 agree), arrays and objects deeply. For
+ * tests and tools that compare results (the conformance runner). */
+int wfh_expr_same_value(const json_t *a, const json_t *b);
+
 #endif

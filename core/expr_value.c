@@ -763,3 +763,37 @@ char *wfh_expr_to_string(const json_t *v)
     }
     return b.p;
 }
+
+/* Equal as GitHub would show them (see expr.h). */
+int wfh_expr_same_value(const json_t *a, const json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b)) {
+        char x[64], y[64];
+        wfh_expr_number_format(json_number_value(a), x, sizeof x);
+        wfh_expr_number_format(json_number_value(b), y, sizeof y);
+        return strcmp(x, y) == 0;
+    }
+    if (json_typeof(a) != json_typeof(b))
+        return 0;
+    if (json_is_array(a)) {
+        if (json_array_size(a) != json_array_size(b))
+            return 0;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!wfh_expr_same_value(json_array_get(a, i), json_array_get(b, i)))
+                return 0;
+        return 1;
+    }
+    if (json_is_object(a)) {
+        const char *k;
+        json_t *v;
+        if (json_object_size(a) != json_object_size(b))
+            return 0;
+        json_object_foreach((json_t *)a, k, v) {
+            json_t *w = json_object_get(b, k);
+            if (!w || !wfh_expr_same_value(v, w))
+                return 0;
+        }
+        return 1;
+    }
+    return json_equal((json_t *)a, (json_t *)b);
+}

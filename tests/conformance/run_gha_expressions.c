@@ -17,40 +17,6 @@
 
 static const char *const err_kinds[] = {"none", "lexing", "parsing", "evaluation"};
 
-/* Equal as GitHub would show them: numbers by their formatted text. */
-static int same_value(const json_t *a, const json_t *b)
-{
-    if (json_is_number(a) && json_is_number(b)) {
-        char x[64], y[64];
-        wfh_expr_number_format(json_number_value(a), x, sizeof x);
-        wfh_expr_number_format(json_number_value(b), y, sizeof y);
-        return strcmp(x, y) == 0;
-    }
-    if (json_typeof(a) != json_typeof(b))
-        return 0;
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return 0;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!same_value(json_array_get(a, i), json_array_get(b, i)))
-                return 0;
-        return 1;
-    }
-    if (json_is_object(a)) {
-        const char *k;
-        json_t *v;
-        if (json_object_size(a) != json_object_size(b))
-            return 0;
-        json_object_foreach((json_t *)a, k, v) {
-            json_t *w = json_object_get(b, k);
-            if (!w || !same_value(v, w))
-                return 0;
-        }
-        return 1;
-    }
-    return json_equal((json_t *)a, (json_t *)b);
-}
-
 static void show(const char *file, const char *group, size_t idx, const char *expr, const char *what)
 {
     printf("FAIL %s [%s #%zu] %s\n     %s\n", file, group, idx, expr, what);
@@ -118,7 +84,7 @@ static int run_case(const char *file, const char *group, size_t idx, const json_
         snprintf(msg, sizeof msg, "expected %s, got a %s error: %s", wkind ? wkind : "?",
                  err_kinds[err.kind & 3], err.message);
         show(file, group, idx, expr, msg);
-    } else if (!wkind || strcmp(wkind, kind) != 0 || !wval || !same_value(wval, got)) {
+    } else if (!wkind || strcmp(wkind, kind) != 0 || !wval || !wfh_expr_same_value(wval, got)) {
         char *g = json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT);
         char *w = json_dumps(wval, JSON_ENCODE_ANY | JSON_COMPACT);
         snprintf(msg, sizeof msg, "expected %s %s, got %s %s", wkind ? wkind : "?", w ? w : "?",

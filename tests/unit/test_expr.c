@@ -50,39 +50,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Numbers compared by the text GitHub would print, so 3 and 3.0 agree. */
-static int same_value(const json_t *a, const json_t *b)
-{
-    if (json_is_number(a) && json_is_number(b)) {
-        char x[64], y[64];
-        wfh_expr_number_format(json_number_value(a), x, sizeof x);
-        wfh_expr_number_format(json_number_value(b), y, sizeof y);
-        return strcmp(x, y) == 0;
-    }
-    if (json_typeof(a) != json_typeof(b))
-        return 0;
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return 0;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!same_value(json_array_get(a, i), json_array_get(b, i)))
-                return 0;
-        return 1;
-    }
-    if (json_is_object(a)) {
-        const char *k;
-        json_t *v;
-        if (json_object_size(a) != json_object_size(b))
-            return 0;
-        json_object_foreach((json_t *)a, k, v) {
-            json_t *w = json_object_get(b, k);
-            if (!w || !same_value(v, w))
-                return 0;
-        }
-        return 1;
-    }
-    return json_equal((json_t *)a, (json_t *)b);
-}
 
 enum { OK = 0, LEX = WFH_EXPR_ERR_LEXING, PARSE = WFH_EXPR_ERR_PARSING, EVAL = WFH_EXPR_ERR_EVALUATION };
 
@@ -384,7 +351,7 @@ static void test_eval_table(void **state)
             json_error_t jerr;
             json_t *want = json_loads(c->want, JSON_DECODE_ANY, &jerr);
             assert_non_null(want);
-            if (!same_value(want, got)) {
+            if (!wfh_expr_same_value(want, got)) {
                 char *g = json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT);
                 print_message("FAIL %s: want %s, got %s\n", c->expr, c->want, g);
                 free(g);
@@ -590,7 +557,7 @@ static void test_strict_step_outputs(void **state)
                 print_message("FAIL %s: %s\n", cases[i].expr, err.message);
             assert_int_equal(rc, 0);
             json_t *want = json_loads(cases[i].want, JSON_DECODE_ANY, NULL);
-            assert_true(same_value(want, got));
+            assert_true(wfh_expr_same_value(want, got));
             json_decref(want);
         } else {
             assert_true(rc < 0);
@@ -742,7 +709,7 @@ static void test_templates(void **state)
         if (c->want) {
             json_t *want = json_loads(c->want, JSON_DECODE_ANY, NULL);
             assert_non_null(want);
-            if (rc != 0 || !same_value(want, got)) {
+            if (rc != 0 || !wfh_expr_same_value(want, got)) {
                 char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
                 print_message("FAIL template \"%s\": want %s, got %s (%s)\n", c->text, c->want,
                               g ? g : "error", rc ? err.message : "");
