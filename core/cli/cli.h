@@ -31,6 +31,12 @@ struct wfh_secrets;
  */
 void wfh_cli_mask_error(const struct wfh_secrets *secrets, int err);
 
+struct wfh_run;
+struct wfh_durable;
+/* Run to the end, record it, print --json if asked; sets *rc (see cmd_exec.c). */
+int wfh_cli_run_to_end(struct wfh_run *run, struct wfh_durable *dur, int want_json,
+                       const char *cmd, int *rc);
+
 /* True if argv[i] is -h or --help. */
 int wfh_cli_wants_help(int argc, char **argv);
 

@@ -96,6 +96,37 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, in
     return argv[++*i];
 }
 
+/*
+ * Run @p run to its end, record the end in @p dur (may be NULL: --no-store), print the
+ * --json report when asked, and set *rc for the run's outcome. Returns 0, or a negative
+ * code for wfhost's own failure (the caller passes it to wfh_cli_fail). One place for
+ * exec, resume and retry, so a run whose end cannot be recorded is never reported as
+ * succeeded by any of them.
+ */
+int wfh_cli_run_to_end(wfh_run *run, wfh_durable *dur, int want_json, const char *cmd, int *rc)
+{
+    int run_err = wfh_run_exec(run);
+    if (dur && wfh_durable_finish(dur, run_err, run_err < 0 ? wfh_error_last() : NULL) < 0 &&
+        run_err == 0)
+        run_err = WFH_EIO;
+    if (want_json) {
+        json_t *doc = wfh_run_to_json(run); /* owned */
+        wfh_durable_report(dur, doc);
+        if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 ||
+            fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+            json_decref(doc);
+            return wfh_error_set(WFH_EIO, "%s: cannot write the JSON report to stdout", cmd);
+        }
+        json_decref(doc);
+    }
+    switch (run_err) {
+    case 0: *rc = WFH_EXIT_OK; return 0;
+    case WFH_EFAILED: *rc = WFH_EXIT_FAILED; return 0;
+    case WFH_ECANCELLED: *rc = WFH_EXIT_CANCELLED; return 0;
+    default: return run_err;
+    }
+}
+
 void wfh_cli_mask_error(const wfh_secrets *secrets, int err)
 {
     if (err >= 0 || !wfh_secrets_count(secrets))
@@ -318,33 +349,12 @@ int cmd_exec(int argc, char **argv)
     /* Warnings after the run's first line ("run <id> ..."), which scripts read. */
     if (diags.count > 0)
         wfh_diags_print(&diags, stderr);
-    int run_err = wfh_run_exec(run);
-    /* A run whose end cannot be recorded is not reported as succeeded. */
-    if (dur && wfh_durable_finish(dur, run_err, run_err < 0 ? wfh_error_last() : NULL) < 0 &&
-        run_err == 0)
-        run_err = WFH_EIO;
-    if (want_json) {
-        json_t *doc = wfh_run_to_json(run); /* owned */
-        wfh_durable_report(dur, doc);
-        if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 ||
-            fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
-            json_decref(doc);
-            err = wfh_error_set(WFH_EIO, "exec: cannot write the JSON report to stdout");
-            goto done;
-        }
-        json_decref(doc);
-    }
-    switch (run_err) {
-    case 0: rc = WFH_EXIT_OK; break;
-    case WFH_EFAILED: rc = WFH_EXIT_FAILED; break;
-    case WFH_ECANCELLED: rc = WFH_EXIT_CANCELLED; break;
-    default: err = run_err; break;
-    }
+    err = wfh_cli_run_to_end(run, dur, want_json, "exec", &rc);
 done:
-    if (err < 0)
+    if (err < 0) {
         wfh_cli_mask_error(secrets, err);
-    if (err < 0)
         rc = wfh_cli_fail(err);
+    }
     json_decref(given);
     json_decref(inputs);
     free((void *)input_args);

@@ -288,27 +288,7 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         goto done;
     fprintf(stderr, "%s: %zu of %zu step(s) keep their recorded success%s\n", cmd, kept,
             wf->n_steps, changed ? " (the workflow file changed: unchanged steps only)" : "");
-    int run_err = wfh_run_exec(run);
-    if (wfh_durable_finish(dur, run_err, run_err < 0 ? wfh_error_last() : NULL) < 0 &&
-        run_err == 0)
-        run_err = WFH_EIO;
-    if (want_json) {
-        json_t *doc = wfh_run_to_json(run); /* owned */
-        wfh_durable_report(dur, doc);
-        if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 ||
-            fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
-            json_decref(doc);
-            err = wfh_error_set(WFH_EIO, "%s: cannot write the JSON report to stdout", cmd);
-            goto done;
-        }
-        json_decref(doc);
-    }
-    switch (run_err) {
-    case 0: rc = WFH_EXIT_OK; break;
-    case WFH_EFAILED: rc = WFH_EXIT_FAILED; break;
-    case WFH_ECANCELLED: rc = WFH_EXIT_CANCELLED; break;
-    default: err = run_err; break;
-    }
+    err = wfh_cli_run_to_end(run, dur, want_json, cmd, &rc);
 done:
     wfh_cli_mask_error(secrets, err);
     if (err < 0)
