@@ -359,7 +359,7 @@ static int run_attempt(void)
     char *text = NULL;
     size_t text_len = 0;
     json_t *req = NULL;
-    char *inputs = NULL, *env = NULL;
+    char *inputs = NULL, *env = NULL, *grant = NULL; /* owned JSON texts */
     wfh_loaded_plugin p;
     memset(&p, 0, sizeof p);
     wfh_call call;
@@ -452,6 +452,21 @@ static int run_attempt(void)
         goto done;
     }
 
+    /* The grant the plugin may consult (ABI 1.1): the sandbox member without the
+     * environment's values, which the step already has through env_json. */
+    json_t *jgrant = json_deep_copy(json_object_get(req, "sandbox"));
+    if (!jgrant)
+        jgrant = json_pack("{s:s, s:b}", "profile", "none", "net", 1);
+    if (jgrant) {
+        json_object_del(jgrant, "env");
+        grant = json_dumps(jgrant, JSON_COMPACT);
+        json_decref(jgrant);
+    }
+    if (!grant) {
+        finish(WFH_STEP_FAILED, "step runner: out of memory", 0);
+        goto done;
+    }
+
     call.plugin = p.desc.d.name;
     call.type = st->name;
     call.active = 1;
@@ -468,6 +483,8 @@ static int run_attempt(void)
         .step_id = str_member(req, "step_id"),
         .idempotency_key = str_member(req, "idempotency_key"),
         .workspace = str_member(req, "workspace"),
+        .grant_json = grant,
+        .grant_len = strlen(grant),
     };
 
     if (p.desc.d.init) {
@@ -502,6 +519,7 @@ done:
     wfh_loaded_plugin_clear(&p);
     free(inputs);
     free(env);
+    free(grant);
     json_decref(req);
     free(text);
     return exit_code;

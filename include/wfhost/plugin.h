@@ -37,7 +37,7 @@ extern "C" {
 
 /** The ABI this header describes. */
 #define WFH_ABI_MAJOR 1
-#define WFH_ABI_MINOR 0
+#define WFH_ABI_MINOR 1
 
 /** Name of the entry symbol a major-1 host looks up with dlsym(). */
 #define WFH_ENTRY_SYMBOL "wfh_plugin_entry_v1"
@@ -139,7 +139,24 @@ typedef struct wfh_step_request {
                                       step in this run: use it to avoid doing a side
                                       effect twice [1.0] */
     const char *workspace;     /**< absolute path of the run's workspace directory [1.0] */
+    /**
+     * What the sandbox grants this attempt, as a JSON object: {"profile": "strict" |
+     * "process" | "none", "net": false | true | ["host:port", ...], "read": [...],
+     * "write": [...], "run": [...]} (paths absolute). A plugin that reaches out on
+     * its own (HTTP, database) refuses a target the grant does not list, so the
+     * refusal names the target instead of failing deep inside a connect(). Check
+     * WFH_REQUEST_HAS(req, grant_json) first: a 1.0 host does not set it. [1.1]
+     */
+    const char *grant_json;
+    size_t grant_len;          /**< length of grant_json in bytes [1.1] */
 } wfh_step_request;
+
+/** True if request @p req (built by the host) is long enough to hold @p member and the
+ * member is set: a plugin built for a newer minor checks before reading. */
+#define WFH_REQUEST_HAS(req, member)                                                         \
+    ((req) != NULL &&                                                                      \
+     offsetof(wfh_step_request, member) + sizeof((req)->member) <= (size_t)(req)->struct_size && \
+     (req)->member != NULL)
 
 /**
  * Runs one attempt of a step. Report outputs and messages through @p host, then

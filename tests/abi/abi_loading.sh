@@ -9,6 +9,9 @@
 P=$WFH_TEST_PLUGIN_DIR
 RUNNER=$WFH_RUNNER_BIN
 NEXT=$WFH_RUNNER_NEXT
+# This header's minor (H) and the next one (N), as the messages print them.
+H=$(sed -n 's/^#define WFH_ABI_MINOR \([0-9]*\)$/\1/p' "$WFH_SRC/include/wfhost/plugin.h")
+N=$((H + 1))
 
 # attempt RUNNER PLUGIN TYPE: one step through the runner; lines in $T/out.
 attempt() {
@@ -39,22 +42,22 @@ run "$NEXT" --probe "$P/abi_frozen_1_0.so"
 expect_rc 0 "1.1 host probes the 1.0 plugin"
 expect_in "$T/out" '"abi":"1.0"' "probe reports the plugin's ABI"
 
-# Needs minor 1: refused by the 1.0 host, naming both versions; fine for a 1.1 host.
+# Needs the next minor: refused by this host, naming both versions; fine for the next.
 expect_refused "$RUNNER" "$P/abi_minor1.so" \
-  "plugin 'variant' \(abi_minor1.so\) needs plugin ABI 1\.1; this wfhost speaks 1\.0: upgrade wfhost" "minor 1 on a 1.0 host"
-expect_ok_step "$NEXT" "$P/abi_minor1.so" variant "minor 1 on a 1.1 host"
+  "plugin 'variant' \(abi_minor1.so\) needs plugin ABI 1\.$N; this wfhost speaks 1\.$H: upgrade wfhost" "minor $N on a 1.$H host"
+expect_ok_step "$NEXT" "$P/abi_minor1.so" variant "minor $N on a 1.$N host"
 
 # Built by a newer minor that appended members: fine while the unknown tail is zero.
 expect_ok_step "$RUNNER" "$P/abi_long_zero.so" variant "longer structs, zero tail"
-expect_refused "$RUNNER" "$P/abi_long_nonzero.so" "sets members this wfhost \(ABI 1\.0, 64 bytes\) does not know" \
+expect_refused "$RUNNER" "$P/abi_long_nonzero.so" "sets members this wfhost \(ABI 1\.$H, 64 bytes\) does not know" \
   "longer struct, non-zero tail"
 expect_ok_step "$NEXT" "$P/abi_long_nonzero.so" variant "the 1.1 host knows that member"
 
 # Future majors: through the v1 symbol, or exporting only the v2 symbol.
 expect_refused "$RUNNER" "$P/abi_major2.so" \
-  "plugin 'variant' \(abi_major2.so\) needs plugin ABI 2\.0; this wfhost speaks 1\.0: upgrade wfhost or use a 1\.x build of the plugin" \
+  "plugin 'variant' \(abi_major2.so\) needs plugin ABI 2\.0; this wfhost speaks 1\.$H: upgrade wfhost or use a 1\.x build of the plugin" \
   "major 2"
-expect_refused "$RUNNER" "$P/abi_exports_v2.so" "needs plugin ABI 2\.x \(it exports wfh_plugin_entry_v2\); this wfhost speaks 1\.0" \
+expect_refused "$RUNNER" "$P/abi_exports_v2.so" "needs plugin ABI 2\.x \(it exports wfh_plugin_entry_v2\); this wfhost speaks 1\.$H" \
   "v2 entry symbol"
 
 # Not plugins, or malformed ones.

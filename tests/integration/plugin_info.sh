@@ -6,7 +6,7 @@ TP=$WFH_BUILD/tests/plugins
 
 run "$WFH" plugin info shell
 expect_rc 0 "info shell"
-expect_in "$T/out" '^plugin shell [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.0\)' "header line"
+expect_in "$T/out" '^plugin shell [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.1\)' "header line"
 expect_in "$T/out" '^step type shell \(uses: shell or shell@1\)' "step type line"
 expect_in "$T/out" '"run": \{' "input schema printed"
 expect_in "$T/out" 'stdout_truncated' "outputs listed"
@@ -15,7 +15,7 @@ expect_in "$T/out" '^    run +\["/bin"' "capabilities listed"
 run "$WFH" plugin info shell@1 --json
 expect_rc 0 "info shell@1 --json"
 expect_eq "$(json "$T/out" '["name"]')" "shell" "json name"
-expect_eq "$(json "$T/out" '["abi"]')" "1.0" "json abi"
+expect_eq "$(json "$T/out" '["abi"]')" "1.1" "json abi"
 expect_eq "$(json "$T/out" '["step_types"][0]["input_schema"]["properties"]["argv"]["type"]')" "array" "json input schema"
 expect_eq "$(json "$T/out" '["step_types"][0]["capabilities"]["run"][0]')" "/bin" "json capabilities"
 
@@ -44,7 +44,7 @@ expect_rc 0 "info on a file"
 expect_in "$T/out" "^plugin frozen 1.0.0" "file probed"
 run "$WFH" plugin info "$TP/abi_major2.so"
 expect_rc 2 "refused plugin file"
-expect_eq "$(cat "$T/err")" "wfhost: plugin 'variant' (abi_major2.so) needs plugin ABI 2.0; this wfhost speaks 1.0: upgrade wfhost or use a 1.x build of the plugin" "one-line refusal"
+expect_eq "$(cat "$T/err")" "wfhost: plugin 'variant' (abi_major2.so) needs plugin ABI 2.0; this wfhost speaks 1.1: upgrade wfhost or use a 1.x build of the plugin" "one-line refusal"
 echo "not an ELF file" >"$T/fake.so"
 run "$WFH" plugin info "$T/fake.so"
 expect_rc 2 "garbage file"

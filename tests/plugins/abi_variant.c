@@ -6,7 +6,7 @@
  *   (none)                 a plain v1.0 plugin ("variant"); runs step "hello"
  *   VARIANT_MAJOR2         claims ABI 2.0 through the v1 entry symbol -> refused
  *   VARIANT_EXPORTS_V2     exports only wfh_plugin_entry_v2 -> refused, names major 2
- *   VARIANT_MINOR1         needs ABI 1.1 -> refused by a 1.0 host, fine for a 1.1 host
+ *   VARIANT_MINOR1         needs the next minor -> refused by this host, fine for the next
  *   VARIANT_LONG_ZERO      built by a newer minor: longer structs, unknown tail zero -> ok
  *   VARIANT_LONG_NONZERO   longer structs whose unknown tail is set -> refused
  *   VARIANT_SHORT          descriptor shorter than ABI 1.0 -> refused
@@ -82,7 +82,9 @@ static const wfh_step_type types[] = {
 #define MAJOR WFH_ABI_MAJOR
 #endif
 #if defined(VARIANT_MINOR1)
-#define MINOR 1
+#define MINOR (WFH_ABI_MINOR + 1)
+#elif defined(VARIANT_MAJOR2)
+#define MINOR 0 /* the first release of major 2 */
 #else
 #define MINOR WFH_ABI_MINOR
 #endif

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <wfhost/plugin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,16 @@
 #include "catalog.h"
 #include "error.h"
 
+
+/* This header's ABI and the next minor, as the refusals print them. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define HOST_ABI STR(WFH_ABI_MAJOR) "." STR(WFH_ABI_MINOR)
+#if WFH_ABI_MINOR == 1
+#define NEXT_ABI "1.2"
+#else
+#error "update NEXT_ABI for this minor"
+#endif
 static char runner[4096], plugdir[4096];
 
 static const wfh_plugin_meta *plugin_named(const wfh_catalog *c, const char *name, const char *version)
@@ -50,7 +61,7 @@ static void test_scan_keeps_good_skips_broken(void **state)
     const wfh_plugin_meta *v = plugin_named(c, "variant", NULL);
     assert_non_null(v);
     assert_int_equal(v->abi_major, 1);
-    assert_int_equal(v->abi_minor, 0);
+    assert_int_equal(v->abi_minor, WFH_ABI_MINOR);
     assert_int_equal(v->n_types, 1);
     assert_string_equal(v->types[0].name, "hello");
     assert_ptr_equal(v->types[0].plugin, v);
@@ -98,14 +109,14 @@ static void test_probe_reasons(void **state)
     static const struct {
         const char *file, *reason;
     } cases[] = {
-        {"abi_major2.so", "plugin 'variant' (abi_major2.so) needs plugin ABI 2.0; this wfhost speaks 1.0: "
+        {"abi_major2.so", "plugin 'variant' (abi_major2.so) needs plugin ABI 2.0; this wfhost speaks " HOST_ABI ": "
                           "upgrade wfhost or use a 1.x build of the plugin"},
-        {"abi_minor1.so", "needs plugin ABI 1.1; this wfhost speaks 1.0"},
+        {"abi_minor1.so", "needs plugin ABI " NEXT_ABI "; this wfhost speaks " HOST_ABI},
         {"abi_no_entry.so", "does not export wfh_plugin_entry_v1"},
         {"abi_exports_v2.so", "it exports wfh_plugin_entry_v2"},
         {"abi_bad_schema.so", "step type 'hello': input_schema is not valid JSON"},
         {"abi_ctor_crash.so", "crashed while loading: SIGSEGV"},
-        {"abi_long_nonzero.so", "sets members this wfhost (ABI 1.0, 64 bytes) does not know"},
+        {"abi_long_nonzero.so", "sets members this wfhost (ABI " HOST_ABI ", 64 bytes) does not know"},
         {"abi_short.so", "descriptor struct_size 48 is not plausible"},
         {"abi_bad_name.so", "name 'Bad Name' is not valid"},
     };
