@@ -46,7 +46,8 @@ typedef struct wfh_attempt_spec {
     unsigned attempt;             /* 1-based */
     json_t *sandbox;              /* borrowed, may be NULL: the request's "sandbox" member,
                                      from wfh_policy_grant_for (core/policy.h) */
-    /* A plugin from the signed registry (all borrowed; NULL for a --plugin-dir plugin):
+    /* A plugin from the signed registry (all borrowed; NULL only from the development
+     * commands' wfh_catalog_open_unsigned, core/catalog.h):
      * the host opens plugin_path once, copies it into a sealed memfd while hashing,
      * compares with these, and the runner loads that memfd (fd 3, "/proc/self/fd/3"),
      * so the bytes that run are the bytes that were signed. */

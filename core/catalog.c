@@ -2,15 +2,16 @@
  * core/catalog.c - the host's list of step types, read without loading any plugin
  * into the host (interface: core/catalog.h).
  *
- * Until the signed registry replaces wfh_catalog_open(), the catalog is built by
- * scanning one plugin directory and running the step runner in probe mode on each
- * *.so: a child process reads the descriptor, so a plugin that crashes while loading
- * costs a warning, not the host. Probes run in parallel (one runner each), so a
- * directory of ten plugins costs about one runner start, not ten.
+ * exec, resume, retry, validate, schema and graph take their catalog from the signed
+ * registry (registry/catalog_bridge.c, wfh_catalog_from_registry). What is here serves
+ * the registry's installer (wfh_plugin_probe reads a descriptor in the step runner's
+ * probe mode: a child process, so a plugin that crashes while loading costs a warning,
+ * not the host) and the development commands' wfh_catalog_open_unsigned, which probes
+ * the files it is given in parallel (one runner each), so ten plugins cost about one
+ * runner start, not ten.
  */
 #include "catalog.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -105,23 +106,6 @@ char *wfh_default_runner_path(void)
     if (is_executable(alt))
         return strdup(alt);
     return strdup(cand); /* so the error names where we looked first */
-}
-
-char *wfh_default_plugin_dir(void)
-{
-    const char *env = getenv("WFH_PLUGIN_DIR");
-    if (env && *env)
-        return strdup(env);
-#ifdef WFH_BUILD_PLUGIN_DIR
-    struct stat st;
-    if (stat(WFH_BUILD_PLUGIN_DIR, &st) == 0 && S_ISDIR(st.st_mode))
-        return strdup(WFH_BUILD_PLUGIN_DIR);
-#endif
-#ifdef WFH_INSTALL_PLUGIN_DIR
-    return strdup(WFH_INSTALL_PLUGIN_DIR);
-#else
-    return strdup("/usr/local/lib/wfhost/plugins");
-#endif
 }
 
 void wfh_plugin_meta_clear(wfh_plugin_meta *m)
@@ -539,59 +523,30 @@ static int version_cmp(const char *a, const char *b)
     return 0;
 }
 
-int wfh_catalog_open(const char *plugin_dir, wfh_catalog **out)
+int wfh_catalog_open_unsigned(const char *const *so_paths, size_t n, wfh_catalog **out)
 {
-    /* The signed registry, unless a plugin directory is asked for explicitly. */
-    const char *env_dir = getenv("WFH_PLUGIN_DIR");
-    if (!plugin_dir && (!env_dir || !*env_dir))
-        return wfh_catalog_from_registry(NULL, out);
     int err = 0;
-    char *dir_owned = NULL;
     char **paths = NULL; /* owned array of owned strings */
-    size_t n_paths = 0, cap = 0;
+    size_t n_paths = 0;
     probe *probes = NULL;
     char *cache_file = NULL; /* owned */
     json_t *cache = NULL;    /* owned */
     char **keys = NULL;      /* owned array of owned file keys, one per path */
-    DIR *d = NULL;
     wfh_catalog *c = calloc(1, sizeof *c);
     *out = NULL;
     if (!c)
         return wfh_error_set(WFH_ENOMEM, "out of memory");
-    if (!plugin_dir)
-        plugin_dir = dir_owned = wfh_default_plugin_dir();
     c->runner_path = wfh_default_runner_path();
-    if (!plugin_dir || !c->runner_path) {
+    paths = calloc(n ? n : 1, sizeof *paths);
+    if (!c->runner_path || !paths) {
         err = wfh_error_set(WFH_ENOMEM, "out of memory");
         goto done;
     }
-    d = opendir(plugin_dir);
-    if (!d) {
-        err = wfh_error_set(errno == ENOENT ? WFH_ENOTFOUND : WFH_EIO, "plugin directory %s: %s", plugin_dir,
-                            strerror(errno));
-        goto done;
-    }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0 || e->d_name[0] == '.')
-            continue;
-        if (n_paths == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **np = realloc(paths, cap * sizeof *np);
-            if (!np) {
-                err = wfh_error_set(WFH_ENOMEM, "out of memory");
-                goto done;
-            }
-            paths = np;
-        }
-        size_t plen = strlen(plugin_dir) + len + 2;
-        if (!(paths[n_paths] = malloc(plen))) {
+    for (; n_paths < n; n_paths++)
+        if (!(paths[n_paths] = strdup(so_paths[n_paths]))) {
             err = wfh_error_set(WFH_ENOMEM, "out of memory");
             goto done;
         }
-        snprintf(paths[n_paths++], plen, "%s/%s", plugin_dir, e->d_name);
-    }
     /* Sorted, so that warnings and ties come out the same on every machine. */
     if (n_paths > 1)
         qsort(paths, n_paths, sizeof *paths, cmp_str);
@@ -676,8 +631,6 @@ int wfh_catalog_open(const char *plugin_dir, wfh_catalog **out)
     *out = c;
     c = NULL;
 done:
-    if (d)
-        closedir(d);
     for (size_t i = 0; i < n_paths; i++) {
         if (probes) {
             free(probes[i].out);
@@ -692,7 +645,6 @@ done:
     free(probes);
     free(cache_file);
     json_decref(cache);
-    free(dir_owned);
     wfh_catalog_free(c);
     return err;
 }

@@ -6,10 +6,9 @@
  * capabilities. The validator and scheduler only ever read metadata from here; no
  * plugin code runs in the host process to build it.
  *
- * Until the signed registry lands, wfh_catalog_open() scans one plugin directory and
- * reads each plugin's descriptor through the step runner's probe mode (a child
- * process, so a crashing plugin cannot take the host down). This function is the one
- * place the registry replaces.
+ * There is one way for exec, resume, retry, validate, schema and graph to get a
+ * catalog: wfh_catalog_from_registry, the verified signed registry of the wfhost home.
+ * No option or environment variable makes them load a plugin that is not in it.
  */
 #ifndef WFH_CATALOG_H
 #define WFH_CATALOG_H
@@ -35,8 +34,8 @@ struct wfh_plugin_meta {
     unsigned abi_major, abi_minor;
     char *description;        /* owned, may be NULL */
     char *path;               /* owned: absolute path of the plugin file */
-    /* From the signed registry (NULL/0 for a --plugin-dir plugin): what the attempt
-     * path checks the bytes against before the runner may load them. */
+    /* From the signed registry (NULL/0 only in a wfh_catalog_open_unsigned catalog):
+     * what the attempt path checks the bytes against before the runner may load them. */
     char *blake2b256;         /* owned, lowercase hex, or NULL */
     char *sha256;             /* owned, lowercase hex, or NULL */
     unsigned long long size;
@@ -50,10 +49,17 @@ typedef struct wfh_catalog {
     char *runner_path;        /* owned: the step runner executable */
 } wfh_catalog;
 
-/* Build a catalog from the plugins in @p plugin_dir (NULL: the default, see
- * wfh_default_plugin_dir). Plugins that fail to probe are reported on stderr and left
- * out. Returns 0 and *out (owned; wfh_catalog_free), or a negative WFH_E* code. */
-int wfh_catalog_open(const char *plugin_dir, wfh_catalog **out);
+/*
+ * DEVELOPMENT COMMANDS ONLY: a catalog of the UNSIGNED plugin files @p so_paths
+ * (@p n of them, borrowed), each probed in the step runner (a child process). For
+ * `wfhost plugin run` / `wfhost plugin check` (issue #9: trying a plugin before it is
+ * installed) and for tests of the probe itself. It must never be reachable from exec,
+ * resume, retry, validate, schema or graph: those take wfh_catalog_from_registry and
+ * nothing else. Its plugins have no signed hash (blake2b256 == NULL). Files that fail
+ * to probe are reported on stderr and left out. Returns 0 and *out (owned;
+ * wfh_catalog_free), or a negative WFH_E* code.
+ */
+int wfh_catalog_open_unsigned(const char *const *so_paths, size_t n, wfh_catalog **out);
 void wfh_catalog_free(wfh_catalog *c);
 
 /* The catalog from the verified signed registry of the wfhost home (@p home, NULL: the
@@ -73,7 +79,5 @@ const wfh_type_meta *wfh_catalog_find(const wfh_catalog *c, const char *type, in
 
 /* The step runner next to the running wfhost binary (or $WFH_RUNNER). Owned string. */
 char *wfh_default_runner_path(void);
-/* The default plugin directory ($WFH_PLUGIN_DIR, else the build tree's). Owned. */
-char *wfh_default_plugin_dir(void);
 
 #endif

@@ -681,7 +681,7 @@ static void check_types(vctx *c, const wfh_catalog *cat)
                 off += (size_t)snprintf(hint + off, sizeof hint - off, " %s", names[k]);
         }
         else
-            snprintf(hint, sizeof hint, "no plugins are installed; see --plugin-dir");
+            snprintf(hint, sizeof hint, "no plugins are installed: `wfhost plugin install FILE.so`");
         wfh_diag_add(c->d, WFH_DIAG_ERROR, s->uses_line, s->uses_col, hint[0] ? hint : NULL,
                      "unknown step type '%s'", s->type);
     }

@@ -109,6 +109,12 @@ int wfh_catalog_from_registry(const char *home, wfh_catalog **out)
     wfh_registry *r = NULL;  /* owned */
     wfh_catalog *c = NULL;   /* owned until handed to *out */
     *out = NULL;
+    /* It used to name a directory of unsigned plugins; say it no longer does, rather
+     * than let a workflow fail with "unknown step type". */
+    const char *old_dir = getenv("WFH_PLUGIN_DIR");
+    if (old_dir && *old_dir)
+        fprintf(stderr, "wfhost: warning: $WFH_PLUGIN_DIR (%s) is ignored: plugins load only "
+                "from the signed registry (wfhost plugin install FILE.so)\n", old_dir);
     if ((err = registry_home(home, &h)) < 0 || (err = wfh_registry_open(h, 0, &r)) < 0)
         goto done;
     const wfh_index *ix = wfh_registry_index(r);

@@ -38,4 +38,10 @@ int cmd_plugin_disable(int argc, char **argv);
 int cmd_plugin_yank(int argc, char **argv);
 int cmd_plugin_verify(int argc, char **argv);
 
+/* `--plugin-dir` is gone (issue #4: no switch loads unsigned code). If @p arg is
+ * `--plugin-dir` or `--plugin-dir=DIR`, set a usage error (WFH_EUSAGE) that says so and
+ * how to install a plugin instead, and return it; else return 0. For exec, resume,
+ * retry, validate, schema and plugin info (cmd_plugin.c). */
+int wfh_cli_removed_plugin_dir(const char *cmd, const char *arg);
+
 #endif

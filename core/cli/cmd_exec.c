@@ -26,11 +26,12 @@
 #include "../secrets.h"
 #include "../workflow.h"
 #include "cli.h"
+#include "cli_registry.h"
 
 static void usage(FILE *out)
 {
-    fputs("usage: wfhost exec FILE [--concurrency N] [--json] [--plugin-dir DIR]\n"
-          "                        [--workspace DIR] [--policy FILE] [--home DIR] [--no-store]\n"
+    fputs("usage: wfhost exec FILE [--concurrency N] [--json] [--workspace DIR]\n"
+          "                        [--policy FILE] [--home DIR] [--no-store]\n"
           "                        [-i NAME=VALUE]... [--inputs FILE.json]\n"
           "                        [--secrets-file FILE]\n\n"
           "Validate the workflow in FILE, then run it: each step starts as soon as every\n"
@@ -38,8 +39,6 @@ static void usage(FILE *out)
           "options:\n"
           "  -j, --concurrency N  steps running at once (default: the number of CPUs)\n"
           "      --json           print the run as one JSON document on stdout at the end\n"
-          "      --plugin-dir DIR development only: load UNSIGNED plugins from DIR (or\n"
-          "                       $WFH_PLUGIN_DIR) instead of the signed registry in the home\n"
           "      --workspace DIR  the directory steps run in (default: the current one)\n"
           "      --policy FILE    confine every step as the sandbox policy FILE grants;\n"
           "                       a step whose type asks for more is refused (exit 3)\n"
@@ -52,13 +51,16 @@ static void usage(FILE *out)
           "      --inputs FILE    workflow inputs as one JSON object\n"
           "      --secrets-file FILE  NAME=value lines for the declared secrets (mode 0600\n"
           "                       or stricter); else WFH_SECRET_<NAME> from the environment\n"
-          "      --home DIR       the wfhost home whose run store records the run, so\n"
-          "                       `wfhost resume` can finish it after a crash (default:\n"
-          "                       $WFH_HOME, /var/lib/wfhost as root, else ~/.local/share/wfhost)\n"
+          "      --home DIR       the wfhost home: its signed registry is where plugins\n"
+          "                       come from (the only place), its run store records the run\n"
+          "                       so `wfhost resume` can finish it after a crash (default:\n"
+          "                       $WFH_HOME, /var/lib/wfhost as root, else ~/.local/share/wfhost;\n"
+          "                       the build tree's wfhost uses build/dev-home)\n"
           "      --no-store       record nothing: the run cannot be resumed or listed\n"
           "  -h, --help           show this help\n\n"
           "exit status: 0 the run succeeded, 1 it failed, 2 invalid workflow or usage,\n"
-          "3 refused for security (the sandbox policy, a secrets file others can read),\n"
+          "3 refused for security (the sandbox policy, a secrets file others can read,\n"
+          "a plugin file that is not what the signed registry says: docs/registry.md),\n"
           "130 cancelled (SIGINT/SIGTERM).\n",
           out);
 }
@@ -143,7 +145,7 @@ void wfh_cli_mask_error(const wfh_secrets *secrets, int err)
 int cmd_exec(int argc, char **argv)
 {
     int err = 0, rc = WFH_EXIT_OK;
-    const char *file = NULL, *plugin_dir = NULL, *workspace = NULL, *policy_path = NULL;
+    const char *file = NULL, *workspace = NULL, *policy_path = NULL;
     wfh_policy *policy = NULL; /* owned */
     const char *allows[64];    /* --allow-* flags, borrowed from argv */
     size_t n_allows = 0;
@@ -179,8 +181,8 @@ int cmd_exec(int argc, char **argv)
                    (v = opt_value(argc, argv, &i, "-j", &err))) {
             if ((err = parse_count(v, &concurrency)) < 0)
                 goto done;
-        } else if ((v = opt_value(argc, argv, &i, "--plugin-dir", &err))) {
-            plugin_dir = v;
+        } else if ((err = wfh_cli_removed_plugin_dir("exec", argv[i])) < 0) {
+            goto done;
         } else if ((v = opt_value(argc, argv, &i, "--workspace", &err))) {
             workspace = v;
         } else if ((v = opt_value(argc, argv, &i, "--policy", &err))) {
@@ -249,7 +251,7 @@ int cmd_exec(int argc, char **argv)
         err = 0;
         goto done;
     }
-    if ((err = wfh_catalog_open(plugin_dir, &cat)) < 0)
+    if ((err = wfh_catalog_from_registry(home, &cat)) < 0)
         goto done;
     wfh_workflow_validate(wf, cat, &diags);
     if (diags.errors > 0) {

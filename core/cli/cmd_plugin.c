@@ -47,12 +47,14 @@ static void plugin_usage(FILE *out)
 
 static void info_usage(FILE *out)
 {
-    fputs("usage: wfhost plugin info PATH_OR_NAME [--json] [--plugin-dir DIR]\n\n"
-          "PATH_OR_NAME is a plugin file (anything with a '/' or ending in .so), or a plugin\n"
-          "or step type name with an optional @MAJOR (e.g. shell, shell@1), looked up in the\n"
-          "plugin directory ($WFH_PLUGIN_DIR, else the build tree's plugins).\n\n"
+    fputs("usage: wfhost plugin info PATH_OR_NAME [--json] [--home DIR]\n\n"
+          "PATH_OR_NAME is a plugin file (anything with a '/' or ending in .so: its\n"
+          "descriptor is read in the step runner's probe mode, nothing is installed), or a\n"
+          "plugin or step type name with an optional @MAJOR (e.g. shell, shell@1), looked up\n"
+          "among the active plugins of the signed registry.\n\n"
           "  --json            print the descriptor as one JSON object\n"
-          "  --plugin-dir DIR  look names up in DIR\n",
+          "  --home DIR        the wfhost home whose registry names are looked up in\n"
+          "                    (default: $WFH_HOME, ...; the build tree's: build/dev-home)\n",
           out);
 }
 
@@ -143,7 +145,7 @@ static int version_newer(const char *a, const char *b)
 
 static int plugin_info(int argc, char **argv)
 {
-    const char *what = NULL, *dir = NULL;
+    const char *what = NULL, *home = NULL; /* borrowed from argv */
     int as_json = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -151,10 +153,12 @@ static int plugin_info(int argc, char **argv)
             return WFH_EXIT_OK;
         } else if (!strcmp(argv[i], "--json")) {
             as_json = 1;
-        } else if (!strcmp(argv[i], "--plugin-dir") && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (!strncmp(argv[i], "--plugin-dir=", 13)) {
-            dir = argv[i] + 13;
+        } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
+            home = argv[++i];
+        } else if (!strncmp(argv[i], "--home=", 7)) {
+            home = argv[i] + 7;
+        } else if (wfh_cli_removed_plugin_dir("plugin info", argv[i]) < 0) {
+            return wfh_cli_fail(WFH_EUSAGE);
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "wfhost plugin info: unknown option '%s'\n", argv[i]);
             info_usage(stderr);
@@ -196,7 +200,7 @@ static int plugin_info(int argc, char **argv)
             err = wfh_error_set(WFH_EUSAGE, "'%s': want NAME or NAME@MAJOR", what);
             goto done;
         }
-        if ((err = wfh_catalog_open(dir, &cat)) < 0)
+        if ((err = wfh_catalog_from_registry(home, &cat)) < 0)
             goto done;
         /* A plugin name first (newest, or the given major), then a step type name. */
         for (size_t i = 0; i < cat->n_plugins; i++) {
@@ -233,6 +237,15 @@ done:
     wfh_catalog_free(cat);
     free(name);
     return err < 0 ? wfh_cli_fail(err) : WFH_EXIT_OK;
+}
+
+int wfh_cli_removed_plugin_dir(const char *cmd, const char *arg)
+{
+    if (strcmp(arg, "--plugin-dir") != 0 && strncmp(arg, "--plugin-dir=", 13) != 0)
+        return 0;
+    return wfh_error_set(WFH_EUSAGE, "%s: --plugin-dir was removed: plugins load only from the "
+                                     "signed registry; install one with `wfhost plugin install "
+                                     "FILE.so` (docs/registry.md)", cmd);
 }
 
 int cmd_plugin(int argc, char **argv)

@@ -28,6 +28,7 @@
 #include "../secrets.h"
 #include "../workflow.h"
 #include "cli.h"
+#include "cli_registry.h"
 
 static void usage(FILE *out, int retry)
 {
@@ -45,7 +46,8 @@ static void usage(FILE *out, int retry)
               "with the same idempotency key. The run keeps the inputs it started with.\n\n",
               out);
     fputs("options:\n"
-          "      --home DIR       the wfhost home holding the run (default: $WFH_HOME, ...)\n"
+          "      --home DIR       the wfhost home holding the run and the signed registry\n"
+          "                       its plugins come from (default: $WFH_HOME, ...)\n"
           "      --file FILE      the workflow file, if it moved since the run started (its\n"
           "                       hash is checked all the same)\n"
           "      --allow-changed  the workflow file changed since the run started: go on,\n"
@@ -53,7 +55,6 @@ static void usage(FILE *out, int retry)
           "                       everything upstream of them) did not change\n"
           "  -j, --concurrency N  steps running at once (default: the number of CPUs)\n"
           "      --json           print the run as one JSON document on stdout at the end\n"
-          "      --plugin-dir DIR where step-type plugins are found\n"
           "      --workspace DIR  the directory steps run in (default: the current one;\n"
           "                       use the run's original one)\n"
           "      --policy FILE    confine every step as the sandbox policy FILE grants\n"
@@ -111,7 +112,7 @@ int wfh_cli_continue(int argc, char **argv, int retry)
 {
     const char *cmd = retry ? "retry" : "resume";
     int err = 0, rc = WFH_EXIT_OK;
-    const char *run_id = NULL, *home = NULL, *plugin_dir = NULL, *workspace = NULL,
+    const char *run_id = NULL, *home = NULL, *workspace = NULL,
                *policy_path = NULL, *file = NULL, *secrets_path = NULL; /* borrowed from argv */
     unsigned concurrency = 0;
     int want_json = 0, allow_changed = 0, changed = 0, nothing = 0;
@@ -154,8 +155,8 @@ int wfh_cli_continue(int argc, char **argv, int retry)
             home = v;
         } else if ((v = opt_value(argc, argv, &i, "--file", &err, cmd))) {
             file = v;
-        } else if ((v = opt_value(argc, argv, &i, "--plugin-dir", &err, cmd))) {
-            plugin_dir = v;
+        } else if ((err = wfh_cli_removed_plugin_dir(cmd, argv[i])) < 0) {
+            goto done;
         } else if ((v = opt_value(argc, argv, &i, "--workspace", &err, cmd))) {
             workspace = v;
         } else if ((v = opt_value(argc, argv, &i, "--policy", &err, cmd))) {
@@ -229,7 +230,7 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         err = 0;
         goto done;
     }
-    if ((err = wfh_catalog_open(plugin_dir, &cat)) < 0)
+    if ((err = wfh_catalog_from_registry(home, &cat)) < 0)
         goto done;
     wfh_workflow_validate(wf, cat, &diags);
     if (diags.errors > 0) {

@@ -14,14 +14,16 @@
 #include "../catalog.h"
 #include "../error.h"
 #include "cli.h"
+#include "cli_registry.h"
 
 static void usage(FILE *out)
 {
-    fputs("usage: wfhost schema [--plugin-dir DIR] [--no-plugins]\n\n"
+    fputs("usage: wfhost schema [--home DIR] [--no-plugins]\n\n"
           "Print a JSON Schema of workflow files on stdout, including the `with` inputs\n"
-          "of every step type the plugins offer.\n\n"
+          "of every step type the signed registry's active plugins offer.\n\n"
           "options:\n"
-          "      --plugin-dir DIR where step-type plugins are found\n"
+          "      --home DIR       the wfhost home whose registry holds the plugins (default:\n"
+          "                       $WFH_HOME, ...; the build tree's wfhost: build/dev-home)\n"
           "      --no-plugins     only the file's own keys (`with` is any mapping)\n"
           "  -h, --help           show this help\n",
           out);
@@ -101,7 +103,7 @@ static const char base_schema[] =
 int cmd_schema(int argc, char **argv)
 {
     int err = 0, rc = WFH_EXIT_OK, no_plugins = 0;
-    const char *plugin_dir = NULL;
+    const char *home = NULL; /* borrowed from argv */
     wfh_catalog *cat = NULL; /* owned */
     json_t *doc = NULL;      /* owned */
     if (wfh_cli_wants_help(argc, argv)) {
@@ -111,10 +113,12 @@ int cmd_schema(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-plugins")) {
             no_plugins = 1;
-        } else if (!strcmp(argv[i], "--plugin-dir") && i + 1 < argc) {
-            plugin_dir = argv[++i];
-        } else if (!strncmp(argv[i], "--plugin-dir=", 13)) {
-            plugin_dir = argv[i] + 13;
+        } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
+            home = argv[++i];
+        } else if (!strncmp(argv[i], "--home=", 7)) {
+            home = argv[i] + 7;
+        } else if ((err = wfh_cli_removed_plugin_dir("schema", argv[i])) < 0) {
+            goto done;
         } else {
             err = wfh_error_set(WFH_EUSAGE, "schema: unknown argument '%s' (see wfhost schema --help)",
                                 argv[i]);
@@ -129,7 +133,7 @@ int cmd_schema(int argc, char **argv)
         goto done;
     }
     if (!no_plugins) {
-        if ((err = wfh_catalog_open(plugin_dir, &cat)) < 0)
+        if ((err = wfh_catalog_from_registry(home, &cat)) < 0)
             goto done;
         json_t *step = json_object_get(json_object_get(doc, "definitions"), "step");
         json_t *all = json_array(); /* owned until set */

@@ -14,9 +14,10 @@
 #include "../error.h"
 #include "../workflow.h"
 #include "cli.h"
+#include "cli_registry.h"
 
 static const char usage_text[] =
-    "usage: wfhost validate FILE [--plugin-dir DIR] [--json] [--syntax-only]\n"
+    "usage: wfhost validate FILE [--home DIR] [--json] [--syntax-only]\n"
     "\n"
     "Checks a workflow without running it and reports every problem at once, each as\n"
     "file:line:col with a hint: YAML syntax, unknown keys, step ids, needs and cycles,\n"
@@ -24,12 +25,14 @@ static const char usage_text[] =
     "expression, including references to steps that do not run before the step.\n"
     "\n"
     "options:\n"
-    "  --plugin-dir DIR  where to find step-type plugins (default: $WFH_PLUGIN_DIR,\n"
-    "                    else the build tree's plugins)\n"
+    "  --home DIR        the wfhost home whose signed registry says which step types\n"
+    "                    exist (default: $WFH_HOME, /var/lib/wfhost as root, else\n"
+    "                    ~/.local/share/wfhost; the build tree's wfhost: build/dev-home)\n"
     "  --json            print one JSON document on stdout instead of text\n"
     "  --syntax-only     do not resolve step types or check inputs (no plugins needed)\n"
     "\n"
-    "exit status: 0 valid, 2 invalid (or bad usage), 4 internal error\n";
+    "exit status: 0 valid, 2 invalid (or bad usage), 3 a step uses a disabled or yanked\n"
+    "plugin, or the registry was refused (docs/registry.md), 4 internal error\n";
 
 static int cmp_diag(const void *a, const void *b)
 {
@@ -91,17 +94,19 @@ int cmd_validate(int argc, char **argv)
         fputs(usage_text, stdout);
         return WFH_EXIT_OK;
     }
-    const char *file = NULL, *plugin_dir = NULL; /* borrowed from argv */
+    const char *file = NULL, *home = NULL; /* borrowed from argv */
     int as_json = 0, syntax_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             as_json = 1;
         } else if (!strcmp(argv[i], "--syntax-only")) {
             syntax_only = 1;
-        } else if (!strcmp(argv[i], "--plugin-dir") && i + 1 < argc) {
-            plugin_dir = argv[++i];
-        } else if (!strncmp(argv[i], "--plugin-dir=", 13)) {
-            plugin_dir = argv[i] + 13;
+        } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
+            home = argv[++i];
+        } else if (!strncmp(argv[i], "--home=", 7)) {
+            home = argv[i] + 7;
+        } else if (wfh_cli_removed_plugin_dir("validate", argv[i]) < 0) {
+            return wfh_cli_fail(WFH_EUSAGE);
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "wfhost validate: unknown option '%s'\n%s", argv[i], usage_text);
             return WFH_EXIT_INVALID;
@@ -131,7 +136,7 @@ int cmd_validate(int argc, char **argv)
         }
     } else {
         if (!syntax_only && wf->n_steps) {
-            int cerr = wfh_catalog_open(plugin_dir, &cat);
+            int cerr = wfh_catalog_from_registry(home, &cat);
             if (cerr < 0) {
                 status = wfh_cli_fail(cerr);
                 goto done;

@@ -533,7 +533,8 @@ static int fx_open(fx *f, const char *yaml_text)
     wfh_diags d;
     wfh_diags_init(&d, f->yaml, NULL, 0);
     assert_int_equal(wfh_workflow_load(f->yaml, &f->wf, &d), 0);
-    assert_int_equal(wfh_catalog_open(f->dir, &f->cat), 0);
+    const char *so_paths[] = {dst};
+    assert_int_equal(wfh_catalog_open_unsigned(so_paths, 1, &f->cat), 0);
     wfh_workflow_validate(f->wf, f->cat, &d);
     if (d.errors)
         wfh_diags_print(&d, stderr);
