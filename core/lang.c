@@ -8,6 +8,7 @@
  * one definition of each rule.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -539,7 +540,7 @@ void wfh_lang_step_clear(wfh_step *st)
 /* ---- top-level keys ------------------------------------------------------------------- */
 
 static const char *const defaults_keys[] = {"timeout", "retry"};
-static const char *const input_keys[] = {"type", "default", "required", "description"};
+static const char *const input_keys[] = {"type", "default", "required", "description", "env"};
 static const char *const type_names[] = {[WFH_IN_STRING] = "string", [WFH_IN_NUMBER] = "number",
                                          [WFH_IN_BOOLEAN] = "boolean", [WFH_IN_LIST] = "list",
                                          [WFH_IN_OBJECT] = "object"};
@@ -556,13 +557,15 @@ static int type_ok(wfh_input_type t, const json_t *v)
     return 0;
 }
 
-static int valid_input_name(const char *s)
+/* A letter or '_', then letters, digits, '_' (and '-' when @p dash: input names; an
+ * environment variable name as a POSIX shell accepts it has none). */
+static int valid_name(const char *s, int dash)
 {
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
         return 0;
     for (s++; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '-'))
+              *s == '_' || (dash && *s == '-')))
             return 0;
     return 1;
 }
@@ -576,7 +579,7 @@ static int load_input(wfh_diags *d, const wfh_ynode *k, const wfh_ynode *n, wfh_
     if (!in->name)
         return WFH_ENOMEM;
     int err = 0;
-    if (!valid_input_name(k->str)) {
+    if (!valid_name(k->str, 1)) {
         wfh_diag_add(d, WFH_DIAG_ERROR, k->line, k->col,
                      "names are letters, digits, '_' and '-', starting with a letter or '_'",
                      "invalid input name '%s'", k->str);
@@ -635,6 +638,26 @@ static int load_input(wfh_diags *d, const wfh_ynode *k, const wfh_ynode *n, wfh_
                 in->description = strdup(v->str);
                 if (!in->description)
                     return WFH_ENOMEM;
+            }
+        } else if (!strcmp(key, "env")) {
+            /* Opt-in, one named variable per input: the host environment reaches a
+             * workflow nowhere else. */
+            if (v->kind != WFH_Y_SCALAR || !valid_name(v->str, 0)) {
+                wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
+                             "e.g. env: WFH_LLM_BASE_URL (letters, digits and '_', not "
+                             "starting with a digit)",
+                             "env of input '%s' must name an environment variable, not %s%s%s",
+                             k->str, v->kind == WFH_Y_SCALAR ? "'" : "a ",
+                             v->kind == WFH_Y_SCALAR ? v->str : kind_name(v),
+                             v->kind == WFH_Y_SCALAR ? "'" : "");
+                err = WFH_EINVAL;
+            } else {
+                free(in->env);
+                in->env = strdup(v->str);
+                if (!in->env)
+                    return WFH_ENOMEM;
+                in->env_line = v->line;
+                in->env_col = v->col;
             }
         } else {
             unknown_key(d, n->keys[i], "an input", input_keys,
@@ -835,6 +858,7 @@ void wfh_lang_workflow_clear(wfh_workflow *wf)
     for (size_t i = 0; i < wf->n_inputs; i++) {
         free(wf->inputs[i].name);
         free(wf->inputs[i].description);
+        free(wf->inputs[i].env);
         json_decref(wf->inputs[i].def);
     }
     free(wf->inputs);
@@ -1052,6 +1076,18 @@ int wfh_lang_validate(wfh_workflow *wf, wfh_diags *d)
                          "step '%s': max_parallel without for_each or matrix does nothing",
                          s->id);
     }
+    /* Inputs are recorded with the run (the run store, exec --json): a secret read
+     * through an input's env: would be kept there in clear. */
+    for (size_t i = 0; i < wf->n_inputs; i++) {
+        const wfh_input_decl *in = &wf->inputs[i];
+        for (size_t j = 0; in->env && j < wf->n_secrets; j++)
+            if (!strcmp(in->env, wf->secrets[j]))
+                wfh_diag_add(d, WFH_DIAG_ERROR, in->env_line, in->env_col,
+                             "inputs are recorded with the run, secrets are not: read it as "
+                             "${{ secrets.NAME }}",
+                             "input '%s' takes its value from %s, which this workflow "
+                             "declares as a secret", in->name, in->env);
+    }
     c.cur = (size_t)-1;
     wfh_value_walk_tmpls(wf->outputs, on_output_tmpl, &c);
     free(c.seen);
@@ -1069,24 +1105,32 @@ static const wfh_input_decl *find_input(const wfh_workflow *wf, const char *name
     return NULL;
 }
 
+/* The value of input @p in (NULL: undeclared, taken as a string) from text given on
+ * the command line or by its env: variable: a string input takes the text as is, the
+ * others parse it as JSON. New reference, or NULL with the reason in @p why. */
+static json_t *input_from_text(const wfh_input_decl *in, const char *text, char *why,
+                               size_t whylen)
+{
+    json_t *v;
+    if (!in || in->type == WFH_IN_STRING) {
+        if (!(v = json_string(text)))
+            snprintf(why, whylen, "the value is not valid UTF-8");
+        return v;
+    }
+    json_error_t je;
+    if (!(v = json_loads(text, JSON_DECODE_ANY, &je)))
+        snprintf(why, whylen, "input '%s' is a %s, so its value is JSON, and '%.80s' is not (%s)",
+                 in->name, type_names[in->type], text, je.text);
+    return v;
+}
+
 int wfh_inputs_parse_arg(const wfh_workflow *wf, const char *name, const char *text,
                          json_t **out)
 {
-    const wfh_input_decl *in = find_input(wf, name);
-    *out = NULL;
-    if (!in || in->type == WFH_IN_STRING) {
-        *out = json_string(text);
-        if (!*out)
-            return wfh_error_set(WFH_EUSAGE, "exec: -i %s: the value is not valid UTF-8", name);
-        return 0;
-    }
-    json_error_t je;
-    *out = json_loads(text, JSON_DECODE_ANY, &je);
+    char why[400];
+    *out = input_from_text(find_input(wf, name), text, why, sizeof why);
     if (!*out)
-        return wfh_error_set(WFH_EUSAGE,
-                             "exec: -i %s: input '%s' is a %s, so its value is JSON, and "
-                             "'%s' is not (%s)",
-                             name, name, type_names[in->type], text, je.text);
+        return wfh_error_set(WFH_EUSAGE, "exec: -i %s: %s", name, why);
     return 0;
 }
 
@@ -1134,9 +1178,35 @@ int wfh_inputs_resolve(const wfh_workflow *wf, json_t *given, json_t **out)
         const wfh_input_decl *in = &wf->inputs[i];
         if (json_object_get(res, in->name))
             continue;
+        /* Not given: its env: variable, when set and not empty (as ${VAR:-default}). */
+        const char *text = in->env ? getenv(in->env) : NULL;
+        if (text && *text) {
+            char why[400];
+            json_t *ev = input_from_text(in, text, why, sizeof why); /* owned */
+            if (!ev || !type_ok(in->type, ev)) {
+                if (ev)
+                    snprintf(why, sizeof why, "it must be a %s, not a %s", type_names[in->type],
+                             wfh_expr_kind_name(ev));
+                json_decref(ev);
+                err = wfh_error_set(WFH_EINVAL, "%s:%u:%u: input '%s' takes its value from "
+                                    "environment variable %s: %s",
+                                    wf->path, in->env_line, in->env_col, in->name, in->env, why);
+                goto done;
+            }
+            if (json_object_set_new(res, in->name, ev) < 0) {
+                err = wfh_error_set(WFH_ENOMEM, "%s: out of memory", wf->path);
+                goto done;
+            }
+            continue;
+        }
         if (in->required) {
-            err = wfh_error_set(WFH_EINVAL, "%s:%u:%u: input '%s' is required: pass -i %s=...",
-                                wf->path, in->line, in->col, in->name, in->name);
+            if (in->env)
+                err = wfh_error_set(WFH_EINVAL, "%s:%u:%u: input '%s' is required: pass -i %s=... "
+                                    "or set environment variable %s", wf->path, in->line, in->col,
+                                    in->name, in->name, in->env);
+            else
+                err = wfh_error_set(WFH_EINVAL, "%s:%u:%u: input '%s' is required: pass -i %s=...",
+                                    wf->path, in->line, in->col, in->name, in->name);
             goto done;
         }
         /* An optional input without a default reads as null, so default() can fill it. */

@@ -33,7 +33,9 @@ uint64_t wfh_retry_delay(const wfh_retry *p, unsigned attempt, uint64_t hint_ms,
 /* Check @p given (object name -> JSON value, borrowed; NULL = none) against the
  * workflow's declared inputs: unknown names, wrong types and missing required ones
  * are errors (WFH_EINVAL, message names the input and its declaration's position);
- * defaults fill the rest. Returns 0 and *out (new object). */
+ * an input not given takes its `env:` variable's value when that is set and not empty
+ * (parsed as -i parses text), then its default. Returns 0 and *out (new object).
+ * Resume passes the recorded inputs, all present, so the environment is not read again. */
 int wfh_inputs_resolve(const wfh_workflow *wf, json_t *given, json_t **out);
 /* Turn the text of `-i name=value` into JSON for input @p name: a string input takes
  * the text as is; others parse it as JSON (an undeclared name is left to

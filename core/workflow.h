@@ -84,6 +84,9 @@ typedef struct wfh_input_decl {
     int required;
     char *description;           /* owned, may be NULL */
     unsigned line, col;
+    char *env;                   /* owned: host variable that supplies the value when it is
+                                    not given (`env:`), or NULL; read nowhere else */
+    unsigned env_line, env_col;
 } wfh_input_decl;
 
 typedef struct wfh_step {
