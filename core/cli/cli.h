@@ -43,6 +43,10 @@ int wfh_cli_wants_help(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_plugin(int argc, char **argv);
+/* plugin new|check|run: the plugin author's commands (core/cli/cmd_plugin_sdk.c) */
+int cmd_plugin_new(int argc, char **argv);
+int cmd_plugin_check(int argc, char **argv);
+int cmd_plugin_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_schema(int argc, char **argv);

@@ -35,6 +35,9 @@ static const plugin_cmd plugin_cmds[] = {
     {"disable", cmd_plugin_disable, "keep NAME[@MAJOR] installed but refuse to load it"},
     {"yank", cmd_plugin_yank, "mark NAME[@MAJOR] as withdrawn (refused, kept for the record)"},
     {"verify", cmd_plugin_verify, "verify the registry's signatures and every plugin file"},
+    {"new", cmd_plugin_new, "start a plugin from the SDK template (C or Rust)"},
+    {"check", cmd_plugin_check, "conformance-check a plugin file before installing it"},
+    {"run", cmd_plugin_run, "run one step of an uninstalled plugin (development)"},
 };
 
 static void plugin_usage(FILE *out)
