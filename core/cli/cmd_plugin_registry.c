@@ -26,6 +26,7 @@
 
 #include <wfhost/plugin.h>
 
+#include "../catalog.h"
 #include "../error.h"
 #include "cli.h"
 #include "cli_registry.h"
@@ -57,22 +58,11 @@ static int wants_help(int argc, char **argv)
     return 0;
 }
 
-/* The step runner: $WFH_RUNNER, else next to this executable. Owned. */
+/* The step runner: $WFH_RUNNER, else next to this executable, else the install's
+ * libexec/wfhost (wfh_default_runner_path). Owned. */
 static char *runner_path(void)
 {
-    const char *env = getenv("WFH_RUNNER");
-    if (env && *env)
-        return strdup(env);
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
-    if (n <= 0)
-        return NULL;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return NULL;
-    strcpy(slash + 1, "wfhost-runner");
-    return strdup(self);
+    return wfh_default_runner_path();
 }
 
 /* Run `wfhost-runner --probe PATH` and parse the one JSON object it prints. */

@@ -1150,8 +1150,31 @@ static char *substitute(const char *text, size_t len, const char *name, size_t *
 
 static int skip_entry(const char *n)
 {
-    return n[0] == '.' || !strcmp(n, "build") || !strncmp(n, "build-", 6) || !strcmp(n, "target") ||
+    return (n[0] == '.' && strcmp(n, ".gitignore")) || !strcmp(n, "build") || !strncmp(n, "build-", 6) || !strcmp(n, "target") ||
            !strcmp(n, "Cargo.lock");
+}
+
+/* Create @p path (which must not exist) holding @p len bytes of @p data. */
+static int write_new_file(const char *path, const char *data, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return wfh_error_set(WFH_EIO, "plugin new: %s: %s", path, strerror(errno));
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = errno;
+            close(fd);
+            return wfh_error_set(WFH_EIO, "plugin new: %s: %s", path, strerror(e));
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    if (close(fd) < 0)
+        return wfh_error_set(WFH_EIO, "plugin new: %s: %s", path, strerror(errno));
+    return 0;
 }
 
 /* Copy the tree @p src into @p dst (created), renaming and substituting as it goes. */
@@ -1189,8 +1212,7 @@ static int copy_tree(const char *src, const char *dst, const char *name)
                 if (!(out = substitute(text, len, name, &olen)))
                     err = wfh_error_set(WFH_ENOMEM, "out of memory");
                 else
-                    err = wfh_fs_write_atomic_at(AT_FDCWD, to, out, olen, (st.st_mode & 0111) ? 0755 : 0644,
-                                                 "plugin file");
+                    err = write_new_file(to, out, olen, (st.st_mode & 0111) ? 0755 : 0644);
             }
             free(text);
             free(out);
