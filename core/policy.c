@@ -126,8 +126,36 @@ static grant *grant_of(wfh_policy *p, const char *type, size_t len)
     return &p->g[p->n++];
 }
 
+/* A network grant: HOST, HOST:PORT or [V6]:PORT, the port 1-65535 when given. */
+static int net_item_ok(const char *v, size_t n)
+{
+    const char *colon = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == ':')
+            colon = v + i;
+    if (v[0] == '[') {
+        const char *close = memchr(v, ']', n);
+        if (!close || close == v + 1)
+            return 0;
+        if (close + 1 == v + n)
+            return 1;
+        colon = close[1] == ':' ? close + 1 : NULL;
+        if (!colon)
+            return 0;
+    } else if (!colon) {
+        return 1;
+    }
+    if (colon == v)
+        return 0;
+    long port = 0;
+    const char *q = colon + 1;
+    for (; q < v + n && *q >= '0' && *q <= '9' && port <= 65535; q++)
+        port = port * 10 + (*q - '0');
+    return q == v + n && q > colon + 1 && port >= 1 && port <= 65535;
+}
+
 /* "--allow-read=/a,/b" (or "--allow-net" alone) into @p g. Returns 0, 1 if the flag is
- * unknown, or a negative code. */
+ * unknown, 2 for a relative path, 3 for a malformed HOST:PORT, or a negative code. */
 static int add_flag(grant *g, const char *flag, size_t len)
 {
     for (int c = 0; c < CAT_N; c++) {
@@ -147,6 +175,8 @@ static int add_flag(grant *g, const char *flag, size_t len)
             if (n) {
                 if (c != CAT_NET && c != CAT_ENV && v[0] != '/')
                     return 2;
+                if (c == CAT_NET && !net_item_ok(v, n))
+                    return 3;
                 int err = strv_add(&g->cat[c], v, n);
                 if (err < 0)
                     return err;
@@ -254,6 +284,10 @@ int wfh_policy_parse(wfh_policy *p, const char *name, const char *text)
             if (r == 2)
                 return wfh_error_set(WFH_EPARSE, "%s:%u:%u: paths must be absolute in '%.*s'", name,
                                      line, COL(tok[t]), (int)tlen[t], tok[t]);
+            if (r == 3)
+                return wfh_error_set(WFH_EPARSE, "%s:%u:%u: '%.*s': network grants are HOST or "
+                                     "HOST:PORT with a port from 1 to 65535", name, line,
+                                     COL(tok[t]), (int)tlen[t], tok[t]);
             if (r)
                 return wfh_error_set(WFH_EPARSE, "%s:%u:%u: unknown grant '%.*s' (use --allow-net=, "
                                      "--allow-read=, --allow-write=, --allow-run=, --allow-env=)",
@@ -284,6 +318,11 @@ int wfh_policy_parse(wfh_policy *p, const char *name, const char *text)
 
 int wfh_policy_load(const char *path, wfh_policy **out)
 {
+    return wfh_policy_load_in(NULL, path, out);
+}
+
+int wfh_policy_load_in(const char *home_dir, const char *path, wfh_policy **out)
+{
     int err = 0;
     char *home = NULL, *file = NULL, *text = NULL; /* owned */
     FILE *f = NULL;
@@ -292,7 +331,7 @@ int wfh_policy_load(const char *path, wfh_policy **out)
     if ((err = wfh_policy_new(&p)) < 0)
         goto done;
     if (!path) {
-        if ((err = wfh_home_path(NULL, &home)) < 0)
+        if ((err = wfh_home_path(home_dir, &home)) < 0)
             goto done;
         size_t len = strlen(home) + sizeof "/policy";
         if (!(file = malloc(len))) {
@@ -355,9 +394,45 @@ done:
     return err;
 }
 
+int wfh_policy_for_run(const char *home_dir, const char *path, const char *const *allows,
+                       size_t n_allows, const char *workspace, wfh_policy **out)
+{
+    wfh_policy *p = NULL; /* owned until *out */
+    char *ws = NULL;      /* owned */
+    int err = wfh_policy_load_in(home_dir, path, &p);
+    *out = NULL;
+    for (size_t k = 0; err == 0 && k < n_allows; k++)
+        err = wfh_policy_allow_flag(p, allows[k]);
+    if (err < 0)
+        goto done;
+    /* Landlock and the bind mounts under /tmp need the real, absolute path. */
+    if (!(ws = realpath(workspace ? workspace : ".", NULL))) {
+        err = wfh_error_set(errno == ENOMEM ? WFH_ENOMEM : WFH_EUSAGE,
+                            "workspace %s: %s", workspace ? workspace : "(the current directory)",
+                            strerror(errno));
+        goto done;
+    }
+    if ((err = wfh_policy_set_workspace(p, ws)) < 0)
+        goto done;
+    *out = p;
+    p = NULL;
+done:
+    free(ws);
+    wfh_policy_free(p);
+    return err;
+}
+
+const char *wfh_policy_workspace(const wfh_policy *p)
+{
+    return p ? p->workspace : NULL;
+}
+
 int wfh_policy_allow_flag(wfh_policy *p, const char *flag)
 {
     int r = add_flag(&p->cli, flag, strlen(flag));
+    if (r == 3)
+        return wfh_error_set(WFH_EUSAGE, "%s: network grants are HOST or HOST:PORT with a port "
+                             "from 1 to 65535", flag);
     if (r == 1 || r == 2)
         return wfh_error_set(WFH_EUSAGE, "%s: %s", flag,
                              r == 2 ? "paths must be absolute"
@@ -518,6 +593,7 @@ int wfh_policy_grant_for(const wfh_policy *p, const char *step_id, const char *t
     char what[256];
     char missing[2048] = ""; /* the flags of the `allow` line to add */
     size_t mlen = 0;
+    int net_hint = 0;
     json_t *res = json_object(); /* owned until *out */
     json_t *items = NULL, *nitems = NULL;
     *out = NULL;
@@ -545,14 +621,8 @@ int wfh_policy_grant_for(const wfh_policy *p, const char *step_id, const char *t
         }
         /* 1. Everything the type requests must be granted: collect what is not, as the
          *    flags of the one `allow` line that would grant it. */
-        int net_all = 0;
-        if (items && json_is_true(items)) {
-            net_all = 1;
-            if (!covered(p, type, CAT_NET, "*")) {
-                int n = snprintf(missing + mlen, sizeof missing - mlen, " --allow-net");
-                mlen += n > 0 && (size_t)n < sizeof missing - mlen ? (size_t)n : 0;
-            }
-        }
+        int net_all = 0; /* the network is granted without a target list */
+        int req_any = items && json_is_true(items);
         int first = 1;
         for (size_t i = 0; items && json_is_array(items) && i < json_array_size(items); i++) {
             const char *it = json_string_value(json_array_get(items, i));
@@ -586,6 +656,14 @@ int wfh_policy_grant_for(const wfh_policy *p, const char *step_id, const char *t
                 if (!dup)
                     json_array_append_new(eff, json_string(it));
             }
+        }
+        /* "network": true means the step's inputs choose the targets: a host:port list
+         * granted to its type (or all, or this run) satisfies it, and the runner and the
+         * plugin (grant_json) then hold the step to that list. */
+        if (req_any && !net_all && !json_array_size(eff)) {
+            int n = snprintf(missing + mlen, sizeof missing - mlen, " --allow-net=HOST:PORT");
+            mlen += n > 0 && (size_t)n < sizeof missing - mlen ? (size_t)n : 0;
+            net_hint = 1;
         }
         /* 3. A narrowing keeps part of that, never more. */
         if (nitems) {
@@ -639,8 +717,10 @@ int wfh_policy_grant_for(const wfh_policy *p, const char *step_id, const char *t
         items = nitems = NULL;
     }
     if (mlen) {
-        err = wfh_error_set(WFH_ESECURITY, "%s: requested but not granted:%s; to allow it, add this "
-                            "line to %s: allow %s%s", what, missing,
+        err = wfh_error_set(WFH_ESECURITY, "%s: requested but not granted:%s%s; to allow it, add "
+                            "this line to %s: allow %s%s", what, missing,
+                            net_hint ? " (HOST:PORT: each target its inputs reach, e.g. "
+                                       "127.0.0.1:8080; --allow-net alone grants any)" : "",
                             p->path ? p->path : "the policy file (wfhost home/policy)", type, missing);
         goto done;
     }

@@ -33,6 +33,24 @@ typedef struct wfh_policy wfh_policy;
  */
 int wfh_policy_load(const char *path, wfh_policy **out);
 
+/** As wfh_policy_load, with <home> from @p home_dir (borrowed; NULL: $WFH_HOME or the
+ * default home, see core/home.h). */
+int wfh_policy_load_in(const char *home_dir, const char *path, wfh_policy **out);
+
+/**
+ * The policy a run is confined by, always: @p path (--policy, must exist) or else
+ * <home>/policy if present, else the built-in grants; then the run's @p allows
+ * (n_allows "--allow-*" flags, borrowed) on top, and the workspace @p workspace
+ * (borrowed; NULL: the current directory), made absolute.
+ * @return 0 and *out (caller frees), WFH_EPARSE/WFH_EIO for the file, WFH_EUSAGE for a
+ *         bad flag or workspace, WFH_ENOMEM.
+ */
+int wfh_policy_for_run(const char *home_dir, const char *path, const char *const *allows,
+                       size_t n_allows, const char *workspace, wfh_policy **out);
+
+/** The workspace set on @p p (borrowed), or NULL. */
+const char *wfh_policy_workspace(const wfh_policy *p);
+
 /** An empty policy (built-in defaults only), for tests and `--policy none`. */
 int wfh_policy_new(wfh_policy **out);
 

@@ -7,6 +7,7 @@ set -u
 WFH=$WFH_BIN
 T=$(mktemp -d "${TMPDIR:-/tmp}/wfh-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1 # the workspace of `wfhost exec` is the cwd: steps may write only here
 # Every test gets its own wfhost home (run store, registry state): never the machine's
 # /var/lib/wfhost, and never one shared with tests running beside it.
 export WFH_HOME="$T/home"

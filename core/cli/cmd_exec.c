@@ -32,6 +32,7 @@ static void usage(FILE *out)
 {
     fputs("usage: wfhost exec FILE [--concurrency N] [--json] [--workspace DIR]\n"
           "                        [--policy FILE] [--home DIR] [--no-store]\n"
+          "                        [--durability full|normal]\n"
           "                        [-i NAME=VALUE]... [--inputs FILE.json]\n"
           "                        [--secrets-file FILE]\n\n"
           "Validate the workflow in FILE, then run it: each step starts as soon as every\n"
@@ -40,8 +41,10 @@ static void usage(FILE *out)
           "  -j, --concurrency N  steps running at once (default: the number of CPUs)\n"
           "      --json           print the run as one JSON document on stdout at the end\n"
           "      --workspace DIR  the directory steps run in (default: the current one)\n"
-          "      --policy FILE    confine every step as the sandbox policy FILE grants;\n"
-          "                       a step whose type asks for more is refused (exit 3)\n"
+          "      --policy FILE    confine every step as the sandbox policy FILE grants\n"
+          "                       (default: the home's policy file, else built-in grants:\n"
+          "                       strict, the workspace read-write); a step whose type\n"
+          "                       asks for more is refused (exit 3)\n"
           "      --allow-net[=HOST:PORT,...] --allow-read=PATH,... --allow-write=PATH,...\n"
           "      --allow-run=PROGRAM,... --allow-env=NAME,...\n"
           "                       grant more to every step of this run (docs/sandbox.md);\n"
@@ -57,6 +60,10 @@ static void usage(FILE *out)
           "                       $WFH_HOME, /var/lib/wfhost as root, else ~/.local/share/wfhost;\n"
           "                       the build tree's wfhost uses build/dev-home)\n"
           "      --no-store       record nothing: the run cannot be resumed or listed\n"
+          "      --durability full|normal  full (default): each recorded change survives\n"
+          "                       power loss; normal: survives a crash or SIGKILL of the\n"
+          "                       host, but the last changes may be lost on power loss, and\n"
+          "                       those steps run again on resume (docs/performance.md)\n"
           "  -h, --help           show this help\n\n"
           "exit status: 0 the run succeeded, 1 it failed, 2 invalid workflow or usage,\n"
           "3 refused for security (the sandbox policy, a secrets file others can read,\n"
@@ -149,7 +156,6 @@ int cmd_exec(int argc, char **argv)
     wfh_policy *policy = NULL; /* owned */
     const char *allows[64];    /* --allow-* flags, borrowed from argv */
     size_t n_allows = 0;
-    char *cwd = NULL;          /* owned */
     unsigned concurrency = 0;
     int want_json = 0;
     wfh_diags diags;
@@ -165,6 +171,7 @@ int cmd_exec(int argc, char **argv)
     wfh_secrets *secrets = NULL; /* owned */
     const char *home = NULL; /* the --home argument, borrowed from argv */
     int no_store = 0;
+    unsigned store_flags = 0; /* --durability */
     wfh_store *store = NULL; /* owned: the run store (core/durable.h) */
     wfh_durable *dur = NULL; /* owned */
     int run_lock = -1;       /* owned: holds the run against a concurrent resume */
@@ -210,6 +217,12 @@ int cmd_exec(int argc, char **argv)
             allows[n_allows++] = argv[i];
         } else if (!strcmp(argv[i], "--no-store")) {
             no_store = 1;
+        } else if ((v = opt_value(argc, argv, &i, "--durability", &err))) {
+            if (strcmp(v, "full") != 0 && strcmp(v, "normal") != 0) {
+                err = wfh_error_set(WFH_EUSAGE, "exec: --durability %s: expected full or normal", v);
+                goto done;
+            }
+            store_flags = !strcmp(v, "normal") ? WFH_STORE_SYNC_NORMAL : 0;
         } else if (err < 0) {
             goto done;
         } else if (!strcmp(argv[i], "--") && i + 1 < argc && !file) {
@@ -305,24 +318,12 @@ int cmd_exec(int argc, char **argv)
         goto done;
 
     /* Every step's grant is checked before the first one starts (exit 3 if refused).
-     * Only with --policy for now: the built-in defaults do not yet cover what the shell
-     * plugin declares, and the demo must run on a fresh machine. */
-    if (policy_path || n_allows) {
-        if ((err = wfh_policy_load(policy_path, &policy)) < 0)
-            goto done;
-        for (size_t k = 0; k < n_allows; k++)
-            if ((err = wfh_policy_allow_flag(policy, allows[k])) < 0)
-                goto done;
-        if (!workspace && !(workspace = cwd = getcwd(NULL, 0))) {
-            err = wfh_error_set(WFH_EIO, "exec: cannot name the current directory: %s",
-                                strerror(errno));
-            goto done;
-        }
-        if ((err = wfh_policy_set_workspace(policy, workspace)) < 0)
-            goto done;
-    }
+     * Always: --policy, else the home's policy file, else the built-in grants. */
+    if ((err = wfh_policy_for_run(home, policy_path, allows, n_allows, workspace, &policy)) < 0)
+        goto done;
+    workspace = wfh_policy_workspace(policy);
     /* The run store: every state change is recorded before it happens (durable.c). */
-    if (!no_store && ((err = wfh_durable_open_store(home, 0, &store)) < 0 ||
+    if (!no_store && ((err = wfh_durable_open_store(home, store_flags, &store)) < 0 ||
                       (err = wfh_durable_new(store, wf, &dur)) < 0))
         goto done;
     if (dur)
@@ -331,6 +332,7 @@ int cmd_exec(int argc, char **argv)
         .on_event = dur ? wfh_durable_on_event : NULL,
         .on_log = dur ? wfh_durable_on_log : NULL,
         .on_event_ud = dur,
+        .on_flush = dur ? wfh_durable_on_flush : NULL, /* group commit */
         .concurrency = concurrency,
         .workspace = workspace,
         .human = stderr,
@@ -365,7 +367,6 @@ done:
     wfh_durable_unlock_run(run_lock);
     wfh_store_free(store);
     wfh_policy_free(policy);
-    free(cwd);
     wfh_catalog_free(cat);
     wfh_secrets_free(secrets);
     wfh_workflow_free(wf);

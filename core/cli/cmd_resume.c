@@ -58,6 +58,9 @@ static void usage(FILE *out, int retry)
           "      --workspace DIR  the directory steps run in (default: the current one;\n"
           "                       use the run's original one)\n"
           "      --policy FILE    confine every step as the sandbox policy FILE grants\n"
+          "                       (default: the home's policy file, else built-in grants)\n"
+          "      --allow-net[=HOST:PORT,...] --allow-read=... --allow-write=... --allow-run=...\n"
+          "      --allow-env=...  grant more to every step, as for `wfhost exec`\n"
           "      --secrets-file FILE  NAME=value lines for the declared secrets, as for\n"
           "                       `wfhost exec` (or WFH_SECRET_<NAME>); never recorded\n"
           "  -h, --help           show this help\n\n"
@@ -122,10 +125,11 @@ int wfh_cli_continue(int argc, char **argv, int retry)
     wfh_workflow *wf = NULL;     /* owned */
     wfh_catalog *cat = NULL;     /* owned */
     wfh_policy *policy = NULL;   /* owned */
+    const char *allows[64];      /* --allow-* flags, borrowed from argv */
+    size_t n_allows = 0;
     wfh_durable *dur = NULL;     /* owned */
     int run_lock = -1;           /* owned: no other process of this machine runs it */
     wfh_run *run = NULL;         /* owned */
-    char *cwd = NULL;            /* owned */
     json_t *inputs = NULL;       /* owned: the recorded inputs as checked, defaults filled */
     wfh_secrets *secrets = NULL; /* owned */
     wfh_diags diags;
@@ -163,6 +167,12 @@ int wfh_cli_continue(int argc, char **argv, int retry)
             policy_path = v;
         } else if ((v = opt_value(argc, argv, &i, "--secrets-file", &err, cmd))) {
             secrets_path = v;
+        } else if (!strncmp(argv[i], "--allow-", 8) && strcmp(argv[i], "--allow-changed")) {
+            if (n_allows == sizeof allows / sizeof allows[0]) {
+                err = wfh_error_set(WFH_EUSAGE, "%s: more than %zu --allow-* flags", cmd, n_allows);
+                goto done;
+            }
+            allows[n_allows++] = argv[i];
         } else if (err < 0) {
             goto done;
         } else if (!strcmp(argv[i], "-i") || !strncmp(argv[i], "--input", 7)) {
@@ -253,17 +263,10 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         (err = wfh_durable_check_file(dur, rec, allow_changed, &changed)) < 0)
         goto done;
     (void)wfh_durable_open_logs(dur, home); /* else logs share the state handle */
-    if (policy_path) {
-        if ((err = wfh_policy_load(policy_path, &policy)) < 0)
-            goto done;
-        if (!workspace && !(workspace = cwd = getcwd(NULL, 0))) {
-            err = wfh_error_set(WFH_EIO, "%s: cannot name the current directory: %s", cmd,
-                                strerror(errno));
-            goto done;
-        }
-        if ((err = wfh_policy_set_workspace(policy, workspace)) < 0)
-            goto done;
-    }
+    /* Confined as exec confines: --policy, else the home's policy, else built-in. */
+    if ((err = wfh_policy_for_run(home, policy_path, allows, n_allows, workspace, &policy)) < 0)
+        goto done;
+    workspace = wfh_policy_workspace(policy);
 
     wfh_run_opts opts = {
         .concurrency = concurrency,
@@ -307,7 +310,6 @@ done:
     wfh_store_free(store);
     wfh_secrets_free(secrets);
     json_decref(inputs);
-    free(cwd);
     return rc;
 }
 

@@ -42,13 +42,31 @@ expect_in "$T/err" "step 'fetch' \\(http\\): requested but not granted" "the ref
 expect_in "$T/err" "add this line to $T/strict.policy: allow http --allow-net" "and the line to add"
 [ -s "$T/out" ] && fail "no JSON for a run that never started"
 
-# Add exactly the line the message asked for: the run starts (nothing listens there).
+# "network": true (targets chosen by inputs) is satisfied by a HOST:PORT list: add the
+# line the message asked for with the step's target: the run starts (nothing listens).
+expect_in "$T/err" "allow http --allow-net=HOST:PORT$" "the line to add ends the message"
 line=$(sed -n 's/.*: \(allow http .*\)$/\1/p' "$T/err" | head -n 1)
 [ -n "$line" ] || fail "no allow line in: $(cat "$T/err")"
-echo "$line" >>"$T/strict.policy"
+echo "${line/HOST:PORT/127.0.0.1:9}" >>"$T/strict.policy"
 run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/net.yaml"
 expect_eq "$(json "$T/out" '["steps"]["fetch"]["attempt_history"][0]["sandbox"]["profile"]')" "strict" \
   "the same run once the policy grants it"
+expect_eq "$(json "$T/out" '["steps"]["fetch"]["attempt_history"][0]["sandbox"]["netns"]')" "false" \
+  "a granted port: no network namespace of its own (Landlock holds it to the port)"
+# The placeholder itself is not a grant: a port must be a number.
+printf 'allow http --allow-net=HOST:PORT\n' >"$T/bad.policy"
+run "$WFH" exec --policy "$T/bad.policy" "$T/net.yaml"
+expect_rc 2 "a malformed network grant"
+expect_in "$T/err" "bad\.policy:1:12: '--allow-net=HOST:PORT': network grants are HOST or HOST:PORT" \
+  "names the file, line and column"
+run "$WFH" exec --allow-net=127.0.0.1:0 "$T/net.yaml"
+expect_rc 2 "port 0 on the command line"
+# Without any policy the shell still runs, confined (strict is the default).
+run "$WFH" exec --json "$T/flow.yaml"
+expect_rc 0 "no policy at all: the built-in grants"
+expect_eq "$(json "$T/out" '["steps"]["second"]["attempt_history"][0]["sandbox"]["profile"]')" "strict" \
+  "strict by default"
+expect_eq "$(cat "$T/first.txt")" "ran" "the workspace defaults to the current directory"
 
 run "$WFH" exec --policy "$T/no-such.policy" "$T/flow.yaml"
 [ "$rc" = 0 ] && fail "a missing --policy file was accepted"

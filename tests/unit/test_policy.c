@@ -85,14 +85,38 @@ static void test_coverage_rules(void **state)
     c = caps("{\"read\":[\"/srvx\"]}"); /* a prefix is not a parent directory */
     assert_int_equal(wfh_policy_grant_for(p, "s", "db", c, NULL, &out), WFH_ESECURITY);
     json_decref(c);
+    /* "network": true (targets chosen by inputs) is satisfied by a host:port list, and
+     * the step gets exactly that list; with no network grant it is refused, and the
+     * message ends with the line to add. */
     c = caps("{\"network\":true}");
-    assert_int_equal(wfh_policy_grant_for(p, "s", "db", c, NULL, &out), WFH_ESECURITY);
-    assert_non_null(strstr(wfh_error_last(), "allow db --allow-net"));
-    assert_int_equal(wfh_policy_allow_flag(p, "--allow-net"), 0);
     assert_int_equal(wfh_policy_grant_for(p, "s", "db", c, NULL, &out), 0);
+    assert_int_equal(json_array_size(json_object_get(out, "net")), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(out, "net"), 0)), "db.local");
+    json_decref(out);
+    assert_int_equal(wfh_policy_grant_for(p, "s", "http", c, NULL, &out), WFH_ESECURITY);
+    const char *m = wfh_error_last();
+    assert_non_null(strstr(m, "allow http --allow-net=HOST:PORT"));
+    assert_string_equal(m + strlen(m) - strlen("allow http --allow-net=HOST:PORT"),
+                        "allow http --allow-net=HOST:PORT");
+    assert_int_equal(wfh_policy_allow_flag(p, "--allow-net=127.0.0.1:8080"), 0);
+    assert_int_equal(wfh_policy_grant_for(p, "s", "http", c, NULL, &out), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(out, "net"), 0)),
+                        "127.0.0.1:8080");
+    json_decref(out);
+    assert_int_equal(wfh_policy_allow_flag(p, "--allow-net"), 0);
+    assert_int_equal(wfh_policy_grant_for(p, "s", "http", c, NULL, &out), 0);
     assert_true(json_is_true(json_object_get(out, "net")));
     json_decref(out);
     json_decref(c);
+    /* malformed network grants are refused where they are written */
+    assert_int_equal(wfh_policy_allow_flag(p, "--allow-net=HOST:PORT"), WFH_EUSAGE);
+    assert_int_equal(wfh_policy_allow_flag(p, "--allow-net=h:70000"), WFH_EUSAGE);
+    assert_int_equal(wfh_policy_allow_flag(p, "--allow-net=[::1]:443"), 0);
+    wfh_policy *bad = NULL;
+    assert_int_equal(wfh_policy_new(&bad), 0);
+    assert_int_equal(wfh_policy_parse(bad, "pol", "allow http --allow-net=a:1,b:x\n"), WFH_EPARSE);
+    assert_non_null(strstr(wfh_error_last(), "pol:1:12:"));
+    wfh_policy_free(bad);
     assert_int_equal(wfh_policy_allow_flag(p, "--allow-bogus=1"), WFH_EUSAGE);
     /* The shell's built-in grant and the workspace need no policy line. */
     assert_int_equal(wfh_policy_set_workspace(p, "/work/ws"), 0);
