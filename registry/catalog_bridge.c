@@ -138,10 +138,8 @@ int wfh_catalog_from_registry(const char *home, wfh_catalog **out)
         /* Fail closed before anything runs: every offered plugin's file must still be
          * the one the index signed (the attempt path checks again, on the bytes it
          * hands to the runner). */
-        int fd = -1;
-        if ((err = wfh_registry_open_blob(r, p, &fd)) < 0)
+        if ((err = wfh_registry_open_blob(r, p, NULL)) < 0)
             goto done;
-        close(fd);
         c->n_plugins++;
         if ((err = fill_meta(r, p, &c->plugins[c->n_plugins - 1])) < 0)
             goto done;

@@ -672,12 +672,15 @@ int wfh_registry_find(const wfh_registry *r, const char *name, int major, int an
     return wfh_error_set(WFH_ENOTFOUND, "plugin %s is not installed", name);
 }
 
-/* Copy the open blob @p fd into a sealed memfd while hashing; compare with the index. */
+/* Copy the open blob @p fd into a sealed memfd while hashing; compare with the index.
+ * @p out NULL: hash only, no copy (checking that a file is still the signed one costs no
+ * memory, and no file-size allowance: RLIMIT_FSIZE applies to memfd writes too). */
 static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t size,
                          const char *what, int *out)
 {
     int err = 0, mfd = -1;
-    *out = -1;
+    if (out)
+        *out = -1;
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
         return wfh_error_set(WFH_ESECURITY, "%s: the blob is not a regular file; refused", what);
@@ -687,11 +690,13 @@ static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t
     if ((uint64_t)st.st_size != size)
         return wfh_error_set(WFH_ESECURITY, "%s: size mismatch: %lld bytes, the index says %llu; "
                              "refused", what, (long long)st.st_size, (unsigned long long)size);
-    mfd = memfd_create("wfh-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
-    if (mfd < 0 && errno == EINVAL)
-        mfd = memfd_create("wfh-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (mfd < 0)
-        return wfh_error_set(WFH_EIO, "%s: memfd_create: %s", what, strerror(errno));
+    if (out) {
+        mfd = memfd_create("wfh-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+        if (mfd < 0 && errno == EINVAL)
+            mfd = memfd_create("wfh-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (mfd < 0)
+            return wfh_error_set(WFH_EIO, "%s: memfd_create: %s", what, strerror(errno));
+    }
     crypto_generichash_state b2;
     crypto_hash_sha256_state s2;
     crypto_generichash_init(&b2, NULL, 0, 32);
@@ -719,7 +724,7 @@ static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t
         }
         crypto_generichash_update(&b2, buf, (size_t)n);
         crypto_hash_sha256_update(&s2, buf, (size_t)n);
-        for (ssize_t off = 0; off < n;) {
+        for (ssize_t off = 0; mfd >= 0 && off < n;) {
             ssize_t w = write(mfd, buf + off, (size_t)(n - off));
             if (w < 0 && errno == EINTR)
                 continue;
@@ -748,6 +753,8 @@ static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t
                             b2hex);
         goto done;
     }
+    if (!out)
+        goto done;
     if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
         err = wfh_error_set(WFH_EIO, "%s: sealing the memfd: %s", what, strerror(errno));
         goto done;
@@ -772,7 +779,8 @@ static int open_blob_error(const char *what)
 int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *out)
 {
     char name[80], what[200];
-    *out = -1;
+    if (out)
+        *out = -1;
     snprintf(name, sizeof name, "%.64s.so", p->blake2b256);
     snprintf(what, sizeof what, "plugin %s@%s (registry/blobs/%.12s...)", p->name, p->version,
              p->blake2b256);

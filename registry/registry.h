@@ -102,7 +102,8 @@ int wfh_registry_find(const wfh_registry *r, const char *name, int major, int an
 
 /* Open @p p's blob once (O_NOFOLLOW), copy it into a sealed memfd while hashing,
  * and compare size, BLAKE2b-256 and SHA-256 with the index. Returns the memfd in *fd
- * (owned, O_CLOEXEC: dup2 it into the runner), ready for dlopen("/proc/self/fd/N"). */
+ * (owned, O_CLOEXEC: dup2 it into the runner), ready for dlopen("/proc/self/fd/N").
+ * @p fd NULL: check only (hash the file, make no copy). */
 int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *fd);
 
 /* The same, for a blob named by path (the step-attempt path, which holds the verified

@@ -9,8 +9,18 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/wfh-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1 # the workspace of `wfhost exec` is the cwd: steps may write only here
 # Every test gets its own wfhost home (run store, registry state): never the machine's
-# /var/lib/wfhost, and never one shared with tests running beside it.
+# /var/lib/wfhost, and never one shared with tests running beside it. It starts as a
+# copy of the build's signed test registry (tests/CMakeLists.txt: the built plugins and
+# tests/plugins/fixture.so, signed by a key made for the build, HOME/keys/wfhost.key):
+# plugins load only from a signed registry, in tests as anywhere.
 export WFH_HOME="$T/home"
+unset WFH_PLUGIN_DIR
+: "${WFH_TEST_REGISTRY:?run through ctest (WFH_TEST_REGISTRY is not set)}"
+if [ ! -f "$WFH_TEST_REGISTRY/registry/index.json" ]; then
+  echo "lib.sh: no test registry at $WFH_TEST_REGISTRY (build the wfh_test_registry target)" >&2
+  exit 1
+fi
+cp -a "$WFH_TEST_REGISTRY" "$WFH_HOME"
 TEST_NAME=$(basename "$0" .sh)
 failures=0
 
@@ -38,6 +48,16 @@ expect_eq() { # expect_eq ACTUAL EXPECTED "what"
 # json FILE JQ-LIKE-PATH: extracts a value with python3 (present on Debian via the
 # README's setup): json "$T/out" '["steps"]["greet"]["status"]'
 json() { python3 -c "import json,sys; v=json.load(open(sys.argv[1]))$2; print(v if isinstance(v,str) else json.dumps(v))" "$1"; }
+
+# install_plugin FILE.so...: install more plugins (test fixtures) into this test's own
+# registry, checked and signed as `wfhost plugin install` does for an operator.
+install_plugin() {
+  local so
+  for so; do
+    "$WFH" plugin install "$so" >"$T/install.log" 2>&1 ||
+      { fail "wfhost plugin install $so failed"; cat "$T/install.log" >&2; }
+  done
+}
 
 done_testing() {
   if [ "$failures" -ne 0 ]; then echo "$TEST_NAME: $failures failure(s)" >&2; exit 1; fi

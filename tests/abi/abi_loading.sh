@@ -95,7 +95,7 @@ steps:
     with:
       msg: still here
 Y
-  run "$WFH" exec "$T/crash.yaml" --json --plugin-dir "$P" --concurrency 3
+  run "$WFH" exec "$T/crash.yaml" --json --concurrency 3 # fixture.so: in the test registry
   expect_rc 1 "a run with crashing steps fails"
   expect_in "$T/out" "plugin 'fixture' crashed: SIGSEGV \(Segmentation fault\)" "SIGSEGV named in the run report"
   expect_in "$T/out" "crashed: SIGABRT \(Aborted\)" "SIGABRT named in the run report"

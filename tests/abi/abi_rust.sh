@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A plugin written in Rust (tests/abi/rust/lib.rs: hand-written #[repr(C)] mirrors of
 # plugin.h, no crates) is built with rustc and runs a step through the real runner
-# and through `wfhost exec`. Prefers Debian's /usr/bin/rustc (what CI installs) over a
+# and, installed in a signed registry, through `wfhost exec`. Prefers Debian's /usr/bin/rustc (what CI installs) over a
 # rustup toolchain on PATH; skips, saying so, only if there is no rustc at all.
 . "$(dirname "$0")/../lib.sh"
 RUSTC=""
@@ -43,7 +43,10 @@ steps:
     with:
       who: ferris
 Y
-run "$WFH" exec "$T/rust.yaml" --json --plugin-dir "$T/plugins"
+# As an operator would: installed (the registry's ELF checks pass) and signed, then run.
+run "$WFH" plugin install "$T/plugins/rusty.so"
+expect_rc 0 "the Rust plugin installs into the signed registry"
+run "$WFH" exec "$T/rust.yaml" --json
 expect_rc 0 "wfhost exec runs the Rust step"
 expect_eq "$(json "$T/out" '["steps"]["r"]["outputs"]["inputs"]["who"]')" "ferris" "output through wfhost exec"
 done_testing

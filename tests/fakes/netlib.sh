@@ -36,7 +36,7 @@ step() {
     local plugin=$1 inputs=$2
     # One request line, built without starting Python (the tests run hundreds).
     printf '{"plugin":"%s","type":"%s","inputs":%s,"env":%s,"run_id":"%s","step_id":"s1","attempt":%s,"idempotency_key":"idem-%s-s1","workspace":"%s"}\n' \
-        "$WFH_PLUGIN_DIR/$plugin.so" "$plugin" "$inputs" "${STEP_ENV:-{\}}" "${STEP_RUN:-run-1}" "${STEP_ATTEMPT:-1}" \
+        "$WFH_BUILT_PLUGINS/$plugin.so" "$plugin" "$inputs" "${STEP_ENV:-{\}}" "${STEP_RUN:-run-1}" "${STEP_ATTEMPT:-1}" \
         "${STEP_RUN:-run-1}" "${STEP_WS:-/tmp}" >"$T/request.json"
     "$RUNNER" <"$T/request.json" >"$T/out" 2>"$T/err"
     local runner_rc=$?

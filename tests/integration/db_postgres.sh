@@ -5,7 +5,7 @@
 # transactions, statement timeout, and failures classified by SQLSTATE.
 . "$(dirname "$0")/../lib.sh"
 RUNNER=$WFH_BUILD/bin/wfhost-runner
-PLUGIN=$WFH_PLUGIN_DIR/db.so
+PLUGIN=$WFH_BUILT_PLUGINS/db.so
 [ -x "$RUNNER" ] || { echo "SKIP: $RUNNER not built"; exit 0; }
 . "$WFH_SRC/tests/pg.sh"
 URL="$PG_URL"

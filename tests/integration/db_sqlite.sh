@@ -4,7 +4,7 @@
 # mapping, row limit, transactions that roll back, failure classes, timeout, read_only.
 . "$(dirname "$0")/../lib.sh"
 RUNNER=$WFH_BUILD/bin/wfhost-runner
-PLUGIN=$WFH_PLUGIN_DIR/db.so
+PLUGIN=$WFH_BUILT_PLUGINS/db.so
 [ -x "$RUNNER" ] || { echo "SKIP: $RUNNER not built"; exit 0; }
 mkdir -p "$T/ws"
 

@@ -64,7 +64,7 @@ expect_eq "$("$WFH" runs show "${H[@]}" --json "$id" | python3 -c 'import json,s
   succeeded "the store has the run as succeeded"
 
 # A corrupt store: one line, exit 4, and no step runs unrecorded.
-mkdir "$T/bad"
+cp -a "$WFH_TEST_REGISTRY" "$T/bad" # plugins come from its registry
 head -c 8192 /dev/urandom >"$T/bad/runs.db"
 rm -f "$T/cnt"
 run "$WFH" exec --home "$T/bad" "$T/big.yaml"

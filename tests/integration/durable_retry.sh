@@ -119,10 +119,8 @@ expect_rc 2 "--file with different contents is refused"
 expect_in "$T/err" "changed since the run started" "as a changed file"
 
 # Log lines a plugin streams are kept with their attempt (`wfhost runs logs`).
-mkdir "$T/plugins"
-cp "$WFH_BUILD/tests/plugins/fixture.so" "$T/plugins/"
 printf 'name: logs\nsteps:\n  - id: talk\n    uses: echo\n    with: {n: 1}\n' >"$T/logs.yaml"
-run "$WFH" exec "${H[@]}" --plugin-dir "$T/plugins" --json "$T/logs.yaml"
+run "$WFH" exec "${H[@]}" --json "$T/logs.yaml"
 expect_rc 0 "a run whose step logs"
 idl=$(json "$T/out" '["run_id"]')
 run "$WFH" runs logs "${H[@]}" --json "$idl" talk

@@ -12,9 +12,7 @@ if [ ! -f "$fixture" ]; then
   echo "exec_fixture: $fixture not built; nothing to test" >&2
   exit 1
 fi
-mkdir "$T/plugins"
-cp "$fixture" "$T/plugins/"
-P=(--plugin-dir "$T/plugins")
+P=() # fixture.so is in the test registry lib.sh copies into $WFH_HOME
 
 cat >"$T/fx.yaml" <<'Y'
 name: fixtures

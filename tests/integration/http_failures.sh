@@ -54,7 +54,7 @@ expect_st 4 "connect timeout"
 [ $(( (t1 - t0) / 1000000 )) -lt 5000 ] || fail "connect_timeout_ms not applied: $(( (t1 - t0) / 1000000 )) ms"
 
 # Cancellation: SIGINT to the runner is the cooperative stop the plugin polls.
-python3 - "$WFH_PLUGIN_DIR/http.so" "$U/slow?ms=5000" >"$T/req-cancel.json" <<'PY'
+python3 - "$WFH_BUILT_PLUGINS/http.so" "$U/slow?ms=5000" >"$T/req-cancel.json" <<'PY'
 import json, sys
 print(json.dumps({"plugin": sys.argv[1], "type": "http", "inputs": {"url": sys.argv[2]},
                   "env": {}, "run_id": "r", "step_id": "s", "attempt": 1,

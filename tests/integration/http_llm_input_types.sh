@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$WFH_SRC/tests/fakes/netlib.sh"
 
-python3 - "$RUNNER" "$WFH_PLUGIN_DIR" >"$T/report" 2>&1 <<'PY'
+python3 - "$RUNNER" "$WFH_BUILT_PLUGINS" >"$T/report" 2>&1 <<'PY'
 import json, socket, subprocess, sys
 runner, plugdir = sys.argv[1], sys.argv[2]
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()

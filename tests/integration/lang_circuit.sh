@@ -7,7 +7,6 @@
 
 fixture="$WFH_BUILD/tests/plugins/fixture.so"
 [ -f "$fixture" ] || { fail "fixture plugin not built: $fixture"; done_testing; }
-mkdir "$T/plugins" && cp "$fixture" "$T/plugins/"
 cat >"$T/c.yaml" <<'Y'
 name: breaker
 circuit_breaker: {failures: 2, cooldown: 800ms}
@@ -40,7 +39,7 @@ steps:
     needs: probe
     continue_on_error: true
 Y
-run "$WFH" exec --no-store --json -j1 --plugin-dir "$T/plugins" "$T/c.yaml"
+run "$WFH" exec --no-store --json -j1 "$T/c.yaml"
 err() { json "$T/out" "[\"steps\"][\"$1\"][\"error\"]"; }
 expect_eq "$(json "$T/out" '["steps"]["other"]["status"]')" succeeded "another type is not held"
 err f1 | grep -q 'did not work' || fail "f1 ran: $(err f1)"

@@ -117,7 +117,6 @@ PY
 # a transient failure) wins over a shorter backoff.
 fixture="$WFH_BUILD/tests/plugins/fixture.so"
 if [ -f "$fixture" ]; then
-  mkdir "$T/plugins" && cp "$fixture" "$T/plugins/"
   cat >"$T/h.yaml" <<Y
 name: hint
 steps:
@@ -125,7 +124,7 @@ steps:
     uses: fail
     retry: {max_attempts: 2, initial: 50ms}
 Y
-  run "$WFH" exec --no-store --json --plugin-dir "$T/plugins" "$T/h.yaml"
+  run "$WFH" exec --no-store --json "$T/h.yaml"
   expect_rc 1 "fixture fails"
   python3 - "$T/out" <<'PY' || fail "retry-after hint"
 import json, sys

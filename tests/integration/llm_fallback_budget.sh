@@ -95,7 +95,7 @@ STEP_ENV='{"WFHOST_NET_ALLOW":"127.0.0.1:'$L'"}' step llm '{"model":"ok","base_u
 expect_st 0 "inside the step's grant"
 
 # Cancellation during a slow answer.
-python3 - "$WFH_PLUGIN_DIR/llm.so" "$O" >"$T/req-cancel.json" <<'PY'
+python3 - "$WFH_BUILT_PLUGINS/llm.so" "$O" >"$T/req-cancel.json" <<'PY'
 import json, sys
 print(json.dumps({"plugin": sys.argv[1], "type": "llm",
                   "inputs": {"model": "slow", "base_url": sys.argv[2], "api_key": "sk-test",

@@ -27,16 +27,18 @@ run "$WFH" plugin info no-such-thing
 expect_rc 2 "unknown name"
 expect_in "$T/err" "^wfhost: unknown step type 'no-such-thing' \(known: .*shell" "lists known types"
 
-# Names resolve in --plugin-dir: newest by default, or the given major; a step type
-# name finds its plugin.
-run "$WFH" plugin info fixture --plugin-dir "$TP" --json
+# Names resolve in the signed registry: newest by default, or the given major; a step
+# type name finds its plugin.
+install_plugin "$TP/fixture_1_4.so" "$TP/fixture_2_1.so"
+run "$WFH" plugin info fixture --json
 expect_eq "$(json "$T/out" '["version"]')" "2.1.0" "newest version by default"
-run "$WFH" plugin info fixture@1 --plugin-dir "$TP" --json
+run "$WFH" plugin info fixture@1 --json
 expect_eq "$(json "$T/out" '["version"]')" "1.4.0" "newest 1.x for @1"
-run "$WFH" plugin info crash@1 --plugin-dir "$TP" --json
+run "$WFH" plugin info crash@1 --json
 expect_eq "$(json "$T/out" '["name"]')" "fixture" "a step type name finds its plugin"
-expect_in "$T/err" "warning: skipping .*abi_major2.so: plugin 'variant' \(abi_major2.so\) needs plugin ABI 2.0" \
-  "broken plugins in the directory are reported, not fatal"
+run "$WFH" plugin info fixture --plugin-dir "$TP"
+expect_rc 2 "--plugin-dir is gone"
+expect_in "$T/err" "plugins load only from the signed registry.*wfhost plugin install FILE.so" "says how instead"
 
 # Files: good, refused, not a plugin.
 run "$WFH" plugin info "$TP/abi_frozen_1_0.so"

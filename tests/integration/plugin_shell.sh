@@ -5,7 +5,7 @@
 # hang from big output or a background child.
 . "$(dirname "$0")/../lib.sh"
 RUNNER=$WFH_BUILD/bin/wfhost-runner
-SHELL_SO=$WFH_PLUGIN_DIR/shell.so
+SHELL_SO=$WFH_BUILT_PLUGINS/shell.so
 mkdir -p "$T/ws/sub dir"
 
 # step INPUTS_JSON [ENV_JSON]: one shell attempt; JSON lines in $T/out.

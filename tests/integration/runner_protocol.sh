@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 RUNNER=$WFH_BUILD/bin/wfhost-runner
 FIX=$WFH_BUILD/tests/plugins/fixture.so
-SHELL_SO=$WFH_PLUGIN_DIR/shell.so
+SHELL_SO=$WFH_BUILT_PLUGINS/shell.so
 req() { printf '{"plugin":"%s","type":"%s","inputs":%s,"env":{},"run_id":"%s","step_id":"s","attempt":1,"idempotency_key":"k","workspace":"%s"}' "$1" "$2" "$3" "${4:-r}" "$T"; }
 alive() { pgrep -f "$1" >/dev/null; }
 

@@ -85,7 +85,7 @@ run "$WFH" validate "$T/does-not-exist.yaml"
 expect_rc 2 "missing file"
 expect_in "$T/err" "does-not-exist.yaml" "missing file named"
 # --syntax-only needs no plugins: unknown types are not checked, the rest is
-run "$WFH" validate "$T/bad.yaml" --syntax-only --plugin-dir /nonexistent
+run "$WFH" validate "$T/bad.yaml" --syntax-only --home /nonexistent
 expect_rc 2 "syntax only"
 expect_not_in "$T/err" "unknown step type" "types not checked"
 expect_in "$T/err" "cycle: b -> c -> b" "graph still checked"

@@ -6,7 +6,6 @@
 # exit status 3 and the reason. Several majors side by side: uses: marker@1 / @2.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/fixtures/registry_env.sh"
-unset WFH_PLUGIN_DIR   # the registry is the default source of plugins
 
 cat >"$T/flow.yaml" <<'YAML'
 name: marker-flow

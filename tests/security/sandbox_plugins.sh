@@ -2,7 +2,7 @@
 # CA files) works with exactly the port it was granted, and is refused any other.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/hostile/sandbox_lib.sh"
-HTTP=$WFH_PLUGIN_DIR/http.so
+HTTP=$WFH_BUILT_PLUGINS/http.so
 [ -f "$HTTP" ] || { echo "sandbox_plugins: no http plugin, nothing to test"; done_testing; }
 python3 - "$T" <<'PY' &
 import http.server, os, socketserver, sys, threading
