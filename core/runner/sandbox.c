@@ -163,6 +163,13 @@ int wfh_sandbox_spec_parse(const json_t *j, const char *plugin_path, wfh_sandbox
             const char *colon = hp ? strrchr(hp, ':') : NULL;
             char *end = NULL;
             long port = colon ? strtol(colon + 1, &end, 10) : -1;
+            if (hp && *hp && (!colon || strchr(colon, ']'))) {
+                /* A host without a port (Deno: every port of it): Landlock sees ports
+                 * only, so the kernel cannot narrow this one; the plugin checks the host
+                 * against its grant_json. */
+                s->net_all = 1;
+                continue;
+            }
             if (!colon || !end || *end || port < 1 || port > 65535) {
                 err = wfh_sandbox_fail(WFH_EINVAL, "sandbox: net[%zu] is not HOST:PORT", i);
                 goto done;
@@ -222,12 +229,16 @@ done:
 json_t *wfh_sandbox_report_json(const wfh_sandbox_report *r)
 {
     static const char *const names[] = {"strict", "process", "none"};
-    return json_pack("{s:s, s:b, s:b, s:b, s:i, s:b, s:b, s:b, s:b, s:b, s:s, s:b}", "profile",
-                     names[r->profile], "pidns", r->pidns, "netns", r->netns, "mntns", r->mntns,
+    json_t *j = json_pack("{s:s, s:b, s:b, s:b, s:b, s:i, s:b, s:b, s:b, s:b, s:b, s:s, s:b}",
+                     "profile", names[r->profile], "userns", r->userns, "pidns", r->pidns,
+                     "netns", r->netns, "mntns", r->mntns,
                      "landlock_abi", r->landlock_abi, "seccomp", r->seccomp, "no_new_privs",
                      r->nnp, "caps_dropped", r->caps_dropped, "private_tmp", r->tmp_private,
                      "memfd_noexec", r->memfd_noexec, "cgroup", r->cgroup ? r->cgroup : "none",
                      "rlimits", r->rlimits);
+    if (j && r->rerooted) /* only where it happened: a chroot */
+        json_object_set_new(j, "chroot_rerooted", json_true());
+    return j;
 }
 
 /* ---- the step's side ------------------------------------------------------- */
@@ -750,10 +761,23 @@ static int empty_netns(void)
     return fd;
 }
 
+/* Is "/" a mount point? Not inside a plain chroot. Unknown (old kernel) counts as yes:
+ * then making it private below says for itself whether it works. */
+static int root_is_mount(void)
+{
+#ifdef STATX_ATTR_MOUNT_ROOT
+    struct statx sx;
+    if (statx(AT_FDCWD, "/", 0, STATX_BASIC_STATS, &sx) == 0 &&
+        (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
+        return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+#endif
+    return 1;
+}
+
+/* Not root: namespaces need a user namespace created in the same call; map ourselves
+ * to root inside it. */
 static int user_ns(void)
 {
-    /* Not root: namespaces need a user namespace created in the same call; map
-     * ourselves to root inside it. */
     uid_t uid = geteuid();
     gid_t gid = getegid();
     if (unshare(CLONE_NEWUSER) != 0)
@@ -774,6 +798,46 @@ static int user_ns(void)
         return -1;
     write_all(fd, buf, strlen(buf));
     close(fd);
+    return 0;
+}
+
+/* Root in a plain chroot, just after unsharing the mount namespace: "/" is a directory
+ * of a mount we cannot name (its root is outside the chroot), so it cannot be made
+ * private, and a mount made on it (the masks over /etc secrets) would propagate to the
+ * host when that mount is shared. (A user namespace would turn shared mounts into
+ * slaves, but the kernel refuses one to a chrooted process.) So make "/" a mount of
+ * our own: on a mount point we can name (/proc, /tmp, ...; made private first) stage a
+ * tmpfs, bind the whole chroot tree onto a directory in it, make that copy private,
+ * uncover the staging point in the copy, and chroot into it. Nothing here lands on a
+ * mount that is not private. Returns 0, or -1 with errno (ENOENT: no mount point to
+ * stage on). */
+static int reroot_chroot(void)
+{
+    static const char *const spots[] = {"/proc", "/tmp", "/run", "/dev", "/sys", "/mnt"};
+    const char *spot = NULL;
+    for (size_t i = 0; i < sizeof spots / sizeof spots[0] && !spot; i++) {
+#ifdef STATX_ATTR_MOUNT_ROOT
+        struct statx sx;
+        if (statx(AT_FDCWD, spots[i], AT_SYMLINK_NOFOLLOW, STATX_TYPE, &sx) == 0 &&
+            S_ISDIR(sx.stx_mode) && (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+            (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+            spot = spots[i];
+#endif
+    }
+    if (!spot) {
+        errno = ENOENT;
+        return -1;
+    }
+    char newroot[64], uncover[128];
+    snprintf(newroot, sizeof newroot, "%s/wfh-root", spot);
+    snprintf(uncover, sizeof uncover, "%s%s", newroot, spot);
+    if (mount(NULL, spot, NULL, MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", spot, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0700") != 0 ||
+        mkdir(newroot, 0700) != 0 || mount("/", newroot, NULL, MS_BIND | MS_REC, NULL) != 0 ||
+        mount(NULL, newroot, NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        umount2(uncover, MNT_DETACH) != 0 || chdir(newroot) != 0 || chroot(".") != 0 ||
+        chdir("/") != 0)
+        return -1;
     return 0;
 }
 
@@ -826,7 +890,10 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
     if (strict) {
         int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
         int no_net = !spec->net_all && !spec->n_ports;
-        int netfd = no_net && geteuid() == 0 && rep->landlock_abi >= 6 ? empty_netns() : -1;
+        /* Not in a chroot: the bind mount keeping the shared namespace would land on a
+         * mount that is not ours (and, if shared, show up on the host). */
+        int netfd = no_net && geteuid() == 0 && rep->landlock_abi >= 6 && root_is_mount()
+                        ? empty_netns() : -1;
         if (no_net && netfd < 0)
             flags |= CLONE_NEWNET;
         if (netfd >= 0) {
@@ -838,7 +905,8 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
                 goto fail;
             }
         }
-        if (geteuid() != 0 && user_ns() != 0) {
+        int userns = geteuid() != 0;
+        if (userns && user_ns() != 0) {
             err = wfh_sandbox_fail(WFH_ESECURITY, "sandbox: profile strict needs namespaces; "
                                    "user namespaces are refused here: %s", strerror(errno));
             goto fail;
@@ -846,6 +914,16 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
         if (unshare(flags) != 0) {
             err = wfh_sandbox_fail(WFH_ESECURITY, "sandbox: profile strict needs pid/mount/"
                                    "net namespaces: unshare: %s", strerror(errno));
+            goto fail;
+        }
+        /* In a plain chroot, root first makes "/" a private mount of its own. */
+        rep->rerooted = !userns && !root_is_mount();
+        if (rep->rerooted && reroot_chroot() != 0) {
+            err = wfh_sandbox_fail(WFH_ESECURITY,
+                                   "sandbox: profile strict in a chroot (\"/\" is not a mount "
+                                   "point) needs a mount point such as /proc or /tmp inside it to "
+                                   "keep the step's mounts from reaching the host: %s; use a "
+                                   "container or profile process", strerror(errno));
             goto fail;
         }
         /* Nothing mounted for the step may propagate back to the host. */
@@ -862,6 +940,7 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
             goto fail;
         }
         rep->pidns = rep->mntns = 1;
+        rep->userns = userns;
         rep->netns = no_net;
     }
     fflush(NULL);

@@ -88,6 +88,8 @@ typedef struct wfh_sandbox_spec {
 /* What was actually applied; reported in the result line. */
 typedef struct wfh_sandbox_report {
     wfh_sandbox_profile profile;
+    int userns;                      /* own user namespace (not root) */
+    int rerooted;                    /* root in a chroot: "/" re-made a private mount */
     int pidns, netns, mntns, landlock_abi, seccomp, nnp, caps_dropped, tmp_private;
     int memfd_noexec;                /* executable memfds refused (strict, kernel >= 6.3) */
     const char *cgroup;              /* static: "v2", "v1+v2kill", "v1", "none" */

@@ -31,7 +31,7 @@ expect_eq "$(result_field '["sandbox"]["note"]')" "request had no sandbox" "no m
 attack ok "" '"profile":"lax"'
 expect_error "^sandbox: unknown profile 'lax'$" "unknown profile"
 expect_not_in "$T/out" '"t":"plugin"' "the plugin was not loaded"
-attack ok "" '"profile":"strict","net":["no-port"]'
+attack ok "" '"profile":"strict","net":["host:99999"]'
 expect_error '^sandbox: net\[0\] is not HOST:PORT$' "bad net grant"
 attack ok "" '"profile":"strict","read":["relative/path"]'
 expect_error '^sandbox: "read"\[0\] is not an absolute path$' "relative read grant"
