@@ -388,11 +388,12 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
         if ((err = wfh_store_idempotency_key(d->run_id, step_id, &key)) < 0)
             goto done;
                 err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_attempt_start(d->st, d->run_id, step_id, attempt, key, &ref));
+    char *sandbox = NULL; /* owned: the attempt's sandbox report as JSON text */
         goto done;
     }
     if (ev->from == WFH_S_RUNNING) {
         wfh_run_attempt_info info = {.outputs = NULL, .exit_code = -1, .term_signal = 0,
-                                     .step_status = -1};
+                                     .step_status = -1, .sandbox = NULL};
         if (d->run)
             wfh_run_attempt_get(d->run, ev->step, &info);
         wfh_state as = store_state(ev->to);
@@ -430,6 +431,9 @@ void wfh_durable_on_log(void *ud, size_t step, unsigned attempt, int level, cons
     free(line);
     if (err < 0 && !d->log_failed) {
         d->log_failed = 1;
+        /* which protections were actually applied, kept with the attempt */
+        sandbox = info.sandbox ? json_dumps(info.sandbox, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        end.sandbox_json = sandbox;
         fprintf(stderr, "wfhost: warning: run %s: log lines are not being kept: %s\n",
                 d->run_id, wfh_error_last());
     }
@@ -439,6 +443,7 @@ int wfh_durable_finish(wfh_durable *d, int run_err, const char *error)
 {
     if (!d->run_id)
         return 0;
+    free(sandbox);
     wfh_state s = run_err == 0                ? WFH_STATE_SUCCEEDED
                   : run_err == WFH_ECANCELLED ? WFH_STATE_CANCELLED
                                               : WFH_STATE_FAILED;

@@ -1521,6 +1521,7 @@ int wfh_run_set_attempts(wfh_run *r, size_t step, unsigned attempts)
 static int eval_workflow_env(wfh_run *r)
 {
     char err[512] = "";
+    out->sandbox = rs->att_sandbox;
     json_t *v = NULL; /* owned */
     r->wf_env = json_object();
     if (!r->wf_env)

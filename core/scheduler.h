@@ -188,6 +188,7 @@ void wfh_run_attempt_get(const wfh_run *r, size_t step, wfh_run_attempt_info *ou
 /* The workflow's `outputs:`, evaluated at the end of wfh_run_exec (borrowed; NULL if
  * it has none, or before the end); masked. */
 json_t *wfh_run_outputs(const wfh_run *r);
+    json_t *sandbox;  /* borrowed, may be NULL: the runner's report of what confined it */
 
 /* Resume (issue #7): before wfh_run_exec, number step @p step's next attempt after the
  * @p attempts an earlier host recorded (wfh_sched_set_attempts). */

@@ -57,6 +57,22 @@ int wfh_store_state_is_final(wfh_state s)
            s == WFH_STATE_CANCELLED || s == WFH_STATE_TIMED_OUT;
 }
 
+int wfh_store_attempt_sandbox_parse(json_t *a, const char *where)
+{
+    json_t *txt = json_object_get(a, "sandbox");
+    if (!json_is_string(txt)) {
+        json_object_set_new(a, "sandbox", json_null());
+        return 0;
+    }
+    json_error_t je;
+    json_t *v = json_loads(json_string_value(txt), 0, &je);
+    if (!v)
+        return wfh_error_set(WFH_EIO, "run store %s is corrupt (an attempt's sandbox report is "
+                             "not JSON: %s)", where, je.text);
+    json_object_set_new(a, "sandbox", v);
+    return 0;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;

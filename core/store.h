@@ -71,8 +71,8 @@ int wfh_store_state_parse(const char *name, wfh_state *out);
 int wfh_store_state_is_final(wfh_state s);
 
 /** The newest schema this wfhost reads and writes (SQLite: PRAGMA user_version). */
-/* 2: runs.inputs (older stores are upgraded when opened) */
-#define WFH_STORE_SCHEMA_VERSION 2
+/* 2: runs.inputs; 3: attempts.sandbox (older stores are upgraded when opened) */
+#define WFH_STORE_SCHEMA_VERSION 3
 
 /** Outputs whose JSON text is longer than this go to a file under the home. */
 #define WFH_STORE_INLINE_MAX (64 * 1024)
@@ -170,7 +170,13 @@ typedef struct wfh_store_attempt_end {
     int exit_code;     /* the runner's exit code, or -1 */
     int term_signal;   /* the signal that killed the runner, or 0 */
     int step_status;   /* the plugin's wfh_step_status, or -1 if none was reported */
+    const char *sandbox_json; /* what confined the attempt, as the runner reported it
+                                 (docs/sandbox.md), or NULL; borrowed */
 } wfh_store_attempt_end;
+
+/* For the backends: an attempt row's "sandbox" text (@p a borrowed) becomes the JSON it
+ * holds (null before schema 3). @return 0 or WFH_EIO naming @p where (corrupt store). */
+int wfh_store_attempt_sandbox_parse(json_t *a, const char *where);
 
 /** Attempt @p attempt ended. @return 0, WFH_ENOTFOUND (never started), WFH_EIO. */
 int wfh_store_attempt_finish(wfh_store *s, const char *run_id, const char *step_id,
@@ -220,7 +226,7 @@ int wfh_store_runs_list(wfh_store *s, const wfh_store_filter *f, json_t **out);
  * --json` prints): the list fields plus "steps": [{id, status, def_hash, outputs,
  * error, started_ms, finished_ms, attempts: [{attempt, status, error, exit_code,
  * term_signal, step_status, idempotency_key, plugin: {name, version, file_hash},
- * started_ms, finished_ms}]}]. Large outputs are read back from their files.
+ * started_ms, finished_ms, sandbox}]}]. Large outputs are read back from their files.
  * @return 0, WFH_ENOTFOUND, WFH_EIO.
  */
 int wfh_store_run_show(wfh_store *s, const char *run_id, json_t **out);

@@ -41,7 +41,7 @@ static const char schema_sql[] =
     " status text NOT NULL, error text, exit_code integer, term_signal integer,"
     " step_status integer, idempotency_key text NOT NULL, plugin_name text,"
     " plugin_version text, plugin_hash text, started_ms bigint NOT NULL,"
-    " finished_ms bigint, PRIMARY KEY(run_id, step_id, attempt),"
+    " finished_ms bigint, sandbox text, PRIMARY KEY(run_id, step_id, attempt),"
     " FOREIGN KEY(run_id, step_id) REFERENCES steps(run_id, step_id) ON DELETE CASCADE);"
     "CREATE TABLE events("
     " seq bigserial PRIMARY KEY,"
@@ -246,10 +246,13 @@ static int schema_check(pg *p, unsigned flags)
                                         : " is not a wfhost schema");
         goto fail;
     }
-    if (version == 1 &&
-        /* schema 2: runs.inputs, NULL for runs recorded before it */
+    if (version < WFH_STORE_SCHEMA_VERSION &&
+        /* schema 2: runs.inputs, NULL for runs recorded before it; schema 3:
+         * attempts.sandbox, what confined each attempt, NULL before it */
         ((err = px(p, NULL, "upgrading the schema",
                    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS inputs text", "")) < 0 ||
+         (err = px(p, NULL, "upgrading the schema",
+                   "ALTER TABLE attempts ADD COLUMN IF NOT EXISTS sandbox text", "")) < 0 ||
          (err = px(p, NULL, "upgrading the schema",
                    "UPDATE wfh_meta SET value=$1 WHERE key='schema_version'", "d",
                    WFH_STORE_SCHEMA_VERSION)) < 0))
@@ -416,10 +419,11 @@ static int attempt_finish_body(pg *p, const char *run_id, const char *step_id,
     PGresult *res = NULL;
     int err = px(p, &res, "recording an attempt end",
                  "UPDATE attempts SET status=$1, error=$2, exit_code=$3, term_signal=$4,"
-                 " step_status=NULLIF($5::int,-1), finished_ms=$6 WHERE run_id=$7 AND"
-                 " step_id=$8 AND attempt=$9",
-                 "ttdddittu", wfh_store_state_name(e->state), e->error, e->exit_code,
-                 e->term_signal, e->step_status, now, run_id, step_id, attempt);
+                 " step_status=NULLIF($5::int,-1), finished_ms=$6, sandbox=$7 WHERE"
+                 " run_id=$8 AND step_id=$9 AND attempt=$10",
+                 "ttddditttu", wfh_store_state_name(e->state), e->error, e->exit_code,
+                 e->term_signal, e->step_status, now, e->sandbox_json, run_id, step_id,
+                 attempt);
     if (err < 0)
         return err;
     int changed = atoi(PQcmdTuples(res));
@@ -556,7 +560,8 @@ static int pg_run_show(void *impl, const char *id, json_t **out)
         if ((err = px(p, &res, "reading attempts",
                       "SELECT attempt, status, error, exit_code, term_signal, step_status,"
                       " idempotency_key, plugin_name, plugin_version, plugin_hash,"
-                      " started_ms, finished_ms FROM attempts WHERE run_id=$1 AND step_id=$2"
+                      " started_ms, finished_ms, sandbox FROM attempts WHERE run_id=$1 AND"
+                      " step_id=$2"
                       " ORDER BY attempt",
                       "tt", id, json_string_value(json_object_get(st, "id")))) < 0 ||
             (err = query_json(p, "reading attempts", json_object_get(st, "attempts"), res)) < 0)
@@ -569,6 +574,8 @@ static int pg_run_show(void *impl, const char *id, json_t **out)
             json_object_del(a, "plugin_version");
             json_object_del(a, "plugin_hash");
             json_object_set_new(a, "plugin", plugin ? plugin : json_null());
+            if ((err = wfh_store_attempt_sandbox_parse(a, p->where)) < 0)
+                goto done;
         }
     }
     json_object_set(run, "steps", steps);

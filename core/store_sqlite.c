@@ -105,7 +105,7 @@ static const char schema_sql[] =
     " status TEXT NOT NULL, error TEXT, exit_code INTEGER, term_signal INTEGER,"
     " step_status INTEGER, idempotency_key TEXT NOT NULL, plugin_name TEXT,"
     " plugin_version TEXT, plugin_hash TEXT, started_ms INTEGER NOT NULL,"
-    " finished_ms INTEGER, PRIMARY KEY(run_id, step_id, attempt),"
+    " finished_ms INTEGER, sandbox TEXT, PRIMARY KEY(run_id, step_id, attempt),"
     " FOREIGN KEY(run_id, step_id) REFERENCES steps(run_id, step_id) ON DELETE CASCADE);"
     "CREATE TABLE events("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -373,9 +373,12 @@ static int schema_check(sq *q)
             goto fail;
     } else if (version == 1) {
         /* schema 2: runs.inputs, NULL for runs recorded before it (resume then has no
-         * recorded inputs and resolves the workflow's defaults) */
-        char sql[96];
-        snprintf(sql, sizeof sql, "ALTER TABLE runs ADD COLUMN inputs TEXT; PRAGMA user_version=%d",
+         * recorded inputs and resolves the workflow's defaults); schema 3:
+         * attempts.sandbox, what confined each attempt, NULL before it */
+        char sql[192];
+        snprintf(sql, sizeof sql, "%s%sPRAGMA user_version=%d",
+                 version < 2 ? "ALTER TABLE runs ADD COLUMN inputs TEXT; " : "",
+                 version < 3 ? "ALTER TABLE attempts ADD COLUMN sandbox TEXT; " : "",
                  WFH_STORE_SCHEMA_VERSION);
         if ((err = exec_sql(q, sql, "upgrading the schema")) < 0)
             goto fail;
@@ -626,10 +629,11 @@ static int attempt_finish_body(sq *q, const char *run_id, const char *step_id,
     int changes = 0;
     int err = prep(q, &s, "recording an attempt end",
                    "UPDATE attempts SET status=?, error=?, exit_code=?, term_signal=?,"
-                   " step_status=NULLIF(?,-1), finished_ms=? WHERE run_id=? AND step_id=?"
-                   " AND attempt=?",
-                   "ttdddittu", wfh_store_state_name(e->state), e->error, e->exit_code,
-                   e->term_signal, e->step_status, now, run_id, step_id, attempt);
+                   " step_status=NULLIF(?,-1), finished_ms=?, sandbox=? WHERE run_id=? AND"
+                   " step_id=? AND attempt=?",
+                   "ttddditttu", wfh_store_state_name(e->state), e->error, e->exit_code,
+                   e->term_signal, e->step_status, now, e->sandbox_json, run_id, step_id,
+                   attempt);
     if (err < 0 || (err = run_stmt(q, s, "recording an attempt end", &changes)) < 0)
         return err;
     if (changes == 0)
@@ -842,7 +846,8 @@ static int sq_run_show(void *impl, const char *id, json_t **out)
         err = prep(q, &s, "reading attempts",
                    "SELECT attempt, status, error, exit_code, term_signal, step_status,"
                    " idempotency_key, plugin_name, plugin_version, plugin_hash,"
-                   " started_ms, finished_ms FROM attempts WHERE run_id=? AND step_id=?"
+                   " started_ms, finished_ms, sandbox FROM attempts WHERE run_id=? AND"
+                   " step_id=?"
                    " ORDER BY attempt",
                    "tt", id, json_string_value(json_object_get(step, "id")));
         if (err < 0 || (err = rows_to_array(q, s, atts, "reading attempts")) < 0)
@@ -922,6 +927,8 @@ static int sq_prune(void *impl, int64_t before_ms, unsigned *removed, json_t **r
     int changes = 0, err;
     static const char final_states[] =
         "('succeeded','failed','cancelled','timed_out','skipped')";
+            if ((err = wfh_store_attempt_sandbox_parse(a, q->path)) < 0)
+                goto done;
     char sql[400];
     if (!arr)
         return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);

@@ -217,6 +217,44 @@ static int do_list(wfh_store *s, const opts *o)
     return 0;
 }
 
+
+/* One line saying what confined an attempt (the runner's report, docs/sandbox.md):
+ * "    sandbox: strict: user, pid, mount, net namespaces; landlock ABI 7; ...". */
+static void print_sandbox(json_t *sb)
+{
+    static const char *const ns[] = {"userns", "user", "pidns", "pid", "mntns", "mount",
+                                     "netns", "net"};
+    static const char *const flags[] = {"seccomp", "seccomp", "no_new_privs", "no_new_privs",
+                                        "caps_dropped", "capabilities dropped", "private_tmp",
+                                        "private /tmp", "rlimits", "rlimits"};
+    if (!json_is_object(sb))
+        return;
+    printf("    sandbox: %s", jstr(sb, "profile", "?"));
+    const char *sep = ": ";
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k += 2)
+        if (json_is_true(json_object_get(sb, ns[k]))) {
+            printf("%s%s", sep, ns[k + 1]);
+            sep = ", ";
+        }
+    if (strcmp(sep, ": "))
+        printf(" namespaces");
+    sep = strcmp(sep, ": ") ? "; " : ": ";
+    json_int_t abi = json_integer_value(json_object_get(sb, "landlock_abi"));
+    if (abi > 0) {
+        printf("%slandlock ABI %lld", sep, (long long)abi);
+        sep = "; ";
+    }
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k += 2)
+        if (json_is_true(json_object_get(sb, flags[k]))) {
+            printf("%s%s", sep, flags[k + 1]);
+            sep = "; ";
+        }
+    if (jstr(sb, "cgroup", NULL) && strcmp(jstr(sb, "cgroup", ""), "none"))
+        printf("%scgroup %s", sep, jstr(sb, "cgroup", ""));
+    if (jstr(sb, "note", NULL))
+        printf(" (%s)", jstr(sb, "note", ""));
+    putchar('\n');
+}
 static int do_show(wfh_store *s, const opts *o)
 {
     json_t *run = NULL; /* owned */
@@ -271,6 +309,7 @@ static int do_show(wfh_store *s, const opts *o)
             putchar('\n');
             if (jstr(a, "error", NULL))
                 printf("    error: %s\n", jstr(a, "error", ""));
+            print_sandbox(json_object_get(a, "sandbox"));
         }
     }
     if (events) {

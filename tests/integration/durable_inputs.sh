@@ -128,6 +128,7 @@ python3 - "$db" <<'PY' || fail "making a schema-1 store"
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 c.execute("ALTER TABLE runs DROP COLUMN inputs")
+c.execute("ALTER TABLE attempts DROP COLUMN sandbox")
 c.execute("PRAGMA user_version=1")
 c.commit()
 PY
@@ -137,6 +138,11 @@ expect_in "$T/out" "$id" "runs list shows the old run"
 run "$WFH" resume "${H[@]}" --json "$id"
 expect_rc 0 "resume from a schema-1 store"
 expect_eq "$(outputs "$T/out")" "$want_defaults" "outputs of an old run after resume"
-expect_eq "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA user_version").fetchone()[0])' "$db")" 2 "store upgraded to schema 2"
+expect_eq "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA user_version").fetchone()[0])' "$db")" 3 "store upgraded to schema 3"
+# schema 3: attempts made after the upgrade say what confined them; older ones say null
+run "$WFH" runs show "${H[@]}" --json "$id"
+expect_rc 0 "runs show after the upgrade"
+expect_eq "$(json "$T/out" '["steps"][-1]["attempts"][-1]["sandbox"]["profile"]')" strict \
+  "the resumed attempt's sandbox report is stored"
 
 done_testing

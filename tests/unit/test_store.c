@@ -86,8 +86,9 @@ static void test_roundtrip_and_resume(void **state)
 
     assert_int_equal(wfh_store_run_set_state(s, id, WFH_STATE_RUNNING, NULL), 0);
     wfh_store_plugin_ref p = {"shell", "1.0.0", "deadbeef"};
-    wfh_store_attempt_end fail = {WFH_STATE_FAILED, "exit 3", 3, 0, 1};
-    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0};
+    wfh_store_attempt_end fail = {WFH_STATE_FAILED, "exit 3", 3, 0, 1,
+                                  "{\"profile\":\"strict\",\"landlock_abi\":7}"};
+    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0, NULL};
     /* fetch: fails once, then succeeds with outputs */
     assert_int_equal(wfh_store_step_set_state(s, id, "fetch", WFH_STATE_RUNNING, "h1", NULL, NULL), 0);
     assert_int_equal(wfh_store_attempt_start(s, id, "fetch", 1, key, &p), 0);
@@ -156,6 +157,11 @@ static void test_roundtrip_and_resume(void **state)
     assert_string_equal(json_string_value(json_object_get(a0, "status")), "failed");
     assert_int_equal(json_integer_value(json_object_get(a0, "exit_code")), 3);
     assert_string_equal(json_string_value(json_object_get(json_object_get(a0, "plugin"), "file_hash")), "deadbeef");
+    /* what confined the attempt is kept with it; an attempt without a report has null */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(a0, "sandbox"), "profile")), "strict");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(a0, "sandbox"), "landlock_abi")), 7);
+    json_t *a1 = json_array_get(json_object_get(json_array_get(json_object_get(show, "steps"), 0), "attempts"), 1);
+    assert_true(json_is_null(json_object_get(a1, "sandbox")));
     json_decref(show);
     json_t *ev = NULL;
     assert_int_equal(wfh_store_events(s, id, &ev), 0);
@@ -217,7 +223,7 @@ static int writer(const char *home, int who)
         fprintf(stderr, "writer %d: %s\n", who, wfh_error_last());
         return 1;
     }
-    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0};
+    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0, NULL};
     for (int i = 0; i < RUNS_EACH; i++) {
         char *id = NULL, wf[32];
         snprintf(wf, sizeof wf, "w%d", who);
@@ -477,7 +483,7 @@ static void test_reopen_and_hash(void **state)
     char *home = home_new();
     wfh_store *s = open_ok(home, 0);
     char *id = new_run(s, "resume-me");
-    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0};
+    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0, NULL};
     assert_int_equal(wfh_store_run_set_state(s, id, WFH_STATE_RUNNING, NULL), 0);
     assert_int_equal(wfh_store_attempt_start(s, id, "done", 1, "k1", NULL), 0);
     assert_int_equal(wfh_store_attempt_finish(s, id, "done", 1, &ok), 0);

@@ -48,8 +48,8 @@ static void test_roundtrip(void **state)
     assert_int_equal(wfh_store_run_create(s, &rn, &id), 0);
     assert_int_equal(wfh_store_run_set_state(s, id, WFH_STATE_RUNNING, NULL), 0);
     wfh_store_plugin_ref p = {"db", "0.1.0", "abcd"};
-    wfh_store_attempt_end fail = {WFH_STATE_FAILED, "boom", 1, 0, 1};
-    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0};
+    wfh_store_attempt_end fail = {WFH_STATE_FAILED, "boom", 1, 0, 1, NULL};
+    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0, NULL};
     assert_int_equal(wfh_store_attempt_start(s, id, "a", 1, "key-a", &p), 0);
     assert_int_equal(wfh_store_attempt_start(s, id, "a", 1, "key-a", &p), WFH_EINVAL);
     assert_int_equal(wfh_store_step_attempt_end(s, id, "a", 1, &fail, WFH_STATE_RETRYING, "d1", NULL), 0);
@@ -118,7 +118,7 @@ static void test_concurrent_hosts(void **state)
     for (int h = 0; h < HOSTS; h++) {
         if ((pids[h] = fork()) == 0) {
             wfh_store *s = NULL;
-            wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0};
+            wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0, NULL};
             if (wfh_store_open_url(url, NULL, 0, &s) < 0)
                 _exit(1);
             for (int i = 0; i < RUNS; i++) {
