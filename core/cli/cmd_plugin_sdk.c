@@ -724,6 +724,31 @@ static size_t gen_invalid(const json_t *schema, const json_t *good, check_case *
     return n;
 }
 
+/* Why an attempt did not end the way a conforming step ends (it returned a status
+ * with a message for a failure), or NULL. The runner and its sandbox supervisor say it
+ * in the result's error: a signal, a limit, no result at all. */
+static const char *abnormal_end(const wfh_attempt_result *res)
+{
+    static const struct {
+        const char *marker, *label;
+    } ends[] = {
+        {"crashed", "crashed"},
+        {"killed by", "was killed"},
+        {"without a result", "ended without a result"},
+        {"vanished", "ended without a result"},
+        {"exceeded", "hit a sandbox limit"},
+        {"timed out after", "did not finish (a step must return, or poll is_cancelled())"},
+        {"not a wfh_step_status", "broke the ABI"},
+        {"and no message", "failed without a message (call set_error)"},
+    };
+    if (res->term_signal)
+        return "crashed";
+    for (size_t i = 0; res->error && i < sizeof ends / sizeof ends[0]; i++)
+        if (strstr(res->error, ends[i].marker))
+            return ends[i].label;
+    return NULL;
+}
+
 typedef struct check_run {
     const wfh_catalog *cat; /* all borrowed */
     const wfh_plugin_meta *pm;
@@ -769,15 +794,12 @@ static int check_one(check_report *r, const check_run *cr, const wfh_type_meta *
         report(r, CHK_FAIL, check, "could not start: %s", wfh_error_last());
         return -1;
     }
-    int status = res.term_signal ? -1 : res.status;
+    int status = res.status;
     const char *why = res.error ? res.error : "no message";
-    if (res.term_signal) {
-        report(r, CHK_FAIL, check, "crashed: %s", why);
-    } else if (res.status == WFH_STEP_TIMEOUT && res.error && strstr(res.error, "timed out after")) {
-        report(r, CHK_FAIL, check, "did not finish: %s (a step must return, or poll is_cancelled())", why);
-    } else if (res.error && (strstr(res.error, "without a result") || strstr(res.error, "not a wfh_step_status") ||
-                             strstr(res.error, "and no message"))) {
-        report(r, CHK_FAIL, check, "%s", why);
+    const char *abnormal = abnormal_end(&res);
+    if (abnormal) {
+        report(r, CHK_FAIL, check, "%s: %s", abnormal, why);
+        status = -1;
     } else if (invalid) {
         if (res.status == WFH_STEP_INVALID_INPUT)
             report(r, CHK_OK, check, "refused as invalid input: %s", why);
@@ -894,6 +916,7 @@ static void check_type(check_report *r, const check_run *cr, const wfh_type_meta
     }
     /* Invalid inputs: each must be refused as invalid input. */
     check_case cases[12];
+    memset(cases, 0, sizeof cases);
     /* Each breaks one rule of inputs the step accepted, so a refusal is about that rule. */
     size_t n = base ? gen_invalid(tm->input_schema, base, cases, sizeof cases / sizeof cases[0]) : 0;
     for (size_t i = 0; i < n; i++) {
@@ -902,7 +925,7 @@ static void check_type(check_report *r, const check_run *cr, const wfh_type_meta
     }
     snprintf(check, sizeof check, "%s: invalid inputs", tm->name);
     if (ran_valid && !base)
-        report(r, CHK_SKIP, check, "not run: the step accepted none of the generated valid inputs");
+        report(r, CHK_SKIP, check, "not run: no generated valid input ran cleanly (see above)");
     else if (base && n == 0)
         report(r, CHK_SKIP, check, "the schema accepts anything the checker could break");
     json_decref(good[0]);
