@@ -62,6 +62,9 @@ struct wfh_attempt {
     char *error;                /* owned: from the result line */
     uint64_t retry_after_ms;
     json_t *sandbox;            /* owned reference or NULL: the result line's report */
+    json_t *sup_sandbox;        /* owned reference or NULL: the supervisor's report, from a
+                                   {"t":"sandbox"} line (core/runner/sandbox.c) */
+    int sup_last;               /* that line was the last one on the channel */
     char *protocol_error;       /* owned: the first thing that was wrong on the channel */
     int out_overflow;           /* discarding until the next newline after an overlong line */
     char last_stderr[256];      /* last non-empty stderr line, for crash messages */
@@ -69,6 +72,7 @@ struct wfh_attempt {
     int kill_status;
     char *kill_why;             /* owned */
     int reaped;
+    int refused;                /* the plugin failed the identity check: see the result */
     char *expect_name;          /* owned: registry plugins only; the runner must report */
     char *expect_version;       /* owned  this identity after loading the verified bytes */
 };
@@ -105,6 +109,17 @@ static void handle_chan_line(wfh_attempt *a, const char *line, size_t len)
     json_error_t je;
     json_t *j = json_loadb(line, len, 0, &je);
     const char *t = json_string_value(json_object_get(j, "t"));
+    a->sup_last = 0;
+    if (t && !strcmp(t, "sandbox")) {
+        /* The supervisor, outside the sandbox, says what it applied as the very last
+         * line, after the step's tree is dead. Only a final one counts: the step itself
+         * can write on this channel, but nothing after the supervisor. */
+        json_t *sb = json_object_get(j, "sandbox");
+        json_decref(a->sup_sandbox);
+        a->sup_sandbox = json_is_object(sb) ? json_incref(sb) : NULL;
+        a->sup_last = 1;
+        goto done;
+    }
     if (!j || !t) {
         protocol_fail(a, "plugin '%s': the step runner sent a malformed line (%.*s%s)", a->plugin,
                       (int)(len > 60 ? 60 : len), line, len > 60 ? "..." : "");
@@ -142,6 +157,7 @@ static void handle_chan_line(wfh_attempt *a, const char *line, size_t len)
                           "says %s@%s; refused", a->expect_name, name ? name : "?",
                           version ? version : "?", a->expect_name,
                           a->expect_version ? a->expect_version : "?");
+            a->refused = 1;
             goto done;
         }
         char *n = name ? strdup(name) : NULL;
@@ -587,11 +603,23 @@ void wfh_attempt_finish(wfh_attempt *a, int wait_status, wfh_attempt_result *res
         res->error = a->status == WFH_STEP_OK ? NULL : dupstr(a->error ? a->error : "failed without a message");
         res->retry_after_ms = a->retry_after_ms;
     }
+    res->refused = a->refused;
     res->outputs = a->outputs;
     a->outputs = NULL;
-    /* Kept even when the attempt failed: what confinement it ran under matters most then. */
-    res->sandbox = a->sandbox;
-    a->sandbox = NULL;
+    /* Kept even when the attempt failed: what confinement it ran under matters most then.
+     * Under strict and process the supervisor's final word is the only report trusted
+     * (the result line is written inside the sandbox, where the plugin could forge it);
+     * without a supervisor (profile none) nothing is promised and the runner's report
+     * is kept only if it says so. */
+    if (a->sup_sandbox && a->sup_last) {
+        res->sandbox = a->sup_sandbox;
+        a->sup_sandbox = NULL;
+    } else if (a->sandbox &&
+               !strcmp(json_string_value(json_object_get(a->sandbox, "profile")) ?
+                       json_string_value(json_object_get(a->sandbox, "profile")) : "", "none")) {
+        res->sandbox = a->sandbox;
+        a->sandbox = NULL;
+    }
     if (!res->outputs)
         res->outputs = json_object();
 }
@@ -609,6 +637,7 @@ void wfh_attempt_free(wfh_attempt *a)
     free(a->plugin);
     json_decref(a->outputs);
     json_decref(a->sandbox);
+    json_decref(a->sup_sandbox);
     free(a->error);
     free(a->protocol_error);
     free(a->kill_why);

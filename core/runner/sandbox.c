@@ -396,6 +396,22 @@ static void fmt_bytes(char *out, size_t cap, uint64_t b)
         snprintf(out, cap, "%llu bytes", (unsigned long long)b);
 }
 
+/* The supervisor's last word on the channel: what it applied, after the step's tree is
+ * gone, so nothing the step wrote can follow it (core/attempt.c trusts only a final
+ * {"t":"sandbox"} line; a report inside the result line could be forged by the plugin). */
+static void say_applied(int chan, const wfh_sandbox_report *rep)
+{
+    json_t *line = json_pack("{s:s, s:o}", "t", "sandbox", "sandbox", wfh_sandbox_report_json(rep));
+    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    if (text) {
+        write_all(chan, "\n", 1);
+        write_all(chan, text, strlen(text));
+        write_all(chan, "\n", 1);
+    }
+    free(text);
+    json_decref(line);
+}
+
 static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report *rep,
                                 wfh_sandbox_cgroup *cg, pid_t child, int pidfd, int chan,
                                 int out_fd, int err_fd, int status_fd)
@@ -546,10 +562,12 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
         }
         free(text);
         json_decref(line);
+        say_applied(chan, rep);
         /* The result line carries the failure; the exit status says the runner
          * itself did its job. */
         _exit(0);
     }
+    say_applied(chan, rep);
     if (sig) {
         signal(sig, SIG_DFL);
         sigprocmask(SIG_UNBLOCK, &mask, NULL);

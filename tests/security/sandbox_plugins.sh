@@ -1,5 +1,6 @@
 # Real step types under profile strict: the http plugin (libcurl, its resolver thread,
-# CA files) works with exactly the port it was granted, and is refused any other.
+# CA files) works with exactly the port it was granted, and is refused any other, by
+# `wfhost exec` before the run (no grant) or by the plugin from its grant.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/hostile/sandbox_lib.sh"
 HTTP=$WFH_BUILT_PLUGINS/http.so
@@ -29,9 +30,43 @@ http_attempt() { # http_attempt SANDBOX_MEMBERS
 http_attempt "\"profile\":\"strict\",\"net\":[\"127.0.0.1:$PORT\"]"
 expect_status 0 "http with its port granted"
 expect_in "$T/out" 'hello from the host' "the body came through"
+# Another target: the plugin reads its grant (grant_json, ABI 1.1) and refuses before
+# connecting, naming the line to add (the kernel's own refusal of an ungranted port is
+# sandbox_net.sh's hostile connect).
 http_attempt "\"profile\":\"strict\",\"net\":[\"127.0.0.1:1\"]"
-expect_status 2 "http with another port granted"
-expect_error "Couldn't connect to server" "http with another port granted"
+expect_error "127.0.0.1:$PORT is not in this step's network grant \\(127.0.0.1:1\\); add 'allow http --allow-net=127.0.0.1:$PORT'" \
+  "http with another port granted"
 http_attempt '"profile":"strict"'
-expect_error "Couldn't connect to server" "http with no network"
+expect_error "is not in this step's network grant \\(none\\)" "http with no network"
+
+# End to end through `wfhost exec`, strict by default: http declares "network": true
+# (its url chooses the target), so a run without a network grant is refused before it
+# starts, with the line to add; a HOST:PORT grant satisfies it, reaches the step, and
+# the step is held to that port by the kernel (no network namespace of its own).
+cat >"$T/get.yaml" <<Y
+name: get
+steps:
+  - id: fetch
+    uses: http
+    with: {url: 'http://127.0.0.1:$PORT/'}
+Y
+run "$WFH" exec --json "$T/get.yaml"
+expect_rc 3 "http with no network grant"
+expect_in "$T/err" "step 'fetch' \\(http\\): requested but not granted: --allow-net=HOST:PORT" \
+  "the refusal names the step and what is missing"
+expect_in "$T/err" "allow http --allow-net=HOST:PORT$" "and ends with the line to add"
+run "$WFH" exec --json --allow-net=127.0.0.1:$PORT "$T/get.yaml"
+expect_rc 0 "http with its port granted on the command line"
+expect_eq "$(json "$T/out" '["steps"]["fetch"]["outputs"]["body"]')" "hello from the host" \
+  "the body came through"
+expect_eq "$(json "$T/out" '["steps"]["fetch"]["attempt_history"][0]["sandbox"]["profile"]')" strict \
+  "confined under strict"
+expect_eq "$(json "$T/out" '["steps"]["fetch"]["attempt_history"][0]["sandbox"]["netns"]')" false \
+  "no network namespace: Landlock holds it to the granted port"
+printf 'allow http --allow-net=127.0.0.1:1\n' >"$T/other.policy"
+run "$WFH" exec --json --policy "$T/other.policy" "$T/get.yaml"
+expect_rc 1 "http granted another port"
+expect_eq "$(json "$T/out" '["steps"]["fetch"]["status"]')" failed "the step fails"
+expect_not_in "$T/out" 'hello from the host' "and reached nothing"
+expect_in "$T/err" "is not in this step's network grant \\(127.0.0.1:1\\)" "the plugin says why"
 done_testing

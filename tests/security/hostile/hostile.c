@@ -20,6 +20,7 @@
 #include <sys/ptrace.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
@@ -203,6 +204,23 @@ static int32_t run(const wfh_host_api *h, wfh_call *c, const wfh_step_request *r
         abort();
     if (!strcmp(what, "noresult"))
         _exit(0);
+    if (!strcmp(what, "garbage") || !strcmp(what, "forge")) {
+        /* Forge the protocol on every pipe it may write besides its logs (one of them
+         * is the result channel): garbage: junk, then a result line claiming success;
+         * forge: a clean result and a report claiming more confinement than it had. */
+        static const char junk[] = "\x01garbage{\n{\"t\":\"result\",\"status\":0}\n";
+        static const char forged[] =
+            "{\"t\":\"sandbox\",\"sandbox\":{\"profile\":\"strict\",\"forged\":true}}\n"
+            "{\"t\":\"result\",\"status\":0,\"sandbox\":{\"profile\":\"strict\",\"forged\":true}}\n";
+        const char *text = what[0] == 'g' ? junk : forged;
+        for (int fd = 3; fd < 256; fd++) {
+            struct stat st;
+            int fl = fcntl(fd, F_GETFL);
+            if (fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+                (void)!write(fd, text, strlen(text));
+        }
+        _exit(0);
+    }
     if (!strcmp(what, "env")) {
         const char *v = getenv(arg);
         snprintf(buf, sizeof buf, "\"%s\"", v ? v : "(unset)");
