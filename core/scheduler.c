@@ -463,6 +463,23 @@ static void start_fanout(wfh_run *r, size_t i, const wfh_expr_env *ee)
 
 /* Evaluate item @p k's with/env (with `item`, `index` and, for a matrix, `matrix` in the
  * contexts) and start its attempt in a free slot. */
+/* A plugin file that is no longer the one the registry signed (hash, size, symlink:
+ * WFH_ESECURITY from wfh_attempt_start, before any of its code ran; or a plugin that
+ * names itself differently once loaded, wfh_attempt_result.refused) stops the whole
+ * run, which then ends with that refusal (exit status 3): nothing more should run from a
+ * registry someone is tampering with. Other failures only fail their step. */
+static void refused_stops_run(wfh_run *r, const char *step, int err, const char *msg)
+{
+    if (err != WFH_ESECURITY || r->fatal)
+        return;
+    r->fatal = WFH_ESECURITY;
+    /* Cut to fit: the refusal's reason is at the front of msg. */
+    int n = snprintf(r->fatal_msg, sizeof r->fatal_msg, "step '%.200s': ", step);
+    if (n > 0 && (size_t)n < sizeof r->fatal_msg)
+        snprintf(r->fatal_msg + n, sizeof r->fatal_msg - (size_t)n, "%.*s",
+                 (int)(sizeof r->fatal_msg - (size_t)n - 1), msg);
+}
+
 static void start_item(wfh_run *r, size_t i, size_t k)
 {
     const wfh_step *st = &r->wf->steps[i];
@@ -526,9 +543,11 @@ static void start_item(wfh_run *r, size_t i, size_t k)
             .plugin_version = meta && meta->plugin ? meta->plugin->version : NULL,
         };
         wfh_attempt_hooks hooks = {.log = on_log, .progress = on_progress, .ud = rs};
-        if (!spec.plugin_path || wfh_attempt_start(&spec, &hooks, &att) < 0) {
+        int serr = 0;
+        if (!spec.plugin_path || (serr = wfh_attempt_start(&spec, &hooks, &att)) < 0) {
             snprintf(msg, sizeof msg, "could not start: %s",
                      spec.plugin_path ? wfh_error_last() : "no plugin");
+            refused_stops_run(r, sid, serr, msg);
             bad = 1;
         }
     }
@@ -661,6 +680,8 @@ static void finish_item(wfh_run *r, size_t s, int wait_status)
     wfh_attempt_finish(r->slot_att[s], wait_status, &res);
     wfh_attempt_free(r->slot_att[s]);
     r->slot_att[s] = NULL;
+    if (res.refused)
+        refused_stops_run(r, r->ids[i], WFH_ESECURITY, res.error ? res.error : "refused");
     int timed_out = r->slot_timed_out[s];
     r->slot_step[s] = NO_SLOT;
     r->slot_item[s] = NO_SLOT;
@@ -859,8 +880,10 @@ static void start_step(wfh_run *r, size_t i)
         transition(r, i, WFH_S_FAILED, msg);
         goto done;
     }
-    if (wfh_attempt_start(&spec, &hooks, &rs->att) < 0) {
+    int serr = 0;
+    if ((serr = wfh_attempt_start(&spec, &hooks, &rs->att)) < 0) {
         snprintf(msg, sizeof msg, "could not start: %s", wfh_error_last());
+        refused_stops_run(r, r->ids[i], serr, msg);
         transition(r, i, WFH_S_FAILED, msg);
         goto done;
     }
@@ -1025,6 +1048,8 @@ static void finish_step(wfh_run *r, size_t i, int wait_status)
     wfh_attempt_finish(rs->att, wait_status, &res);
     wfh_attempt_free(rs->att);
     rs->att = NULL;
+    if (res.refused)
+        refused_stops_run(r, r->ids[i], WFH_ESECURITY, res.error ? res.error : "refused");
     if (rs->group >= 0)
         r->group_running[rs->group]--;
     r->slot_step[rs->slot] = NO_SLOT;

@@ -1,9 +1,10 @@
 /*
- * plugins/http/net.c - helpers shared by the http and llm plugins (see net.h): bounded
- * buffers, the allow-list check that refuses targets the step may not reach, and the
- * failure classes the host's retry policy acts on. Compiled into each plugin.
+ * plugins/common/netutil.c - what the http and llm plugins share (see netutil.h):
+ * bounded buffers, inputs and the sandbox grant, the check that refuses a target the
+ * step may not reach before anything is sent, one libcurl set-up, and the failure
+ * classes the host's retry policy acts on. Compiled into each plugin.
  */
-#include "net.h"
+#include "netutil.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -115,18 +116,127 @@ static int entry_matches(const char *pat, const char *host, long port)
     return strcasecmp(h, host) == 0;
 }
 
-const char *wfh_net_grant(const json_t *env)
+/* Does @p g's entry @p e cover @p host : @p port? The policy's rules (core/policy.c):
+ * "*" covers everything, "host" every port of host, "host:port" itself; IPv6 hosts
+ * are written in brackets. */
+static int grant_entry_matches(const char *e, const char *host, long port)
 {
-    return json_string_value(json_object_get(env, "WFHOST_NET_ALLOW"));
+    return strcmp(e, "*") == 0 || entry_matches(e, host, port);
 }
 
-int wfh_net_check_url(const char *url, const json_t *allow, const char *grant, char *err,
+void wfh_net_grant_clear(wfh_net_grant *g)
+{
+    json_decref(g->list);
+    g->list = NULL;
+}
+
+/* Reads "net" from the grant the host passed, if it passed one. */
+static int grant_load(const wfh_step_request *req, wfh_net_grant *g, char *err, size_t errlen)
+{
+    g->all = 0;
+    g->list = NULL;
+    if (!WFH_REQUEST_HAS(req, grant_json)) {
+        /* A 1.0 host gives no grant: the sandbox is all there is, as before. */
+        g->all = 1;
+        return 0;
+    }
+    json_t *grant = json_loadb(req->grant_json, req->grant_len, 0, NULL); /* owned */
+    const json_t *net = json_object_get(grant, "net");
+    int rc = 0;
+    if (!json_is_object(grant)) {
+        snprintf(err, errlen, "the host's sandbox grant is not a JSON object");
+        rc = -1;
+    } else if (json_is_true(net)) {
+        g->all = 1;
+    } else if (!net || json_is_false(net) || json_is_null(net)) {
+        g->list = json_array();
+    } else if (json_is_array(net)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(net, i, e) {
+            if (!json_is_string(e)) {
+                snprintf(err, errlen, "the host's sandbox grant has a \"net\" entry that is "
+                         "not a string");
+                rc = -1;
+            }
+        }
+        g->list = json_incref((json_t *)net);
+    } else {
+        snprintf(err, errlen, "the host's sandbox grant has a \"net\" that is not true, "
+                 "false or a list");
+        rc = -1;
+    }
+    if (rc == 0 && !g->all && !g->list) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    json_decref(grant);
+    return rc;
+}
+
+int wfh_net_open_request(const wfh_step_request *req, const char *const *known,
+                         json_t **in, const json_t **allow, wfh_net_grant *g, char *err,
+                         size_t errlen)
+{
+    json_error_t jerr;
+    *allow = NULL;
+    *in = json_loadb(req->inputs_json, req->inputs_len, 0, &jerr);
+    if (!json_is_object(*in)) {
+        snprintf(err, errlen, "inputs are not a JSON object (%s)", *in ? "not an object" : jerr.text);
+        return -1;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(*in, key, v) {
+        int ok = 0;
+        for (size_t i = 0; known[i] && !ok; i++)
+            ok = strcmp(known[i], key) == 0;
+        if (!ok) {
+            snprintf(err, errlen, "unknown input '%.100s'", key);
+            return -1;
+        }
+    }
+    if ((v = json_object_get(*in, "allow"))) {
+        size_t i;
+        json_t *e;
+        int ok = json_is_array(v);
+        json_array_foreach(v, i, e) {
+            ok &= json_is_string(e) && *json_string_value(e);
+        }
+        if (!ok) {
+            snprintf(err, errlen, "input 'allow' must be a list of host or host:port");
+            return -1;
+        }
+        *allow = v;
+    }
+    return grant_load(req, g, err, errlen);
+}
+
+/* The grant's entries joined with ", " into @p out ("none" when empty). */
+static void grant_text(const wfh_net_grant *g, char *out, size_t outlen)
+{
+    size_t o = 0, i;
+    json_t *e;
+    out[0] = '\0';
+    json_array_foreach(g->list, i, e) {
+        int n = snprintf(out + o, outlen - o, "%s%s", i ? ", " : "", json_string_value(e));
+        if (n < 0 || (size_t)n >= outlen - o) {
+            if (outlen > 4)
+                snprintf(out + outlen - 4, 4, "...");
+            return;
+        }
+        o += (size_t)n;
+    }
+    if (!o)
+        snprintf(out, outlen, "none");
+}
+
+int wfh_net_check_url(const char *url, const json_t *allow, const wfh_net_grant *g, char *err,
                       size_t errlen)
 {
     int rc = -1;
     CURLU *u = curl_url(); /* owned */
     char *scheme = NULL, *host = NULL, *port = NULL; /* owned by curl */
-    char *envlist = NULL;                            /* owned */
     if (!u) {
         snprintf(err, errlen, "out of memory");
         goto done;
@@ -145,10 +255,10 @@ int wfh_net_check_url(const char *url, const json_t *allow, const char *grant, c
     }
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        snprintf(err, errlen, "url '%.200s' has no host", url);
+        snprintf(err, errlen, "url has no host");
         goto done;
     }
-    /* curl keeps IPv6 literals in brackets; the allow list names them without. */
+    /* curl keeps IPv6 literals in brackets; the lists name them without. */
     char *hostname = host;
     size_t hl = strlen(host);
     if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
@@ -156,6 +266,9 @@ int wfh_net_check_url(const char *url, const json_t *allow, const char *grant, c
         hostname = host + 1;
     }
     long portnum = strtol(port, NULL, 10);
+    char target[300];
+    snprintf(target, sizeof target, "%s%s%s:%ld", hostname == host ? "" : "[", hostname,
+             hostname == host ? "" : "]", portnum);
     if (allow) {
         int ok = 0;
         size_t i;
@@ -165,35 +278,29 @@ int wfh_net_check_url(const char *url, const json_t *allow, const char *grant, c
                 ok = 1;
         }
         if (!ok) {
-            snprintf(err, errlen, "%s:%ld is not in the step's allow list", hostname, portnum);
+            snprintf(err, errlen, "%s is not in the step's allow list", target);
             goto done;
         }
     }
-    const char *lists[2] = {grant, getenv("WFHOST_NET_ALLOW")};
-    static const char *const names[2] = {"the step environment's WFHOST_NET_ALLOW",
-                                         "the network grant (WFHOST_NET_ALLOW)"};
-    for (int li = 0; li < 2; li++) {
-        if (!lists[li] || !*lists[li])
-            continue;
-        free(envlist);
-        envlist = strdup(lists[li]);
-        if (!envlist) {
-            snprintf(err, errlen, "out of memory");
-            goto done;
-        }
+    if (!g->all) {
         int ok = 0;
-        char *save = NULL;
-        for (char *tok = strtok_r(envlist, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
-            if (entry_matches(tok, hostname, portnum))
+        size_t i;
+        json_t *v;
+        json_array_foreach(g->list, i, v) {
+            if (grant_entry_matches(json_string_value(v), hostname, portnum))
                 ok = 1;
+        }
         if (!ok) {
-            snprintf(err, errlen, "%s:%ld is not in %s", hostname, portnum, names[li]);
+            char list[256];
+            grant_text(g, list, sizeof list);
+            snprintf(err, errlen, "%s is not in this step's network grant (%s); add 'allow %s "
+                     "--allow-net=%s' to the policy or pass --allow-net=%s", target, list,
+                     g->plugin ? g->plugin : "TYPE", target, target);
             goto done;
         }
     }
     rc = 0;
 done:
-    free(envlist);
     curl_free(scheme);
     curl_free(host);
     curl_free(port);
@@ -312,4 +419,47 @@ int wfh_net_get_uint(const json_t *in, const char *key, uint64_t max, uint64_t *
     }
     *out = (uint64_t)json_integer_value(v);
     return 0;
+}
+
+void wfh_net_setup(CURL *curl, const wfh_net_xfer *x)
+{
+    curl_easy_setopt(curl, CURLOPT_URL, x->url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, x->headers);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, x->user_agent);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(x->connect_ms < x->left_ms ? x->connect_ms : x->left_ms));
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)x->left_ms);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, x->verify_tls ? 1L : 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, x->verify_tls ? 2L : 0L);
+    if (x->ca_file && x->ca_file[0])
+        curl_easy_setopt(curl, CURLOPT_CAINFO, x->ca_file);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, x->on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, x->ud);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, x->on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, x->ud);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+}
+
+int wfh_net_no_expect(struct curl_slist **hdrs)
+{
+    /* Python, nginx and most servers answer a body without needing 100-continue. */
+    struct curl_slist *t = curl_slist_append(*hdrs, "Expect:");
+    if (!t)
+        return -1;
+    *hdrs = t;
+    return 0;
+}
+
+void wfh_net_snippet(const char *data, size_t len, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 1 < outlen && n < 200; i++) {
+        unsigned char ch = (unsigned char)data[i];
+        out[n++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+    }
+    if (outlen)
+        out[n] = '\0';
 }

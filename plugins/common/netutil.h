@@ -1,11 +1,14 @@
 /*
- * plugins/http/net.h - small pieces the http and llm plugins share: a bounded growable
- * buffer, the network allow-list check, and the mapping from curl results and HTTP
- * statuses to wfh_step_status classes. Plugin-private: built into each plugin .so
- * (neither plugin may use core/), never exported (the plugins export one symbol).
+ * plugins/common/netutil.h - what the http and llm plugins share: a bounded growable
+ * buffer, reading the step's inputs and sandbox grant, the check that refuses a target
+ * the grant or the step's allow list does not name, one libcurl set-up, and the mapping
+ * from curl results and HTTP statuses to wfh_step_status classes. Plugin-private:
+ * compiled into each plugin .so (plugins may not use core/, and build against
+ * include/wfhost alone), never installed, not part of the ABI, never exported (a
+ * plugin exports one symbol).
  */
-#ifndef WFH_PLUGIN_NET_H
-#define WFH_PLUGIN_NET_H
+#ifndef WFH_PLUGIN_NETUTIL_H
+#define WFH_PLUGIN_NETUTIL_H
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -32,19 +35,62 @@ void wfh_buf_clear(wfh_buf *b);
 /* 1 if @p s[0..n) is well-formed UTF-8 (no overlongs, no surrogates), else 0. */
 int wfh_net_utf8_valid(const char *s, size_t n);
 
+/* The network part of the sandbox grant the host gave this attempt (ABI 1.1
+ * wfh_step_request.grant_json: "net": false | true | ["host:port", "host", ...]). */
+typedef struct wfh_net_grant {
+    const char *plugin; /* borrowed, static: "http", "llm", for messages */
+    int all;            /* any target: "net": true, or a 1.0 host that sends no grant */
+    json_t *list;       /* owned: the granted entries when not all (empty: none) */
+} wfh_net_grant;
+
 /*
- * Checks that @p url is http(s) and that its host:port is allowed by every list given:
- * @p allow (the step's JSON array of "host", "host:port", "*.domain" or
- * "*.domain:port"; NULL = none), @p grant (a comma-separated list in the same forms, as
- * the host may pass WFHOST_NET_ALLOW in the step's environment; NULL = none) and the
- * runner's own WFHOST_NET_ALLOW environment variable. Lists only ever narrow.
- * @return 0, or -1 with a one-line reason in @p err.
+ * Reads the step's inputs and grant: @p req's inputs must be a JSON object whose keys
+ * are all in @p known (NULL-terminated); its optional "allow" input a list of
+ * non-empty strings. On success *in (new reference) holds the inputs, *allow (borrowed
+ * from *in, NULL when absent) the allow list, and @p g the grant.
+ * @return 0, or -1 with a one-line reason in @p err (*in may still need json_decref).
  */
-int wfh_net_check_url(const char *url, const json_t *allow, const char *grant, char *err,
+int wfh_net_open_request(const wfh_step_request *req, const char *const *known,
+                         json_t **in, const json_t **allow, wfh_net_grant *g, char *err,
+                         size_t errlen);
+/* Releases what wfh_net_open_request put in @p g. */
+void wfh_net_grant_clear(wfh_net_grant *g);
+
+/*
+ * Checks that @p url is http(s) and that its host:port is allowed by the step's
+ * @p allow list (a JSON array of "host", "host:port", "*.domain[:port]", "[v6]:port";
+ * NULL = no list) and by the sandbox grant @p g, whose entries match as the policy's
+ * do: "host:port", "host" (any port) or "*". Called before connecting and again for
+ * every redirect. @return 0, or -1 with a one-line reason in @p err naming the target,
+ * the grant, and the policy line or flag that would allow it.
+ */
+int wfh_net_check_url(const char *url, const json_t *allow, const wfh_net_grant *g, char *err,
                       size_t errlen);
 
-/* WFHOST_NET_ALLOW from a step's env_json, or NULL. Borrowed from @p env. */
-const char *wfh_net_grant(const json_t *env);
+/* What one transfer needs beyond the request itself (wfh_net_setup). */
+typedef struct wfh_net_xfer {
+    const char *url;               /* borrowed */
+    struct curl_slist *headers;    /* borrowed; "Expect:" is already in it */
+    const char *user_agent;
+    uint64_t connect_ms, left_ms;  /* connect timeout, time left for the whole transfer */
+    int verify_tls;                /* 0 turns peer and host verification off */
+    const char *ca_file;           /* "" or NULL: the system's CAs */
+    curl_write_callback on_body;
+    curl_xferinfo_callback on_progress;
+    void *ud;                      /* handed to both callbacks */
+} wfh_net_xfer;
+
+/* Sets the options every request of both plugins shares on @p curl: http(s) only, no
+ * signals, headers, timeouts, TLS, callbacks. Redirects are left off (callers follow
+ * them themselves, after wfh_net_check_url). */
+void wfh_net_setup(CURL *curl, const wfh_net_xfer *x);
+
+/* Appends "Expect:" (no 100-continue round trip) to *@p hdrs. @return 0 or -1. */
+int wfh_net_no_expect(struct curl_slist **hdrs);
+
+/* Up to 200 bytes of @p data with control characters as spaces, for error messages:
+ * servers put the reason at the start of a body. */
+void wfh_net_snippet(const char *data, size_t len, char *out, size_t outlen);
 
 /* @p url without user:password, for messages and outputs (which land in logs and the
  * run store). Falls back to "(url)" when it does not parse. */

@@ -18,7 +18,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "net.h"
+#include "netutil.h"
 #include "wfhost/plugin.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS 30000u
@@ -97,8 +97,7 @@ typedef struct http_ctx {
     int follow, verify, truncate;
     char ca_file[4096];       /* "" or the CA file, relative paths in the workspace */
     const json_t *allow;      /* borrowed from in */
-    json_t *env;              /* owned: the step's environment (for WFHOST_NET_ALLOW) */
-    const char *grant;        /* borrowed from env */
+    wfh_net_grant grant;      /* the sandbox's network grant (owned list) */
     range ranges[HTTP_MAX_RANGES];
     size_t nranges;
     /* response of the current hop */
@@ -110,7 +109,7 @@ typedef struct http_ctx {
 static void http_ctx_free(http_ctx *c)
 {
     json_decref(c->in);
-    json_decref(c->env);
+    wfh_net_grant_clear(&c->grant);
     free(c->url);
     free(c->orig_host);
     free(c->body);
@@ -234,28 +233,11 @@ static int base64_encode(const unsigned char *in, size_t n, wfh_buf *out)
 static int http_parse_inputs(http_ctx *c, const wfh_step_request *req)
 {
     char err[512];
-    json_error_t jerr;
-    c->in = json_loadb(req->inputs_json, req->inputs_len, 0, &jerr);
-    if (!c->in || !json_is_object(c->in)) {
-        snprintf(err, sizeof err, "inputs are not a JSON object (%s)", jerr.text);
-        return fail_input(c, err);
-    }
-    const char *key;
     json_t *v;
-    json_object_foreach(c->in, key, v) {
-        int known = 0;
-        for (size_t i = 0; known_inputs[i]; i++)
-            known |= strcmp(known_inputs[i], key) == 0;
-        if (!known) {
-            snprintf(err, sizeof err, "unknown input '%.100s'", key);
-            return fail_input(c, err);
-        }
-    }
-
-    if (req->env_json && req->env_len) {
-        c->env = json_loadb(req->env_json, req->env_len, 0, NULL);
-        c->grant = wfh_net_grant(c->env);
-    }
+    c->grant.plugin = "http";
+    if (wfh_net_open_request(req, known_inputs, &c->in, &c->allow, &c->grant, err,
+                             sizeof err) < 0)
+        return fail_input(c, err);
 
     const json_t *url = json_object_get(c->in, "url");
     if (!json_is_string(url) || !*json_string_value(url))
@@ -316,19 +298,6 @@ static int http_parse_inputs(http_ctx *c, const wfh_step_request *req)
                                    strcmp(json_string_value(v), "truncate") != 0))
             return fail_input(c, "input 'on_oversize' must be 'fail' or 'truncate'");
         c->truncate = strcmp(json_string_value(v), "truncate") == 0;
-    }
-
-    v = json_object_get(c->in, "allow");
-    if (v) {
-        size_t i;
-        json_t *e;
-        if (!json_is_array(v))
-            return fail_input(c, "input 'allow' must be a list of host or host:port");
-        json_array_foreach(v, i, e) {
-            if (!json_is_string(e) || !*json_string_value(e))
-                return fail_input(c, "input 'allow' must be a list of host or host:port");
-        }
-        c->allow = v;
     }
 
     v = json_object_get(c->in, "expect_status");
@@ -491,7 +460,7 @@ static int http_parse_inputs(http_ctx *c, const wfh_step_request *req)
     wfh_net_redact_url(full, c->shown, sizeof c->shown);
     if (!c->url || !c->orig_host)
         rc = fail_input(c, "out of memory");
-    else if (wfh_net_check_url(c->url, c->allow, c->grant, err, sizeof err) < 0)
+    else if (wfh_net_check_url(c->url, c->allow, &c->grant, err, sizeof err) < 0)
         rc = fail_input(c, err);
 url_done:
     curl_free(full);
@@ -615,10 +584,8 @@ static int setup_hop(http_ctx *c, CURL *curl, struct curl_slist **hdrs, uint64_t
             goto oom;
         l = t;
     }
-    /* Python, nginx and most servers answer a body without needing 100-continue. */
-    if (!(t = curl_slist_append(l, "Expect:")))
+    if (wfh_net_no_expect(&l) < 0)
         goto oom;
-    l = t;
     if (c->content_type && !user_ct && c->body) {
         if (!(t = curl_slist_append(l, c->content_type)))
             goto oom;
@@ -636,26 +603,15 @@ static int setup_hop(http_ctx *c, CURL *curl, struct curl_slist **hdrs, uint64_t
     }
     *hdrs = l;
 
-    curl_easy_setopt(curl, CURLOPT_URL, c->url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, l);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "wfhost-http/0.1");
+    const wfh_net_xfer x = {
+        .url = c->url, .headers = l, .user_agent = "wfhost-http/0.1",
+        .connect_ms = c->connect_ms, .left_ms = left_ms, .verify_tls = c->verify,
+        .ca_file = c->ca_file, .on_body = on_body, .on_progress = on_progress, .ud = c,
+    };
+    wfh_net_setup(curl, &x);
     curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(c->connect_ms < left_ms ? c->connect_ms : left_ms));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)left_ms);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, c->verify ? 1L : 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, c->verify ? 2L : 0L);
-    if (c->ca_file[0])
-        curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, c);
-    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     if (!c->truncate)
         curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_bytes);
 
@@ -727,17 +683,6 @@ static int report(http_ctx *c, long status, uint64_t elapsed)
         }
     }
     return bad ? -1 : 0;
-}
-
-/* The first line of the body, for error messages: servers put the reason there. */
-static void body_snippet(const http_ctx *c, char *out, size_t outlen)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < c->resp.len && n + 1 < outlen && n < 200; i++) {
-        unsigned char ch = (unsigned char)c->resp.data[i];
-        out[n++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
-    }
-    out[n] = '\0';
 }
 
 static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step_request *req)
@@ -813,7 +758,7 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
             goto done;
         }
         char err[512];
-        if (wfh_net_check_url(next, c.allow, c.grant, err, sizeof err) < 0) {
+        if (wfh_net_check_url(next, c.allow, &c.grant, err, sizeof err) < 0) {
             wfh_net_errorf(host, call, "http: redirect from %s refused: %s", c.shown, err);
             status = WFH_STEP_PERMANENT;
             goto done;
@@ -849,7 +794,7 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
     }
     if (!status_expected(&c, code)) {
         char snip[256];
-        body_snippet(&c, snip, sizeof snip);
+        wfh_net_snippet(c.resp.data, c.resp.len, snip, sizeof snip);
         status = wfh_net_status_class(code);
         uint64_t ra = wfh_net_retry_after_ms(curl);
         if (status == WFH_STEP_TRANSIENT && ra)

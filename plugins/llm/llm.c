@@ -96,7 +96,7 @@ typedef struct llm_ctx {
     uint64_t timeout_ms, connect_ms, max_bytes, budget_step, budget_run;
     char ca_file[4096];        /* "" or the CA file, relative paths in the workspace */
     const json_t *allow;       /* borrowed from in */
-    json_t *env;               /* owned: the step's environment (for WFHOST_NET_ALLOW) */
+    wfh_net_grant grant;       /* the sandbox's network grant (owned list) */
     int64_t step_spent;
     char budget_path[4096];
 } llm_ctx;
@@ -168,7 +168,7 @@ static int read_target(llm_ctx *c, const json_t *o, llm_target *t, const char *w
         rc = fail_input(c, err);
     } else {
         char why[512];
-        if (wfh_net_check_url(url, c->allow, wfh_net_grant(c->env), why, sizeof why) < 0) {
+        if (wfh_net_check_url(url, c->allow, &c->grant, why, sizeof why) < 0) {
             snprintf(err, sizeof err, "%s (%s %s): %s", where, t->provider, t->model, why);
             rc = fail_input(c, err);
         }
@@ -182,26 +182,13 @@ static int read_target(llm_ctx *c, const json_t *o, llm_target *t, const char *w
 static int llm_parse_inputs(llm_ctx *c)
 {
     char err[600];
-    json_error_t jerr;
     const json_t *v;
-    c->in = json_loadb(c->req->inputs_json, c->req->inputs_len, 0, &jerr);
-    if (!json_is_object(c->in)) {
-        snprintf(err, sizeof err, "inputs are not a JSON object (%s)", jerr.text);
-        return fail_input(c, err);
-    }
-    if (c->req->env_json && c->req->env_len)
-        c->env = json_loadb(c->req->env_json, c->req->env_len, 0, NULL);
     const char *key;
     json_t *jv;
-    json_object_foreach(c->in, key, jv) {
-        int known = 0;
-        for (size_t i = 0; known_inputs[i]; i++)
-            known |= strcmp(known_inputs[i], key) == 0;
-        if (!known) {
-            snprintf(err, sizeof err, "unknown input '%.100s'", key);
-            return fail_input(c, err);
-        }
-    }
+    c->grant.plugin = "llm";
+    if (wfh_net_open_request(c->req, known_inputs, &c->in, &c->allow, &c->grant, err,
+                             sizeof err) < 0)
+        return fail_input(c, err);
     static const char *const strs[] = {"system", "prompt", "ca_file", "response_format"};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if ((v = json_object_get(c->in, strs[i])) && !json_is_string(v)) {
@@ -332,17 +319,6 @@ static int llm_parse_inputs(llm_ctx *c)
     if ((v = json_object_get(c->in, "stream")) && !json_is_boolean(v))
         return fail_input(c, "input 'stream' must be true or false");
     c->q.stream = !json_is_false(v);
-    if ((v = json_object_get(c->in, "allow"))) {
-        size_t i;
-        json_t *e;
-        if (!json_is_array(v))
-            return fail_input(c, "input 'allow' must be a list of host or host:port");
-        json_array_foreach(v, i, e) {
-            if (!json_is_string(e) || !*json_string_value(e))
-                return fail_input(c, "input 'allow' must be a list of host or host:port");
-        }
-        c->allow = v;
-    }
 
     if (read_target(c, c->in, &c->targets[0], "the step") != 0)
         return WFH_STEP_INVALID_INPUT;
@@ -689,12 +665,10 @@ static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t dea
     }
     if (llm_provider_build(t, q, &url, &body, &hdrs, a->err, sizeof a->err) < 0)
         goto done;
-    struct curl_slist *more = curl_slist_append(hdrs, "Expect:");
-    if (!more) {
+    if (wfh_net_no_expect(&hdrs) < 0) {
         snprintf(a->err, sizeof a->err, "out of memory");
         goto done;
     }
-    hdrs = more;
     uint64_t now = wfh_net_now_ms();
     if (now >= deadline) {
         snprintf(a->err, sizeof a->err, "no time left before the step's timeout");
@@ -702,24 +676,16 @@ static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t dea
         goto done;
     }
     uint64_t left = deadline - now;
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "wfhost-llm/0.1");
+    /* Redirects are not part of any of these APIs: wfh_net_setup leaves them off, so an
+     * unexpected one is an error (a 3xx status), never a hop to an unchecked target. */
+    const wfh_net_xfer xo = {
+        .url = url, .headers = hdrs, .user_agent = "wfhost-llm/0.1",
+        .connect_ms = c->connect_ms, .left_ms = left, .verify_tls = 1, .ca_file = c->ca_file,
+        .on_body = on_data, .on_progress = on_progress, .ud = &x,
+    };
+    wfh_net_setup(curl, &xo);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->connect_ms < left ? c->connect_ms : left));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)left);
-    if (c->ca_file[0])
-        curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &x);
-    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    /* Redirects are not part of any of these APIs; an unexpected one is an error. */
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 
     CURLcode rc = curl_easy_perform(curl);
     if ((rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR) && x.sse == 1 && a->done)
@@ -745,11 +711,8 @@ static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t dea
     if (code != 200) {
         json_t *eb = x.raw.len ? json_loadb(x.raw.data, x.raw.len, 0, NULL) : NULL; /* owned */
         const char *msg = llm_provider_error_message(eb);
-        char snip[160];
-        size_t k = 0;
-        for (; !msg && k < x.raw.len && k + 1 < sizeof snip; k++)
-            snip[k] = (x.raw.data[k] < 0x20 && x.raw.data[k] >= 0) ? ' ' : x.raw.data[k];
-        snip[k] = '\0';
+        char snip[210];
+        wfh_net_snippet(x.raw.data, msg ? 0 : x.raw.len, snip, sizeof snip);
         status = wfh_net_status_class(code);
         snprintf(a->err, sizeof a->err, "HTTP %ld: %s", code, msg ? msg : snip);
         if (status == WFH_STEP_TRANSIENT) {
@@ -952,7 +915,7 @@ done:
     json_decref(answer);
     wfh_buf_clear(&errs);
     json_decref(c.q.stop);
-    json_decref(c.env);
+    wfh_net_grant_clear(&c.grant);
     json_decref(c.in);
     return status;
 }

@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "../http/net.h"
+#include "netutil.h"
 
 /* One provider to ask: all strings borrowed from the parsed inputs. */
 typedef struct llm_target {

@@ -5,7 +5,9 @@
 #                                  port, stores the port in $VAR; stopped at exit
 #   step PLUGIN INPUTS_JSON        runs one attempt through build/bin/wfhost-runner
 #                                  (STEP_RUN, STEP_ATTEMPT, STEP_WS, STEP_ENV override the
-#                                  run id, attempt number, workspace and env object);
+#                                  run id, attempt number, workspace and env object;
+#                                  STEP_SANDBOX adds the request's sandbox member, which
+#                                  the runner hands the plugin as its grant);
 #                                  sets $st (status), $err (error), $retry (ms) and
 #                                  writes outputs to $T/outputs.json, lines to $T/out
 #   out PATH                       an output, e.g. out '["status"]'
@@ -35,9 +37,9 @@ start_fake() {
 step() {
     local plugin=$1 inputs=$2
     # One request line, built without starting Python (the tests run hundreds).
-    printf '{"plugin":"%s","type":"%s","inputs":%s,"env":%s,"run_id":"%s","step_id":"s1","attempt":%s,"idempotency_key":"idem-%s-s1","workspace":"%s"}\n' \
+    printf '{"plugin":"%s","type":"%s","inputs":%s,"env":%s,"run_id":"%s","step_id":"s1","attempt":%s,"idempotency_key":"idem-%s-s1","workspace":"%s"%s}\n' \
         "$WFH_BUILT_PLUGINS/$plugin.so" "$plugin" "$inputs" "${STEP_ENV:-{\}}" "${STEP_RUN:-run-1}" "${STEP_ATTEMPT:-1}" \
-        "${STEP_RUN:-run-1}" "${STEP_WS:-/tmp}" >"$T/request.json"
+        "${STEP_RUN:-run-1}" "${STEP_WS:-/tmp}" "${STEP_SANDBOX:+,\"sandbox\":$STEP_SANDBOX}" >"$T/request.json"
     "$RUNNER" <"$T/request.json" >"$T/out" 2>"$T/err"
     local runner_rc=$?
     python3 - "$T/out" "$T/outputs.json" >"$T/result.sh" <<'PY'

@@ -103,7 +103,7 @@ done
 expect_eq "$(lines "$T/http.log")" "$before" "no request was sent for invalid input"
 
 # The allow list: matching host:port passes, wildcard and bare host forms, redirects
-# to a host outside the list are refused, and the operator's WFHOST_NET_ALLOW applies.
+# to a host outside the list are refused.
 step http '{"url":"'$U'/echo","allow":["127.0.0.1:'$P'"]}'
 expect_st 0 "allowed host:port"
 step http '{"url":"'$U'/echo","allow":["127.0.0.1"]}'
@@ -115,16 +115,41 @@ step http '{"url":"'$U'/redirect-to?url=http://localhost:'$P'/echo","allow":["12
 expect_st 3 "redirect outside the allow list"
 expect_in "$T/out" "redirect from .* refused: localhost:$P is not in the step's allow list" "redirect refusal named"
 expect_eq "$(lines "$T/http.log")" "$((before + 1))" "the refused hop was not requested"
-WFHOST_NET_ALLOW="example.org:443" step http '{"url":"'$U'/echo"}'
-expect_st 5 "operator grant refuses"
-expect_in "$T/out" "WFHOST_NET_ALLOW" "grant named"
-WFHOST_NET_ALLOW="example.org:443, 127.0.0.1:$P" step http '{"url":"'$U'/echo"}'
-expect_st 0 "operator grant allows"
-# The host may also pass the grant in the step's environment; every list narrows.
-STEP_ENV='{"WFHOST_NET_ALLOW":"example.org:443"}' step http '{"url":"'$U'/echo"}'
-expect_st 5 "grant in the step environment refuses"
-expect_in "$T/out" "step environment's WFHOST_NET_ALLOW" "step-environment grant named"
-STEP_ENV='{"WFHOST_NET_ALLOW":"127.0.0.1:'$P'"}' step http '{"url":"'$U'/echo","allow":["127.0.0.1:'$P'"]}'
-expect_st 0 "grant in the step environment allows"
+
+# The sandbox grant (ABI 1.1 grant_json, the runner passes the request's sandbox
+# member): the plugin refuses a target the grant does not list before connecting,
+# naming the target, the grant and the policy line that would allow it; redirects are
+# checked hop by hop. Profile none: the runner itself confines nothing here, so only
+# the plugin's own check stands between the step and the target.
+G='{"profile":"none","net":["127.0.0.1:'$P'"]}'
+before=$(lines "$T/http.log")
+STEP_SANDBOX='{"profile":"none","net":["10.0.0.5:443","example.org"]}' step http '{"url":"'$U'/echo"}'
+expect_st 5 "target outside the grant"
+expect_eq "$err" "http: 127.0.0.1:$P is not in this step's network grant (10.0.0.5:443, example.org); add 'allow http --allow-net=127.0.0.1:$P' to the policy or pass --allow-net=127.0.0.1:$P" "grant refusal names target, grant and fix"
+STEP_SANDBOX='{"profile":"none","net":false}' step http '{"url":"'$U'/echo"}'
+expect_st 5 "no network granted"
+expect_in "$T/out" "is not in this step's network grant \\(none\\)" "empty grant named"
+STEP_SANDBOX='{"profile":"none","net":[]}' step http '{"url":"'$U'/echo"}'
+expect_st 5 "an empty grant list"
+expect_eq "$(lines "$T/http.log")" "$before" "nothing sent outside the grant"
+STEP_SANDBOX="$G" step http '{"url":"'$U'/echo"}'
+expect_st 0 "host:port in the grant"
+STEP_SANDBOX='{"profile":"none","net":["127.0.0.1"]}' step http '{"url":"'$U'/echo"}'
+expect_st 0 "a bare host grants every port (as the policy reads it)"
+STEP_SANDBOX='{"profile":"none","net":["*"]}' step http '{"url":"'$U'/echo"}'
+expect_st 0 "* grants everything"
+STEP_SANDBOX='{"profile":"none","net":true}' step http '{"url":"'$U'/echo"}'
+expect_st 0 "net: true grants everything"
+STEP_SANDBOX='{"profile":"none","net":["localhost:'$P'"]}' step http '{"url":"'$U'/echo"}'
+expect_st 5 "a name is not its address: 127.0.0.1 is not granted by localhost"
+before=$(lines "$T/http.log")
+STEP_SANDBOX="$G" step http '{"url":"'$U'/redirect-to?url=http://localhost:'$P'/echo"}'
+expect_st 3 "redirect to a target outside the grant: permanent"
+expect_in "$T/out" "redirect from $U/redirect-to.* refused: localhost:$P is not in this step's network grant \\(127.0.0.1:$P\\)" "redirect refusal names hop and grant"
+expect_eq "$(lines "$T/http.log")" "$((before + 1))" "the refused hop was not requested"
+STEP_SANDBOX="$G" step http '{"url":"'$U'/redirect/2"}'
+expect_st 0 "redirects inside the grant are followed"
+STEP_SANDBOX="$G" step http '{"url":"'$U'/echo","allow":["127.0.0.1:1"]}'
+expect_st 5 "the step's allow list narrows the grant further"
 
 done_testing

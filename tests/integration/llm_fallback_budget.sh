@@ -88,11 +88,21 @@ expect_eq "$(lines "$T/llm.log")" "$n0" "no request was sent for invalid input"
 step llm '{"model":"ok","base_url":"'$O'","api_key":"sk-test","prompt":"a","allow":["127.0.0.1:'$L'"]}'
 expect_st 0 "allowed endpoint"
 n0=$(lines "$T/llm.log")
-STEP_ENV='{"WFHOST_NET_ALLOW":"127.0.0.1:'$L'"}' step llm '{"model":"ok","base_url":"'$O'","api_key":"sk-test","prompt":"a","fallback":[{"model":"ok","base_url":"http://localhost:'$L'/v1"}]}'
+# The sandbox grant (ABI 1.1 grant_json): every target, fallbacks included, is checked
+# before anything is sent, and a refusal names the target, the grant and the fix.
+STEP_SANDBOX='{"profile":"none","net":["127.0.0.1:'$L'"]}' step llm '{"model":"ok","base_url":"'$O'","api_key":"sk-test","prompt":"a","fallback":[{"model":"ok","base_url":"http://localhost:'$L'/v1"}]}'
 expect_st 5 "a fallback outside the step's grant is refused before anything is sent"
+expect_in "$T/out" "llm: fallback\\[0\\] \\(openai ok\\): localhost:$L is not in this step's network grant \\(127.0.0.1:$L\\); add 'allow llm --allow-net=localhost:$L' to the policy or pass --allow-net=localhost:$L" "fallback refusal named"
 expect_eq "$(lines "$T/llm.log")" "$n0" "nothing sent"
-STEP_ENV='{"WFHOST_NET_ALLOW":"127.0.0.1:'$L'"}' step llm '{"model":"ok","base_url":"'$O'","api_key":"sk-test","prompt":"a"}'
+STEP_SANDBOX='{"profile":"none","net":false}' step llm '{"model":"ok","base_url":"'$O'","api_key":"sk-test","prompt":"a"}'
+expect_st 5 "no network granted"
+expect_in "$T/out" "the step \\(openai ok\\): 127.0.0.1:$L is not in this step's network grant \\(none\\)" "primary refusal named"
+expect_eq "$(lines "$T/llm.log")" "$n0" "nothing sent without a grant"
+STEP_SANDBOX='{"profile":"none","net":["127.0.0.1:'$L'"]}' step llm '{"model":"ok","base_url":"'$O'","api_key":"sk-test","prompt":"a"}'
 expect_st 0 "inside the step's grant"
+STEP_SANDBOX='{"profile":"none","net":["127.0.0.1:'$L'"]}' step llm '{"provider":"anthropic","model":"ok","api_key":"sk-test","prompt":"a"}'
+expect_st 5 "the provider's public endpoint is outside a loopback grant"
+expect_in "$T/out" "api.anthropic.com:443 is not in this step's network grant" "public endpoint named"
 
 # Cancellation during a slow answer.
 python3 - "$WFH_BUILT_PLUGINS/llm.so" "$O" >"$T/req-cancel.json" <<'PY'
