@@ -74,6 +74,8 @@ typedef struct wfh_attempt_result {
     int exit_code;            /* runner exit code, or -1 */
     json_t *sandbox;          /* owned reference or NULL: the runner's "sandbox" report from
                                  its result line (profile and what was applied) */
+    int refused;              /* the loaded plugin is not the one the registry signed
+                                 (integrity failure): a security refusal, exit status 3 */
 } wfh_attempt_result;
 
 /* Spawn the runner and send the request. Returns 0 and *out (owned; wfh_attempt_free),

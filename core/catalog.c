@@ -655,9 +655,26 @@ void wfh_catalog_free(wfh_catalog *c)
         return;
     for (size_t i = 0; i < c->n_plugins; i++)
         wfh_plugin_meta_clear(&c->plugins[i]);
+    for (size_t i = 0; i < c->n_inactive; i++)
+        wfh_plugin_meta_clear(&c->inactive[i]);
     free(c->plugins);
+    free(c->inactive);
     free(c->runner_path);
     free(c);
+}
+
+const wfh_plugin_meta *wfh_catalog_find_inactive(const wfh_catalog *c, const char *type, int major)
+{
+    const wfh_plugin_meta *best = NULL; /* the newest, as plain `uses: TYPE` would pick */
+    for (size_t i = 0; c && type && i < c->n_inactive; i++) {
+        const wfh_plugin_meta *p = &c->inactive[i];
+        if (major >= 0 && p->version_major != (unsigned)major)
+            continue;
+        for (size_t t = 0; t < p->n_types; t++)
+            if (!strcmp(p->types[t].name, type) && (!best || version_cmp(p->version, best->version) > 0))
+                best = p;
+    }
+    return best;
 }
 
 /* Append ", item" to the list in @p buf unless it is there already (or does not fit). */

@@ -39,13 +39,19 @@ struct wfh_plugin_meta {
     char *blake2b256;         /* owned, lowercase hex, or NULL */
     char *sha256;             /* owned, lowercase hex, or NULL */
     unsigned long long size;
+    const char *state;        /* static: NULL when active, else "disabled" or "yanked"
+                                 (only in wfh_catalog.inactive) */
     wfh_type_meta *types;     /* owned array */
     size_t n_types;
 };
 
 typedef struct wfh_catalog {
-    wfh_plugin_meta *plugins; /* owned array */
+    wfh_plugin_meta *plugins; /* owned array: what a workflow may use */
     size_t n_plugins;
+    /* Owned array: the registry's disabled and yanked plugins. Never offered or loaded;
+     * kept so that a workflow naming one is told why it is refused. */
+    wfh_plugin_meta *inactive;
+    size_t n_inactive;
     char *runner_path;        /* owned: the step runner executable */
 } wfh_catalog;
 
@@ -76,6 +82,10 @@ void wfh_plugin_meta_clear(wfh_plugin_meta *m);
 /* Find step type @p type; @p major < 0 means the newest version. Returns NULL if not
  * found, with a reason (e.g. "installed: shell@1") in wfh_error_last(). Borrowed. */
 const wfh_type_meta *wfh_catalog_find(const wfh_catalog *c, const char *type, int major);
+
+/* The disabled or yanked plugin that provides step type @p type (@p major < 0: any
+ * major), or NULL. Borrowed. For the validator's refusal message. */
+const wfh_plugin_meta *wfh_catalog_find_inactive(const wfh_catalog *c, const char *type, int major);
 
 /* The step runner next to the running wfhost binary (or $WFH_RUNNER). Owned string. */
 char *wfh_default_runner_path(void);

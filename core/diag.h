@@ -27,6 +27,7 @@ typedef struct wfh_diags {
     wfh_diag *items;      /* owned array */
     size_t count, cap;
     size_t errors, warnings;
+    size_t refusals; /* of the errors, security refusals (a disabled plugin...): exit 3 */
 } wfh_diags;
 
 /* Initialise an empty list for @p file. @p source (may be NULL) is borrowed and must

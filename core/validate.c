@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <wfhost/plugin.h>
+
 #include "error.h"
 #include "schema.h"
 #include "workflow.h"
@@ -645,6 +647,36 @@ static int check_with(vctx *c, const wfh_step *s)
     return 0;
 }
 
+/* A step type whose plugin is in the registry but refused there (disabled or yanked by
+ * the operator, or built for a newer ABI) is a refusal - exit status 3, docs/registry.md
+ * - not an unknown type: say which plugin and what to do. */
+static void refused_type(vctx *c, const wfh_step *s, const wfh_plugin_meta *p)
+{
+    char why[200], hint[200];
+    if (!strcmp(p->state, "disabled")) {
+        snprintf(why, sizeof why, "is disabled (wfhost plugin enable %s@%u)", p->name,
+                 p->version_major);
+        snprintf(hint, sizeof hint, "the operator keeps %s@%s installed but refuses to load it",
+                 p->name, p->version);
+    } else if (!strcmp(p->state, "yanked")) {
+        snprintf(why, sizeof why, "is yanked: %s@%s was withdrawn by the operator", p->name,
+                 p->version);
+        snprintf(hint, sizeof hint, "install a fixed version (wfhost plugin install FILE.so); "
+                 "`wfhost plugin enable %s@%u` accepts this one again", p->name, p->version_major);
+    } else if (!strcmp(p->state, "newer-abi")) {
+        snprintf(why, sizeof why, "needs plugin ABI %u.%u; this wfhost speaks %d.%d", p->abi_major,
+                 p->abi_minor, WFH_ABI_MAJOR, WFH_ABI_MINOR);
+        snprintf(hint, sizeof hint, "upgrade wfhost, or install a %d.x build of %s", WFH_ABI_MAJOR,
+                 p->name);
+    } else {
+        snprintf(why, sizeof why, "is %s in the registry", p->state);
+        hint[0] = 0;
+    }
+    wfh_diag_add(c->d, WFH_DIAG_ERROR, s->uses_line, s->uses_col, hint[0] ? hint : NULL,
+                 "step type '%s': plugin '%s' %s; refused", s->type, p->name, why);
+    c->d->refusals++;
+}
+
 static void check_types(vctx *c, const wfh_catalog *cat)
 {
     for (size_t i = 0; i < c->wf->n_steps; i++) {
@@ -660,6 +692,11 @@ static void check_types(vctx *c, const wfh_catalog *cat)
         }
         char reason[256];
         snprintf(reason, sizeof reason, "%s", wfh_error_last());
+        const wfh_plugin_meta *refused = wfh_catalog_find_inactive(cat, s->type, s->major);
+        if (refused) {
+            refused_type(c, s, refused);
+            continue;
+        }
         if (s->major >= 0 && wfh_catalog_find(cat, s->type, -1)) {
             const char *inst = strstr(reason, "installed: ");
             wfh_diag_add(c->d, WFH_DIAG_ERROR, s->uses_line, s->uses_col, inst,

@@ -120,19 +120,26 @@ int wfh_catalog_from_registry(const char *home, wfh_catalog **out)
     const wfh_index *ix = wfh_registry_index(r);
     c = calloc(1, sizeof *c);
     if (!c || !(c->plugins = calloc(ix->n_plugins + 1, sizeof *c->plugins)) ||
+        !(c->inactive = calloc(ix->n_plugins + 1, sizeof *c->inactive)) ||
         !(c->runner_path = wfh_default_runner_path())) {
         err = wfh_error_set(WFH_ENOMEM, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < ix->n_plugins; i++) {
         const wfh_reg_plugin *p = &ix->plugins[i];
-        if (p->state != WFH_PSTATE_ACTIVE)
-            continue;
-        /* Checked from the signed index before any plugin code could run. */
-        if (p->abi_major != WFH_HOST_ABI_MAJOR || p->abi_minor > WFH_HOST_ABI_MINOR) {
-            fprintf(stderr, "wfhost: plugin %s@%s (registry/index.json): ABI %u.%u needs a "
-                    "newer wfhost (this one speaks %d.%d); not offered\n", p->name, p->version,
-                    p->abi_major, p->abi_minor, WFH_HOST_ABI_MAJOR, WFH_HOST_ABI_MINOR);
+        /* Not offered, but kept (no file is opened for them) so the validator can say
+         * why a workflow naming one is refused. The ABI is checked from the signed index
+         * before any plugin code could run. */
+        const char *why = p->state == WFH_PSTATE_DISABLED ? "disabled"
+                        : p->state == WFH_PSTATE_YANKED   ? "yanked"
+                        : p->state != WFH_PSTATE_ACTIVE   ? "inactive"
+                        : p->abi_major != WFH_HOST_ABI_MAJOR || p->abi_minor > WFH_HOST_ABI_MINOR
+                            ? "newer-abi" : NULL;
+        if (why) {
+            c->n_inactive++;
+            if ((err = fill_meta(r, p, &c->inactive[c->n_inactive - 1])) < 0)
+                goto done;
+            c->inactive[c->n_inactive - 1].state = why;
             continue;
         }
         /* Fail closed before anything runs: every offered plugin's file must still be
@@ -147,6 +154,9 @@ int wfh_catalog_from_registry(const char *home, wfh_catalog **out)
     for (size_t i = 0; i < c->n_plugins; i++)
         for (size_t t = 0; t < c->plugins[i].n_types; t++)
             c->plugins[i].types[t].plugin = &c->plugins[i];
+    for (size_t i = 0; i < c->n_inactive; i++)
+        for (size_t t = 0; t < c->inactive[i].n_types; t++)
+            c->inactive[i].types[t].plugin = &c->inactive[i];
     *out = c;
     c = NULL;
 done:

@@ -21,6 +21,11 @@ enum {
 /* Map a WFH_E* code to an exit status. */
 int wfh_exit_status(int err);
 
+struct wfh_diags;
+/* The exit status for a workflow with errors: 3 if one is a security refusal (a step
+ * names a disabled or yanked plugin), else 2. */
+int wfh_cli_invalid_status(const struct wfh_diags *d);
+
 /* Print "wfhost: <message>" (the last error) to stderr and return the exit status. */
 int wfh_cli_fail(int err);
 

@@ -269,7 +269,7 @@ int cmd_exec(int argc, char **argv)
     wfh_workflow_validate(wf, cat, &diags);
     if (diags.errors > 0) {
         wfh_diags_print(&diags, stderr); /* warnings too, as validate shows them */
-        rc = WFH_EXIT_INVALID;
+        rc = wfh_cli_invalid_status(&diags);
         goto done;
     }
 

@@ -245,7 +245,7 @@ int wfh_cli_continue(int argc, char **argv, int retry)
     wfh_workflow_validate(wf, cat, &diags);
     if (diags.errors > 0) {
         wfh_diags_print(&diags, stderr);
-        rc = WFH_EXIT_INVALID;
+        rc = wfh_cli_invalid_status(&diags);
         goto done;
     }
     /* Checked again as exec checks them: the workflow may have changed (--allow-changed),

@@ -164,7 +164,7 @@ int cmd_validate(int argc, char **argv)
             printf("%s: ok (%zu step%s%s)\n", file, wf->n_steps, wf->n_steps == 1 ? "" : "s",
                    d.warnings ? ", with warnings" : "");
     }
-    status = d.errors ? WFH_EXIT_INVALID : WFH_EXIT_OK;
+    status = d.errors ? wfh_cli_invalid_status(&d) : WFH_EXIT_OK;
 done:
     wfh_diags_free(&d);
     wfh_catalog_free(cat);

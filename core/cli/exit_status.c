@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../diag.h"
 #include "../error.h"
 #include "cli.h"
 
@@ -22,6 +23,11 @@ int wfh_exit_status(int err)
     case WFH_ECANCELLED: return WFH_EXIT_CANCELLED;
     default: return WFH_EXIT_INTERNAL;
     }
+}
+
+int wfh_cli_invalid_status(const wfh_diags *d)
+{
+    return d->refusals ? WFH_EXIT_SECURITY : WFH_EXIT_INVALID;
 }
 
 int wfh_cli_fail(int err)

@@ -70,12 +70,25 @@ expect_rc 0 "re-sign"
 # Disabled / yanked plugins are not offered.
 run "$WFH" plugin disable marker
 expect_rc 0 "disable all majors"
-rm -f "$MARKER"
-run "$WFH" exec "$T/flow.yaml"
-[ "$rc" != 0 ] || fail "a disabled plugin ran"
-[ ! -e "$MARKER" ] || fail "disabled plugin: code ran"
+# Refused at validate time, as a refusal (exit 3) that says what to do, not as an
+# unknown step type; exec and validate alike.
+expect_refused "exec of a disabled plugin" \
+  "flow\.yaml:4:11: error: step type 'marker': plugin 'marker' is disabled \(wfhost plugin enable marker@2\); refused" \
+  "$WFH" exec "$T/flow.yaml"
+expect_not_in "$T/err" "unknown step type" "disabled is not unknown"
+expect_refused "validate of a disabled plugin" "plugin 'marker' is disabled \(wfhost plugin enable marker@1\)" \
+  "$WFH" validate "$T/flow1.yaml"
 run "$WFH" plugin enable marker
 expect_rc 0 "enable"
+run "$WFH" plugin yank marker@1
+expect_rc 0 "yank marker@1"
+expect_refused "exec of a yanked plugin" \
+  "step type 'marker': plugin 'marker' is yanked: marker@1\.0\.0 was withdrawn by the operator; refused" \
+  "$WFH" exec "$T/flow1.yaml"
+run "$WFH" exec "$T/flow.yaml"  # the other major is still active
+expect_rc 0 "yanking marker@1 leaves marker@2"
+run "$WFH" plugin enable marker@1
+expect_rc 0 "un-yank"
 
 # Expired index.
 edit_index "d['expires'] = '2020-01-01T00:00:00Z'; d['seq'] += 1"
@@ -88,11 +101,58 @@ run "$WFH" exec "$T/flow1.yaml"
 expect_rc 0 "exec after recovery"
 [ -s "$MARKER" ] || fail "positive control after recovery"
 
+# Swapped between the check and the use: the catalog verified every blob when exec
+# started, then an earlier step of the same run replaces marker@1's file. The attempt
+# hashes the bytes it hands the runner again, so the step is refused (exit 3, the run
+# stopped, the step after it never starts) and no marker code runs.
+cat >"$T/swap.yaml" <<YAML
+name: swap-mid-run
+steps:
+  - id: swap
+    uses: shell
+    with:
+      run: chmod u+w '$blob' && cat '$FIX/marker_v2.so' >'$blob'
+  - id: one
+    uses: marker@1
+    needs: [swap]
+    with:
+      msg: hi
+  - id: after
+    uses: shell
+    needs: [one]
+    with:
+      run: touch '$T/after-ran'
+YAML
+install_plugin "$WFH_BUILT_PLUGINS/shell.so"
+echo "profile shell none" >>"$WFH_HOME/policy" # the swap step writes into the registry
+expect_refused "a blob swapped after exec started" \
+  "^wfhost: step 'one': could not start: plugin marker@1\.0\.0 \(.*blobs/[0-9a-f]{64}\.so\): (hash|size) mismatch" \
+  "$WFH" exec "$T/swap.yaml"
+[ ! -e "$T/after-ran" ] || fail "the run went on after a refused plugin"
+rm -f "$blob"; cp "$T/blob.orig" "$blob"; chmod 0444 "$blob"
+sed -i '/^profile shell none$/d' "$WFH_HOME/policy"
+
+# No switch loads unsigned code: --plugin-dir is an error saying what to do instead,
+# and $WFH_PLUGIN_DIR is ignored with a warning (the registry's plugin still runs).
+mkdir -p "$T/unsigned"; cp "$FIX/marker_v2.so" "$T/unsigned/"
+for cmd in exec validate; do
+  run "$WFH" $cmd "$T/flow1.yaml" --plugin-dir "$T/unsigned"
+  expect_rc 2 "$cmd --plugin-dir"
+  expect_eq "$(cat "$T/err")" "wfhost: $cmd: --plugin-dir was removed: plugins load only from the signed registry; install one with \`wfhost plugin install FILE.so\` (docs/registry.md)" "$cmd --plugin-dir message"
+done
+rm -f "$MARKER"
+run env WFH_PLUGIN_DIR="$T/unsigned" "$WFH" exec "$T/flow1.yaml"
+expect_rc 0 "exec with \$WFH_PLUGIN_DIR set"
+expect_in "$T/err" "warning: \\\$WFH_PLUGIN_DIR \($T/unsigned\) is ignored" "the variable is named as ignored"
+grep -q "marker 1.0.0 constructor ran" "$MARKER" 2>/dev/null || fail "\$WFH_PLUGIN_DIR changed which plugin loaded"
+grep -q "marker 2.0.0" "$MARKER" 2>/dev/null && fail "an unsigned plugin from \$WFH_PLUGIN_DIR ran"
+
 # Index and descriptor disagree: a plugin that names another version once loaded from
 # the verified bytes than it did when probed at install is refused before init.
 reg_install "$FIX/marker_shifty.so"
 run "$WFH" exec "$T/flow1.yaml"
-[ "$rc" != 0 ] || fail "a plugin that changed its identity ran to success"
+expect_rc 3 "a plugin that changed its identity is a security refusal"
+expect_in "$T/err" "^wfhost: step 'one': plugin 'marker': after loading it says" "the run ends with the refusal"
 cat "$T/out" "$T/err" >"$T/both"
 expect_in "$T/both" "after loading it says it is marker@6.6.6, but the signed index says marker@1.0.0; refused" \
   "identity check"
