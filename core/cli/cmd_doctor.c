@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -128,18 +129,22 @@ static int probe_mkdir(const char *mount, const char *ctrl, int *has_kill)
 int cmd_doctor(int argc, char **argv)
 {
     int as_json = 0;
-    const char *policy_path = NULL;
+    const char *policy_path = NULL, *home = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            puts("usage: wfhost doctor [--json] [--policy FILE]\n\n"
+            puts("usage: wfhost doctor [--json] [--policy FILE] [--home DIR]\n\n"
                  "Prints what this machine offers the step sandbox (namespaces, Landlock,\n"
                  "seccomp, cgroups), which sandbox profiles can run, and whether the policy\n"
-                 "file parses. See docs/sandbox.md.");
+                 "file parses: --policy FILE, else <home>/policy (--home DIR, $WFH_HOME or the\n"
+                 "default home), which every run applies; without one, the built-in grants.\n"
+                 "See docs/sandbox.md.");
             return WFH_EXIT_OK;
         } else if (!strcmp(argv[i], "--json")) {
             as_json = 1;
         } else if (!strcmp(argv[i], "--policy") && i + 1 < argc) {
             policy_path = argv[++i];
+        } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
+            home = argv[++i];
         } else {
             wfh_error_set(WFH_EUSAGE, "doctor: unexpected argument '%s' (see --help)", argv[i]);
             return wfh_cli_fail(WFH_EUSAGE);
@@ -192,7 +197,21 @@ int cmd_doctor(int argc, char **argv)
         snprintf(process_why, sizeof process_why, "no pids cgroup (RLIMIT_NPROC does not bind root)");
 
     wfh_policy *pol = NULL;
-    int perr = wfh_policy_load(policy_path, &pol);
+    int perr = wfh_policy_load_in(home, policy_path, &pol);
+    /* The one thing strict leaves on the host between runs (docs/sandbox.md): the empty
+     * network namespace shared by steps without network, kept by a bind mount. */
+    struct statfs nsf;
+    int netns_kept = statfs("/run/wfhost/netns-empty", &nsf) == 0 && nsf.f_type == 0x6e736673;
+    /* A plain chroot: strict re-makes "/" as a private mount per step (root only). */
+    int chrooted = 0;
+#ifdef STATX_ATTR_MOUNT_ROOT
+    struct statx sx;
+    chrooted = statx(AT_FDCWD, "/", 0, STATX_BASIC_STATS, &sx) == 0 &&
+               (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+               !(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+#endif
+    if (chrooted && geteuid() != 0 && !*strict_why)
+        snprintf(strict_why, sizeof strict_why, "in a chroot, only root can keep the step's mounts private");
     char perrmsg[512];
     snprintf(perrmsg, sizeof perrmsg, "%s", perr < 0 ? wfh_error_last() : "");
 
@@ -202,14 +221,15 @@ int cmd_doctor(int argc, char **argv)
             json_object_set_new(nsj, ns_kinds[i].name, json_boolean(ns & (1u << i)));
         json_t *j = json_pack(
             "{s:s, s:i, s:o, s:i, s:b, s:s, s:{s:b, s:b, s:b, s:b, s:b, s:b, s:s}, s:{s:b, s:s?}, "
-            "s:{s:b, s:s?}, s:b, s:s?, s:s?}",
+            "s:{s:b, s:s?}, s:b, s:s?, s:s?, s:b, s:b}",
             "kernel", u.release, "uid", (int)geteuid(), "namespaces", nsj, "landlock_abi",
             ll < 0 ? 0 : (int)ll, "seccomp", seccomp, "seccomp_actions", actions, "cgroup", "v2",
             v2_ok, "v2_kill", v2_kill, "v2_memory", v2_mem, "v2_pids", v2_pids, "v1_memory",
             v1_mem, "v1_pids", v1_pids, "v2_controllers", v2ctl, "strict", "available",
             !*strict_why, "missing", *strict_why ? strict_why : NULL, "process", "available",
             !*process_why, "missing", *process_why ? process_why : NULL, "policy_ok", perr == 0,
-            "policy", pol ? wfh_policy_path(pol) : NULL, "policy_error", perr < 0 ? perrmsg : NULL);
+            "policy", pol ? wfh_policy_path(pol) : NULL, "policy_error", perr < 0 ? perrmsg : NULL,
+            "netns_empty_kept", netns_kept, "chroot", chrooted);
         char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
         if (text)
             puts(text);
@@ -244,14 +264,22 @@ int cmd_doctor(int argc, char **argv)
                v2_mem ? "v2" : v1_mem ? "v1" : "RLIMIT_AS (weak)",
                v2_pids ? "v2" : v1_pids ? "v1" : geteuid() ? "RLIMIT_NPROC (weak)" : "NOTHING",
                v2_kill && v2_ok ? "cgroup.kill" : kill_ok ? "v1 task list" : "NOTHING");
-        printf("\n  profile strict:  %s%s%s\n", *strict_why ? "UNAVAILABLE (" : "available",
-               strict_why, *strict_why ? ")" : "");
+        if (chrooted)
+            printf("  %-14s / is not a mount point: strict re-makes it as a private mount per step\n",
+                   "chroot");
+        printf("  %-14s %s\n", "empty netns",
+               netns_kept ? "/run/wfhost/netns-empty: kept for steps without network "
+                            "(`umount` it to remove; the next strict step makes it again)"
+                          : "none kept (made by the first strict step without network, as root)");
+        printf("\n  profile strict:  %s%s%s (the default for every step type)\n",
+               *strict_why ? "UNAVAILABLE (" : "available", strict_why, *strict_why ? ")" : "");
         printf("  profile process: %s%s%s\n", *process_why ? "UNAVAILABLE (" : "available",
                process_why, *process_why ? ")" : "");
         printf("  profile none:    available (only for step types the policy marks `profile TYPE none`)\n");
         if (perr == 0)
             printf("\n  policy: %s%s\n", wfh_policy_path(pol),
-                   stat(wfh_policy_path(pol), &st) == 0 ? "" : " (not present: built-in grants only)");
+                   stat(wfh_policy_path(pol), &st) == 0 ? " (applies to every run)"
+                                                        : " (not present: every run gets the built-in grants)");
         else
             printf("\n  policy: ERROR: %s\n", perrmsg);
     }

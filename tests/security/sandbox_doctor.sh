@@ -24,6 +24,22 @@ expect_rc 0 "doctor"
 expect_in "$T/out" "^  landlock +ABI $abi" "table shows the Landlock ABI"
 expect_in "$T/out" "profile strict: " "table shows the profiles"
 
+# The persistent empty network namespace is reported as it is on disk.
+if grep -q ' /run/wfhost/netns-empty ' /proc/self/mountinfo; then kept=true; else kept=false; fi
+run "$WFH" doctor --json
+expect_eq "$(json "$T/out" '["netns_empty_kept"]')" "$kept" "the kept empty netns matches mountinfo"
+expect_eq "$(json "$T/out" '["chroot"]')" false "not in a chroot"
+run "$WFH" doctor
+expect_in "$T/out" "^  empty netns +" "the table says what strict keeps on the host"
+expect_in "$T/out" "profile strict: .*the default for every step type" "strict is the default"
+# The home's policy file is the one every run applies; --home names the home.
+expect_in "$T/out" "policy: $WFH_HOME/policy \\(not present: every run gets the built-in grants\\)" \
+  "no policy file: the built-in grants"
+printf 'limit * memory=1M\n' >"$WFH_HOME/policy"
+run "$WFH" doctor --home "$WFH_HOME"
+expect_in "$T/out" "policy: $WFH_HOME/policy \\(applies to every run\\)" "the home's policy file"
+rm -f "$WFH_HOME/policy"
+
 printf 'allow shell --allow-run=/usr/bin/jq\nlimit shell memory=12X\n' >"$T/policy"
 run "$WFH" doctor --policy "$T/policy"
 expect_rc 2 "doctor with a broken policy"
