@@ -40,6 +40,18 @@ run "$WFH" doctor --home "$WFH_HOME"
 expect_in "$T/out" "policy: $WFH_HOME/policy \\(applies to every run\\)" "the home's policy file"
 rm -f "$WFH_HOME/policy"
 
+# The policy example in docs/sandbox.md is a policy wfhost reads.
+python3 - "$WFH_SRC/docs/sandbox.md" >"$T/doc.policy" <<'PY' || fail "no policy example in docs/sandbox.md"
+import re, sys
+text = open(sys.argv[1]).read()
+sec = text.split("## The policy file", 1)[1]
+block = re.search(r"```\n(.*?)```", sec, re.S).group(1)
+assert "allow" in block and "limit" in block and "profile" in block, block
+print(block, end="")
+PY
+run "$WFH" doctor --policy "$T/doc.policy"
+expect_rc 0 "the documented policy example parses"
+
 printf 'allow shell --allow-run=/usr/bin/jq\nlimit shell memory=12X\n' >"$T/policy"
 run "$WFH" doctor --policy "$T/policy"
 expect_rc 2 "doctor with a broken policy"
