@@ -24,6 +24,27 @@ static int dup_join(const char *a, const char *b, char **out)
     return 0;
 }
 
+#ifndef WFH_BUILD_DEV_HOME
+#define WFH_BUILD_DEV_HOME ""
+#endif
+#ifndef WFH_BUILD_WFHOST
+#define WFH_BUILD_WFHOST ""
+#endif
+
+/* True when this process is the build tree's wfhost itself (not an installed copy, and
+ * not a test program that happens to sit next to it). */
+static int is_build_tree_wfhost(void)
+{
+    char exe[4096];
+    if (!WFH_BUILD_WFHOST[0] || !WFH_BUILD_DEV_HOME[0])
+        return 0;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return 0;
+    exe[n] = '\0';
+    return !strcmp(exe, WFH_BUILD_WFHOST);
+}
+
 int wfh_home_path(const char *explicit_dir, char **out)
 {
     const char *env;
@@ -32,6 +53,8 @@ int wfh_home_path(const char *explicit_dir, char **out)
         return dup_join(explicit_dir, "", out);
     if ((env = getenv("WFH_HOME")) && *env)
         return dup_join(env, "", out);
+    if (is_build_tree_wfhost())
+        return dup_join(WFH_BUILD_DEV_HOME, "", out);
     if (geteuid() == 0)
         return dup_join("/var/lib/wfhost", "", out);
     /* XDG says a relative $XDG_DATA_HOME is invalid and must be ignored. */

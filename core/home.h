@@ -6,9 +6,13 @@
  * The rule, first match wins:
  *   1. an explicit directory (the CLI's `--home DIR`),
  *   2. $WFH_HOME,
- *   3. /var/lib/wfhost when running as root (a system service),
- *   4. $XDG_DATA_HOME/wfhost,
- *   5. $HOME/.local/share/wfhost (the XDG default).
+ *   3. the build tree's own wfhost (BUILD/bin/wfhost, not an installed copy): BUILD/dev-home,
+ *      where the build signed its development registry - so a fresh clone's README
+ *      commands load signed plugins and keep their run history in one place,
+ *   4. /var/lib/wfhost when running as root (a system service),
+ *   5. $XDG_DATA_HOME/wfhost,
+ *   6. $HOME/.local/share/wfhost (the XDG default).
+ * The run store, the registry and the sandbox policy all take their home from here.
  */
 #ifndef WFH_HOME_H
 #define WFH_HOME_H

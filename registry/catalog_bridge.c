@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../core/catalog.h"
 #include "../core/error.h"
@@ -23,52 +22,6 @@
 #define WFH_HOST_ABI_MINOR WFH_ABI_MINOR
 
 #include <unistd.h>
-
-#ifndef WFH_BUILD_DEV_HOME
-#define WFH_BUILD_DEV_HOME ""
-#endif
-#ifndef WFH_BUILD_BIN_DIR
-#define WFH_BUILD_BIN_DIR ""
-#endif
-
-/* True when this process is a program from the build tree (not an installed copy). */
-static int running_from_build_tree(void)
-{
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    size_t bl = strlen(WFH_BUILD_BIN_DIR);
-    if (n <= 0 || bl == 0)
-        return 0;
-    exe[n] = '\0';
-    return !strncmp(exe, WFH_BUILD_BIN_DIR, bl) && exe[bl] == '/';
-}
-
-/* The home whose registry the host uses: --home/$WFH_HOME/the default; when that has no
- * registry and this wfhost runs from its build tree, the build's development registry
- * (signed by a key made for that build), so the README's commands work in a fresh
- * clone. Owned. */
-static int registry_home(const char *explicit_home, char **out)
-{
-    int err = wfh_home_path(explicit_home, out);
-    if (err < 0)
-        return err;
-    if (explicit_home || getenv("WFH_HOME") || !WFH_BUILD_DEV_HOME[0] || !running_from_build_tree())
-        return 0;
-    char probe[4096];
-    struct stat st;
-    snprintf(probe, sizeof probe, "%s/" WFH_REG_DIR, *out);
-    if (stat(probe, &st) == 0)
-        return 0;
-    snprintf(probe, sizeof probe, "%s/" WFH_REG_DIR, WFH_BUILD_DEV_HOME);
-    if (stat(probe, &st) != 0)
-        return 0;
-    char *dev = strdup(WFH_BUILD_DEV_HOME);
-    if (!dev)
-        return wfh_error_set(WFH_ENOMEM, "out of memory");
-    free(*out);
-    *out = dev;
-    return 0;
-}
 
 static int fill_meta(const wfh_registry *r, const wfh_reg_plugin *p, wfh_plugin_meta *m)
 {
@@ -115,7 +68,7 @@ int wfh_catalog_from_registry(const char *home, wfh_catalog **out)
     if (old_dir && *old_dir)
         fprintf(stderr, "wfhost: warning: $WFH_PLUGIN_DIR (%s) is ignored: plugins load only "
                 "from the signed registry (wfhost plugin install FILE.so)\n", old_dir);
-    if ((err = registry_home(home, &h)) < 0 || (err = wfh_registry_open(h, 0, &r)) < 0)
+    if ((err = wfh_home_path(home, &h)) < 0 || (err = wfh_registry_open(h, 0, &r)) < 0)
         goto done;
     const wfh_index *ix = wfh_registry_index(r);
     c = calloc(1, sizeof *c);
