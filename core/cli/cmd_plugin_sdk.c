@@ -757,9 +757,14 @@ typedef struct check_run {
     uint64_t timeout_ms;
 } check_run;
 
+/* Keeps the first sanitizer report line of the step's stderr (the runner logs the
+ * plugin's stderr line by line): the reason an ASan build "exited without a result". */
 static void check_on_log(void *ud, wfh_attempt *a, int level, const char *msg, size_t len)
 {
-    (void)ud, (void)a, (void)level, (void)msg, (void)len;
+    (void)a, (void)level;
+    char *keep = ud;
+    if (!keep[0] && len > 0 && memmem(msg, len, "Sanitizer", 9))
+        snprintf(keep, 300, "%.*s", (int)(len < 299 ? len : 299), msg);
 }
 
 /* Run step type @p tm with @p inputs; the result's outputs are checked against the
@@ -786,7 +791,8 @@ static int check_one(check_report *r, const check_run *cr, const wfh_type_meta *
         .attempt = 1,
         .sandbox = (json_t *)sandbox,
     };
-    wfh_attempt_hooks hooks = {.log = check_on_log};
+    char sanitizer[300] = "";
+    wfh_attempt_hooks hooks = {.log = check_on_log, .ud = sanitizer};
     wfh_attempt_result res;
     int err = sdk_run_attempt(&spec, &hooks, cr->timeout_ms, &res);
     json_decref(env);
@@ -798,7 +804,7 @@ static int check_one(check_report *r, const check_run *cr, const wfh_type_meta *
     const char *why = res.error ? res.error : "no message";
     const char *abnormal = abnormal_end(&res);
     if (abnormal) {
-        report(r, CHK_FAIL, check, "%s: %s", abnormal, why);
+        report(r, CHK_FAIL, check, "%s: %s%s%s", abnormal, why, sanitizer[0] ? "; " : "", sanitizer);
         status = -1;
     } else if (invalid) {
         if (res.status == WFH_STEP_INVALID_INPUT)
@@ -957,6 +963,14 @@ static void check_usage(FILE *out)
           out);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define WFH_CLI_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WFH_CLI_ASAN 1
+#endif
+#endif
+
 /* The sanitizer runtime a plugin built with -fsanitize=address needs (its DT_NEEDED
  * name, e.g. "libasan.so.8"), or NULL. The runner must have it loaded first. */
 static const char *asan_runtime(const char *img, size_t len, char *buf, size_t n)
@@ -1036,8 +1050,14 @@ int cmd_plugin_check(int argc, char **argv)
 
     char asan[64];
     const char *rt = asan_runtime(img, len, asan, sizeof asan);
+#ifdef WFH_CLI_ASAN
+    if (rt)
+        report(&r, CHK_OK, "asan", "built with AddressSanitizer (%s); this wfhost's runner has its own", rt);
+#else
+    /* The runtime must be loaded before anything else in the runner. */
     if (rt && setenv("LD_PRELOAD", rt, 1) == 0)
         report(&r, CHK_OK, "asan", "built with AddressSanitizer: the runner preloads %s", rt);
+#endif
 
     /* The descriptor, read by the runner's probe in a child process. */
     if (wfh_plugin_probe(runner, path, &pm) < 0) {
