@@ -192,6 +192,33 @@ static int add_header(struct curl_slist **hdrs, const char *fmt, const char *val
     return 0;
 }
 
+/* The step's tools as a provider declares them: {name, description, <params_key>:
+ * parameters}, with an empty object schema when a tool has none and @p need_params
+ * (OpenAI, Anthropic insist; Gemini takes none), each wrapped in {type: function,
+ * function: ...} for OpenAI (@p openai). New reference (NULL: out of memory). */
+static json_t *tool_decls(const llm_query *q, const char *params_key, int need_params,
+                          int openai)
+{
+    json_t *tl = json_array(); /* owned until returned */
+    size_t i;
+    json_t *tool;
+    json_array_foreach((json_t *)q->tools, i, tool) {
+        json_t *x = json_pack("{s:O}", "name", json_object_get(tool, "name")); /* owned */
+        const json_t *desc = json_object_get(tool, "description"),
+                     *params = json_object_get(tool, "parameters");
+        if (!x)
+            continue;
+        if (desc)
+            json_object_set(x, "description", (json_t *)desc);
+        if (params)
+            json_object_set(x, params_key, (json_t *)params);
+        else if (need_params)
+            json_object_set_new(x, params_key, json_pack("{s:s}", "type", "object"));
+        json_array_append_new(tl, openai ? json_pack("{s:s, s:o}", "type", "function", "function", x) : x);
+    }
+    return tl;
+}
+
 static json_t *build_openai(const llm_target *t, const llm_query *q, const char *sys)
 {
     json_t *b = json_object(), *msgs = turns(q, 0), *v; /* owned */
@@ -216,21 +243,8 @@ static json_t *build_openai(const llm_target *t, const llm_query *q, const char 
                       : json_pack("{s:s}", "type", "json_object");
         json_object_set_new(b, "response_format", v);
     }
-    if (q->tools) {
-        json_t *tl = json_array();
-        size_t i;
-        json_t *tool;
-        json_array_foreach((json_t *)q->tools, i, tool) {
-            json_t *fn = json_pack("{s:O}", "name", json_object_get(tool, "name"));
-            if (json_object_get(tool, "description"))
-                json_object_set(fn, "description", json_object_get(tool, "description"));
-            json_t *params = json_object_get(tool, "parameters"); /* borrowed */
-            json_object_set_new(fn, "parameters", params ? json_incref(params)
-                                                         : json_pack("{s:s}", "type", "object"));
-            json_array_append_new(tl, json_pack("{s:s, s:o}", "type", "function", "function", fn));
-        }
-        json_object_set_new(b, "tools", tl);
-    }
+    if (q->tools)
+        json_object_set_new(b, "tools", tool_decls(q, "parameters", 1, 1));
     if (q->stream) {
         json_object_set_new(b, "stream", json_true());
         /* Without this OpenAI sends no usage in a stream, and the budget needs it. */
@@ -261,22 +275,8 @@ static json_t *build_anthropic(const llm_target *t, const llm_query *q, const ch
         json_object_set_new(b, "temperature", json_real(q->temperature));
     if (q->stop)
         json_object_set(b, "stop_sequences", q->stop);
-    if (q->tools) {
-        json_t *tl = json_array();
-        size_t i;
-        json_t *tool;
-        json_array_foreach((json_t *)q->tools, i, tool) {
-            json_t *x = json_pack("{s:O}", "name", json_object_get(tool, "name"));
-            if (json_object_get(tool, "description"))
-                json_object_set(x, "description", json_object_get(tool, "description"));
-            if (json_object_get(tool, "parameters"))
-                json_object_set(x, "input_schema", json_object_get(tool, "parameters"));
-            else
-                json_object_set_new(x, "input_schema", json_pack("{s:s}", "type", "object"));
-            json_array_append_new(tl, x);
-        }
-        json_object_set_new(b, "tools", tl);
-    }
+    if (q->tools)
+        json_object_set_new(b, "tools", tool_decls(q, "input_schema", 1, 0));
     if (q->stream)
         json_object_set_new(b, "stream", json_true());
     return b;
@@ -303,20 +303,9 @@ static json_t *build_gemini(const llm_query *q, const char *sys)
     if (q->json_mode)
         json_object_set_new(gc, "responseMimeType", json_string("application/json"));
     json_object_set_new(b, "generationConfig", gc);
-    if (q->tools) {
-        json_t *decls = json_array();
-        size_t i;
-        json_t *tool;
-        json_array_foreach((json_t *)q->tools, i, tool) {
-            json_t *x = json_pack("{s:O}", "name", json_object_get(tool, "name"));
-            if (json_object_get(tool, "description"))
-                json_object_set(x, "description", json_object_get(tool, "description"));
-            if (json_object_get(tool, "parameters"))
-                json_object_set(x, "parameters", json_object_get(tool, "parameters"));
-            json_array_append_new(decls, x);
-        }
-        json_object_set_new(b, "tools", json_pack("[{s:o}]", "functionDeclarations", decls));
-    }
+    if (q->tools)
+        json_object_set_new(b, "tools", json_pack("[{s:o}]", "functionDeclarations",
+                                                  tool_decls(q, "parameters", 0, 0)));
     return b;
 }
 
@@ -399,13 +388,28 @@ static int parse_openai_message(const json_t *choice, const json_t *msg, llm_ans
     return 0;
 }
 
-static void usage_openai(const json_t *u, llm_answer *a)
+/* A provider's usage object @p u (if it is one), with its names for the two counts. */
+static void set_usage(const json_t *u, const char *in_key, const char *out_key, llm_answer *a)
 {
     if (json_is_object(u)) {
-        a->input_tokens = int_of(json_object_get(u, "prompt_tokens"));
-        a->output_tokens = int_of(json_object_get(u, "completion_tokens"));
+        a->input_tokens = int_of(json_object_get(u, in_key));
+        a->output_tokens = int_of(json_object_get(u, out_key));
         a->have_usage = 1;
     }
+}
+
+static void usage_openai(const json_t *u, llm_answer *a)
+{
+    set_usage(u, "prompt_tokens", "completion_tokens", a);
+}
+
+/* An error event in a stream: fails the answer with the provider's message. */
+static int stream_error(const json_t *d, llm_answer *a)
+{
+    const char *msg = llm_provider_error_message(d);
+    snprintf(a->err, sizeof a->err, "stream error: %s", msg ? msg : "?");
+    a->failed = 1;
+    return -1;
 }
 
 static int parse_anthropic_block(const json_t *blk, size_t i, llm_answer *a)
@@ -434,11 +438,7 @@ static int parse_gemini_chunk(const json_t *r, llm_answer *a)
     const json_t *cand = json_array_get(json_object_get(r, "candidates"), 0);
     const json_t *um = json_object_get(r, "usageMetadata");
     set_model(a, json_object_get(r, "modelVersion"));
-    if (json_is_object(um)) {
-        a->input_tokens = int_of(json_object_get(um, "promptTokenCount"));
-        a->output_tokens = int_of(json_object_get(um, "candidatesTokenCount"));
-        a->have_usage = 1;
-    }
+    set_usage(um, "promptTokenCount", "candidatesTokenCount", a);
     if (!cand) {
         const char *block = json_string_value(
             json_object_get(json_object_get(r, "promptFeedback"), "blockReason"));
@@ -498,11 +498,7 @@ int llm_provider_parse(const llm_target *t, const json_t *r, llm_answer *a)
             return -1;
         }
         set_model(a, json_object_get(r, "model"));
-        if (json_is_object(u)) {
-            a->input_tokens = int_of(json_object_get(u, "input_tokens"));
-            a->output_tokens = int_of(json_object_get(u, "output_tokens"));
-            a->have_usage = 1;
-        }
+        set_usage(u, "input_tokens", "output_tokens", a);
         size_t i;
         json_t *blk;
         json_array_foreach(content, i, blk) {
@@ -526,34 +522,13 @@ int llm_provider_parse(const llm_target *t, const json_t *r, llm_answer *a)
 int llm_provider_event(const llm_target *t, const char *event, const json_t *d, llm_answer *a)
 {
     if (strcmp(t->provider, "openai") == 0) {
-        if (json_object_get(d, "error")) {
-            snprintf(a->err, sizeof a->err, "stream error: %s",
-                     llm_provider_error_message(d) ? llm_provider_error_message(d) : "?");
-            a->failed = 1;
-            return -1;
-        }
+        if (json_object_get(d, "error"))
+            return stream_error(d, a);
         set_model(a, json_object_get(d, "model"));
         usage_openai(json_object_get(d, "usage"), a);
+        /* A chunk's delta has the shape of a whole answer's message, in pieces. */
         const json_t *choice = json_array_get(json_object_get(d, "choices"), 0);
-        const json_t *delta = json_object_get(choice, "delta");
-        if (add_text(a, json_object_get(delta, "content")) < 0)
-            return -1;
-        size_t i;
-        json_t *tc;
-        json_array_foreach(json_object_get(delta, "tool_calls"), i, tc) {
-            char idx[32];
-            const json_t *fn = json_object_get(tc, "function");
-            const json_t *args = json_object_get(fn, "arguments");
-            const json_t *ji = json_object_get(tc, "index");
-            snprintf(idx, sizeof idx, "%lld",
-                     (long long)(json_is_integer(ji) ? json_integer_value(ji) : (json_int_t)i));
-            if (llm_answer_tool(a, idx, json_string_value(json_object_get(tc, "id")),
-                                json_string_value(json_object_get(fn, "name")),
-                                json_string_value(args), json_string_length(args)) < 0)
-                return -1;
-        }
-        set_finish(a, json_string_value(json_object_get(choice, "finish_reason")));
-        return 0;
+        return parse_openai_message(choice, json_object_get(choice, "delta"), a);
     }
     if (strcmp(t->provider, "anthropic") == 0) {
         const char *type = json_string_value(json_object_get(d, "type"));
@@ -563,11 +538,7 @@ int llm_provider_event(const llm_target *t, const char *event, const json_t *d, 
             const json_t *m = json_object_get(d, "message");
             const json_t *u = json_object_get(m, "usage");
             set_model(a, json_object_get(m, "model"));
-            if (json_is_object(u)) {
-                a->input_tokens = int_of(json_object_get(u, "input_tokens"));
-                a->output_tokens = int_of(json_object_get(u, "output_tokens"));
-                a->have_usage = 1;
-            }
+            set_usage(u, "input_tokens", "output_tokens", a);
         } else if (strcmp(type, "content_block_start") == 0) {
             const json_t *ji = json_object_get(d, "index");
             return parse_anthropic_block(json_object_get(d, "content_block"),
@@ -595,19 +566,12 @@ int llm_provider_event(const llm_target *t, const char *event, const json_t *d, 
         } else if (strcmp(type, "message_stop") == 0) {
             a->done = 1;
         } else if (strcmp(type, "error") == 0) {
-            const char *msg = llm_provider_error_message(d);
-            snprintf(a->err, sizeof a->err, "stream error: %s", msg ? msg : "?");
-            a->failed = 1;
-            return -1;
+            return stream_error(d, a);
         }
         return 0;
     }
-    if (json_object_get(d, "error")) {
-        const char *msg = llm_provider_error_message(d);
-        snprintf(a->err, sizeof a->err, "stream error: %s", msg ? msg : "?");
-        a->failed = 1;
-        return -1;
-    }
+    if (json_object_get(d, "error"))
+        return stream_error(d, a);
     return parse_gemini_chunk(d, a);
 }
 
