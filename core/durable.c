@@ -52,6 +52,8 @@ struct wfh_durable {
     char finish_error[512];     /* why the run's end was not recorded, or "" */
     wfh_store *log_st;          /* owned, may be NULL: log lines, synchronous=NORMAL */
     const json_t *inputs;       /* borrowed, may be NULL: recorded by wfh_durable_create */
+    int grouped;                /* group commit on (wfh_durable_on_flush) */
+    int kill_pending;           /* the "N+" kill point waits for its write's commit */
 };
 
 int wfh_durable_open_logs(wfh_durable *d, const char *home_opt)
@@ -278,9 +280,32 @@ static int write_begin(wfh_durable *d)
 
 static int write_end(wfh_durable *d, int err)
 {
-    if (err == 0)
+    /* "just after the Nth write committed": in a group, that is at the group's commit */
+    if (err == 0 && d->grouped && d->kill_at && d->writes == d->kill_at && d->kill_after)
+        d->kill_pending = 1;
+    else if (err == 0)
         kill_point(d, 1);
     return err;
+}
+
+/* A group commit of @p err: the deferred "N+" kill point fires once it succeeded. */
+static int group_end(wfh_durable *d, int err)
+{
+    if (err == 0 && d->kill_pending) {
+        fflush(NULL);
+        raise(SIGKILL);
+    }
+    return err;
+}
+
+int wfh_durable_on_flush(void *ud)
+{
+    wfh_durable *d = ud;
+    if (!d->grouped) {
+        d->grouped = 1;
+        return wfh_store_group(d->st, 1);
+    }
+    return group_end(d, wfh_store_group_commit(d->st));
 }
 
 static int set_run_id(wfh_durable *d, const char *run_id)
@@ -353,7 +378,11 @@ static const char *plugin_file_hash(wfh_durable *d, const wfh_plugin_meta *p)
         return NULL;
     plugin_hash *ph = &d->plugins[d->n_plugins++];
     ph->plugin = p;
-    if (p->path && wfh_store_hash_file(p->path, &ph->hash) < 0)
+    /* A registry plugin: the SHA-256 the index signed, which every attempt checks the
+     * loaded bytes against - not a second read of a path that could change meanwhile. */
+    if (p->sha256)
+        ph->hash = strdup(p->sha256);
+    else if (p->path && wfh_store_hash_file(p->path, &ph->hash) < 0)
         ph->hash = NULL; /* recorded as unknown; the attempt itself will say more */
     return ph->hash;
 }
@@ -363,6 +392,7 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
     wfh_durable *d = ud;
     int err = 0;
     char *key = NULL; /* owned */
+    char *sandbox = NULL; /* owned: the attempt's sandbox report as JSON text */
     const wfh_step *st = &d->wf->steps[ev->step];
     const char *step_id = st->id;
     const char *hash = d->def_hash[ev->step];
@@ -388,7 +418,6 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
         if ((err = wfh_store_idempotency_key(d->run_id, step_id, &key)) < 0)
             goto done;
                 err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_attempt_start(d->st, d->run_id, step_id, attempt, key, &ref));
-    char *sandbox = NULL; /* owned: the attempt's sandbox report as JSON text */
         goto done;
     }
     if (ev->from == WFH_S_RUNNING) {
@@ -406,6 +435,9 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
             .term_signal = info.term_signal,
             .step_status = info.step_status,
         };
+        /* which protections were actually applied, kept with the attempt */
+        sandbox = info.sandbox ? json_dumps(info.sandbox, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        end.sandbox_json = sandbox;
                 err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_step_attempt_end(
                                d->st, d->run_id, step_id, attempt, &end, store_state(ev->to),
                                hash, ev->to == WFH_S_SUCCEEDED ? info.outputs : NULL));
@@ -415,6 +447,7 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
                                                 hash, NULL, ev->reason));
 done:
     free(key);
+    free(sandbox);
     return err;
 }
 
@@ -425,15 +458,15 @@ void wfh_durable_on_log(void *ud, size_t step, unsigned attempt, int level, cons
     if (!d->run_id)
         return;
     char *line = strndup(msg, len); /* owned: the store wants a C string */
-    int err = line ? wfh_store_log_append(d->log_st ? d->log_st : d->st, d->run_id, d->wf->steps[step].id,
+    /* In a group the state handle holds the write lock until the turn commits: the
+     * log handle would wait for it, so the line joins the group instead. */
+    wfh_store *st = d->log_st && !d->grouped ? d->log_st : d->st; /* borrowed */
+    int err = line ? wfh_store_log_append(st, d->run_id, d->wf->steps[step].id,
                                           attempt, level, line)
                    : wfh_error_set(WFH_ENOMEM, "out of memory");
     free(line);
     if (err < 0 && !d->log_failed) {
         d->log_failed = 1;
-        /* which protections were actually applied, kept with the attempt */
-        sandbox = info.sandbox ? json_dumps(info.sandbox, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        end.sandbox_json = sandbox;
         fprintf(stderr, "wfhost: warning: run %s: log lines are not being kept: %s\n",
                 d->run_id, wfh_error_last());
     }
@@ -443,11 +476,16 @@ int wfh_durable_finish(wfh_durable *d, int run_err, const char *error)
 {
     if (!d->run_id)
         return 0;
-    free(sandbox);
     wfh_state s = run_err == 0                ? WFH_STATE_SUCCEEDED
                   : run_err == WFH_ECANCELLED ? WFH_STATE_CANCELLED
                                               : WFH_STATE_FAILED;
-        int err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_set_state(d->st, d->run_id, s,
+    int err = 0;
+    if (d->grouped) { /* what the last turn grouped, then one transaction per call again */
+        d->grouped = 0;
+        err = group_end(d, wfh_store_group(d->st, 0));
+    }
+    if (err == 0)
+        err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_set_state(d->st, d->run_id, s,
                                                    run_err == 0 ? NULL : error));
     if (err < 0)
         snprintf(d->finish_error, sizeof d->finish_error, "%s", wfh_error_last());

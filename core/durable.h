@@ -14,7 +14,9 @@
  * run created / running / ended; step -> queued (when its needs succeeded, or its
  * retry wait is over); step -> running (the attempt, before its runner is spawned);
  * attempt ended, with the step's new state and outputs, in one transaction; step ->
- * failed/skipped/cancelled without an attempt. Steps with no needs are queued when the
+ * failed/skipped/cancelled without an attempt. With wfh_durable_on_flush installed,
+ * the changes of one scheduler turn are committed together instead, before the turn
+ * acts on any of them. Steps with no needs are queued when the
  * run is created, which is recorded instead. Log lines are appended too, through a
  * second handle with synchronous=NORMAL (wfh_durable_open_logs), and a failed append
  * does not stop the run.
@@ -118,6 +120,17 @@ void wfh_durable_attach(wfh_durable *d, wfh_run *run);
 
 /** The wfh_run_opts.on_event hook (@p ud: the wfh_durable). */
 int wfh_durable_on_event(void *ud, const wfh_sched_event *ev);
+
+/**
+ * The wfh_run_opts.on_flush hook (@p ud: the wfh_durable): group commit. The first call
+ * turns grouping on (wfh_store_group), so the state changes of one scheduler turn
+ * share one transaction and one fsync; each later call commits them, and the scheduler
+ * calls it before it acts (spawns a runner) or waits, so every change is still durable
+ * before anything depends on it. Log lines then join the group instead of the second
+ * handle. wfh_durable_finish commits and turns grouping off.
+ * @return 0, or the store's error (the grouped changes were not kept: stop the run).
+ */
+int wfh_durable_on_flush(void *ud);
 
 /** The wfh_run_opts.on_log hook: appends the line; a failure is reported once on
  * stderr and does not stop the run (logs are not state). */

@@ -136,6 +136,7 @@ struct wfh_run {
     uint64_t start_ms, end_ms;
     int finished;
     wfh_sched_hook on_event; /* from the options, may be NULL */
+    int (*on_flush)(void *ud); /* from the options, may be NULL */
     const wfh_secrets *secrets; /* borrowed, may be NULL */
     size_t *retrying;        /* owned [n]: steps waiting to be tried again (unordered) */
     size_t n_retrying;
@@ -304,6 +305,18 @@ static void transition(wfh_run *r, size_t step, wfh_sstate to, const char *reaso
         r->fatal = err;
         snprintf(r->fatal_msg, sizeof r->fatal_msg, "%s", wfh_error_last());
     }
+}
+
+/* What on_event grouped must be durable before the run acts on it or waits: a failure
+ * stops the run (like a vetoed change) and the caller does not act. */
+static int flush(wfh_run *r)
+{
+    int err = r->on_flush ? r->on_flush(r->on_event_ud) : 0;
+    if (err < 0 && !r->fatal) {
+        r->fatal = err;
+        snprintf(r->fatal_msg, sizeof r->fatal_msg, "%s", wfh_error_last());
+    }
+    return err;
 }
 
 /* ---- attempts ----------------------------------------------------------------------- */
@@ -544,7 +557,7 @@ static void start_item(wfh_run *r, size_t i, size_t k)
         };
         wfh_attempt_hooks hooks = {.log = on_log, .progress = on_progress, .ud = rs};
         int serr = 0;
-        if (!spec.plugin_path || (serr = wfh_attempt_start(&spec, &hooks, &att)) < 0) {
+        if (!spec.plugin_path || flush(r) < 0 || (serr = wfh_attempt_start(&spec, &hooks, &att)) < 0) {
             snprintf(msg, sizeof msg, "could not start: %s",
                      spec.plugin_path ? wfh_error_last() : "no plugin");
             refused_stops_run(r, sid, serr, msg);
@@ -881,7 +894,7 @@ static void start_step(wfh_run *r, size_t i)
         goto done;
     }
     int serr = 0;
-    if ((serr = wfh_attempt_start(&spec, &hooks, &rs->att)) < 0) {
+    if (flush(r) < 0 || (serr = wfh_attempt_start(&spec, &hooks, &rs->att)) < 0) {
         snprintf(msg, sizeof msg, "could not start: %s", wfh_error_last());
         refused_stops_run(r, r->ids[i], serr, msg);
         transition(r, i, WFH_S_FAILED, msg);
@@ -1374,6 +1387,7 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     r->tty = opts ? opts->tty : -1;
     r->on_event = opts ? opts->on_event : NULL;
     r->on_event_ud = opts ? opts->on_event_ud : NULL;
+    r->on_flush = opts ? opts->on_flush : NULL;
     r->secrets = opts ? opts->secrets : NULL;
     r->on_log = opts ? opts->on_log : NULL;
     if (opts && opts->run_id) {
@@ -1532,6 +1546,7 @@ void wfh_run_attempt_get(const wfh_run *r, size_t step, wfh_run_attempt_info *ou
     out->exit_code = rs->last_exit;
     out->term_signal = rs->last_signal;
     out->step_status = rs->last_status;
+    out->sandbox = rs->att_sandbox;
 }
 
 int wfh_run_set_attempts(wfh_run *r, size_t step, unsigned attempts)
@@ -1546,7 +1561,6 @@ int wfh_run_set_attempts(wfh_run *r, size_t step, unsigned attempts)
 static int eval_workflow_env(wfh_run *r)
 {
     char err[512] = "";
-    out->sandbox = rs->att_sandbox;
     json_t *v = NULL; /* owned */
     r->wf_env = json_object();
     if (!r->wf_env)
@@ -1681,6 +1695,8 @@ int wfh_run_exec(wfh_run *r)
     installed = 1;
     r->pfd[0].fd = pipefd[0];
     r->pfd[0].events = POLLIN;
+    if ((err = flush(r)) < 0) /* turns grouping on */
+        goto done;
 
     for (;;) {
         long next;
@@ -1703,6 +1719,7 @@ int wfh_run_exec(wfh_run *r)
             err = wfh_error_set(WFH_EINVAL, "run %s: no step can start (scheduler bug)", r->id);
             goto done;
         }
+        (void)flush(r); /* nothing waits with changes unrecorded; a failure is r->fatal */
         int timeout = wfh_display_live(r->disp) ? 100 : -1;
         timeout = nearest_deadline(r, timeout);
         int nready = poll(r->pfd, 1 + 2 * r->n_slots, timeout);

@@ -156,6 +156,12 @@ typedef struct wfh_run_opts {
      * which the run masks in everything it shows, stores or reports. */
     json_t *inputs;
     const struct wfh_secrets *secrets;
+    /* Optional (issue #8, group commit): called with on_event_ud once before the loop
+     * starts, then before the run acts on the changes on_event saw (before it spawns a
+     * step runner) and before it waits for anything, so a hook that groups its writes
+     * commits them there (wfh_durable_on_flush). A negative return stops the run like a
+     * vetoed change, and the runner about to be spawned is not. */
+    int (*on_flush)(void *ud);
 } wfh_run_opts;
 
 typedef struct wfh_run wfh_run;
@@ -182,13 +188,13 @@ typedef struct wfh_run_attempt_info {
     int exit_code;    /* the runner's exit code, or -1 (it never started, or was killed) */
     int term_signal;  /* the signal that killed the runner, or 0 */
     int step_status;  /* the plugin's wfh_step_status, or -1 if none was reported */
+    json_t *sandbox;  /* borrowed, may be NULL: the runner's report of what confined it */
 } wfh_run_attempt_info;
 void wfh_run_attempt_get(const wfh_run *r, size_t step, wfh_run_attempt_info *out);
 
 /* The workflow's `outputs:`, evaluated at the end of wfh_run_exec (borrowed; NULL if
  * it has none, or before the end); masked. */
 json_t *wfh_run_outputs(const wfh_run *r);
-    json_t *sandbox;  /* borrowed, may be NULL: the runner's report of what confined it */
 
 /* Resume (issue #7): before wfh_run_exec, number step @p step's next attempt after the
  * @p attempts an earlier host recorded (wfh_sched_set_attempts). */

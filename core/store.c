@@ -357,6 +357,16 @@ int wfh_store_log_append(wfh_store *s, const char *run_id, const char *step_id,
                               now_ms());
 }
 
+int wfh_store_group(wfh_store *s, int on)
+{
+    return s->ops->group ? s->ops->group(s->impl, on) : 0;
+}
+
+int wfh_store_group_commit(wfh_store *s)
+{
+    return s->ops->group_commit ? s->ops->group_commit(s->impl) : 0;
+}
+
 int wfh_store_idempotency_key(const char *run_id, const char *step_id, char **out)
 {
     size_t n = strlen(run_id) + strlen(step_id) + 2;

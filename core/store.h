@@ -194,6 +194,20 @@ int wfh_store_step_attempt_end(wfh_store *s, const char *run_id, const char *ste
                                unsigned attempt, const wfh_store_attempt_end *end,
                                wfh_state step_state, const char *def_hash, json_t *outputs);
 
+/**
+ * Group commit. With @p on, the mutating calls that follow join one open transaction
+ * (each in a savepoint of its own, so a failing call still leaves nothing behind) until
+ * wfh_store_group_commit makes them durable together, at the store's synchronous
+ * setting, with one fsync instead of one per call. The caller must commit before it
+ * acts on any of them (the scheduler: before it spawns a runner and before it waits),
+ * so "written before acted on" still holds; what a crash loses is only changes nothing
+ * had acted on yet. Off commits what is open and goes back to one transaction per call.
+ * Engines without it (PostgreSQL) keep committing each call; both return 0 then.
+ * @return 0, or WFH_EIO (the commit failed: none of the grouped changes were kept).
+ */
+int wfh_store_group(wfh_store *s, int on);
+int wfh_store_group_commit(wfh_store *s);
+
 /** Append one log line of an attempt (@p step_id NULL for a run-level line). */
 int wfh_store_log_append(wfh_store *s, const char *run_id, const char *step_id,
                          unsigned attempt, int level, const char *msg);
@@ -349,6 +363,9 @@ typedef struct wfh_store_ops {
     int (*events)(void *impl, const char *run_id, json_t **out);
     /* running attempts -> failed (@p why), run -> running; one transaction */
     int (*run_reopen)(void *impl, const char *id, const char *why, int64_t now);
+    /* optional (NULL: every call commits alone): see wfh_store_group */
+    int (*group)(void *impl, int on);
+    int (*group_commit)(void *impl);
 } wfh_store_ops;
 
 /** The SQLite engine (core/store_sqlite.c). */

@@ -4,7 +4,9 @@
  * Every mutating call is one BEGIN IMMEDIATE transaction (the write lock is taken up
  * front, so two hosts never deadlock upgrading a read lock) that also appends to the
  * append-only events table. Waiting for the lock is the busy timeout plus a few
- * retries with jitter. The schema carries a version (PRAGMA user_version) and an
+ * retries with jitter. In a group (wfh_store_group) the calls are savepoints of one
+ * such transaction, committed by wfh_store_group_commit: one fsync for many changes.
+ * The schema carries a version (PRAGMA user_version) and an
  * application id, so a newer store or a foreign SQLite file is refused rather than
  * misread. The file header is checked before SQLite sees the file, because SQLite
  * reads a truncated file as zero pages and only fails later, mid-run.
@@ -36,6 +38,9 @@ typedef struct sq {
     dev_t dev;     /* identity of the database file while db is open (see held_*) */
     ino_t ino;
     int held;      /* 1 if counted in held_files */
+    int group;     /* wfh_store_group is on: calls are savepoints in one transaction */
+    int in_group;  /* that transaction is open (taken at the first call after a commit) */
+    int group_lost; /* SQLite rolled it back under us (I/O error): the commit must fail */
 } sq;
 
 /*
@@ -160,7 +165,7 @@ static int exec_sql(sq *q, const char *sql, const char *what)
 }
 
 /* Take the write lock now (see the file comment); the busy timeout waits first. */
-static int tx_begin(sq *q, const char *what)
+static int lock_begin(sq *q, const char *what)
 {
     int rc = SQLITE_BUSY;
     for (int i = 0; i < LOCK_RETRIES && (rc & 0xff) == SQLITE_BUSY; i++) {
@@ -171,20 +176,82 @@ static int tx_begin(sq *q, const char *what)
     return rc == SQLITE_OK ? 0 : db_fail(q, rc, what);
 }
 
-static int tx_commit(sq *q, const char *what)
+/* SQLite ends a transaction by itself on some errors (I/O, disk full): if the group's
+ * transaction is gone, everything grouped so far is gone with it. */
+static void group_check(sq *q)
 {
-    int rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        return 0;
-    int err = db_fail(q, rc, what);
-    sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-    return err;
+    if (q->in_group && sqlite3_get_autocommit(q->db)) {
+        q->in_group = 0;
+        q->group_lost = 1;
+    }
+}
+
+/* One mutating call: its own transaction, or a savepoint in the open group (core/
+ * store.h, wfh_store_group), so a call that fails still takes back only its own rows. */
+static int tx_begin(sq *q, const char *what)
+{
+    if (!q->group)
+        return lock_begin(q, what);
+    group_check(q);
+    int err;
+    if (!q->in_group) {
+        if ((err = lock_begin(q, what)) < 0)
+            return err;
+        q->in_group = 1;
+    }
+    int rc = sqlite3_exec(q->db, "SAVEPOINT wfh_call", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : db_fail(q, rc, what);
 }
 
 static void tx_rollback(sq *q)
 {
+    if (q->group) {
+        group_check(q);
+        if (q->in_group)
+            sqlite3_exec(q->db, "ROLLBACK TO wfh_call; RELEASE wfh_call", NULL, NULL, NULL);
+        return;
+    }
     if (!sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int tx_commit(sq *q, const char *what)
+{
+    int rc = sqlite3_exec(q->db, q->group ? "RELEASE wfh_call" : "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return 0;
+    int err = db_fail(q, rc, what);
+    tx_rollback(q);
+    return err;
+}
+
+static int sq_group_commit(void *impl)
+{
+    sq *q = impl;
+    group_check(q);
+    if (q->group_lost) {
+        q->group_lost = 0;
+        return wfh_error_set(WFH_EIO, "run store %s: a write failed and took the changes "
+                             "grouped with it along (see the error before this one)", q->path);
+    }
+    if (!q->in_group)
+        return 0;
+    q->in_group = 0;
+    int rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return 0;
+    int err = db_fail(q, rc, "committing a group of state changes");
+    if (!sqlite3_get_autocommit(q->db))
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return err;
+}
+
+static int sq_group(void *impl, int on)
+{
+    sq *q = impl;
+    int err = on ? 0 : sq_group_commit(q);
+    q->group = on;
+    return err;
 }
 
 /*
@@ -371,7 +438,7 @@ static int schema_check(sq *q)
                  WFH_STORE_SCHEMA_VERSION, WFH_STORE_APP_ID);
         if ((err = exec_sql(q, sql, "creating the schema")) < 0)
             goto fail;
-    } else if (version == 1) {
+    } else if (version < WFH_STORE_SCHEMA_VERSION) {
         /* schema 2: runs.inputs, NULL for runs recorded before it (resume then has no
          * recorded inputs and resolves the workflow's defaults); schema 3:
          * attempts.sandbox, what confined each attempt, NULL before it */
@@ -685,7 +752,7 @@ static int sq_log_append(void *impl, const char *run_id, const char *step_id,
     /* A log line need not cost an fsync: in WAL mode the next FULL commit (the next
      * state change) makes it durable too, and a crash before that loses only log text.
      * Set outside the transaction, where the pager picks it up. */
-    if (!(q->flags & WFH_STORE_SYNC_NORMAL))
+    if (!(q->flags & WFH_STORE_SYNC_NORMAL) && !q->group)
         sqlite3_exec(q->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     if ((err = tx_begin(q, "appending a log line")) < 0)
         goto done;
@@ -702,7 +769,7 @@ static int sq_log_append(void *impl, const char *run_id, const char *step_id,
 fail:
     tx_rollback(q);
 done:
-    if (!(q->flags & WFH_STORE_SYNC_NORMAL))
+    if (!(q->flags & WFH_STORE_SYNC_NORMAL) && !q->group)
         sqlite3_exec(q->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     return err;
 }
@@ -860,6 +927,8 @@ static int sq_run_show(void *impl, const char *id, json_t **out)
             json_object_del(a, "plugin_version");
             json_object_del(a, "plugin_hash");
             json_object_set_new(a, "plugin", plugin ? plugin : json_null());
+            if ((err = wfh_store_attempt_sandbox_parse(a, q->path)) < 0)
+                goto done;
         }
     }
     json_object_set(run, "steps", steps);
@@ -927,8 +996,6 @@ static int sq_prune(void *impl, int64_t before_ms, unsigned *removed, json_t **r
     int changes = 0, err;
     static const char final_states[] =
         "('succeeded','failed','cancelled','timed_out','skipped')";
-            if ((err = wfh_store_attempt_sandbox_parse(a, q->path)) < 0)
-                goto done;
     char sql[400];
     if (!arr)
         return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
@@ -1026,4 +1093,6 @@ const wfh_store_ops wfh_store_sqlite_ops = {
     .events = sq_events,
     .prune = sq_prune,
     .run_reopen = sq_run_reopen,
+    .group = sq_group,
+    .group_commit = sq_group_commit,
 };
