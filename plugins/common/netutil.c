@@ -182,7 +182,10 @@ int wfh_net_open_request(const wfh_step_request *req, const char *const *known,
     *allow = NULL;
     *in = json_loadb(req->inputs_json, req->inputs_len, 0, &jerr);
     if (!json_is_object(*in)) {
-        snprintf(err, errlen, "inputs are not a JSON object (%s)", *in ? "not an object" : jerr.text);
+        if (*in)
+            snprintf(err, errlen, "inputs are not a JSON object");
+        else
+            snprintf(err, errlen, "inputs are not a JSON object (%s)", jerr.text);
         return -1;
     }
     const char *key;
