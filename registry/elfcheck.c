@@ -140,6 +140,8 @@ int wfh_elf_check(const uint8_t *img, size_t len, const char *what)
         return bad(&e, "no valid dynamic section");
 
     uint64_t symtab = 0, strtab = 0, strsz = 0, syment = 0, hash = 0, gnuhash = 0;
+    uint64_t needed[64]; /* DT_NEEDED string offsets, checked once the table is known */
+    size_t nneeded = 0;
     size_t ndyn = dynph->p_filesz / sizeof(Elf64_Dyn);
     for (size_t i = 0; i < ndyn; i++) {
         Elf64_Dyn d;
@@ -162,6 +164,11 @@ int wfh_elf_check(const uint8_t *img, size_t len, const char *what)
         case DT_SYMENT: syment = d.d_un.d_val; break;
         case DT_HASH: hash = d.d_un.d_ptr; break;
         case DT_GNU_HASH: gnuhash = d.d_un.d_ptr; break;
+        case DT_NEEDED:
+            if (nneeded == sizeof needed / sizeof needed[0])
+                return bad(&e, "more than 64 DT_NEEDED libraries");
+            needed[nneeded++] = d.d_un.d_val;
+            break;
         default: break;
         }
     }
@@ -188,6 +195,19 @@ int wfh_elf_check(const uint8_t *img, size_t len, const char *what)
         vaddr_off(&e, strtab, strsz, &stroff) < 0)
         return bad(&e, "dynamic symbol or string table outside the file");
     const char *strs = (const char *)img + stroff;
+    /* With no RPATH/RUNPATH, a library named by its bare soname is found only through
+     * the system's own search path; a name with a '/' (absolute, relative to the current
+     * directory, or $ORIGIN-based) would load code from wherever it points, outside
+     * anything the registry signed. */
+    for (size_t i = 0; i < nneeded; i++) {
+        if (needed[i] >= strsz || !memchr(strs + needed[i], '\0', strsz - needed[i]))
+            return bad(&e, "DT_NEEDED name outside the string table");
+        const char *lib = strs + needed[i];
+        if (!*lib || strchr(lib, '/'))
+            return wfh_error_set(WFH_ESECURITY, "%s: refused: needs library '%.120s' by path "
+                                 "(DT_NEEDED must be a bare soname such as libcurl.so.4; link "
+                                 "against a library that has a SONAME)", what, lib);
+    }
     int found = 0;
     for (uint64_t i = 1; i < nsyms; i++) {
         Elf64_Sym s;

@@ -1,4 +1,4 @@
-# Attack cases at install time (research D #28, #31, #35, #25, plus exports): each
+# Attack cases at install time (research D #28, #31, #35, #36, #25, plus exports): each
 # hostile .so is refused with exit status 3 and the exact reason, its code never runs
 # (except where loading is the only way to read a descriptor, which happens in the
 # step runner child: a crashing constructor costs a refused install, not the installer),
@@ -18,6 +18,11 @@ expect_refused "DT_RUNPATH" "refused: has DT_RUNPATH" "$WFH" plugin install "$FI
 expect_refused "static TLS" "refused: uses the static TLS model" "$WFH" plugin install "$FIX/marker_static_tls.so"
 expect_refused "missing entry symbol" "marker_no_entry.so: refused: exports 'marker_wrong_entry'" \
   "$WFH" plugin install "$FIX/marker_no_entry.so"
+# 36: a library needed by path (here relative to the current directory) would load
+# code from wherever it points; only bare sonames, found on the system's path, pass.
+expect_refused "DT_NEEDED by path" \
+  "marker_needed_path.so: refused: needs library '[^']*/libmarker_dep.so' by path" \
+  "$WFH" plugin install "$FIX/marker_needed_path.so"
 expect_unchanged "ELF refusals"
 
 # Not an ELF at all, and an executable.
