@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What the signed index says about a plugin is what the host acts on, before any of the
-# plugin's code runs (research D #25, #26, #29): an ABI the index records as 2.x, or as
-# a 1.x minor newer than this wfhost, is refused at validate time (exit 3, the plugin
-# named, no marker); a plugin whose load needs a symbol nobody defines is refused at
-# install with the loader's reason and no constructor run. And each attempt of a run
+# plugin's code runs (research D #25, #26, #29, #32): an ABI the index records as 2.x,
+# or as a 1.x minor newer than this wfhost, is refused at validate time (exit 3, the
+# plugin named, no marker); a capability the index records and the policy does not
+# grant is refused before the run starts; a plugin whose load needs a symbol nobody
+# defines is refused at install with the loader's reason and no constructor run. And each attempt of a run
 # records the plugin's name, version and the SHA-256 the index signed.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/fixtures/registry_env.sh"
@@ -41,6 +42,17 @@ expect_rc 0 "re-sign"
 reg_install "$FIX/marker.so"
 run "$WFH" exec "$T/flow.yaml"
 expect_rc 0 "the reinstalled plugin runs"
+
+# 32: capabilities are the index's: an entry (validly signed) whose step type now asks
+# for the network is refused until the operator grants it, before anything runs.
+edit_index "d['seq'] += 1; d['plugins'][0]['types'][0]['capabilities'] = {'network': True}"
+resign_with_minisign "$WFH_HOME/keys/wfhost.key"
+expect_refused "a capability the policy does not grant" \
+  "step 'one' \(marker\): requested but not granted: --allow-net.*add this line to .*policy: allow marker --allow-net" \
+  "$WFH" exec "$T/flow.yaml"
+run "$WFH" registry sign
+expect_rc 0 "re-sign"
+reg_install "$FIX/marker.so"
 
 # 29: an undefined symbol: the runner loads with RTLD_NOW, so the probe's dlopen fails
 # before any constructor, and the install is refused with the loader's words.
