@@ -1,0 +1,210 @@
+/*
+ * tests/unit/test_store_group.c - group commit in the SQLite run store (core/store.h,
+ * wfh_store_group): grouped changes are invisible to another process until the commit
+ * and all there after it; a call that fails inside a group takes back only its own
+ * rows; a store closed with an open group keeps nothing of it (what a crash between
+ * two commits loses); a group the engine lost under us (disk full) fails the commit
+ * with one line naming the store; off commits what is open and goes back to one
+ * transaction per call.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "error.h"
+#include "store.h"
+
+static char *home_new(void)
+{
+    char tmpl[] = "/tmp/wfh-group-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    return strdup(tmpl);
+}
+
+static void home_rm(char *home)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+    assert_int_equal(system(cmd), 0);
+    free(home);
+}
+
+static wfh_store *open_ok(const char *home, unsigned flags)
+{
+    wfh_store *s = NULL;
+    if (wfh_store_open(home, flags, &s) < 0)
+        fail_msg("open %s: %s", home, wfh_error_last());
+    return s;
+}
+
+/* What a second handle (another process's view) sees of step @p step: its state, or
+ * -1 if the store has no such step. */
+static int seen_state(const char *home, const char *run_id, const char *step)
+{
+    wfh_store *s = open_ok(home, WFH_STORE_NO_CREATE);
+    wfh_store_run *r = NULL;
+    int st = -1;
+    if (wfh_store_run_load(s, run_id, &r) == 0) {
+        const wfh_store_step *x = wfh_store_run_step(r, step);
+        st = x ? (int)x->state : -1;
+    }
+    wfh_store_run_free(r);
+    wfh_store_free(s);
+    return st;
+}
+
+static char *new_run(wfh_store *s)
+{
+    char *id = NULL;
+    wfh_store_run_new r = {.workflow = "g", .file_path = "flow.yaml", .file_hash = "abc"};
+    if (wfh_store_run_create(s, &r, &id) < 0)
+        fail_msg("create: %s", wfh_error_last());
+    return id;
+}
+
+static void test_commit_makes_visible(void **state)
+{
+    (void)state;
+    char *home = home_new();
+    wfh_store *s = open_ok(home, 0);
+    char *id = new_run(s); /* before the group: committed alone */
+    assert_int_equal(wfh_store_group(s, 1), 0);
+    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0, NULL};
+    assert_int_equal(wfh_store_step_set_state(s, id, "a", WFH_STATE_QUEUED, "h", NULL, NULL), 0);
+    assert_int_equal(wfh_store_attempt_start(s, id, "a", 1, "k", NULL), 0);
+    /* grouped: another handle does not see them yet (and is not blocked reading) */
+    assert_int_equal(seen_state(home, id, "a"), -1);
+    assert_int_equal(wfh_store_group_commit(s), 0);
+    assert_int_equal(seen_state(home, id, "a"), WFH_STATE_RUNNING);
+    /* the next turn opens a new group by itself */
+    assert_int_equal(wfh_store_step_attempt_end(s, id, "a", 1, &ok, WFH_STATE_SUCCEEDED, "h", NULL), 0);
+    assert_int_equal(wfh_store_log_append(s, id, "a", 1, 2, "a log line joins the group"), 0);
+    assert_int_equal(seen_state(home, id, "a"), WFH_STATE_RUNNING);
+    assert_int_equal(wfh_store_group_commit(s), 0);
+    assert_int_equal(seen_state(home, id, "a"), WFH_STATE_SUCCEEDED);
+    /* a commit with nothing open is a no-op */
+    assert_int_equal(wfh_store_group_commit(s), 0);
+    /* off: every call commits alone again */
+    assert_int_equal(wfh_store_group(s, 0), 0);
+    assert_int_equal(wfh_store_step_set_state(s, id, "b", WFH_STATE_QUEUED, "h", NULL, NULL), 0);
+    assert_int_equal(seen_state(home, id, "b"), WFH_STATE_QUEUED);
+    json_t *logs = NULL;
+    assert_int_equal(wfh_store_logs(s, id, "a", &logs), 0);
+    assert_int_equal(json_array_size(logs), 1);
+    json_decref(logs);
+    wfh_store_free(s);
+    free(id);
+    home_rm(home);
+}
+
+static void test_failed_call_takes_back_only_itself(void **state)
+{
+    (void)state;
+    char *home = home_new();
+    wfh_store *s = open_ok(home, 0);
+    char *id = new_run(s);
+    assert_int_equal(wfh_store_group(s, 1), 0);
+    assert_int_equal(wfh_store_attempt_start(s, id, "a", 1, "k", NULL), 0);
+    /* the same attempt twice is refused; the first one stays in the group */
+    assert_int_equal(wfh_store_attempt_start(s, id, "a", 1, "k", NULL), WFH_EINVAL);
+    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0, NULL};
+    assert_int_equal(wfh_store_step_attempt_end(s, id, "ghost", 1, &ok, WFH_STATE_SUCCEEDED, NULL, NULL),
+                     WFH_ENOTFOUND);
+    assert_int_equal(wfh_store_group_commit(s), 0);
+    assert_int_equal(seen_state(home, id, "a"), WFH_STATE_RUNNING);
+    assert_int_equal(seen_state(home, id, "ghost"), -1);
+    wfh_store_free(s);
+    free(id);
+    home_rm(home);
+}
+
+static void test_close_with_open_group_keeps_nothing_of_it(void **state)
+{
+    (void)state;
+    char *home = home_new();
+    wfh_store *s = open_ok(home, 0);
+    char *id = new_run(s);
+    assert_int_equal(wfh_store_group(s, 1), 0);
+    assert_int_equal(wfh_store_step_set_state(s, id, "a", WFH_STATE_QUEUED, "h", NULL, NULL), 0);
+    assert_int_equal(wfh_store_group_commit(s), 0);
+    assert_int_equal(wfh_store_attempt_start(s, id, "a", 1, "k", NULL), 0);
+    wfh_store_free(s); /* as a host killed before its next commit */
+    assert_int_equal(seen_state(home, id, "a"), WFH_STATE_QUEUED);
+    free(id);
+    home_rm(home);
+}
+
+static void test_full_disk_fails_the_commit(void **state)
+{
+    (void)state;
+    char *home = home_new();
+    wfh_store *s = open_ok(home, 0);
+    char *id = new_run(s);
+    char path[600];
+    snprintf(path, sizeof path, "%s/runs.db", home);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    /* EFBIG instead of SIGXFSZ once the files may not grow much more: a full disk */
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim.rlim_cur = (rlim_t)st.st_size + 64 * 1024;
+    lim.rlim_max = old.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    assert_int_equal(wfh_store_group(s, 1), 0);
+    char *text = malloc(48 * 1024);
+    memset(text, 'x', 48 * 1024 - 1);
+    text[48 * 1024 - 1] = '\0';
+    json_t *outs = json_pack("{s:s}", "blob", text);
+    wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0, NULL};
+    int err = 0;
+    char step[32];
+    for (int i = 0; i < 40 && err == 0; i++) {
+        snprintf(step, sizeof step, "s%d", i);
+        err = wfh_store_attempt_start(s, id, step, 1, "k", NULL);
+        if (err == 0)
+            err = wfh_store_step_attempt_end(s, id, step, 1, &ok, WFH_STATE_SUCCEEDED, "h", outs);
+    }
+    if (err == 0)
+        err = wfh_store_group_commit(s);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(err, WFH_EIO);
+    assert_non_null(strstr(wfh_error_last(), path));
+    assert_null(strchr(wfh_error_last(), '\n'));
+    /* whatever the commit's fate, the handle works again once there is room */
+    (void)wfh_store_group_commit(s);
+    assert_int_equal(wfh_store_group(s, 0), 0);
+    assert_int_equal(wfh_store_run_set_state(s, id, WFH_STATE_FAILED, "disk full"), 0);
+    wfh_store_free(s);
+    s = open_ok(home, WFH_STORE_NO_CREATE);
+    wfh_store_run *r = NULL;
+    assert_int_equal(wfh_store_run_load(s, id, &r), 0);
+    assert_int_equal(r->state, WFH_STATE_FAILED);
+    wfh_store_run_free(r);
+    wfh_store_free(s);
+    json_decref(outs);
+    free(text);
+    free(id);
+    home_rm(home);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_commit_makes_visible),
+        cmocka_unit_test(test_failed_call_takes_back_only_itself),
+        cmocka_unit_test(test_close_with_open_group_keeps_nothing_of_it),
+        cmocka_unit_test(test_full_disk_fails_the_commit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
