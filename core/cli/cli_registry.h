@@ -44,4 +44,10 @@ int cmd_plugin_verify(int argc, char **argv);
  * retry, validate, schema and plugin info (cmd_plugin.c). */
 int wfh_cli_removed_plugin_dir(const char *cmd, const char *arg);
 
+/* The plugin-reading commands' one shared option: if argv[*i] is `--home DIR` or
+ * `--home=DIR`, set *home (borrowed from argv; *i moves past DIR) and return 1; if it is
+ * the removed --plugin-dir, return its usage error (wfh_cli_removed_plugin_dir); else 0.
+ * For validate, schema and plugin info. */
+int wfh_cli_home_opt(const char *cmd, int argc, char **argv, int *i, const char **home);
+
 #endif

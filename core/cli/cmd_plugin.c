@@ -149,19 +149,16 @@ static int version_newer(const char *a, const char *b)
 static int plugin_info(int argc, char **argv)
 {
     const char *what = NULL, *home = NULL; /* borrowed from argv */
-    int as_json = 0;
+    int as_json = 0, hr;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             info_usage(stdout);
             return WFH_EXIT_OK;
         } else if (!strcmp(argv[i], "--json")) {
             as_json = 1;
-        } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
-            home = argv[++i];
-        } else if (!strncmp(argv[i], "--home=", 7)) {
-            home = argv[i] + 7;
-        } else if (wfh_cli_removed_plugin_dir("plugin info", argv[i]) < 0) {
-            return wfh_cli_fail(WFH_EUSAGE);
+        } else if ((hr = wfh_cli_home_opt("plugin info", argc, argv, &i, &home)) != 0) {
+            if (hr < 0)
+                return wfh_cli_fail(hr);
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "wfhost plugin info: unknown option '%s'\n", argv[i]);
             info_usage(stderr);
@@ -249,6 +246,20 @@ int wfh_cli_removed_plugin_dir(const char *cmd, const char *arg)
     return wfh_error_set(WFH_EUSAGE, "%s: --plugin-dir was removed: plugins load only from the "
                                      "signed registry; install one with `wfhost plugin install "
                                      "FILE.so` (docs/registry.md)", cmd);
+}
+
+int wfh_cli_home_opt(const char *cmd, int argc, char **argv, int *i, const char **home)
+{
+    const char *a = argv[*i];
+    if (!strcmp(a, "--home") && *i + 1 < argc) {
+        *home = argv[++*i];
+        return 1;
+    }
+    if (!strncmp(a, "--home=", 7)) {
+        *home = a + 7;
+        return 1;
+    }
+    return wfh_cli_removed_plugin_dir(cmd, a);
 }
 
 int cmd_plugin(int argc, char **argv)

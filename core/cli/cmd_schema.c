@@ -115,12 +115,10 @@ int cmd_schema(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-plugins")) {
             no_plugins = 1;
-        } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
-            home = argv[++i];
-        } else if (!strncmp(argv[i], "--home=", 7)) {
-            home = argv[i] + 7;
-        } else if ((err = wfh_cli_removed_plugin_dir("schema", argv[i])) < 0) {
-            goto done;
+        } else if ((err = wfh_cli_home_opt("schema", argc, argv, &i, &home)) != 0) {
+            if (err < 0)
+                goto done;
+            err = 0;
         } else {
             err = wfh_error_set(WFH_EUSAGE, "schema: unknown argument '%s' (see wfhost schema --help)",
                                 argv[i]);

@@ -95,18 +95,15 @@ int cmd_validate(int argc, char **argv)
         return WFH_EXIT_OK;
     }
     const char *file = NULL, *home = NULL; /* borrowed from argv */
-    int as_json = 0, syntax_only = 0;
+    int as_json = 0, syntax_only = 0, hr;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             as_json = 1;
         } else if (!strcmp(argv[i], "--syntax-only")) {
             syntax_only = 1;
-        } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
-            home = argv[++i];
-        } else if (!strncmp(argv[i], "--home=", 7)) {
-            home = argv[i] + 7;
-        } else if (wfh_cli_removed_plugin_dir("validate", argv[i]) < 0) {
-            return wfh_cli_fail(WFH_EUSAGE);
+        } else if ((hr = wfh_cli_home_opt("validate", argc, argv, &i, &home)) != 0) {
+            if (hr < 0)
+                return wfh_cli_fail(hr);
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "wfhost validate: unknown option '%s'\n%s", argv[i], usage_text);
             return WFH_EXIT_INVALID;

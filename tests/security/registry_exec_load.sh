@@ -7,15 +7,8 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/fixtures/registry_env.sh"
 
-cat >"$T/flow.yaml" <<'YAML'
-name: marker-flow
-steps:
-  - id: one
-    uses: marker
-    with:
-      msg: hi
-YAML
-sed 's/uses: marker$/uses: marker@1/' "$T/flow.yaml" >"$T/flow1.yaml"
+marker_flow "$T/flow.yaml"
+marker_flow "$T/flow1.yaml" marker@1
 
 reg_init
 reg_install "$FIX/marker.so"

@@ -9,14 +9,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/fixtures/registry_env.sh"
 
-cat >"$T/flow.yaml" <<'YAML'
-name: claims
-steps:
-  - id: one
-    uses: marker
-    with:
-      msg: hi
-YAML
+marker_flow "$T/flow.yaml"
 reg_init
 reg_install "$FIX/marker.so"
 rm -f "$MARKER"
