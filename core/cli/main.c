@@ -26,7 +26,7 @@ static const command commands[] = {
     {"graph", cmd_graph, "render a workflow's steps as a DOT or Mermaid graph"},
     {"schema", cmd_schema, "print a JSON Schema of workflow files (for editors)"},
     {"eval", cmd_eval, "evaluate one expression (for debugging `${{ }}`)"},
-    {"plugin", cmd_plugin, "plugins: info, install, list, remove, enable, disable, verify"},
+    {"plugin", cmd_plugin, "plugins: new, check, run, info, install, list, remove, verify..."},
     {"runs", cmd_runs, "run history: list, show, logs, prune"},
     {"resume", cmd_resume, "finish a run whose host stopped, without re-running its successes"},
     {"retry", cmd_retry, "run the failed and skipped steps of a finished run again"},

@@ -15,6 +15,14 @@ done
 expect_eq "$(nm -D --defined-only "$T/cpp.so" | awk '{print $NF}' | tr '\n' ' ')" "wfh_plugin_entry_v1 " \
   "the C++ plugin exports only the entry symbol"
 
+# The sanitizer build's runner carries clang's ASan runtime, whose __cxa_throw
+# interceptor finds the real one only if libstdc++ is loaded when the runner starts
+# (a known ASan limitation with dlopen'ed C++): preload it there, as an ASan user would.
+if [ "${WFH_SANITIZE:-0}" = 1 ]; then
+  export LD_PRELOAD="$("$CXX" -print-file-name=libstdc++.so.6)"
+  # and ASan aborts on a huge allocation unless told to fail it like malloc does.
+  export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1"
+fi
 step() { run "$WFH" plugin run "$T/cpp.so" "$1" --dev --json --with "${2:-{\}}"; }
 step cpp-ok '{"text": "x"}'
 expect_rc 0 "a C++ step succeeds"
