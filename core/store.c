@@ -6,8 +6,10 @@
  */
 #include "store.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +109,36 @@ bad:
                          "not starting with '.')", what, id ? id : "");
 }
 
+/* The PostgreSQL engine lives in wfhost-store-pg.so, beside the program (build tree,
+ * relocatable install) or in ../libexec/wfhost (GNUInstallDirs), like the runner, and
+ * is loaded on first use only, so runs on SQLite never pay for libpq's start-up. It is
+ * never unloaded (docs: STYLE, Loading). */
+static int pg_ops(const wfh_store_ops **out)
+{
+    static const wfh_store_ops *ops; /* static: the loaded module's table */
+    if (ops) {
+        *out = ops;
+        return 0;
+    }
+    char exe[PATH_MAX], path[PATH_MAX + 64], first[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(first, sizeof first, "%s/wfhost-store-pg.so", exe);
+    snprintf(path, sizeof path, "%s", first);
+    if (access(path, R_OK) != 0)
+        snprintf(path, sizeof path, "%s/../libexec/wfhost/wfhost-store-pg.so", exe);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    const wfh_store_ops *o = h ? (const wfh_store_ops *)dlsym(h, "wfh_store_pg_ops") : NULL;
+    if (!o)
+        return wfh_error_set(WFH_EIO, "run store: PostgreSQL support is not installed (%s, or "
+                             "%s): %s", first, path, h ? "no wfh_store_pg_ops in it" : dlerror());
+    *out = ops = o;
+    return 0;
+}
+
 int wfh_store_open_url(const char *url, const char *home, unsigned flags, wfh_store **out)
 {
     int err = 0;
@@ -125,7 +157,10 @@ int wfh_store_open_url(const char *url, const char *home, unsigned flags, wfh_st
         err = wfh_error_set(WFH_EINVAL, "run store: no wfhost home given");
         goto done;
     }
-    s->ops = pg ? &wfh_store_pg_ops : &wfh_store_sqlite_ops;
+    if (pg && (err = pg_ops(&s->ops)) < 0)
+        goto done;
+    if (!pg)
+        s->ops = &wfh_store_sqlite_ops;
     if (!(s->home = strdup(home ? home : "")) ||
         !(s->location = pg ? strdup("postgresql") : path_join(home, "runs.db"))) {
         err = wfh_error_set(WFH_ENOMEM, "run store: out of memory");

@@ -688,7 +688,7 @@ done:
     return err;
 }
 
-const wfh_store_ops wfh_store_pg_ops = {
+__attribute__((visibility("default"))) const wfh_store_ops wfh_store_pg_ops = {
     .name = "postgresql",
     .inline_outputs = 1,
     .open = pg_open,
