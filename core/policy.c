@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "error.h"
 #include "home.h"
 #include "policy.h"
+#include "workflow.h"
 
 enum { CAT_NET, CAT_READ, CAT_WRITE, CAT_RUN, CAT_ENV, CAT_N };
 static const char *const cat_flag[CAT_N] = {"--allow-net", "--allow-read", "--allow-write",
@@ -766,4 +768,81 @@ done:
     json_decref(nitems);
     json_decref(res);
     return err;
+}
+
+/* ---- literal targets ------------------------------------------------------------ */
+
+/* "http://user@host:8080/path" -> "host:8080" in @p out (default port per scheme).
+ * Returns 1 for a URL of a scheme that reaches the network over TCP, else 0. */
+static int url_target(const char *u, char *out, size_t cap)
+{
+    static const struct { const char *scheme; unsigned port; } schemes[] = {
+        {"http", 80}, {"https", 443}, {"ws", 80}, {"wss", 443}, {"postgres", 5432},
+        {"postgresql", 5432}, {"mysql", 3306}, {"redis", 6379}};
+    const char *sep = strstr(u, "://");
+    unsigned port = 0;
+    for (size_t i = 0; sep && i < sizeof schemes / sizeof schemes[0]; i++)
+        if ((size_t)(sep - u) == strlen(schemes[i].scheme) &&
+            !strncasecmp(u, schemes[i].scheme, (size_t)(sep - u)))
+            port = schemes[i].port;
+    if (!port)
+        return 0;
+    const char *h = sep + 3, *end = h + strcspn(h, "/?#");
+    const char *at = memchr(h, '@', (size_t)(end - h));
+    if (at)
+        h = at + 1;
+    const char *hend;
+    if (*h == '[') {
+        hend = memchr(h, ']', (size_t)(end - h));
+        if (!hend)
+            return 0;
+        hend++;
+    } else {
+        hend = h + strcspn(h, ":/?#");
+        if (hend > end)
+            hend = end;
+    }
+    if (hend == h)
+        return 0;
+    if (hend < end && *hend == ':') {
+        char *pe = NULL;
+        long pp = strtol(hend + 1, &pe, 10);
+        if (pe != end || pp < 1 || pp > 65535)
+            return 0;
+        port = (unsigned)pp;
+    }
+    int n = snprintf(out, cap, "%.*s:%u", (int)(hend - h), h, port);
+    return n > 0 && (size_t)n < cap;
+}
+
+int wfh_policy_grant_for_step(const wfh_policy *p, const char *step_id, const char *type,
+                              const json_t *requested, const json_t *narrow,
+                              const struct wfh_value *with, json_t **out)
+{
+    /* A type whose inputs choose its targets ("network": true): where the step names a
+     * target literally (a url in its `with`), check it now, so the refusal can give the
+     * exact line instead of a placeholder. Targets computed at run time are held to
+     * the grant by the runner and the plugin. */
+    const json_t *net = json_object_get(requested, "network");
+    char missing[1024] = "";
+    size_t mlen = 0;
+    for (size_t i = 0; json_is_true(net) && with && with->kind == WFH_V_OBJECT && i < with->n; i++) {
+        const wfh_value *v = with->items[i];
+        const char *u = v && v->kind == WFH_V_LITERAL ? json_string_value(v->literal) : NULL;
+        char target[300];
+        if (!u || !url_target(u, target, sizeof target) || covered(p, type, CAT_NET, target) ||
+            strstr(missing, target))
+            continue;
+        int n = snprintf(missing + mlen, sizeof missing - mlen, "%s%s", mlen ? "," : "", target);
+        mlen += n > 0 && (size_t)n < sizeof missing - mlen ? (size_t)n : 0;
+    }
+    if (mlen) {
+        *out = NULL;
+        return wfh_error_set(WFH_ESECURITY, "step '%s' (%s): its inputs reach %s, which is not "
+                             "granted; to allow it, pass --allow-net=%s or add this line to %s: "
+                             "allow %s --allow-net=%s", step_id, type, missing, missing,
+                             p->path ? p->path : "the policy file (wfhost home/policy)", type,
+                             missing);
+    }
+    return wfh_policy_grant_for(p, step_id, type, requested, narrow, out);
 }

@@ -88,6 +88,18 @@ int wfh_policy_set_workspace(wfh_policy *p, const char *dir);
 int wfh_policy_grant_for(const wfh_policy *p, const char *step_id, const char *type,
                          const json_t *requested, const json_t *narrow, json_t **out);
 
+struct wfh_value;
+/**
+ * As wfh_policy_grant_for, for a workflow step whose inputs are @p with (borrowed, may
+ * be NULL; core/workflow.h): for a type requesting "network": true, every literal URL
+ * among its top-level inputs (http, https, ws, wss, postgres, mysql, redis) must be
+ * covered by the network grant, else WFH_ESECURITY with the exact line naming its
+ * HOST:PORT. Inputs computed by expressions are left to the runner and the plugin.
+ */
+int wfh_policy_grant_for_step(const wfh_policy *p, const char *step_id, const char *type,
+                              const json_t *requested, const json_t *narrow,
+                              const struct wfh_value *with, json_t **out);
+
 /** The file the policy came from (borrowed), or "(built-in)". */
 const char *wfh_policy_path(const wfh_policy *p);
 

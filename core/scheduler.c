@@ -1470,10 +1470,10 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     /* Grants first: a refusal must stop the run before any step has done anything. */
     for (size_t i = 0; opts && opts->policy && i < n; i++) {
         const wfh_type_meta *meta = wf->steps[i].meta;
-        err = wfh_policy_grant_for(opts->policy, wf->steps[i].id,
-                                   meta ? meta->name : wf->steps[i].type,
-                                   meta ? meta->capabilities : NULL, NULL,
-                                   &r->steps[i].sandbox);
+        err = wfh_policy_grant_for_step(opts->policy, wf->steps[i].id,
+                                        meta ? meta->name : wf->steps[i].type,
+                                        meta ? meta->capabilities : NULL, NULL,
+                                        wf->steps[i].with, &r->steps[i].sandbox);
         if (err < 0)
             goto done;
     }

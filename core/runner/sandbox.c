@@ -243,8 +243,17 @@ json_t *wfh_sandbox_report_json(const wfh_sandbox_report *r)
 
 /* ---- the step's side ------------------------------------------------------- */
 
+/* Never above what the runner already has: a lower limit set on wfhost itself (ulimit,
+ * a service's LimitFSIZE=) is stricter than the policy's and stays. */
 static int set_rlimit(int res, uint64_t soft, uint64_t hard)
 {
+    struct rlimit cur;
+    if (getrlimit(res, &cur) == 0 && cur.rlim_max != RLIM_INFINITY) {
+        if (hard > (uint64_t)cur.rlim_max)
+            hard = (uint64_t)cur.rlim_max;
+        if (soft > hard)
+            soft = hard;
+    }
     struct rlimit rl = {(rlim_t)soft, (rlim_t)hard};
     return setrlimit(res, &rl);
 }
@@ -538,7 +547,8 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
     } else if (!*reason && sig == SIGSYS) {
         snprintf(reason, sizeof reason, "killed by seccomp (forbidden system call)");
     } else if (!*reason && sig) {
-        snprintf(reason, sizeof reason, "step crashed: signal %d (%s)", sig, strsignal(sig));
+        /* A plain crash: the runner dies of the same signal below, as it would
+         * unconfined, and the host names the plugin and the signal. */
     } else if (!*reason && step_status == -1) {
         snprintf(reason, sizeof reason, "step vanished without a status");
     } else if (!*reason && !result_seen) {

@@ -36,18 +36,35 @@ steps:
     uses: http
     with: {url: 'http://127.0.0.1:9/'}
 Y
+# Where the step's url is a literal, the refusal names its HOST:PORT and the exact line.
 run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/net.yaml"
 expect_rc 3 "a step type that asks for more than the policy grants"
-expect_in "$T/err" "step 'fetch' \\(http\\): requested but not granted" "the refusal names the step"
-expect_in "$T/err" "add this line to $T/strict.policy: allow http --allow-net" "and the line to add"
+expect_in "$T/err" "step 'fetch' \\(http\\): its inputs reach 127.0.0.1:9, which is not granted" \
+  "the refusal names the step and its target"
+expect_in "$T/err" "pass --allow-net=127.0.0.1:9 or add this line to $T/strict.policy: allow http --allow-net=127.0.0.1:9$" \
+  "and the line to add"
 [ -s "$T/out" ] && fail "no JSON for a run that never started"
 
-# "network": true (targets chosen by inputs) is satisfied by a HOST:PORT list: add the
-# line the message asked for with the step's target: the run starts (nothing listens).
+# A url computed by an expression: "network": true (targets chosen by inputs) still
+# needs a network grant; the line to add has a HOST:PORT placeholder.
+cat >"$T/dyn.yaml" <<'Y'
+name: dynamic
+steps:
+  - id: fetch
+    uses: http
+    with: {url: "${{ format('http://127.0.0.1:{0}/', 9) }}"}
+Y
+run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/dyn.yaml"
+expect_rc 3 "a computed target with no network grant"
+expect_in "$T/err" "step 'fetch' \\(http\\): requested but not granted: --allow-net=HOST:PORT" \
+  "the refusal says what is missing"
 expect_in "$T/err" "allow http --allow-net=HOST:PORT$" "the line to add ends the message"
+
+# Add exactly the line the literal refusal asked for: the run starts (nothing listens).
+run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/net.yaml"
 line=$(sed -n 's/.*: \(allow http .*\)$/\1/p' "$T/err" | head -n 1)
 [ -n "$line" ] || fail "no allow line in: $(cat "$T/err")"
-echo "${line/HOST:PORT/127.0.0.1:9}" >>"$T/strict.policy"
+echo "$line" >>"$T/strict.policy"
 run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/net.yaml"
 expect_eq "$(json "$T/out" '["steps"]["fetch"]["attempt_history"][0]["sandbox"]["profile"]')" "strict" \
   "the same run once the policy grants it"

@@ -16,7 +16,7 @@ steps:
     with:
       run: |
         # double fork + setsid: the grandchild is in no process group of ours
-        setsid sh -c 'sleep 30 & echo \$! > "$T/grandchild.pid"; wait' &
+        setsid sh -c 'sleep 30.$$ & echo \$! > "$T/grandchild.pid"; wait' &
         sleep 30
   - id: by_default
     uses: shell
@@ -50,12 +50,10 @@ expect_in "$T/err" 'TIME hang' "shown as timed out"
 d=$(json "$T/out" '["steps"]["hang"]["duration_ms"]')
 [ "$d" -ge 650 ] || fail "hang ended after $d ms, before its 700ms timeout"
 [ -s "$T/grandchild.pid" ] || fail "the grandchild never started"
-gp=$(cat "$T/grandchild.pid" 2>/dev/null || echo "")
-if [ -n "$gp" ]; then
-  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$gp" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$gp" 2>/dev/null; then
-    fail "the setsid'd grandchild $gp survived the timeout"
-    kill -9 "$gp" 2>/dev/null
-  fi
+# Found by its command line: under the strict sandbox its pid is the pid namespace's.
+for _ in 1 2 3 4 5 6 7 8 9 10; do pgrep -xf "sleep 30.$$" >/dev/null || break; sleep 0.1; done
+if gp=$(pgrep -xf "sleep 30.$$"); then
+  fail "the setsid'd grandchild $gp survived the timeout"
+  kill -9 $gp 2>/dev/null
 fi
 done_testing

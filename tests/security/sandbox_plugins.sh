@@ -52,9 +52,9 @@ steps:
 Y
 run "$WFH" exec --json "$T/get.yaml"
 expect_rc 3 "http with no network grant"
-expect_in "$T/err" "step 'fetch' \\(http\\): requested but not granted: --allow-net=HOST:PORT" \
-  "the refusal names the step and what is missing"
-expect_in "$T/err" "allow http --allow-net=HOST:PORT$" "and ends with the line to add"
+expect_in "$T/err" "step 'fetch' \\(http\\): its inputs reach 127.0.0.1:$PORT, which is not granted" \
+  "the refusal names the step and its literal target"
+expect_in "$T/err" "allow http --allow-net=127.0.0.1:$PORT$" "and ends with the line to add"
 run "$WFH" exec --json --allow-net=127.0.0.1:$PORT "$T/get.yaml"
 expect_rc 0 "http with its port granted on the command line"
 expect_eq "$(json "$T/out" '["steps"]["fetch"]["outputs"]["body"]')" "hello from the host" \
@@ -65,6 +65,17 @@ expect_eq "$(json "$T/out" '["steps"]["fetch"]["attempt_history"][0]["sandbox"][
   "no network namespace: Landlock holds it to the granted port"
 printf 'allow http --allow-net=127.0.0.1:1\n' >"$T/other.policy"
 run "$WFH" exec --json --policy "$T/other.policy" "$T/get.yaml"
+expect_rc 3 "a literal target outside the grant is refused before the run"
+# A computed target outside the grant: the run starts, the plugin refuses it from its
+# grant, and the step reaches nothing.
+cat >"$T/dyn.yaml" <<Y
+name: dyn
+steps:
+  - id: fetch
+    uses: http
+    with: {url: "\${{ format('http://127.0.0.1:{0}/', $PORT) }}"}
+Y
+run "$WFH" exec --json --policy "$T/other.policy" "$T/dyn.yaml"
 expect_rc 1 "http granted another port"
 expect_eq "$(json "$T/out" '["steps"]["fetch"]["status"]')" failed "the step fails"
 expect_not_in "$T/out" 'hello from the host' "and reached nothing"

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "policy.h"
+#include "workflow.h"
 
 static wfh_policy *policy_of(const char *text)
 {
@@ -187,6 +188,56 @@ static void test_narrowing_only_tightens(void **state)
     wfh_policy_free(p);
 }
 
+/* A step's literal url is checked against the network grant before the run, with the
+ * exact line to add; a computed one (a template) is left to the runner and plugin. */
+static void test_literal_targets(void **state)
+{
+    (void)state;
+    wfh_policy *p = policy_of("allow http --allow-net=api.example.com:443,db.local\n");
+    json_t *c = caps("{\"network\":true}"), *out = NULL;
+    wfh_value lit = {.kind = WFH_V_LITERAL}, tmpl = {.kind = WFH_V_TMPL}, num = {.kind = WFH_V_LITERAL};
+    wfh_value *items[3] = {&lit, &tmpl, &num};
+    char *keys[3] = {"url", "other", "n"};
+    wfh_value with = {.kind = WFH_V_OBJECT, .n = 3, .items = items, .keys = keys};
+    num.literal = json_integer(5);
+    static const struct { const char *url; int ok; const char *target; } cases[] = {
+        {"https://api.example.com/v1", 1, NULL},           /* default port 443 */
+        {"https://user:pw@api.example.com:443/x?y", 1, NULL},
+        {"http://db.local:8080/", 1, NULL},                /* a host grant covers its ports */
+        {"http://api.example.com/", 0, "api.example.com:80"},
+        {"https://evil.example.com:8443/", 0, "evil.example.com:8443"},
+        {"http://[::1]:9/", 0, "[::1]:9"},
+        {"postgres://u@127.0.0.1/db", 0, "127.0.0.1:5432"},
+        {"sqlite:///tmp/x.db", 1, NULL},                   /* not a network scheme */
+        {"not a url", 1, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lit.literal = json_string(cases[i].url);
+        int err = wfh_policy_grant_for_step(p, "s", "http", c, NULL, &with, &out);
+        if (cases[i].ok) {
+            assert_int_equal(err, 0);
+            json_decref(out);
+        } else {
+            char line[128];
+            assert_int_equal(err, WFH_ESECURITY);
+            assert_null(out);
+            snprintf(line, sizeof line, "allow http --allow-net=%s", cases[i].target);
+            const char *m = wfh_error_last();
+            assert_string_equal(m + strlen(m) - strlen(line), line);
+        }
+        json_decref(lit.literal);
+    }
+    /* --allow-net alone covers any literal target */
+    lit.literal = json_string("https://evil.example.com:8443/");
+    assert_int_equal(wfh_policy_allow_flag(p, "--allow-net"), 0);
+    assert_int_equal(wfh_policy_grant_for_step(p, "s", "http", c, NULL, &with, &out), 0);
+    json_decref(out);
+    json_decref(lit.literal);
+    json_decref(num.literal);
+    json_decref(c);
+    wfh_policy_free(p);
+}
+
 static void test_load_missing_and_explicit(void **state)
 {
     (void)state;
@@ -208,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_coverage_rules),
         cmocka_unit_test(test_grants_reach_the_step),
         cmocka_unit_test(test_narrowing_only_tightens),
+        cmocka_unit_test(test_literal_targets),
         cmocka_unit_test(test_load_missing_and_explicit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
