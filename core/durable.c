@@ -340,9 +340,17 @@ int wfh_durable_create(wfh_durable *d, const char *run_id)
     }
     wfh_store_run_new rn = {.workflow = d->wf->name, .file_path = path, .file_hash = hash,
                             .id = run_id, .inputs_json = inputs};
-        if ((err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_create(d->st, &rn, &id))) < 0)
-        goto done;
+    /* created and running: one commit, one fsync (nothing acts on either in between) */
+    int was_grouped = d->grouped;
+    d->grouped = 1;
+    if ((err = wfh_store_group(d->st, 1)) == 0 &&
+        (err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_create(d->st, &rn, &id))) == 0)
         err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_set_state(d->st, run_id, WFH_STATE_RUNNING, NULL));
+    if (!was_grouped) {
+        d->grouped = 0;
+        int cerr = group_end(d, wfh_store_group(d->st, 0));
+        err = err < 0 ? err : cerr;
+    }
 done:
     free(path);
     free(hash);
@@ -479,14 +487,14 @@ int wfh_durable_finish(wfh_durable *d, int run_err, const char *error)
     wfh_state s = run_err == 0                ? WFH_STATE_SUCCEEDED
                   : run_err == WFH_ECANCELLED ? WFH_STATE_CANCELLED
                                               : WFH_STATE_FAILED;
-    int err = 0;
-    if (d->grouped) { /* what the last turn grouped, then one transaction per call again */
-        d->grouped = 0;
-        err = group_end(d, wfh_store_group(d->st, 0));
-    }
-    if (err == 0)
-        err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_set_state(d->st, d->run_id, s,
+    int err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_set_state(d->st, d->run_id, s,
                                                    run_err == 0 ? NULL : error));
+    if (d->grouped) { /* the run's end with the last turn's changes: one commit; then one
+                         transaction per call again */
+        d->grouped = 0;
+        int cerr = group_end(d, wfh_store_group(d->st, 0));
+        err = err < 0 ? err : cerr;
+    }
     if (err < 0)
         snprintf(d->finish_error, sizeof d->finish_error, "%s", wfh_error_last());
     return err;
