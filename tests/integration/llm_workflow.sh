@@ -44,7 +44,7 @@ cd "$T"
 NET="--allow-net=127.0.0.1:$P,127.0.0.1:$L,127.0.0.1:$K"
 run "$WFH" exec flow.yaml --json
 expect_rc 3 "no network grant: refused before anything runs"
-expect_in "$T/err" "step 'fetch' \\(http\\): requested but not granted: --allow-net" "the refusal says what to grant"
+expect_in "$T/err" "step 'fetch' \\(http\\): .*--allow-net" "the refusal says what to grant"
 run "$WFH" exec flow.yaml --json "$NET"
 expect_rc 0 "fetch and summarize"
 expect_eq "$(json "$T/out" '["steps"]["fetch"]["outputs"]["status"]')" 200 "http status through exec"
@@ -98,9 +98,12 @@ run "$WFH" exec sandboxed.yaml --policy "$T/policy-nohttp"
 expect_rc 3 "no grant for http: refused before anything runs"
 
 # The grant is by host:port, and the plugin itself refuses a target the grant does not
-# name (the kernel's Landlock rules know ports, not addresses): a grant of the right
-# port on another address fails the step with the target, the grant and the fix named.
-sed "s|http://127.0.0.1:$P/json|http://127.0.0.2:$P/json|" "$T/sandboxed.yaml" >"$T/elsewhere.yaml"
+# name (the kernel's Landlock rules know ports, not addresses): a URL computed at run
+# time, which the host cannot check ahead, on the right port of another address fails
+# the step with the target, the grant and the fix named.
+sed "s|http://127.0.0.1:$P/json|http://\${{ env.TARGET }}/json|; s|^steps:|env: { TARGET: '127.0.0.2:$P' }\nsteps:|" \
+    "$T/sandboxed.yaml" >"$T/elsewhere.yaml"
+grep -q 'env.TARGET' "$T/elsewhere.yaml" || fail "elsewhere.yaml not made"
 n0=$(lines "$T/http.log")
 run "$WFH" exec elsewhere.yaml --policy "$T/policy" --workspace "$T/ws"
 expect_rc 1 "a target outside the host:port grant fails the step"
