@@ -207,6 +207,12 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         }
     }
 
+    /* Confined as exec confines: --policy, else the home's policy, else built-in. A bad
+     * flag or policy file is a usage error before anything is opened. */
+    if ((err = wfh_policy_for_run(home, policy_path, allows, n_allows, workspace, &policy)) < 0)
+        goto done;
+    workspace = wfh_policy_workspace(policy);
+
     /* The store must exist: resuming never creates one. */
     if ((err = wfh_durable_open_store(home, WFH_STORE_NO_CREATE, &store)) < 0)
         goto done;
@@ -263,11 +269,6 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         (err = wfh_durable_check_file(dur, rec, allow_changed, &changed)) < 0)
         goto done;
     (void)wfh_durable_open_logs(dur, home); /* else logs share the state handle */
-    /* Confined as exec confines: --policy, else the home's policy, else built-in. */
-    if ((err = wfh_policy_for_run(home, policy_path, allows, n_allows, workspace, &policy)) < 0)
-        goto done;
-    workspace = wfh_policy_workspace(policy);
-
     wfh_run_opts opts = {
         .concurrency = concurrency,
         .workspace = workspace,

@@ -74,4 +74,23 @@ expect_eq "$(cat "$OUT/other/y" 2>/dev/null)" "yes" "--allow-write reached the s
 run "$WFH" exec --policy "$T/policy2" --allow-everything "$T/flow2.yaml"
 expect_rc 2 "unknown --allow flag"
 expect_in "$T/err" "--allow-everything: unknown grant" "names the flag"
+
+# Strict by default, with no policy anywhere: the same write is refused by the kernel,
+# and `wfhost retry` with the grant the run lacked runs the failed step again, confined
+# with it; the run store keeps each attempt's report.
+rm -f "$OUT/other/y"
+run "$WFH" exec --json --workspace "$T/ws" "$T/flow2.yaml"
+expect_rc 1 "no policy, no flag: refused"
+expect_in "$T/err" "other/y: $DENIED" "by the kernel"
+id=$(json "$T/out" '["run_id"]')
+run "$WFH" retry --json --workspace "$T/ws" --allow-write="$OUT/other" "$id"
+expect_rc 0 "retry --allow-write"
+expect_eq "$(cat "$OUT/other/y" 2>/dev/null)" "yes" "the retried step wrote with the grant"
+run "$WFH" runs show "$id"
+expect_rc 0 "runs show"
+expect_in "$T/out" "^    sandbox: strict: pid, mount, net namespaces; landlock ABI [0-9]+; seccomp; no_new_privs" \
+  "runs show prints what confined each attempt"
+[ "$(grep -c '^    sandbox: strict' "$T/out")" = 2 ] || fail "both attempts' reports are stored: $(cat "$T/out")"
+run "$WFH" retry --allow-bogus=1 "$id"
+expect_rc 2 "retry with an unknown --allow flag"
 done_testing
