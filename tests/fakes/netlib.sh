@@ -13,6 +13,11 @@
 #   out PATH                       an output, e.g. out '["status"]'
 #   expect_st N "what"             asserts the status class
 #   lines FILE                     number of lines in FILE (0 if missing)
+#   idem_keys LOG N PATH           of the requests logged by httpfake after line N of
+#                                  LOG whose path contains PATH: "count distinct set|none"
+#                                  for their Idempotency-Key headers
+#   make_tls_certs DIR             a CA (ca.pem) and a server certificate for localhost
+#                                  and 127.0.0.1 it signed (srv.pem, srv.key) in DIR
 # Proxies are unset: no test may leave the machine.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 RUNNER=${WFH_BUILD:?}/bin/wfhost-runner
@@ -95,3 +100,21 @@ expect_st() {
 }
 
 lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+
+idem_keys() {
+    tail -n +"$(($2 + 1))" "$1" | python3 -c '
+import json, sys
+ks = [json.loads(l)["headers"].get("idempotency-key") for l in sys.stdin if sys.argv[1] in json.loads(l)["path"]]
+print(len(ks), len(set(ks)), "none" if None in ks else "set")' "$3"
+}
+
+make_tls_certs() {
+    (cd "$1" &&
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+            -subj "/CN=wfhost test CA" >/dev/null 2>&1 &&
+        openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj "/CN=localhost" \
+            >/dev/null 2>&1 &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext &&
+        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem \
+            -days 2 -extfile san.ext >/dev/null 2>&1) || fail "make_tls_certs $1"
+}

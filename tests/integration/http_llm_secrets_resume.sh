@@ -93,9 +93,5 @@ id=$(head -n 1 "$T/idem.err" | sed -n 's/^run \([0-9A-Z]*\) (idem-resume)$/\1/p'
 run "$WFH" resume "$id" --json "$NET"
 expect_rc 0 "resumed run finishes"
 expect_eq "$(json "$T/out" '["steps"]["order"]["status"]')" succeeded "the order step succeeded after resume"
-keys=$(tail -n +"$((n0 + 1))" "$T/http.log" | python3 -c '
-import json, sys
-ks = [json.loads(l)["headers"].get("idempotency-key") for l in sys.stdin if "/slow" in l]
-print(len(ks), len(set(ks)), "none" if None in ks else "set")')
-expect_eq "$keys" "2 1 set" "two requests (killed, resumed), one idempotency key"
+expect_eq "$(idem_keys "$T/http.log" "$n0" /slow)" "2 1 set" "two requests (killed, resumed), one idempotency key"
 done_testing

@@ -41,14 +41,7 @@ step http '{"url":"'$U'/big.txt","max_response_bytes":100000,"on_oversize":"trun
 expect_eq "$(out '["truncated"]')" true "truncation against a real server"
 
 # TLS from OpenSSL's own server: a CA and a server certificate for 127.0.0.1 made here.
-cd "$T" || exit 1
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
-    -subj "/CN=wfhost stock CA" >/dev/null 2>&1 || fail "CA"
-openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj "/CN=localhost" \
-    >/dev/null 2>&1 || fail "CSR"
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext
-openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem \
-    -days 2 -extfile san.ext >/dev/null 2>&1 || fail "server cert"
+make_tls_certs "$T"
 cd "$T/www" || exit 1
 openssl s_server -accept 127.0.0.1:0 -cert "$T/srv.pem" -key "$T/srv.key" -WWW \
     >"$T/s_server.log" 2>&1 &

@@ -16,13 +16,7 @@ expect_st 3 "llm refuses an unknown CA, permanently"
 done_testing; }
 
 cd "$T"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
-    -subj "/CN=wfhost test CA" >/dev/null 2>&1 || fail "CA"
-openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj "/CN=localhost" \
-    >/dev/null 2>&1 || fail "CSR"
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext
-openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem \
-    -days 2 -extfile san.ext >/dev/null 2>&1 || fail "server cert"
+make_tls_certs "$T"
 # A second CA that did not sign the server.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 2 \
     -subj "/CN=other CA" >/dev/null 2>&1 || fail "other CA"

@@ -138,11 +138,7 @@ expect_eq "$(json "$T/out" '["steps"]["flaky"]["attempts"]')" 3 "transient 503 r
 expect_eq "$(json "$T/out" '["steps"]["missing"]["attempts"]')" 1 "permanent 404 not retried"
 ms=$(( (t1 - t0) / 1000000 ))
 [ "$ms" -ge 2000 ] || fail "Retry-After: 1 not honoured between 3 attempts (${ms} ms)"
-keys=$(tail -n +"$((n0 + 1))" "$T/http.log" | python3 -c '
-import json, sys
-ks = [json.loads(l)["headers"].get("idempotency-key") for l in sys.stdin if "/status/503" in l]
-print(len(ks), len(set(ks)), "none" if None in ks else "set")')
-expect_eq "$keys" "3 1 set" "three attempts, one idempotency key"
+expect_eq "$(idem_keys "$T/http.log" "$n0" /status/503)" "3 1 set" "three attempts, one idempotency key"
 
 # A JSON answer that fails its schema is transient, so the host's retry asks again.
 cat >"$T/schema-retry.yaml" <<Y
