@@ -116,7 +116,7 @@ PY
 
 # A schema-1 store (no runs.inputs) still opens: it is upgraded, and a run recorded in
 # it resumes with the workflow's defaults, as it was started with.
-rm -rf "$T/home"
+rm -rf "$T/home" && cp -a "$WFH_TEST_REGISTRY" "$T/home" # a fresh store; plugins from the registry
 run "$WFH" exec "${H[@]}" --json "$T/flow.yaml"
 expect_rc 0 "defaults run"
 want_defaults=$(outputs "$T/out")
