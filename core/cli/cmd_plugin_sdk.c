@@ -125,8 +125,8 @@ static int sdk_run_attempt(const wfh_attempt_spec *spec, const wfh_attempt_hooks
 
 static const char *status_name(int s)
 {
-    static const char *const names[] = {"ok", "failed", "transient", "permanent", "timeout", "invalid input",
-                                        "cancelled"};
+    static const char *const names[] = {"ok",      "failed",        "transient", "permanent",
+                                        "timeout", "invalid input", "cancelled"};
     return s >= 0 && s <= WFH_STEP_CANCELLED ? names[s] : "unknown";
 }
 
@@ -136,7 +136,8 @@ static char *abs_file(const char *cmd, const char *path, int *err)
     char *r = realpath(path, NULL);
     struct stat st;
     if (!r || stat(r, &st) < 0 || !S_ISREG(st.st_mode)) {
-        *err = wfh_error_set(WFH_EUSAGE, "%s: %s: %s", cmd, path, r ? "not a regular file" : strerror(errno));
+        *err = wfh_error_set(WFH_EUSAGE, "%s: %s: %s", cmd, path,
+                             r ? "not a regular file" : strerror(errno));
         free(r);
         return NULL;
     }
@@ -147,8 +148,8 @@ static char *abs_file(const char *cmd, const char *path, int *err)
  * declares (plus the workspace), from @p policy_path's policy or, when NULL and
  * @p exact, from an empty policy that grants every declared capability, so the step
  * runs confined to its own declaration. */
-static int sdk_grant(const char *policy_path, int exact, char **allows, size_t n_allows, const char *workspace,
-                     const char *type, const json_t *caps, json_t **out)
+static int sdk_grant(const char *policy_path, int exact, char **allows, size_t n_allows,
+                     const char *workspace, const char *type, const json_t *caps, json_t **out)
 {
     wfh_policy *pol = NULL; /* owned */
     int err = exact ? wfh_policy_new(&pol) : wfh_policy_load(policy_path, &pol);
@@ -157,8 +158,9 @@ static int sdk_grant(const char *policy_path, int exact, char **allows, size_t n
     if (err == 0 && exact && json_is_object(caps)) {
         static const struct {
             const char *key, *flag;
-        } cat[] = {{"network", "--allow-net="}, {"run", "--allow-run="}, {"read", "--allow-read="},
-                   {"write", "--allow-write="}, {"env", "--allow-env="}, {"secrets", "--allow-env="}};
+        } cat[] = {{"network", "--allow-net="}, {"run", "--allow-run="},
+                   {"read", "--allow-read="},   {"write", "--allow-write="},
+                   {"env", "--allow-env="},     {"secrets", "--allow-env="}};
         for (size_t c = 0; err == 0 && c < sizeof cat / sizeof cat[0]; c++) {
             const json_t *v = json_object_get(caps, cat[c].key);
             if (json_is_true(v)) {
@@ -258,8 +260,8 @@ int cmd_plugin_run(int argc, char **argv)
     char **allows = NULL; /* owned array of borrowed strings */
     size_t n_allows = 0;
     int err = 0, rc = WFH_EXIT_OK;
-    char *path = NULL, *cwd = NULL;  /* owned */
-    wfh_catalog *cat = NULL;         /* owned */
+    char *path = NULL, *cwd = NULL;                      /* owned */
+    wfh_catalog *cat = NULL;                             /* owned */
     json_t *inputs = NULL, *env = NULL, *sandbox = NULL; /* owned */
     wfh_attempt_result res;
     memset(&res, 0, sizeof res);
@@ -288,7 +290,8 @@ int cmd_plugin_run(int argc, char **argv)
             char *end;
             timeout_s = strtod(argv[++i], &end);
             if (*end || !(timeout_s > 0) || timeout_s > 1e7) {
-                err = wfh_error_set(WFH_EUSAGE, "plugin run: --timeout %s: want a number of seconds > 0", argv[i]);
+                err = wfh_error_set(
+                    WFH_EUSAGE, "plugin run: --timeout %s: want a number of seconds > 0", argv[i]);
                 goto done;
             }
         } else if (!strncmp(a, "--allow-", 8)) {
@@ -313,10 +316,12 @@ int cmd_plugin_run(int argc, char **argv)
         goto done;
     }
     if (!dev && !isatty(STDIN_FILENO)) {
-        err = wfh_error_set(WFH_ESECURITY, "plugin run: refusing to run the unsigned plugin %s: stdin is not a "
-                            "terminal, and this development command is meant for a person at one (pass --dev "
-                            "to run it from a script; install it with 'wfhost plugin install' for real runs)",
-                            file);
+        err = wfh_error_set(
+            WFH_ESECURITY,
+            "plugin run: refusing to run the unsigned plugin %s: stdin is not a "
+            "terminal, and this development command is meant for a person at one (pass --dev "
+            "to run it from a script; install it with 'wfhost plugin install' for real runs)",
+            file);
         goto done;
     }
     if (!(path = abs_file("plugin run", file, &err)))
@@ -325,8 +330,12 @@ int cmd_plugin_run(int argc, char **argv)
     json_error_t jerr;
     inputs = json_loads(with, JSON_REJECT_DUPLICATES, &jerr);
     if (!inputs || !json_is_object(inputs)) {
-        err = inputs ? wfh_error_set(WFH_EUSAGE, "plugin run: --with: want a JSON object, like '{\"name\": \"x\"}'")
-                     : wfh_error_set(WFH_EUSAGE, "plugin run: --with:%d:%d: %s", jerr.line, jerr.column, jerr.text);
+        err =
+            inputs
+                ? wfh_error_set(WFH_EUSAGE,
+                                "plugin run: --with: want a JSON object, like '{\"name\": \"x\"}'")
+                : wfh_error_set(WFH_EUSAGE, "plugin run: --with:%d:%d: %s", jerr.line, jerr.column,
+                                jerr.text);
         goto done;
     }
 
@@ -334,7 +343,8 @@ int cmd_plugin_run(int argc, char **argv)
     if ((err = wfh_catalog_open_unsigned(paths, 1, &cat)) < 0)
         goto done;
     if (cat->n_plugins != 1) {
-        err = wfh_error_set(WFH_EABI, "plugin run: %s could not be loaded (the reason is above)", file);
+        err = wfh_error_set(WFH_EABI, "plugin run: %s could not be loaded (the reason is above)",
+                            file);
         goto done;
     }
     const wfh_plugin_meta *pm = &cat->plugins[0];
@@ -349,8 +359,9 @@ int cmd_plugin_run(int argc, char **argv)
             int m = snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", pm->types[i].name);
             o += m > 0 ? (size_t)m : 0;
         }
-        err = wfh_error_set(WFH_EUSAGE, type ? "plugin run: plugin %s has no step type '%s' (it has: %s)"
-                                             : "plugin run: plugin %s has several step types: name one (%s%s)",
+        err = wfh_error_set(WFH_EUSAGE,
+                            type ? "plugin run: plugin %s has no step type '%s' (it has: %s)"
+                                 : "plugin run: plugin %s has several step types: name one (%s%s)",
                             pm->name, type ? type : "", list);
         goto done;
     }
@@ -360,16 +371,20 @@ int cmd_plugin_run(int argc, char **argv)
     wfh_schema_opts so = {.report = run_schema_report, .ud = &sc, .root = "with"};
     int np = wfh_schema_validate(tm->input_schema, inputs, &so);
     if (np != 0) {
-        err = np < 0 ? np : wfh_error_set(WFH_EINVAL, "plugin run: %d problem(s) in --with for step type %s", np,
-                                          tm->name);
+        err = np < 0 ? np
+                     : wfh_error_set(WFH_EINVAL,
+                                     "plugin run: %d problem(s) in --with for step type %s", np,
+                                     tm->name);
         goto done;
     }
 
     if (!workspace && !(workspace = cwd = getcwd(NULL, 0))) {
-        err = wfh_error_set(WFH_EIO, "plugin run: cannot name the current directory: %s", strerror(errno));
+        err = wfh_error_set(WFH_EIO, "plugin run: cannot name the current directory: %s",
+                            strerror(errno));
         goto done;
     }
-    if ((err = sdk_grant(policy_path, 0, allows, n_allows, workspace, tm->name, tm->capabilities, &sandbox)) < 0)
+    if ((err = sdk_grant(policy_path, 0, allows, n_allows, workspace, tm->name, tm->capabilities,
+                         &sandbox)) < 0)
         goto done;
 
     char run_id[64];
@@ -399,8 +414,8 @@ int cmd_plugin_run(int argc, char **argv)
         goto done;
     have_res = 1;
     if (as_json) {
-        json_t *j = json_pack("{s:s, s:s?, s:O, s:O?}", "status", status_name(res.status), "error", res.error,
-                              "outputs", res.outputs, "sandbox", res.sandbox);
+        json_t *j = json_pack("{s:s, s:s?, s:O, s:O?}", "status", status_name(res.status), "error",
+                              res.error, "outputs", res.outputs, "sandbox", res.sandbox);
         char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         json_decref(j);
         if (s)
@@ -413,8 +428,8 @@ int cmd_plugin_run(int argc, char **argv)
         free(s);
     }
     if (res.status != WFH_STEP_OK) {
-        fprintf(stderr, "wfhost plugin run: %s (%s): %s: %s\n", tm->name, pm->name, status_name(res.status),
-                res.error ? res.error : "no message");
+        fprintf(stderr, "wfhost plugin run: %s (%s): %s: %s\n", tm->name, pm->name,
+                status_name(res.status), res.error ? res.error : "no message");
         rc = res.status == WFH_STEP_INVALID_INPUT ? WFH_EXIT_INVALID
              : res.status == WFH_STEP_CANCELLED   ? WFH_EXIT_CANCELLED
                                                   : WFH_EXIT_FAILED;
@@ -458,7 +473,8 @@ static void report(check_report *r, int result, const char *check, const char *f
         r->warnings++;
     if (r->json)
         json_array_append_new(r->checks, json_pack("{s:s, s:s, s:s}", "check", check, "result",
-                                                   result == CHK_FAIL ? "fail" : label[result], "detail", detail));
+                                                   result == CHK_FAIL ? "fail" : label[result],
+                                                   "detail", detail));
     else
         printf("  %-4s  %s: %s\n", label[result], check, detail);
 }
@@ -477,8 +493,8 @@ static int valid_output_name(const char *s)
     if (!s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
         return 0;
     for (s++; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
-              *s == '-'))
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-'))
             return 0;
     return 1;
 }
@@ -488,7 +504,8 @@ static int valid_env_name(const char *s)
     if (!s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
         return 0;
     for (s++; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
             return 0;
     return 1;
 }
@@ -513,12 +530,14 @@ static int caps_problem(const json_t *caps, char *why, size_t n)
     }
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)caps, k, v) {
+    json_object_foreach((json_t *)caps, k, v)
+    {
         int is_path = !strcmp(k, "run") || !strcmp(k, "read") || !strcmp(k, "write");
         int is_name = !strcmp(k, "env") || !strcmp(k, "secrets");
         int is_net = !strcmp(k, "network");
         if (!is_path && !is_name && !is_net) {
-            snprintf(why, n, "unknown member \"%s\" (known: network, run, read, write, env, secrets)", k);
+            snprintf(why, n,
+                     "unknown member \"%s\" (known: network, run, read, write, env, secrets)", k);
             return -1;
         }
         if (is_net && json_is_boolean(v))
@@ -529,11 +548,12 @@ static int caps_problem(const json_t *caps, char *why, size_t n)
         }
         for (size_t i = 0; i < json_array_size(v); i++) {
             const char *s = json_string_value(json_array_get(v, i));
-            const char *want = !s                                ? "a string"
-                               : is_path && s[0] != '/'          ? "an absolute path"
-                               : is_name && !valid_env_name(s)   ? "a variable name ([A-Za-z_][A-Za-z0-9_]*)"
-                               : is_net && !valid_host_port(s)   ? "\"host:port\""
-                                                                 : NULL;
+            const char *want = !s                       ? "a string"
+                               : is_path && s[0] != '/' ? "an absolute path"
+                               : is_name && !valid_env_name(s)
+                                   ? "a variable name ([A-Za-z_][A-Za-z0-9_]*)"
+                               : is_net && !valid_host_port(s) ? "\"host:port\""
+                                                               : NULL;
             if (want) {
                 char *j = short_json(json_array_get(v, i));
                 snprintf(why, n, "%s[%zu] = %s: want %s", k, i, j, want);
@@ -578,7 +598,8 @@ static json_t *gen_valid(const json_t *s, int all, int depth)
         type = json_object_get(s, "properties") ? "object" : "string";
     if (!strcmp(type, "object")) {
         json_t *o = json_object();
-        const json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required");
+        const json_t *props = json_object_get(s, "properties"),
+                     *req = json_object_get(s, "required");
         const char *k;
         json_t *ps;
         /* What is required: "required", and that of the first oneOf/anyOf branch
@@ -593,11 +614,13 @@ static json_t *gen_valid(const json_t *s, int all, int depth)
             for (size_t i = 0; i < json_array_size(reqs[r]); i++) {
                 const char *name = json_string_value(json_array_get(reqs[r], i));
                 if (name && !json_object_get(o, name))
-                    json_object_set_new(o, name, gen_valid(json_object_get(props, name), all, depth + 1));
+                    json_object_set_new(o, name,
+                                        gen_valid(json_object_get(props, name), all, depth + 1));
             }
         /* Then each optional property that keeps the object valid (one of two
          * alternatives, say, but not both). */
-        json_object_foreach((json_t *)props, k, ps) {
+        json_object_foreach((json_t *)props, k, ps)
+        {
             if (!all || json_object_get(o, k))
                 continue;
             json_t *val = gen_valid(ps, all, depth + 1);
@@ -618,8 +641,10 @@ static json_t *gen_valid(const json_t *s, int all, int depth)
         return a;
     }
     if (!strcmp(type, "integer") || !strcmp(type, "number")) {
-        const json_t *mn = json_object_get(s, "minimum"), *xmn = json_object_get(s, "exclusiveMinimum");
-        const json_t *mx = json_object_get(s, "maximum"), *xmx = json_object_get(s, "exclusiveMaximum");
+        const json_t *mn = json_object_get(s, "minimum"),
+                     *xmn = json_object_get(s, "exclusiveMinimum");
+        const json_t *mx = json_object_get(s, "maximum"),
+                     *xmx = json_object_get(s, "exclusiveMaximum");
         double x = 1;
         if (json_is_number(mn))
             x = json_number_value(mn);
@@ -662,7 +687,8 @@ static int count_problems(const json_t *schema, const json_t *inst)
 /* A value of a type that @p ps does not allow, or NULL if every candidate fits. */
 static json_t *wrong_type_for(const json_t *ps)
 {
-    json_t *cands[] = {json_string("wfh-check"), json_integer(12345), json_array(), json_object(), json_true()};
+    json_t *cands[] = {json_string("wfh-check"), json_integer(12345), json_array(), json_object(),
+                       json_true()};
     json_t *pick = NULL;
     for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
         if (!pick && count_problems(ps, cands[i]) > 0)
@@ -683,7 +709,8 @@ typedef struct check_case {
 static size_t gen_invalid(const json_t *schema, const json_t *good, check_case *out, size_t max)
 {
     size_t n = 0;
-    const json_t *req = json_object_get(schema, "required"), *props = json_object_get(schema, "properties");
+    const json_t *req = json_object_get(schema, "required"),
+                 *props = json_object_get(schema, "properties");
     for (size_t i = 0; i < json_array_size(req) && n < max; i++) {
         const char *k = json_string_value(json_array_get(req, i));
         json_t *v = k ? json_deep_copy(good) : NULL;
@@ -696,7 +723,8 @@ static size_t gen_invalid(const json_t *schema, const json_t *good, check_case *
     }
     const char *k;
     json_t *ps;
-    json_object_foreach((json_t *)props, k, ps) {
+    json_object_foreach((json_t *)props, k, ps)
+    {
         if (n >= max)
             break;
         json_t *bad = wrong_type_for(ps), *v = bad ? json_deep_copy(good) : NULL;
@@ -713,7 +741,8 @@ static size_t gen_invalid(const json_t *schema, const json_t *good, check_case *
     }
     if (n < max && json_is_false(json_object_get(schema, "additionalProperties"))) {
         json_t *v = json_deep_copy(good);
-        if (v && json_object_set_new(v, "wfh_check_unknown", json_true()) == 0 && count_problems(schema, v) > 0) {
+        if (v && json_object_set_new(v, "wfh_check_unknown", json_true()) == 0 &&
+            count_problems(schema, v) > 0) {
             snprintf(out[n].what, sizeof out[n].what, "with an unknown input 'wfh_check_unknown'");
             out[n].lenient = 1;
             out[n++].inputs = v;
@@ -772,8 +801,8 @@ static void check_on_log(void *ud, wfh_attempt *a, int level, const char *msg, s
  * (2: only an unknown member, which the host refuses before any step runs, so a step
  * that ignores it gets a warning: ignoring unknown members is the forward-compatible
  * JSON habit). Returns the status, or -1 for a crash. */
-static int check_one(check_report *r, const check_run *cr, const wfh_type_meta *tm, const json_t *sandbox,
-                     const char *what, json_t *inputs, int invalid)
+static int check_one(check_report *r, const check_run *cr, const wfh_type_meta *tm,
+                     const json_t *sandbox, const char *what, json_t *inputs, int invalid)
 {
     char check[256];
     snprintf(check, sizeof check, "%s: run %s", tm->name, what);
@@ -804,7 +833,8 @@ static int check_one(check_report *r, const check_run *cr, const wfh_type_meta *
     const char *why = res.error ? res.error : "no message";
     const char *abnormal = abnormal_end(&res);
     if (abnormal) {
-        report(r, CHK_FAIL, check, "%s: %s%s%s", abnormal, why, sanitizer[0] ? "; " : "", sanitizer);
+        report(r, CHK_FAIL, check, "%s: %s%s%s", abnormal, why, sanitizer[0] ? "; " : "",
+               sanitizer);
         status = -1;
     } else if (invalid) {
         if (res.status == WFH_STEP_INVALID_INPUT)
@@ -812,30 +842,39 @@ static int check_one(check_report *r, const check_run *cr, const wfh_type_meta *
         else if (res.status == WFH_STEP_OK && invalid == 2)
             report(r, CHK_WARN, check, "ignored the unknown input and succeeded");
         else if (res.status == WFH_STEP_OK)
-            report(r, CHK_FAIL, check, "succeeded, but the inputs break the schema: it must return "
-                   "WFH_STEP_INVALID_INPUT (the host checks inputs, but a plugin must not rely on it)");
+            report(r, CHK_FAIL, check,
+                   "succeeded, but the inputs break the schema: it must return "
+                   "WFH_STEP_INVALID_INPUT (the host checks inputs, but a plugin must not rely on "
+                   "it)");
         else if (invalid == 2)
-            report(r, CHK_WARN, check, "ignored the unknown input: ended '%s' (%s)", status_name(res.status), why);
+            report(r, CHK_WARN, check, "ignored the unknown input: ended '%s' (%s)",
+                   status_name(res.status), why);
         else
-            report(r, CHK_FAIL, check, "ended '%s' (%s), want 'invalid input' (WFH_STEP_INVALID_INPUT)",
+            report(r, CHK_FAIL, check,
+                   "ended '%s' (%s), want 'invalid input' (WFH_STEP_INVALID_INPUT)",
                    status_name(res.status), why);
     } else {
         const char *k;
         json_t *v;
         const char *undeclared = NULL;
-        json_object_foreach(res.outputs, k, v) {
+        json_object_foreach(res.outputs, k, v)
+        {
             if (!json_object_get(tm->outputs, k) && !json_object_get(tm->outputs, "*"))
                 undeclared = k;
         }
         if (undeclared)
-            report(r, CHK_FAIL, check, "set output '%s', which the step type's outputs do not declare", undeclared);
+            report(r, CHK_FAIL, check,
+                   "set output '%s', which the step type's outputs do not declare", undeclared);
         else if (res.status == WFH_STEP_OK)
             report(r, CHK_OK, check, "succeeded (%zu output(s))", json_object_size(res.outputs));
         else if (res.status == WFH_STEP_INVALID_INPUT)
-            report(r, CHK_WARN, check, "refused inputs its schema accepts (%s): tighten the schema so the host "
-                   "catches this at validate time", why);
+            report(r, CHK_WARN, check,
+                   "refused inputs its schema accepts (%s): tighten the schema so the host "
+                   "catches this at validate time",
+                   why);
         else
-            report(r, CHK_OK, check, "ended '%s' without crashing: %s", status_name(res.status), why);
+            report(r, CHK_OK, check, "ended '%s' without crashing: %s", status_name(res.status),
+                   why);
     }
     wfh_attempt_result_clear(&res);
     return status;
@@ -856,25 +895,28 @@ static void check_type(check_report *r, const check_run *cr, const wfh_type_meta
         report(r, CHK_FAIL, check, "must say \"type\": \"object\" (a step's `with:` is an object)");
         ok = 0;
     } else if (!json_is_object(json_object_get(tm->input_schema, "properties"))) {
-        report(r, CHK_WARN, check, "declares no \"properties\": workflow authors cannot see what to pass");
+        report(r, CHK_WARN, check,
+               "declares no \"properties\": workflow authors cannot see what to pass");
     } else {
         report(r, CHK_OK, check, "object schema with %zu propert%s",
                json_object_size(json_object_get(tm->input_schema, "properties")),
-               json_object_size(json_object_get(tm->input_schema, "properties")) == 1 ? "y" : "ies");
+               json_object_size(json_object_get(tm->input_schema, "properties")) == 1 ? "y"
+                                                                                      : "ies");
     }
 
     snprintf(check, sizeof check, "%s: outputs", tm->name);
     const char *k;
     json_t *v;
     const char *bad = NULL;
-    json_object_foreach(tm->outputs, k, v) {
+    json_object_foreach(tm->outputs, k, v)
+    {
         /* "*" declares outputs named at run time (the shell's $WFH_OUTPUT lines). */
         if (!bad && ((!valid_output_name(k) && strcmp(k, "*")) || !json_is_string(v)))
             bad = k;
     }
     if (bad)
-        report(r, CHK_FAIL, check, "'%s': want a name [A-Za-z_][A-Za-z0-9_-]* mapped to a one-line description",
-               bad);
+        report(r, CHK_FAIL, check,
+               "'%s': want a name [A-Za-z_][A-Za-z0-9_-]* mapped to a one-line description", bad);
     else
         report(r, CHK_OK, check, "%zu declared", json_object_size(tm->outputs));
 
@@ -883,7 +925,8 @@ static void check_type(check_report *r, const check_run *cr, const wfh_type_meta
     if (caps_problem(tm->capabilities, why, sizeof why) < 0) {
         report(r, CHK_FAIL, check, "%s", why);
         ok = 0;
-    } else if (sdk_grant(NULL, 1, NULL, 0, cr->workspace, tm->name, tm->capabilities, &sandbox) < 0) {
+    } else if (sdk_grant(NULL, 1, NULL, 0, cr->workspace, tm->name, tm->capabilities, &sandbox) <
+               0) {
         report(r, CHK_FAIL, check, "%s", wfh_error_last());
         ok = 0;
     } else {
@@ -911,8 +954,10 @@ static void check_type(check_report *r, const check_run *cr, const wfh_type_meta
         free(j);
         if (np != 0) {
             snprintf(check, sizeof check, "%s: run", tm->name);
-            report(r, CHK_WARN, check, "could not generate valid inputs from the schema (%s); add \"default\" "
-                   "or \"examples\" to the properties", what + 5);
+            report(r, CHK_WARN, check,
+                   "could not generate valid inputs from the schema (%s); add \"default\" "
+                   "or \"examples\" to the properties",
+                   what + 5);
             continue;
         }
         ran_valid = 1;
@@ -924,7 +969,8 @@ static void check_type(check_report *r, const check_run *cr, const wfh_type_meta
     check_case cases[12];
     memset(cases, 0, sizeof cases);
     /* Each breaks one rule of inputs the step accepted, so a refusal is about that rule. */
-    size_t n = base ? gen_invalid(tm->input_schema, base, cases, sizeof cases / sizeof cases[0]) : 0;
+    size_t n =
+        base ? gen_invalid(tm->input_schema, base, cases, sizeof cases / sizeof cases[0]) : 0;
     for (size_t i = 0; i < n; i++) {
         check_one(r, cr, tm, sandbox, cases[i].what, cases[i].inputs, cases[i].lenient ? 2 : 1);
         json_decref(cases[i].inputs);
@@ -945,7 +991,7 @@ static void check_usage(FILE *out)
           "The conformance checker for plugin authors. Without installing anything it:\n"
           "  - checks the ELF file as `plugin install` does: a shared object for this\n"
           "    machine exporting only wfh_plugin_entry_v1, no RPATH/RUNPATH, TEXTREL or\n"
-          "    static TLS;\n"
+          "    static TLS, needing libraries by soname only (not by path);\n"
           "  - loads it in the step runner (a child process) and checks the descriptor:\n"
           "    struct sizes, ABI version, names, versions;\n"
           "  - checks each step type: its input schema is an object JSON Schema using only\n"
@@ -1009,8 +1055,8 @@ int cmd_plugin_check(int argc, char **argv)
             char *end;
             timeout_s = strtod(argv[++i], &end);
             if (*end || !(timeout_s > 0) || timeout_s > 1e6)
-                return wfh_cli_fail(wfh_error_set(WFH_EUSAGE, "plugin check: --timeout %s: want seconds > 0",
-                                                  argv[i]));
+                return wfh_cli_fail(wfh_error_set(
+                    WFH_EUSAGE, "plugin check: --timeout %s: want seconds > 0", argv[i]));
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "wfhost plugin check: unknown option '%s'\n", argv[i]);
             check_usage(stderr);
@@ -1018,8 +1064,8 @@ int cmd_plugin_check(int argc, char **argv)
         } else if (!file) {
             file = argv[i];
         } else {
-            return wfh_cli_fail(wfh_error_set(WFH_EUSAGE, "plugin check: one plugin at a time ('%s' is extra)",
-                                              argv[i]));
+            return wfh_cli_fail(wfh_error_set(
+                WFH_EUSAGE, "plugin check: one plugin at a time ('%s' is extra)", argv[i]));
         }
     }
     if (!file) {
@@ -1035,7 +1081,8 @@ int cmd_plugin_check(int argc, char **argv)
         goto done;
     }
     if (!mkdtemp(ws_tmpl)) {
-        err = wfh_error_set(WFH_EIO, "plugin check: cannot make a workspace in /tmp: %s", strerror(errno));
+        err = wfh_error_set(WFH_EIO, "plugin check: cannot make a workspace in /tmp: %s",
+                            strerror(errno));
         goto done;
     }
     workspace = ws_tmpl;
@@ -1046,13 +1093,17 @@ int cmd_plugin_check(int argc, char **argv)
     if (wfh_elf_check((const uint8_t *)img, len, file) < 0)
         report(&r, CHK_FAIL, "elf", "%s", wfh_error_last());
     else
-        report(&r, CHK_OK, "elf", "exports only %s; no RPATH, RUNPATH, TEXTREL or static TLS", WFH_ENTRY_SYMBOL);
+        report(&r, CHK_OK, "elf",
+               "exports only %s; no RPATH, RUNPATH, TEXTREL or static TLS; libraries "
+               "needed by soname",
+               WFH_ENTRY_SYMBOL);
 
     char asan[64];
     const char *rt = asan_runtime(img, len, asan, sizeof asan);
 #ifdef WFH_CLI_ASAN
     if (rt)
-        report(&r, CHK_OK, "asan", "built with AddressSanitizer (%s); this wfhost's runner has its own", rt);
+        report(&r, CHK_OK, "asan",
+               "built with AddressSanitizer (%s); this wfhost's runner has its own", rt);
 #else
     /* The runtime must be loaded before anything else in the runner. */
     if (rt && setenv("LD_PRELOAD", rt, 1) == 0)
@@ -1064,23 +1115,28 @@ int cmd_plugin_check(int argc, char **argv)
         report(&r, CHK_FAIL, "load", "%s", wfh_error_last());
         goto summary;
     }
-    report(&r, CHK_OK, "load", "%s %s, needs plugin ABI %u.%u (this wfhost: %d.%d), %zu step type(s)", pm.name,
+    report(&r, CHK_OK, "load",
+           "%s %s, needs plugin ABI %u.%u (this wfhost: %d.%d), %zu step type(s)", pm.name,
            pm.version, pm.abi_major, pm.abi_minor, WFH_ABI_MAJOR, WFH_ABI_MINOR, pm.n_types);
     if (!pm.description || !*pm.description)
-        report(&r, CHK_WARN, "load", "the plugin has no description (shown by `wfhost plugin info`)");
+        report(&r, CHK_WARN, "load",
+               "the plugin has no description (shown by `wfhost plugin info`)");
 
     /* The attempt path wants a catalog for the runner path; the plugin itself is run
      * from its file, unsigned, as `plugin run` does. */
     wfh_catalog cat = {.runner_path = runner};
-    check_run cr = {.cat = &cat, .pm = &pm, .path = path, .workspace = workspace,
+    check_run cr = {.cat = &cat,
+                    .pm = &pm,
+                    .path = path,
+                    .workspace = workspace,
                     .timeout_ms = (uint64_t)(timeout_s * 1000)};
     for (size_t i = 0; i < pm.n_types; i++)
         check_type(&r, &cr, &pm.types[i]);
 
 summary:
     if (r.json) {
-        json_t *j = json_pack("{s:s, s:b, s:i, s:i, s:O}", "plugin", path, "ok", r.problems == 0, "problems",
-                              r.problems, "warnings", r.warnings, "checks", r.checks);
+        json_t *j = json_pack("{s:s, s:b, s:i, s:i, s:O}", "plugin", path, "ok", r.problems == 0,
+                              "problems", r.problems, "warnings", r.warnings, "checks", r.checks);
         char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         json_decref(j);
         if (s)
@@ -1089,8 +1145,8 @@ summary:
     } else if (r.problems) {
         printf("%d problem(s), %d warning(s): %s does not conform\n", r.problems, r.warnings, file);
     } else {
-        printf("no problems (%d warning(s)): %s conforms to plugin ABI %d.%d\n", r.warnings, file, WFH_ABI_MAJOR,
-               WFH_ABI_MINOR);
+        printf("no problems (%d warning(s)): %s conforms to plugin ABI %d.%d\n", r.warnings, file,
+               WFH_ABI_MAJOR, WFH_ABI_MINOR);
     }
     rc = r.problems ? WFH_EXIT_FAILED : WFH_EXIT_OK;
 done:
@@ -1172,7 +1228,8 @@ static char *find_template(const char *sub)
 static char *substitute(const char *text, size_t len, const char *name, size_t *out_len)
 {
     size_t tl = strlen(TEMPLATE_TOKEN), nl = strlen(name), count = 0;
-    for (const char *p = text; (p = memmem(p, len - (size_t)(p - text), TEMPLATE_TOKEN, tl)); p += tl)
+    for (const char *p = text; (p = memmem(p, len - (size_t)(p - text), TEMPLATE_TOKEN, tl));
+         p += tl)
         count++;
     char *out = malloc(len + count * nl + 1), *o = out;
     if (!out)
@@ -1193,8 +1250,8 @@ static char *substitute(const char *text, size_t len, const char *name, size_t *
 
 static int skip_entry(const char *n)
 {
-    return (n[0] == '.' && strcmp(n, ".gitignore")) || !strcmp(n, "build") || !strncmp(n, "build-", 6) || !strcmp(n, "target") ||
-           !strcmp(n, "Cargo.lock");
+    return (n[0] == '.' && strcmp(n, ".gitignore")) || !strcmp(n, "build") ||
+           !strncmp(n, "build-", 6) || !strcmp(n, "target") || !strcmp(n, "Cargo.lock");
 }
 
 /* Create @p path (which must not exist) holding @p len bytes of @p data. */
@@ -1251,7 +1308,8 @@ static int copy_tree(const char *src, const char *dst, const char *name)
         } else if (S_ISREG(st.st_mode)) {
             char *text = NULL, *out = NULL; /* owned */
             size_t len = 0, olen = 0;
-            if ((err = wfh_fs_read_at(AT_FDCWD, from, 4u << 20, 0, "template file", &text, &len)) == 0) {
+            if ((err = wfh_fs_read_at(AT_FDCWD, from, 4u << 20, 0, "template file", &text, &len)) ==
+                0) {
                 if (!(out = substitute(text, len, name, &olen)))
                     err = wfh_error_set(WFH_ENOMEM, "out of memory");
                 else
@@ -1286,8 +1344,8 @@ int cmd_plugin_new(int argc, char **argv)
         } else if (!name) {
             name = argv[i];
         } else {
-            return wfh_cli_fail(wfh_error_set(WFH_EUSAGE, "plugin new: one plugin at a time ('%s' is extra)",
-                                              argv[i]));
+            return wfh_cli_fail(wfh_error_set(
+                WFH_EUSAGE, "plugin new: one plugin at a time ('%s' is extra)", argv[i]));
         }
     }
     if (!name) {
@@ -1295,21 +1353,27 @@ int cmd_plugin_new(int argc, char **argv)
         return WFH_EXIT_INVALID;
     }
     if (!valid_plugin_name(name))
-        return wfh_cli_fail(wfh_error_set(WFH_EUSAGE, "plugin new: '%s' is not a plugin name (want "
-                                          "[a-z][a-z0-9_-]*, at most 64 characters)", name));
+        return wfh_cli_fail(wfh_error_set(WFH_EUSAGE,
+                                          "plugin new: '%s' is not a plugin name (want "
+                                          "[a-z][a-z0-9_-]*, at most 64 characters)",
+                                          name));
     int rust = !strcmp(lang, "rust");
     if (!rust && strcmp(lang, "c"))
-        return wfh_cli_fail(wfh_error_set(WFH_EUSAGE, "plugin new: --lang %s: want c or rust", lang));
+        return wfh_cli_fail(
+            wfh_error_set(WFH_EUSAGE, "plugin new: --lang %s: want c or rust", lang));
     if (!dir)
         dir = name;
     struct stat st;
     if (lstat(dir, &st) == 0)
-        return wfh_cli_fail(wfh_error_set(WFH_EUSAGE, "plugin new: %s already exists (pick another --dir)", dir));
+        return wfh_cli_fail(
+            wfh_error_set(WFH_EUSAGE, "plugin new: %s already exists (pick another --dir)", dir));
     char *tmpl = find_template(rust ? "template-rust" : "template"); /* owned */
     if (!tmpl)
-        return wfh_cli_fail(wfh_error_set(WFH_ENOTFOUND, "plugin new: no %s template found (looked in "
-                                          "$WFH_SDK_DIR, the installed share/wfhost/sdk and the source tree)",
-                                          rust ? "template-rust" : "template"));
+        return wfh_cli_fail(
+            wfh_error_set(WFH_ENOTFOUND,
+                          "plugin new: no %s template found (looked in "
+                          "$WFH_SDK_DIR, the installed share/wfhost/sdk and the source tree)",
+                          rust ? "template-rust" : "template"));
     /* Built beside the target and renamed into place: an interrupted copy leaves no
      * half-made plugin under the name the author asked for. */
     char tmp[PATH_MAX];
@@ -1322,12 +1386,14 @@ int cmd_plugin_new(int argc, char **argv)
         free(tmpl);
         return wfh_cli_fail(err);
     }
-    printf("created %s: a %s plugin '%s' with one step type '%s' (from %s)\n\nnext:\n  cd %s\n", dir,
-           rust ? "Rust" : "C", name, name, tmpl, dir);
+    printf("created %s: a %s plugin '%s' with one step type '%s' (from %s)\n\nnext:\n  cd %s\n",
+           dir, rust ? "Rust" : "C", name, name, tmpl, dir);
     if (rust)
-        printf("  cargo build --release\n  sh tests/run.sh wfhost target/release/lib*.so\n");
+        printf("  cargo build --release\n  sh tests/run.sh wfhost    # cargo test, plugin check, "
+               "plugin run, a workflow\n");
     else
-        printf("  cmake -S . -B build && cmake --build build && ctest --test-dir build --output-on-failure\n"
+        printf("  cmake -S . -B build && cmake --build build && ctest --test-dir build "
+               "--output-on-failure\n"
                "  # or: make && make check   (with pkg-config wfhost-plugin)\n");
     free(tmpl);
     return WFH_EXIT_OK;

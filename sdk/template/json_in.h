@@ -13,7 +13,15 @@
 
 #include <stddef.h>
 
-typedef enum jin_type { JIN_NONE, JIN_NULL, JIN_BOOL, JIN_NUMBER, JIN_STRING, JIN_ARRAY, JIN_OBJECT } jin_type;
+typedef enum jin_type {
+    JIN_NONE,
+    JIN_NULL,
+    JIN_BOOL,
+    JIN_NUMBER,
+    JIN_STRING,
+    JIN_ARRAY,
+    JIN_OBJECT
+} jin_type;
 
 /* One value inside the caller's text: borrowed, valid as long as that text is. */
 typedef struct jin_val {

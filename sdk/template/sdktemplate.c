@@ -35,9 +35,8 @@ static const char input_schema[] =
     " \"required\": [\"name\"],"
     " \"additionalProperties\": false}";
 
-static const char outputs[] =
-    "{\"message\": \"the greeting, repeated `times` times\","
-    " \"length\": \"length of message in bytes\"}";
+static const char outputs[] = "{\"message\": \"the greeting, repeated `times` times\","
+                              " \"length\": \"length of message in bytes\"}";
 
 typedef struct greet_inputs {
     char name[NAME_MAX_LEN * 4 + 1]; /* UTF-8: up to 4 bytes a code point */
@@ -74,20 +73,25 @@ static int32_t read_inputs(const wfh_host_api *host, wfh_call *call, const wfh_s
         return fail(host, call, WFH_STEP_INVALID_INPUT, "inputs: expected a JSON object");
     if (jin_each(&obj, check_member, unknown) == 1) {
         char msg[200];
-        snprintf(msg, sizeof msg, "with.%s: unknown input (expected name, greeting, times)", unknown);
+        snprintf(msg, sizeof msg, "with.%s: unknown input (expected name, greeting, times)",
+                 unknown);
         return fail(host, call, WFH_STEP_INVALID_INPUT, msg);
     }
     if (jin_get(&obj, "name", &v) != 1)
         return fail(host, call, WFH_STEP_INVALID_INPUT, "with.name: required");
     long n = jin_string(&v, in->name, sizeof in->name);
     if (n < 1 || n > NAME_MAX_LEN * 4)
-        return fail(host, call, WFH_STEP_INVALID_INPUT, "with.name: expected a non-empty string of at most 200 characters");
+        return fail(host, call, WFH_STEP_INVALID_INPUT,
+                    "with.name: expected a non-empty string of at most 200 characters");
     snprintf(in->greeting, sizeof in->greeting, "Hello");
     if (jin_get(&obj, "greeting", &v) == 1 && jin_string(&v, in->greeting, sizeof in->greeting) < 0)
-        return fail(host, call, WFH_STEP_INVALID_INPUT, "with.greeting: expected a string of at most 40 characters");
+        return fail(host, call, WFH_STEP_INVALID_INPUT,
+                    "with.greeting: expected a string of at most 40 characters");
     in->times = 1;
-    if (jin_get(&obj, "times", &v) == 1 && (jin_int(&v, &in->times) < 0 || in->times < 1 || in->times > 20))
-        return fail(host, call, WFH_STEP_INVALID_INPUT, "with.times: expected an integer from 1 to 20");
+    if (jin_get(&obj, "times", &v) == 1 &&
+        (jin_int(&v, &in->times) < 0 || in->times < 1 || in->times > 20))
+        return fail(host, call, WFH_STEP_INVALID_INPUT,
+                    "with.times: expected an integer from 1 to 20");
     return WFH_STEP_OK;
 }
 
@@ -101,8 +105,8 @@ static int32_t run_greet(const wfh_host_api *host, wfh_call *call, const wfh_ste
     /* A member added in ABI 1.1: check that this host set it before reading it. */
     if (WFH_REQUEST_HAS(req, grant_json)) {
         char line[300];
-        int m = snprintf(line, sizeof line, "sandbox grant: %.*s", (int)(req->grant_len < 250 ? req->grant_len : 250),
-                         req->grant_json);
+        int m = snprintf(line, sizeof line, "sandbox grant: %.*s",
+                         (int)(req->grant_len < 250 ? req->grant_len : 250), req->grant_json);
         host->log(call, WFH_LOG_DEBUG, line, m > 0 ? (size_t)m : 0);
     }
 
@@ -112,7 +116,8 @@ static int32_t run_greet(const wfh_host_api *host, wfh_call *call, const wfh_ste
     for (long long i = 0; i < in.times; i++) {
         if (host->is_cancelled(call))
             return fail(host, call, WFH_STEP_CANCELLED, "cancelled");
-        int m = snprintf(text + off, sizeof text - off, "%s%s, %s!", i ? " " : "", in.greeting, in.name);
+        int m = snprintf(text + off, sizeof text - off, "%s%s, %s!", i ? " " : "", in.greeting,
+                         in.name);
         if (m < 0 || (size_t)m >= sizeof text - off)
             return fail(host, call, WFH_STEP_FAILED, "message too long");
         off += (size_t)m;

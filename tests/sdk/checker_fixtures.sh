@@ -35,6 +35,11 @@ expect_not_in "$T/out" "^  (FAIL|warn) " "no problem or warning for a conforming
 build NO_ENTRY;          check NO_ENTRY "load: .*does not export wfh_plugin_entry_v1"
 build EXTRA_EXPORT;      check EXTRA_EXPORT "elf: .*exports 'broken_extra_symbol'"
 build RPATH -Wl,-rpath,/opt/x; check RPATH "elf: .*(DT_RUNPATH|DT_RPATH)"
+# A library needed by path (linked by file name, without a SONAME) would load from
+# wherever that path points, outside anything the registry signed.
+printf 'int broken_dep(void);\nint broken_dep(void) { return 1; }\n' >"$T/dep.c"
+"$CC" -shared -fPIC -o "$T/libdep.so" "$T/dep.c" || fail "the soname-less library does not build"
+build NEEDED_PATH "$T/libdep.so"; check NEEDED_PATH "elf: .*needs library '$T/libdep.so' by path"
 build ABI_FUTURE;        check ABI_FUTURE "load: .*needs plugin ABI 2\.0; this wfhost speaks 1\."
 build NAME;              check NAME "load: .*name 'Broken Name' is not valid"
 build SCHEMA_NOT_OBJECT; check SCHEMA_NOT_OBJECT "echo: input schema: must say \"type\": \"object\""
@@ -42,7 +47,7 @@ build SCHEMA_KEYWORD;    check SCHEMA_KEYWORD "echo: input schema: .*properties\
 build OUTPUTS;           check OUTPUTS "echo: outputs: 'text out'"
 build CAPS_NET;          check CAPS_NET "echo: capabilities: \"network\" must be an array"
 build CAPS_PATH;         check CAPS_PATH "echo: capabilities: read\[0\] = \"relative/path\": want an absolute path"
-build CRASH_VALID;       check CRASH_VALID "echo: run with required inputs .*crashed.*signal 11"
+build CRASH_VALID;       check CRASH_VALID "echo: run with required inputs .*crashed.*(signal 11|SIGSEGV)"
 build CRASH_INVALID;     check CRASH_INVALID "echo: run without required input 'text': crashed"
 build HANG;              check HANG "echo: run with required inputs .*did not finish.*timed out after 2000 ms"
 build ACCEPTS_INVALID;   check ACCEPTS_INVALID "echo: run without required input 'text': succeeded, but the inputs break the schema"

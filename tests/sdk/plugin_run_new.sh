@@ -46,7 +46,7 @@ expect_rc 2 "the step's own invalid-input verdict is exit 2"
 plugin "$T/crash.so" -DBROKEN_CRASH_VALID
 run "$WFH" plugin run "$T/crash.so" --dev --with '{"text": "x"}'
 expect_rc 1 "a crashing step is a failed run, not a crashed wfhost"
-expect_in "$T/err" "echo \(broken\): failed: .*signal 11" "the crash is named"
+expect_in "$T/err" "echo \(broken\): failed: .*(signal 11|SIGSEGV)" "the crash is named"
 
 # The sandbox grants what the policy grants: a capability it does not cover is refused
 # with the line to add, and --allow-* covers it for this run.
