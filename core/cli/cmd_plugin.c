@@ -54,7 +54,8 @@ static void info_usage(FILE *out)
           "PATH_OR_NAME is a plugin file (anything with a '/' or ending in .so: its\n"
           "descriptor is read in the step runner's probe mode, nothing is installed), or a\n"
           "plugin or step type name with an optional @MAJOR (e.g. shell, shell@1), looked up\n"
-          "among the active plugins of the signed registry.\n\n"
+          "in the signed registry (active plugins first; a disabled or yanked one is shown\n"
+          "with its state).\n\n"
           "  --json            print the descriptor as one JSON object\n"
           "  --home DIR        the wfhost home whose registry names are looked up in\n"
           "                    (default: $WFH_HOME, ...; the build tree's: build/dev-home)\n",
@@ -72,8 +73,11 @@ static json_t *meta_json(const wfh_plugin_meta *m)
     }
     char abi[32];
     snprintf(abi, sizeof abi, "%u.%u", m->abi_major, m->abi_minor);
-    return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o}", "name", m->name, "version", m->version, "abi", abi,
-                     "description", m->description, "path", m->path, "step_types", types);
+    /* The registry state, for an installed plugin (a probed file has none). */
+    const char *state = m->state ? m->state : m->blake2b256 ? "active" : NULL;
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s*, s:o}", "name", m->name, "version", m->version,
+                     "abi", abi, "description", m->description, "path", m->path, "state", state,
+                     "step_types", types);
 }
 
 static void print_indented(const char *text, const char *indent)
@@ -88,7 +92,8 @@ static void print_indented(const char *text, const char *indent)
 
 static void print_human(const wfh_plugin_meta *m)
 {
-    printf("plugin %s %s (plugin ABI %u.%u)\n", m->name, m->version, m->abi_major, m->abi_minor);
+    printf("plugin %s %s (plugin ABI %u.%u)%s%s\n", m->name, m->version, m->abi_major, m->abi_minor,
+           m->state ? ": " : "", m->state ? m->state : "");
     if (m->description && *m->description)
         printf("  %s\n", m->description);
     printf("  file: %s\n", m->path);
@@ -202,21 +207,27 @@ static int plugin_info(int argc, char **argv)
         }
         if ((err = wfh_catalog_from_registry(home, &cat)) < 0)
             goto done;
-        /* A plugin name first (newest, or the given major), then a step type name. */
-        for (size_t i = 0; i < cat->n_plugins; i++) {
-            const wfh_plugin_meta *p = &cat->plugins[i];
-            if (strcmp(p->name, name) || (major >= 0 && p->version_major != (unsigned)major))
-                continue;
-            if (!m || version_newer(p->version, m->version))
-                m = p;
+        /* A plugin name first (newest, or the given major), then a step type name;
+         * active plugins first, then the disabled and yanked ones (shown with their
+         * state: what they are is still worth knowing). */
+        for (int pass = 0; pass < 2 && !m; pass++) {
+            size_t count = pass ? cat->n_inactive : cat->n_plugins;
+            for (size_t i = 0; i < count; i++) {
+                const wfh_plugin_meta *p = pass ? &cat->inactive[i] : &cat->plugins[i];
+                if (strcmp(p->name, name) || (major >= 0 && p->version_major != (unsigned)major))
+                    continue;
+                if (!m || version_newer(p->version, m->version))
+                    m = p;
+            }
         }
         if (!m) {
             const wfh_type_meta *t = wfh_catalog_find(cat, name, major);
-            if (!t) {
+            if (t)
+                m = t->plugin;
+            else if (!(m = wfh_catalog_find_inactive(cat, name, major))) {
                 err = WFH_ENOTFOUND;
                 goto done;
             }
-            m = t->plugin;
         }
     }
     if (as_json) {

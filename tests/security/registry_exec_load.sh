@@ -71,6 +71,10 @@ expect_refused "exec of a disabled plugin" \
 expect_not_in "$T/err" "unknown step type" "disabled is not unknown"
 expect_refused "validate of a disabled plugin" "plugin 'marker' is disabled \(wfhost plugin enable marker@1\)" \
   "$WFH" validate "$T/flow1.yaml"
+# plugin info still describes it, with its state.
+run "$WFH" plugin info marker@1 --json
+expect_rc 0 "info on a disabled plugin"
+expect_eq "$(json "$T/out" '["state"]')" "disabled" "info shows the state"
 run "$WFH" plugin enable marker
 expect_rc 0 "enable"
 run "$WFH" plugin yank marker@1
