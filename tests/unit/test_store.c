@@ -25,21 +25,7 @@
 #include "error.h"
 #include "home.h"
 #include "store.h"
-
-static char *home_new(void)
-{
-    char tmpl[] = "/tmp/wfh-store-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return strdup(tmpl);
-}
-
-static void home_rm(char *home)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
-    assert_int_equal(system(cmd), 0);
-    free(home);
-}
+#include "store_fixture.h"
 
 static char *db_path(const char *home)
 {
@@ -54,25 +40,6 @@ static void assert_one_line_naming(const char *home)
     const char *msg = wfh_error_last();
     assert_non_null(strstr(msg, db_path(home)));
     assert_null(strchr(msg, '\n'));
-}
-
-static wfh_store *open_ok(const char *home, unsigned flags)
-{
-    wfh_store *s = NULL;
-    int err = wfh_store_open(home, flags, &s);
-    if (err < 0)
-        fail_msg("open %s: %s", home, wfh_error_last());
-    return s;
-}
-
-static char *new_run(wfh_store *s, const char *workflow)
-{
-    char *id = NULL;
-    wfh_store_run_new r = {.workflow = workflow, .file_path = "flow.yaml", .file_hash = "abc"};
-    int err = wfh_store_run_create(s, &r, &id);
-    if (err < 0)
-        fail_msg("create: %s", wfh_error_last());
-    return id;
 }
 
 static void test_roundtrip_and_resume(void **state)

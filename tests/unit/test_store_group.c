@@ -22,29 +22,7 @@
 
 #include "error.h"
 #include "store.h"
-
-static char *home_new(void)
-{
-    char tmpl[] = "/tmp/wfh-group-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return strdup(tmpl);
-}
-
-static void home_rm(char *home)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
-    assert_int_equal(system(cmd), 0);
-    free(home);
-}
-
-static wfh_store *open_ok(const char *home, unsigned flags)
-{
-    wfh_store *s = NULL;
-    if (wfh_store_open(home, flags, &s) < 0)
-        fail_msg("open %s: %s", home, wfh_error_last());
-    return s;
-}
+#include "store_fixture.h"
 
 /* What a second handle (another process's view) sees of step @p step: its state, or
  * -1 if the store has no such step. */
@@ -62,21 +40,12 @@ static int seen_state(const char *home, const char *run_id, const char *step)
     return st;
 }
 
-static char *new_run(wfh_store *s)
-{
-    char *id = NULL;
-    wfh_store_run_new r = {.workflow = "g", .file_path = "flow.yaml", .file_hash = "abc"};
-    if (wfh_store_run_create(s, &r, &id) < 0)
-        fail_msg("create: %s", wfh_error_last());
-    return id;
-}
-
 static void test_commit_makes_visible(void **state)
 {
     (void)state;
     char *home = home_new();
     wfh_store *s = open_ok(home, 0);
-    char *id = new_run(s); /* before the group: committed alone */
+    char *id = new_run(s, "g"); /* before the group: committed alone */
     assert_int_equal(wfh_store_group(s, 1), 0);
     wfh_store_attempt_end ok = {WFH_STATE_SUCCEEDED, NULL, 0, 0, 0, NULL};
     assert_int_equal(wfh_store_step_set_state(s, id, "a", WFH_STATE_QUEUED, "h", NULL, NULL), 0);
@@ -111,7 +80,7 @@ static void test_failed_call_takes_back_only_itself(void **state)
     (void)state;
     char *home = home_new();
     wfh_store *s = open_ok(home, 0);
-    char *id = new_run(s);
+    char *id = new_run(s, "g");
     assert_int_equal(wfh_store_group(s, 1), 0);
     assert_int_equal(wfh_store_attempt_start(s, id, "a", 1, "k", NULL), 0);
     /* the same attempt twice is refused; the first one stays in the group */
@@ -132,7 +101,7 @@ static void test_close_with_open_group_keeps_nothing_of_it(void **state)
     (void)state;
     char *home = home_new();
     wfh_store *s = open_ok(home, 0);
-    char *id = new_run(s);
+    char *id = new_run(s, "g");
     assert_int_equal(wfh_store_group(s, 1), 0);
     assert_int_equal(wfh_store_step_set_state(s, id, "a", WFH_STATE_QUEUED, "h", NULL, NULL), 0);
     assert_int_equal(wfh_store_group_commit(s), 0);
@@ -148,7 +117,7 @@ static void test_full_disk_fails_the_commit(void **state)
     (void)state;
     char *home = home_new();
     wfh_store *s = open_ok(home, 0);
-    char *id = new_run(s);
+    char *id = new_run(s, "g");
     char path[600];
     snprintf(path, sizeof path, "%s/runs.db", home);
     struct stat st;
