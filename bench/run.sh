@@ -42,6 +42,7 @@ profiles="strict process none"
 slow_max=1000
 skip_slow=0
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+case ${1:-} in --help) usage; exit 0 ;; esac
 while getopts "n:r:w:p:s:Sh" o; do
   case $o in
     n) sizes=$OPTARG ;; r) runs=$OPTARG ;; w) workloads=$OPTARG ;; p) profiles=$OPTARG ;;
