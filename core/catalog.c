@@ -491,6 +491,23 @@ done:
     free(owner);
 }
 
+int wfh_plugin_probe_json(const char *runner_path, const char *plugin_path, json_t **out)
+{
+    probe p;
+    memset(&p, 0, sizeof p);
+    p.path = plugin_path;
+    *out = NULL;
+    run_probes(runner_path, &p, 1);
+    int err = probe_check(&p);
+    if (err == 0) {
+        *out = p.desc; /* ownership moves to the caller */
+        p.desc = NULL;
+    }
+    free(p.out);
+    json_decref(p.desc);
+    return err;
+}
+
 int wfh_plugin_probe(const char *runner_path, const char *plugin_path, wfh_plugin_meta *out)
 {
     probe p;

@@ -78,6 +78,10 @@ int wfh_catalog_from_registry(const char *home, wfh_catalog **out);
  * wfh_plugin_meta_clear), or a negative code with the reason in wfh_error_last(). */
 int wfh_plugin_probe(const char *runner_path, const char *plugin_path, wfh_plugin_meta *out);
 void wfh_plugin_meta_clear(wfh_plugin_meta *m);
+/* The same probe, for the installer: the descriptor object exactly as the runner printed
+ * it (*out owned), or a negative code with the reason (the runner's own, "crashed while
+ * loading: SIGSEGV (...)", "did not finish loading within N ms"). */
+int wfh_plugin_probe_json(const char *runner_path, const char *plugin_path, json_t **out);
 
 /* Find step type @p type; @p major < 0 means the newest version. Returns NULL if not
  * found, with a reason (e.g. "installed: shell@1") in wfh_error_last(). Borrowed. */

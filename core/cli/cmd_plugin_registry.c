@@ -12,16 +12,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <wfhost/plugin.h>
@@ -32,11 +26,6 @@
 #include "cli_registry.h"
 #include "registry/elfcheck.h"
 #include "registry/registry.h"
-
-extern char **environ;
-
-#define PROBE_TIMEOUT_MS 10000
-#define PROBE_OUT_MAX (1u << 20)
 
 static const char usage_text[] =
     "usage: wfhost plugin install FILE.so [--key SECRET_KEY] [--expires DAYS]\n"
@@ -58,133 +47,21 @@ static int wants_help(int argc, char **argv)
     return 0;
 }
 
-/* The step runner: $WFH_RUNNER, else next to this executable, else the install's
- * libexec/wfhost (wfh_default_runner_path). Owned. */
-static char *runner_path(void)
-{
-    return wfh_default_runner_path();
-}
-
-/* Run `wfhost-runner --probe PATH` and parse the one JSON object it prints. */
+/* Read the descriptor in the step runner's probe mode (core/catalog.c: a child process
+ * with a time limit, so a crashing or hanging plugin costs a refused install, never the
+ * installer). Any reason the probe gives is a refusal. */
 static int probe(const char *plugin_path, json_t **out)
 {
-    int err = 0, outp[2] = {-1, -1}, errp[2] = {-1, -1};
-    pid_t pid = -1;
-    char *runner = runner_path(); /* owned */
-    char *buf = NULL, ebuf[1024];  /* buf owned */
-    size_t len = 0, elen = 0;
-    posix_spawn_file_actions_t fa;
-    int fa_ok = 0;
-    *out = NULL;
+    char *runner = wfh_default_runner_path(); /* owned */
     if (!runner)
-        return wfh_error_set(WFH_EIO, "cannot find the step runner (set WFH_RUNNER)");
-    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-        !(buf = malloc(PROBE_OUT_MAX + 1))) {
-        err = wfh_error_set(WFH_EIO, "probe: %s", strerror(errno));
-        goto done;
-    }
-    posix_spawn_file_actions_init(&fa);
-    fa_ok = 1;
-    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-    char *args[] = {runner, (char *)"--probe", (char *)plugin_path, NULL};
-    int rc = posix_spawn(&pid, runner, &fa, NULL, args, environ);
-    if (rc != 0) {
-        pid = -1;
-        err = wfh_error_set(WFH_EIO, "%s: cannot start the step runner: %s", runner, strerror(rc));
-        goto done;
-    }
-    close(outp[1]);
-    close(errp[1]);
-    outp[1] = errp[1] = -1;
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    int open_fds = 2, timed_out = 0;
-    while (open_fds > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long left = PROBE_TIMEOUT_MS - ((now.tv_sec - start.tv_sec) * 1000 +
-                                        (now.tv_nsec - start.tv_nsec) / 1000000);
-        if (left <= 0) {
-            timed_out = 1;
-            break;
-        }
-        struct pollfd pf[2] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
-        int pr = poll(pf, 2, (int)left);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr < 0)
-            break;
-        for (int i = 0; i < 2; i++) {
-            if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            char tmp[4096];
-            ssize_t n = read(pf[i].fd, tmp, sizeof tmp);
-            if (n <= 0) {
-                if (i == 0) { close(outp[0]); outp[0] = -1; }
-                else { close(errp[0]); errp[0] = -1; }
-                open_fds--;
-                continue;
-            }
-            if (i == 0) {
-                size_t take = len + (size_t)n > PROBE_OUT_MAX ? PROBE_OUT_MAX - len : (size_t)n;
-                memcpy(buf + len, tmp, take);
-                len += take;
-            } else {
-                size_t take = elen + (size_t)n >= sizeof ebuf ? sizeof ebuf - 1 - elen : (size_t)n;
-                memcpy(ebuf + elen, tmp, take);
-                elen += take;
-            }
-        }
-        if (outp[0] < 0 && errp[0] < 0)
-            break;
-    }
-    if (timed_out)
-        kill(pid, SIGKILL);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    pid = -1;
-    ebuf[elen] = '\0';
-    while (elen > 0 && (ebuf[elen - 1] == '\n' || ebuf[elen - 1] == '\r'))
-        ebuf[--elen] = '\0';
-    char *nl = strrchr(ebuf, '\n');
-    const char *last = nl ? nl + 1 : ebuf; /* the runner's own one-line reason */
-    if (timed_out) {
-        err = wfh_error_set(WFH_ESECURITY, "probe: the plugin did not answer within %d s; refused",
-                            PROBE_TIMEOUT_MS / 1000);
-        goto done;
-    }
-    if (WIFSIGNALED(status)) {
-        err = wfh_error_set(WFH_ESECURITY, "probe: the plugin crashed while loading (signal %d)%s%s; "
-                            "refused", WTERMSIG(status), *last ? ": " : "", last);
-        goto done;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        err = wfh_error_set(WFH_ESECURITY, "probe: %s", *last ? last : "the step runner refused the plugin");
-        goto done;
-    }
-    json_error_t jerr;
-    *out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!*out || !json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
-        err = wfh_error_set(WFH_ESECURITY, "probe: the step runner printed no descriptor (%s)", jerr.text);
-    }
-done:
-    if (pid > 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    for (int i = 0; i < 2; i++) {
-        if (outp[i] >= 0)
-            close(outp[i]);
-        if (errp[i] >= 0)
-            close(errp[i]);
-    }
-    free(buf);
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    int err = wfh_plugin_probe_json(runner, plugin_path, out);
     free(runner);
+    if (err == WFH_EABI) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", wfh_error_last());
+        err = wfh_error_set(WFH_ESECURITY, "probe: %s", why);
+    }
     return err;
 }
 

@@ -170,6 +170,28 @@ static void test_probe_reasons(void **state)
     wfh_plugin_meta_clear(NULL);
 }
 
+/* The installer's form: the descriptor as the runner printed it, or the same reasons. */
+static void test_probe_json(void **state)
+{
+    (void)state;
+    char path[8192];
+    json_t *d = NULL;
+    snprintf(path, sizeof path, "%s/fixture.so", plugdir);
+    assert_int_equal(wfh_plugin_probe_json(runner, path, &d), 0);
+    assert_true(json_is_object(d));
+    assert_string_equal(json_string_value(json_object_get(d, "name")), "fixture");
+    assert_string_equal(json_string_value(json_object_get(d, "version")), "1.2.3");
+    assert_true(json_array_size(json_object_get(d, "step_types")) > 0);
+    json_decref(d);
+    snprintf(path, sizeof path, "%s/abi_ctor_crash.so", plugdir);
+    d = json_object(); /* overwritten with NULL on failure */
+    json_t *was = d;
+    assert_int_equal(wfh_plugin_probe_json(runner, path, &d), WFH_EABI);
+    assert_null(d);
+    json_decref(was);
+    assert_non_null(strstr(wfh_error_last(), "crashed while loading: SIGSEGV"));
+}
+
 static void test_defaults_and_missing_file(void **state)
 {
     (void)state;
@@ -292,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_scan_keeps_good_skips_broken),
         cmocka_unit_test(test_find_by_major_and_newest),
         cmocka_unit_test(test_probe_reasons),
+        cmocka_unit_test(test_probe_json),
         cmocka_unit_test(test_defaults_and_missing_file),
         cmocka_unit_test(test_probe_cache),
         cmocka_unit_test(test_probe_timeout),
