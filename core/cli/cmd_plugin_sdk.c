@@ -784,6 +784,7 @@ typedef struct check_run {
     const char *path;
     const char *workspace;
     uint64_t timeout_ms;
+    int no_run; /* --no-run: descriptor and ELF checks only */
 } check_run;
 
 /* Keeps the first sanitizer report line of the step's stderr (the runner logs the
@@ -934,8 +935,9 @@ static void check_type(check_report *r, const check_run *cr, const wfh_type_meta
         report(r, CHK_OK, check, "%s (the runs below are granted exactly this)", j);
         free(j);
     }
-    if (!ok) {
-        report(r, CHK_SKIP, tm->name, "not run: fix the problems above first");
+    if (!ok || cr->no_run) {
+        report(r, CHK_SKIP, tm->name,
+               ok ? "not run (--no-run)" : "not run: fix the problems above first");
         json_decref(sandbox);
         return;
     }
@@ -987,7 +989,7 @@ static void check_type(check_report *r, const check_run *cr, const wfh_type_meta
 
 static void check_usage(FILE *out)
 {
-    fputs("usage: wfhost plugin check FILE.so [--json] [--timeout SECONDS]\n\n"
+    fputs("usage: wfhost plugin check FILE.so [--json] [--timeout SECONDS] [--no-run]\n\n"
           "The conformance checker for plugin authors. Without installing anything it:\n"
           "  - checks the ELF file as `plugin install` does: a shared object for this\n"
           "    machine exporting only wfh_plugin_entry_v1, no RPATH/RUNPATH, TEXTREL or\n"
@@ -1000,10 +1002,12 @@ static void check_usage(FILE *out)
           "  - runs each step type, sandboxed and granted exactly its capabilities, with\n"
           "    inputs generated from its schema (must not crash or hang, and may set only\n"
           "    declared outputs) and with inputs that break the schema (must fail with\n"
-          "    WFH_STEP_INVALID_INPUT, not crash).\n"
+          "    WFH_STEP_INVALID_INPUT, not crash). The runs are real: a step that sends\n"
+          "    requests or writes files does so (in a scratch workspace, within its grant).\n"
           "A plugin built with -fsanitize=address runs with the sanitizer preloaded.\n\n"
           "  --json             print the report as one JSON object\n"
-          "  --timeout SECONDS  time one run may take (default 10)\n\n"
+          "  --timeout SECONDS  time one run may take (default 10)\n"
+          "  --no-run           check the file and the descriptor, run no step\n\n"
           "exit status: 0 every check passed (warnings allowed), 1 a check failed,\n"
           "2 bad usage or a file that cannot be read.\n",
           out);
@@ -1036,6 +1040,7 @@ int cmd_plugin_check(int argc, char **argv)
 {
     const char *file = NULL;
     double timeout_s = CHECK_TIMEOUT_MS / 1000.0;
+    int no_run = 0;
     check_report r = {0};
     int err = 0, rc = WFH_EXIT_OK;
     char *path = NULL, *img = NULL, *runner = NULL; /* owned */
@@ -1051,6 +1056,8 @@ int cmd_plugin_check(int argc, char **argv)
             return WFH_EXIT_OK;
         } else if (!strcmp(argv[i], "--json")) {
             r.json = 1;
+        } else if (!strcmp(argv[i], "--no-run")) {
+            no_run = 1;
         } else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
             char *end;
             timeout_s = strtod(argv[++i], &end);
@@ -1129,7 +1136,8 @@ int cmd_plugin_check(int argc, char **argv)
                     .pm = &pm,
                     .path = path,
                     .workspace = workspace,
-                    .timeout_ms = (uint64_t)(timeout_s * 1000)};
+                    .timeout_ms = (uint64_t)(timeout_s * 1000),
+                    .no_run = no_run};
     for (size_t i = 0; i < pm.n_types; i++)
         check_type(&r, &cr, &pm.types[i]);
 

@@ -73,6 +73,11 @@ fi
 run "$WFH" plugin check "$T/SCHEMA_NOT_OBJECT.so"
 expect_not_in "$T/out" "echo: run " "no runs after a schema problem"
 
+# --no-run: the file and the descriptor only; a plugin that crashes when run passes.
+run "$WFH" plugin check --no-run "$T/CRASH_VALID.so"
+expect_rc 0 "--no-run runs no step"
+expect_in "$T/out" "skip  echo: not run \(--no-run\)" "and says so"
+
 # --json: the same verdicts for machines.
 run "$WFH" plugin check --json "$T/WRONG_CLASS.so"
 expect_rc 1 "--json keeps the exit status"
