@@ -466,3 +466,28 @@ void wfh_net_snippet(const char *data, size_t len, char *out, size_t outlen)
     if (outlen)
         out[n] = '\0';
 }
+
+int wfh_net_read_limits(const wfh_step_request *req, const json_t *in, uint64_t max_bytes_cap,
+                        wfh_net_limits *l, char *err, size_t errlen)
+{
+    if (wfh_net_get_uint(in, "timeout_ms", 86400000u, &l->timeout_ms, err, errlen) ||
+        wfh_net_get_uint(in, "connect_timeout_ms", 86400000u, &l->connect_ms, err, errlen) ||
+        wfh_net_get_uint(in, "max_response_bytes", max_bytes_cap, &l->max_bytes, err, errlen))
+        return -1;
+    if (l->timeout_ms == 0 || l->connect_ms == 0 || l->max_bytes == 0) {
+        snprintf(err, errlen, "timeouts and max_response_bytes must be at least 1");
+        return -1;
+    }
+    const json_t *v = json_object_get(in, "ca_file");
+    l->ca_file[0] = '\0';
+    if (v && (!json_is_string(v) || !*json_string_value(v))) {
+        snprintf(err, errlen, "input 'ca_file' must be a path");
+        return -1;
+    }
+    if (v && wfh_net_workspace_path(req->workspace, json_string_value(v), l->ca_file,
+                                    sizeof l->ca_file) < 0) {
+        snprintf(err, errlen, "input 'ca_file' is too long");
+        return -1;
+    }
+    return 0;
+}

@@ -67,6 +67,19 @@ void wfh_net_grant_clear(wfh_net_grant *g);
 int wfh_net_check_url(const char *url, const json_t *allow, const wfh_net_grant *g, char *err,
                       size_t errlen);
 
+/* The limits both step types take as inputs: timeout_ms, connect_timeout_ms,
+ * max_response_bytes and ca_file. */
+typedef struct wfh_net_limits {
+    uint64_t timeout_ms, connect_ms, max_bytes; /* set the defaults before reading */
+    char ca_file[4096]; /* "" or the CA file; a relative path is in the run's workspace */
+} wfh_net_limits;
+
+/* Reads the inputs above from @p in (absent ones keep the defaults in @p l; each must
+ * be at least 1; max_response_bytes at most @p max_bytes_cap). @return 0, or -1 with a
+ * one-line reason in @p err. */
+int wfh_net_read_limits(const wfh_step_request *req, const json_t *in, uint64_t max_bytes_cap,
+                        wfh_net_limits *l, char *err, size_t errlen);
+
 /* What one transfer needs beyond the request itself (wfh_net_setup). */
 typedef struct wfh_net_xfer {
     const char *url;               /* borrowed */

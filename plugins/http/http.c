@@ -93,9 +93,9 @@ typedef struct http_ctx {
     const char *content_type; /* static, or NULL when the user sets it / no body */
     char *authz;              /* owned: "Authorization: ..." header or NULL */
     char *idem;               /* owned: "Idempotency-Key: ..." header or NULL */
-    uint64_t timeout_ms, connect_ms, max_bytes, max_redirects;
+    wfh_net_limits lim;
+    uint64_t max_redirects;
     int follow, verify, truncate;
-    char ca_file[4096];       /* "" or the CA file, relative paths in the workspace */
     const json_t *allow;      /* borrowed from in */
     wfh_net_grant grant;      /* the sandbox's network grant (owned list) */
     range ranges[HTTP_MAX_RANGES];
@@ -257,19 +257,13 @@ static int http_parse_inputs(http_ctx *c, const wfh_step_request *req)
         snprintf(c->method, sizeof c->method, "%s", json_string_value(m));
     }
 
-    c->timeout_ms = HTTP_DEFAULT_TIMEOUT_MS;
-    c->connect_ms = HTTP_DEFAULT_CONNECT_MS;
-    c->max_bytes = HTTP_DEFAULT_MAX_BYTES;
+    c->lim.timeout_ms = HTTP_DEFAULT_TIMEOUT_MS;
+    c->lim.connect_ms = HTTP_DEFAULT_CONNECT_MS;
+    c->lim.max_bytes = HTTP_DEFAULT_MAX_BYTES;
     c->max_redirects = 5;
-    if (wfh_net_get_uint(c->in, "timeout_ms", 86400000u, &c->timeout_ms, err, sizeof err) ||
-        wfh_net_get_uint(c->in, "connect_timeout_ms", 86400000u, &c->connect_ms, err,
-                         sizeof err) ||
-        wfh_net_get_uint(c->in, "max_response_bytes", (uint64_t)1 << 40, &c->max_bytes, err,
-                         sizeof err) ||
+    if (wfh_net_read_limits(req, c->in, (uint64_t)1 << 40, &c->lim, err, sizeof err) < 0 ||
         wfh_net_get_uint(c->in, "max_redirects", 50, &c->max_redirects, err, sizeof err))
         return fail_input(c, err);
-    if (c->timeout_ms == 0 || c->connect_ms == 0 || c->max_bytes == 0)
-        return fail_input(c, "timeouts and max_response_bytes must be at least 1");
 
     c->follow = c->verify = 1;
     static const char *const bools[] = {"follow_redirects", "verify_tls", "idempotency_key"};
@@ -284,13 +278,6 @@ static int http_parse_inputs(http_ctx *c, const wfh_step_request *req)
         c->follow = 0;
     if (json_is_false(json_object_get(c->in, "verify_tls")))
         c->verify = 0;
-
-    v = json_object_get(c->in, "ca_file");
-    if (v && (!json_is_string(v) || !*json_string_value(v)))
-        return fail_input(c, "input 'ca_file' must be a path");
-    if (v && wfh_net_workspace_path(req->workspace, json_string_value(v), c->ca_file,
-                                    sizeof c->ca_file) < 0)
-        return fail_input(c, "input 'ca_file' is too long");
 
     v = json_object_get(c->in, "on_oversize");
     if (v) {
@@ -605,15 +592,15 @@ static int setup_hop(http_ctx *c, CURL *curl, struct curl_slist **hdrs, uint64_t
 
     const wfh_net_xfer x = {
         .url = c->url, .headers = l, .user_agent = "wfhost-http/0.1",
-        .connect_ms = c->connect_ms, .left_ms = left_ms, .verify_tls = c->verify,
-        .ca_file = c->ca_file, .on_body = on_body, .on_progress = on_progress, .ud = c,
+        .connect_ms = c->lim.connect_ms, .left_ms = left_ms, .verify_tls = c->verify,
+        .ca_file = c->lim.ca_file, .on_body = on_body, .on_progress = on_progress, .ud = c,
     };
     wfh_net_setup(curl, &x);
     curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, c);
     if (!c->truncate)
-        curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_bytes);
+        curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->lim.max_bytes);
 
     if (strcmp(c->method, "HEAD") == 0) {
         curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
@@ -703,16 +690,16 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
         status = WFH_STEP_FAILED;
         goto done;
     }
-    c.resp.limit = c.max_bytes;
+    c.resp.limit = c.lim.max_bytes;
 
     uint64_t start = wfh_net_now_ms();
     long code = 0;
     int send_auth = 1;
     for (uint64_t hop = 0;; hop++) {
         uint64_t used = wfh_net_now_ms() - start;
-        if (used >= c.timeout_ms) {
+        if (used >= c.lim.timeout_ms) {
             wfh_net_errorf(host, call, "http: %s %s: timed out after %llu ms", c.method, c.shown,
-                           (unsigned long long)c.timeout_ms);
+                           (unsigned long long)c.lim.timeout_ms);
             status = WFH_STEP_TIMEOUT;
             goto done;
         }
@@ -721,7 +708,7 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
         hdrs = NULL;
         wfh_buf_clear(&c.resp);
         json_object_clear(c.headers);
-        if (setup_hop(&c, curl, &hdrs, c.timeout_ms - used, send_auth) < 0) {
+        if (setup_hop(&c, curl, &hdrs, c.lim.timeout_ms - used, send_auth) < 0) {
             wfh_net_errorf(host, call, "http: out of memory");
             status = WFH_STEP_FAILED;
             goto done;
@@ -733,7 +720,7 @@ static int32_t http_run(const wfh_host_api *host, wfh_call *call, const wfh_step
             wfh_net_errorf(host, call,
                            "http: %s %s: response larger than max_response_bytes (%llu); set "
                            "on_oversize: truncate to keep the start",
-                           c.method, c.shown, (unsigned long long)c.max_bytes);
+                           c.method, c.shown, (unsigned long long)c.lim.max_bytes);
             status = WFH_STEP_PERMANENT;
             goto done;
         }

@@ -93,8 +93,8 @@ typedef struct llm_ctx {
     llm_query q;               /* strings borrowed from in; q.stop owned */
     llm_target targets[LLM_MAX_TARGETS];
     size_t ntargets;
-    uint64_t timeout_ms, connect_ms, max_bytes, budget_step, budget_run;
-    char ca_file[4096];        /* "" or the CA file, relative paths in the workspace */
+    wfh_net_limits lim;
+    uint64_t budget_step, budget_run;
     const json_t *allow;       /* borrowed from in */
     wfh_net_grant grant;       /* the sandbox's network grant (owned list) */
     int64_t step_spent;
@@ -189,7 +189,7 @@ static int llm_parse_inputs(llm_ctx *c)
     if (wfh_net_open_request(c->req, known_inputs, &c->in, &c->allow, &c->grant, err,
                              sizeof err) < 0)
         return fail_input(c, err);
-    static const char *const strs[] = {"system", "prompt", "ca_file", "response_format"};
+    static const char *const strs[] = {"system", "prompt", "response_format"};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if ((v = json_object_get(c->in, strs[i])) && !json_is_string(v)) {
             snprintf(err, sizeof err, "input '%s' must be a string", strs[i]);
@@ -197,13 +197,6 @@ static int llm_parse_inputs(llm_ctx *c)
         }
     c->q.system = json_string_value(json_object_get(c->in, "system"));
     c->q.prompt = json_string_value(json_object_get(c->in, "prompt"));
-    v = json_object_get(c->in, "ca_file");
-    if (v && !*json_string_value(v))
-        return fail_input(c, "input 'ca_file' must be a path");
-    if (v && wfh_net_workspace_path(c->req->workspace, json_string_value(v), c->ca_file,
-                                    sizeof c->ca_file) < 0)
-        return fail_input(c, "input 'ca_file' is too long");
-
     v = json_object_get(c->in, "messages");
     if (!!c->q.prompt == !!v)
         return fail_input(c, "give exactly one of 'prompt' and 'messages'");
@@ -230,9 +223,9 @@ static int llm_parse_inputs(llm_ctx *c)
         c->q.has_temperature = 1;
         c->q.temperature = json_number_value(v);
     }
-    c->timeout_ms = LLM_DEFAULT_TIMEOUT_MS;
-    c->connect_ms = LLM_DEFAULT_CONNECT_MS;
-    c->max_bytes = LLM_DEFAULT_MAX_BYTES;
+    c->lim.timeout_ms = LLM_DEFAULT_TIMEOUT_MS;
+    c->lim.connect_ms = LLM_DEFAULT_CONNECT_MS;
+    c->lim.max_bytes = LLM_DEFAULT_MAX_BYTES;
     const json_t *tb = json_object_get(c->in, "token_budget");
     if (tb && !json_is_object(tb))
         return fail_input(c, "input 'token_budget' must be {step: N, run: N}");
@@ -245,17 +238,12 @@ static int llm_parse_inputs(llm_ctx *c)
         }
     }
     if (wfh_net_get_uint(c->in, "max_tokens", 100000000u, &c->q.max_tokens, err, sizeof err) ||
-        wfh_net_get_uint(c->in, "timeout_ms", 86400000u, &c->timeout_ms, err, sizeof err) ||
-        wfh_net_get_uint(c->in, "connect_timeout_ms", 86400000u, &c->connect_ms, err, sizeof err) ||
-        wfh_net_get_uint(c->in, "max_response_bytes", (uint64_t)1 << 36, &c->max_bytes, err,
-                         sizeof err) ||
+        wfh_net_read_limits(c->req, c->in, (uint64_t)1 << 36, &c->lim, err, sizeof err) < 0 ||
         (tb && (wfh_net_get_uint(tb, "step", (uint64_t)1 << 40, &c->budget_step, err, sizeof err) ||
                 wfh_net_get_uint(tb, "run", (uint64_t)1 << 40, &c->budget_run, err, sizeof err))))
         return fail_input(c, err);
     if (json_object_get(c->in, "max_tokens") && c->q.max_tokens == 0)
         return fail_input(c, "input 'max_tokens' must be at least 1");
-    if (c->timeout_ms == 0 || c->connect_ms == 0 || c->max_bytes == 0)
-        return fail_input(c, "timeouts and max_response_bytes must be at least 1");
     if (tb && ((json_object_get(tb, "step") && !c->budget_step) ||
                (json_object_get(tb, "run") && !c->budget_run)))
         return fail_input(c, "token budgets must be at least 1");
@@ -656,7 +644,7 @@ static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t dea
     x.c = c;
     x.t = t;
     x.a = a;
-    x.raw.limit = c->max_bytes;
+    x.raw.limit = c->lim.max_bytes;
     CURL *curl = curl_easy_init();     /* owned */
     x.curl = curl;
     if (!curl) {
@@ -680,7 +668,8 @@ static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t dea
      * unexpected one is an error (a 3xx status), never a hop to an unchecked target. */
     const wfh_net_xfer xo = {
         .url = url, .headers = hdrs, .user_agent = "wfhost-llm/0.1",
-        .connect_ms = c->connect_ms, .left_ms = left, .verify_tls = 1, .ca_file = c->ca_file,
+        .connect_ms = c->lim.connect_ms, .left_ms = left, .verify_tls = 1,
+        .ca_file = c->lim.ca_file,
         .on_body = on_data, .on_progress = on_progress, .ud = &x,
     };
     wfh_net_setup(curl, &xo);
@@ -698,7 +687,7 @@ static int ask(llm_ctx *c, const llm_target *t, const llm_query *q, uint64_t dea
     }
     if (rc == CURLE_WRITE_ERROR && x.raw.over) {
         snprintf(a->err, sizeof a->err, "response larger than max_response_bytes (%llu)",
-                 (unsigned long long)c->max_bytes);
+                 (unsigned long long)c->lim.max_bytes);
         status = WFH_STEP_FAILED;
         goto done;
     }
@@ -792,7 +781,7 @@ static int32_t llm_run(const wfh_host_api *host, wfh_call *call, const wfh_step_
         goto done;
     errs.limit = 900;
 
-    uint64_t start = wfh_net_now_ms(), deadline = start + c.timeout_ms;
+    uint64_t start = wfh_net_now_ms(), deadline = start + c.lim.timeout_ms;
     int64_t est_in = estimate_input_tokens(&c);
     size_t answered = 0;
     status = WFH_STEP_FAILED;

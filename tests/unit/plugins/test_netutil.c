@@ -161,6 +161,42 @@ static void test_inputs(void **state)
     }
 }
 
+static void test_limits(void **state)
+{
+    (void)state;
+    char err[256];
+    static const struct {
+        const char *in, *msg;
+    } bad[] = {
+        {"{\"timeout_ms\":0}", "timeouts and max_response_bytes must be at least 1"},
+        {"{\"max_response_bytes\":2000}", "input 'max_response_bytes' must be an integer between 0 and 1000"},
+        {"{\"connect_timeout_ms\":\"5s\"}", "input 'connect_timeout_ms' must be an integer"},
+        {"{\"ca_file\":\"\"}", "input 'ca_file' must be a path"},
+        {"{\"ca_file\":7}", "input 'ca_file' must be a path"},
+    };
+    wfh_step_request r = request("{}", NULL);
+    r.workspace = "/ws";
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *in = json_loads(bad[i].in, 0, NULL); /* owned */
+        wfh_net_limits l = {.timeout_ms = 1, .connect_ms = 1, .max_bytes = 1};
+        assert_int_equal(wfh_net_read_limits(&r, in, 1000, &l, err, sizeof err), -1);
+        if (!strstr(err, bad[i].msg))
+            fail_msg("%s: '%s'", bad[i].in, err);
+        json_decref(in);
+    }
+    json_t *in = json_pack("{s:i, s:s}", "timeout_ms", 5, "ca_file", "certs/ca.pem");
+    wfh_net_limits l = {.timeout_ms = 30000, .connect_ms = 10000, .max_bytes = 100};
+    assert_int_equal(wfh_net_read_limits(&r, in, 1000, &l, err, sizeof err), 0);
+    assert_int_equal(l.timeout_ms, 5);
+    assert_int_equal(l.connect_ms, 10000); /* absent: the default stays */
+    assert_int_equal(l.max_bytes, 100);
+    assert_string_equal(l.ca_file, "/ws/certs/ca.pem"); /* relative: in the workspace */
+    json_object_set_new(in, "ca_file", json_string("/etc/ca.pem"));
+    assert_int_equal(wfh_net_read_limits(&r, in, 1000, &l, err, sizeof err), 0);
+    assert_string_equal(l.ca_file, "/etc/ca.pem");
+    json_decref(in);
+}
+
 static void test_buffer_and_snippet(void **state)
 {
     (void)state;
@@ -191,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_malformed_grants_are_refused),
         cmocka_unit_test(test_allow_list_narrows),
         cmocka_unit_test(test_inputs),
+        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_buffer_and_snippet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
