@@ -78,6 +78,8 @@ typedef struct run_step {
     json_t *att_sandbox;     /* borrowed from the ending attempt's result while it is
                                 recorded: the runner's sandbox report, or NULL */
     long group;              /* index into wf->limit_types, or -1 */
+    json_t *pend_inputs;     /* owned while the attempt waits for launch_pending: the */
+    json_t *pend_env;        /* owned  evaluated `with` and environment, else NULL */
     long circuit;            /* index into wfh_run.circuits, or -1 */
     /* for_each / matrix: the step is RUNNING while its items run in slots of their own */
     json_t *fe_items;        /* owned array, NULL until the list is evaluated */
@@ -125,6 +127,8 @@ struct wfh_run {
     size_t *slot_step;       /* owned [n_slots]: the step in each slot, or NO_SLOT */
     size_t *free_slots;      /* owned [n_slots]: stack of free slot numbers */
     size_t n_free;
+    size_t *pending;         /* owned [n_slots]: steps started this turn, not spawned yet */
+    size_t n_pending;
     struct pollfd *pfd;      /* owned [1 + 2 * n_slots]: self-pipe, then 2 per slot */
     int cancelled;
     int soft_cancel;         /* cancelled by a first signal: finally steps still run */
@@ -863,6 +867,37 @@ static void start_step(wfh_run *r, size_t i)
         end_attempt(r, i, WFH_S_FAILED, WFH_STEP_TRANSIENT, cb_why, cb_wait);
         goto done;
     }
+    if (!st->meta || !st->meta->plugin || !st->meta->plugin->path) {
+        snprintf(msg, sizeof msg, "step %s: step type '%s' has no plugin (not validated?)",
+                 r->ids[i], st->type);
+        transition(r, i, WFH_S_FAILED, msg);
+        goto done;
+    }
+    /* The runner is spawned at the end of this turn's starts (launch_pending), so the
+     * records of every step started in one turn share one commit of the run store. The
+     * slot and the type's limit are taken now, so the turn starts no more than fit. */
+    rs->pend_inputs = inputs;
+    rs->pend_env = env;
+    inputs = env = NULL;
+    if (rs->group >= 0)
+        r->group_running[rs->group]++;
+    rs->slot = r->free_slots[--r->n_free];
+    r->slot_step[rs->slot] = i;
+    r->pending[r->n_pending++] = i;
+done:
+    json_decref(inputs);
+    json_decref(env);
+    json_decref(step_env);
+}
+
+/* Spawn the runner of step @p i, which start_step left pending with a slot; if
+ * @p refused is set (the run store could not record the turn's starts), or the spawn
+ * fails, give the slot back and fail the step with the reason. */
+static void launch_step(wfh_run *r, size_t i, const char *refused)
+{
+    const wfh_step *st = &r->wf->steps[i];
+    run_step *rs = &r->steps[i];
+    char msg[1024];
     char key[WFH_RUN_ID_LEN + 2 + 256];
     /* Stable across attempts (and, with a run store, across resumes), so plugins that
      * do side effects can make them once. */
@@ -870,53 +905,61 @@ static void start_step(wfh_run *r, size_t i)
     const wfh_type_meta *meta = st->meta;
     wfh_attempt_spec spec = {
         .runner_path = r->cat->runner_path,
-        .plugin_path = meta && meta->plugin ? meta->plugin->path : NULL,
-        .step_type = meta ? meta->name : st->type,
-        .inputs = inputs,
-        .env = env,
+        .plugin_path = meta->plugin->path,
+        .step_type = meta->name,
+        .inputs = rs->pend_inputs,
+        .env = rs->pend_env,
         .run_id = r->id,
         .step_id = r->ids[i],
         .idempotency_key = key,
         .workspace = r->workspace,
         .attempt = wfh_sched_attempts(r->sched, i),
         .sandbox = rs->sandbox,
-        .plugin_blake2b256 = meta && meta->plugin ? meta->plugin->blake2b256 : NULL,
-        .plugin_sha256 = meta && meta->plugin ? meta->plugin->sha256 : NULL,
-        .plugin_size = meta && meta->plugin ? meta->plugin->size : 0,
-        .plugin_name = meta && meta->plugin ? meta->plugin->name : NULL,
-        .plugin_version = meta && meta->plugin ? meta->plugin->version : NULL,
+        .plugin_blake2b256 = meta->plugin->blake2b256,
+        .plugin_sha256 = meta->plugin->sha256,
+        .plugin_size = meta->plugin->size,
+        .plugin_name = meta->plugin->name,
+        .plugin_version = meta->plugin->version,
     };
     wfh_attempt_hooks hooks = {.log = on_log, .progress = on_progress, .ud = rs};
-    if (!spec.plugin_path) {
-        snprintf(msg, sizeof msg, "step %s: step type '%s' has no plugin (not validated?)",
-                 r->ids[i], st->type);
-        transition(r, i, WFH_S_FAILED, msg);
-        goto done;
-    }
     int serr = 0;
-    if (flush(r) < 0 || (serr = wfh_attempt_start(&spec, &hooks, &rs->att)) < 0) {
-        snprintf(msg, sizeof msg, "could not start: %s", wfh_error_last());
+    if (refused || (serr = wfh_attempt_start(&spec, &hooks, &rs->att)) < 0) {
+        snprintf(msg, sizeof msg, "could not start: %s", refused ? refused : wfh_error_last());
+        if (rs->group >= 0)
+            r->group_running[rs->group]--;
+        r->slot_step[rs->slot] = NO_SLOT;
+        r->free_slots[r->n_free++] = rs->slot;
+        rs->slot = NO_SLOT;
         refused_stops_run(r, r->ids[i], serr, msg);
         transition(r, i, WFH_S_FAILED, msg);
         goto done;
     }
     rs->pid = wfh_attempt_pid(rs->att);
-    if (rs->group >= 0)
-        r->group_running[rs->group]++;
     uint64_t limit = wfh_timeout_for(r->wf, st);
     rs->timed_out = 0;
     rs->deadline_ms = limit ? mono_ms() + limit : 0;
-    rs->slot = r->free_slots[--r->n_free];
-    r->slot_step[rs->slot] = i;
     slot_refresh(r, rs->slot);
     if (r->cancelled && !(r->soft_cancel && st->handler == 2)) { /* a signal landed */
         rs->cancel_requested = 1;
         wfh_attempt_kill(rs->att, WFH_STEP_CANCELLED, "cancelled");
     }
 done:
-    json_decref(inputs);
-    json_decref(env);
-    json_decref(step_env);
+    json_decref(rs->pend_inputs);
+    json_decref(rs->pend_env);
+    rs->pend_inputs = rs->pend_env = NULL;
+}
+
+/* One commit for what this turn's starts recorded, then their runners. */
+static void launch_pending(wfh_run *r)
+{
+    if (r->n_pending == 0)
+        return;
+    char refused[600] = "";
+    if (flush(r) < 0)
+        snprintf(refused, sizeof refused, "%s", wfh_error_last());
+    for (size_t k = 0; k < r->n_pending; k++)
+        launch_step(r, r->pending[k], refused[0] ? refused : NULL);
+    r->n_pending = 0;
 }
 
 static int getrandom_u64(uint64_t *out)
@@ -1317,6 +1360,8 @@ void wfh_run_free(wfh_run *r)
             }
             json_decref(rs->outputs);
             json_decref(rs->sandbox);
+            json_decref(rs->pend_inputs);
+            json_decref(rs->pend_env);
             free(rs->error);
             free(rs->note);
             json_decref(rs->history);
@@ -1365,6 +1410,7 @@ void wfh_run_free(wfh_run *r)
     json_decref(r->wf_env);
     free(r->slot_step);
     free(r->free_slots);
+    free(r->pending);
     free(r->pfd);
     free(r->workspace);
     free(r);
@@ -1424,6 +1470,7 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
         goto done;
     }
     r->free_slots = calloc(r->n_slots, sizeof *r->free_slots);
+    r->pending = calloc(r->n_slots, sizeof *r->pending);
     r->pfd = calloc(1 + 2 * r->n_slots, sizeof *r->pfd);
     r->ctx = json_object();
     r->ctx_steps = json_object();
@@ -1439,7 +1486,7 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
                   json_object_set_new(r->ctx, "secrets", ctx_secrets) < 0;
     if (ctx_bad || !r->retrying || !r->deferred || !r->group_running || !r->fanout ||
         !r->workspace || !r->steps || !r->ids || !n_needs || !needs || !r->slot_step ||
-        !r->free_slots || !r->pfd || !r->ctx || !r->ctx_steps || !r->ctx_run ||
+        !r->free_slots || !r->pending || !r->pfd || !r->ctx || !r->ctx_steps || !r->ctx_run ||
         json_object_set(r->ctx, "steps", r->ctx_steps) < 0 ||
         json_object_set(r->ctx, "run", r->ctx_run) < 0) {
         err = wfh_error_set(WFH_ENOMEM, "run: out of memory for %zu steps", n);
@@ -1707,6 +1754,7 @@ int wfh_run_exec(wfh_run *r)
             start_step(r, (size_t)next);
             feed_items(r); /* a fan-out step that just started takes free slots first */
         }
+        launch_pending(r);
         if (r->fatal && r->n_free == r->n_slots)
             break;
         if (r->fatal && (!r->cancelled || r->soft_cancel))
