@@ -674,7 +674,11 @@ int wfh_registry_find(const wfh_registry *r, const char *name, int major, int an
 
 /* Copy the open blob @p fd into a sealed memfd while hashing; compare with the index.
  * @p out NULL: hash only, no copy (checking that a file is still the signed one costs no
- * memory, and no file-size allowance: RLIMIT_FSIZE applies to memfd writes too). */
+ * memory, and no file-size allowance: RLIMIT_FSIZE applies to memfd writes too).
+ * If the process's file-size limit is below the plugin's size (EFBIG: no memfd can hold
+ * it), *out is instead a duplicate of @p fd itself, the descriptor that was hashed: the
+ * loader reads that inode, whatever the path names by then, and only the blob's owner
+ * could write it (0444, in directories no one else may write - checked on open). */
 static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t size,
                          const char *what, int *out)
 {
@@ -728,6 +732,11 @@ static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t
             ssize_t w = write(mfd, buf + off, (size_t)(n - off));
             if (w < 0 && errno == EINTR)
                 continue;
+            if (w < 0 && errno == EFBIG) {
+                close(mfd); /* go on hashing; the hashed descriptor is handed over */
+                mfd = -1;
+                break;
+            }
             if (w < 0) {
                 err = wfh_error_set(WFH_EIO, "%s: memfd write: %s", what, strerror(errno));
                 goto done;
@@ -755,6 +764,11 @@ static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t
     }
     if (!out)
         goto done;
+    if (mfd < 0) { /* EFBIG above */
+        if ((*out = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+            err = wfh_error_set(WFH_EIO, "%s: dup: %s", what, strerror(errno));
+        goto done;
+    }
     if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
         err = wfh_error_set(WFH_EIO, "%s: sealing the memfd: %s", what, strerror(errno));
         goto done;

@@ -98,6 +98,14 @@ run "$WFH" exec "$T/flow1.yaml"
 expect_rc 0 "exec after recovery"
 [ -s "$MARKER" ] || fail "positive control after recovery"
 
+# A file-size limit below the plugin's size (RLIMIT_FSIZE also bounds memfds, so no
+# copy can be made): the descriptor that was hashed is handed to the runner instead, and
+# the plugin still runs - from the verified inode.
+rm -f "$MARKER"
+run bash -c 'trap "" XFSZ; ulimit -f 8; exec "$0" exec --no-store "$1"' "$WFH" "$T/flow1.yaml"
+expect_rc 0 "exec under a file-size limit smaller than the plugin"
+grep -q "marker 1.0.0 constructor ran" "$MARKER" 2>/dev/null || fail "the plugin did not run under a small file-size limit"
+
 # Swapped between the check and the use: the catalog verified every blob when exec
 # started, then an earlier step of the same run replaces marker@1's file. The attempt
 # hashes the bytes it hands the runner again, so the step is refused (exit 3, the run
