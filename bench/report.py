@@ -90,10 +90,12 @@ def main():
             if v:
                 rate = n / (v / 1000)
                 targets.append(f"| no-op steps ≥ 20 000/s ({t}, N={n}) | {rate:,.0f} steps/s | {verdict(rate >= 20000)} |")
-    for t in ("wfhost/none+nostore", "wfhost/none", "wfhost/process", "wfhost/strict"):
+    floor = med("startup", 1, "floor")
+    for t in ("wfhost/none+nostore", "wfhost/none+normal", "wfhost/none", "wfhost/process", "wfhost/strict"):
         v = med("startup", 1, t)
         if v is not None:
-            targets.append(f"| start-up of a one-step workflow ≤ 10 ms ({t[7:]}) | {v:.1f} ms | {verdict(v <= 10)} |")
+            fl = f" (one fork+exec of `true`: {floor:.1f} ms in this run)" if floor else ""
+            targets.append(f"| start-up of a one-step workflow ≤ 10 ms ({t[7:]}) | {v:.1f} ms{fl} | {verdict(v <= 10)} |")
     for r in rows:
         if r["workload"] == "validate" and r["N"] == "100000" and r["median_ms"] != "FAILED":
             t, mb = num(r["median_ms"]), num(r["peak_rss_kb"]) / 1024
@@ -105,20 +107,17 @@ def main():
         targets.append(f"| 100 concurrent runs on one home: all succeed, store intact | "
                        f"{', '.join(r['tool'][7:] + (' failed' if r['median_ms'] == 'FAILED' else ' ok') for r in conc)} | "
                        f"{verdict(ok)} |")
-    worst = None
-    for wl in ("chain", "fanout", "diamond", "sleep", "startup"):
-        for n in sizes + [1]:
-            for slow in ("snakemake", "cwltool"):
-                sv = med(wl, n, slow)
-                for p in ("strict", "process", "none"):
-                    w = med(wl, n, "wfhost/" + p)
-                    if sv and w:
-                        x = sv / w
-                        if worst is None or x < worst[0]:
-                            worst = (x, f"{wl} {n}, {p} vs {slow}")
-    if worst:
-        targets.append(f"| 10× or more ahead of snakemake and cwltool on every shared workload | "
-                       f"least: {worst[0]:.1f}× ({worst[1]}) | {verdict(worst[0] >= 10)} |")
+    for p in ("strict", "process", "none", "none+normal"):
+        worst = None
+        for wl in ("chain", "fanout", "diamond", "sleep", "startup"):
+            for n in sizes + [1]:
+                for slow in ("snakemake", "cwltool"):
+                    sv, w = med(wl, n, slow), med(wl, n, "wfhost/" + p)
+                    if sv and w and (worst is None or sv / w < worst[0]):
+                        worst = (sv / w, f"{wl} {n}, vs {slow}")
+        if worst:
+            targets.append(f"| 10× or more ahead of snakemake and cwltool on every shared workload ({p}) | "
+                           f"least: {worst[0]:.1f}× ({worst[1]}) | {verdict(worst[0] >= 10)} |")
     targets_md = "| target | this run | |\n|---|---|---|\n" + "\n".join(targets)
 
     print("<!-- machine -->\n" + out[0] + "\n" + "\n".join(out[1:out.index("")]))
