@@ -7,6 +7,9 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/hostile/sandbox_lib.sh"
 [ "$(id -u)" = 0 ] || { echo "sandbox_chroot: needs root to chroot; skipped"; exit 0; }
+# Already in one (the fresh-machine check): the case under test is the outer chroot,
+# which every exec here exercises; a chroot nested inside it is not that case.
+in_chroot && { echo "sandbox_chroot: already inside a chroot; the nested case is skipped"; exit 0; }
 command -v unshare >/dev/null && command -v chroot >/dev/null ||
   { echo "sandbox_chroot: no unshare/chroot; skipped"; exit 0; }
 
