@@ -408,10 +408,11 @@ static void fmt_bytes(char *out, size_t cap, uint64_t b)
 /* The supervisor's last word on the channel: what it applied, after the step's tree is
  * gone, so nothing the step wrote can follow it (core/attempt.c trusts only a final
  * {"t":"sandbox"} line; a report inside the result line could be forged by the plugin). */
-static void say_applied(int chan, const wfh_sandbox_report *rep)
+/* One protocol line on @p chan, on a line of its own (the step may have left a partial
+ * one). Takes @p line (owned; NULL: out of memory, nothing is written). */
+static void say_line(int chan, json_t *line)
 {
-    json_t *line = json_pack("{s:s, s:o}", "t", "sandbox", "sandbox", wfh_sandbox_report_json(rep));
-    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL; /* owned */
     if (text) {
         write_all(chan, "\n", 1);
         write_all(chan, text, strlen(text));
@@ -419,6 +420,11 @@ static void say_applied(int chan, const wfh_sandbox_report *rep)
     }
     free(text);
     json_decref(line);
+}
+
+static void say_applied(int chan, const wfh_sandbox_report *rep)
+{
+    say_line(chan, json_pack("{s:s, s:o}", "t", "sandbox", "sandbox", wfh_sandbox_report_json(rep)));
 }
 
 static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report *rep,
@@ -562,16 +568,8 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
                  (unsigned long long)l->pids);
     }
     if (*reason && !result_seen) {
-        json_t *line = json_pack("{s:s, s:i, s:s, s:o}", "t", "result", "status", rstatus,
-                                 "error", reason, "sandbox", wfh_sandbox_report_json(rep));
-        char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
-        if (text) {
-            write_all(chan, "\n", 1);
-            write_all(chan, text, strlen(text));
-            write_all(chan, "\n", 1);
-        }
-        free(text);
-        json_decref(line);
+        say_line(chan, json_pack("{s:s, s:i, s:s, s:o}", "t", "result", "status", rstatus, "error",
+                                 reason, "sandbox", wfh_sandbox_report_json(rep)));
         say_applied(chan, rep);
         /* The result line carries the failure; the exit status says the runner
          * itself did its job. */
