@@ -69,9 +69,18 @@ int wfh_catalog_open_unsigned(const char *const *so_paths, size_t n, wfh_catalog
 void wfh_catalog_free(wfh_catalog *c);
 
 /* The catalog from the verified signed registry of the wfhost home (@p home, NULL: the
- * default; registry/catalog_bridge.c): no plugin runs, every active plugin's file is
- * hash-checked, and any refusal is WFH_ESECURITY naming the file and the reason. */
+ * default; registry/catalog_bridge.c): no plugin runs, the index's signatures are
+ * checked, every active plugin's file is there with its signed size (its hash is
+ * checked by wfh_catalog_verify_used), and any refusal is WFH_ESECURITY naming the file
+ * and the reason. */
 int wfh_catalog_from_registry(const char *home, wfh_catalog **out);
+
+struct wfh_workflow;
+/* Before a run starts: hash the file of every plugin that @p wf's validated steps use
+ * (step->meta, borrowed from a registry catalog) and compare it with the signed index,
+ * so a tampered plugin refuses the run (WFH_ESECURITY, the plugin and file named)
+ * before any step runs. Each attempt checks the bytes it loads again. */
+int wfh_catalog_verify_used(const struct wfh_workflow *wf);
 
 /* Probe one plugin file: run the step runner in probe mode on it and parse the
  * descriptor it prints. Returns 0 and fills @p out (caller frees with

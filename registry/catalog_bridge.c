@@ -15,6 +15,7 @@
 #include "../core/catalog.h"
 #include "../core/error.h"
 #include "../core/home.h"
+#include "../core/workflow.h"
 #include "registry.h"
 #include <wfhost/plugin.h>
 
@@ -95,10 +96,12 @@ int wfh_catalog_from_registry(const char *home, wfh_catalog **out)
             c->inactive[c->n_inactive - 1].state = why;
             continue;
         }
-        /* Fail closed before anything runs: every offered plugin's file must still be
-         * the one the index signed (the attempt path checks again, on the bytes it
-         * hands to the runner). */
-        if ((err = wfh_registry_open_blob(r, p, NULL)) < 0)
+        /* Every offered plugin's file must still be there, unlinked, unwritable by
+         * others and of the signed size. Its bytes are hashed for the plugins a run
+         * uses, before the run starts (wfh_catalog_verify_used), and again on the
+         * bytes each attempt hands to the runner: hashing every installed plugin on
+         * every command would make each start pay for the whole registry. */
+        if ((err = wfh_registry_blob_shape(r, p)) < 0)
             goto done;
         c->n_plugins++;
         if ((err = fill_meta(r, p, &c->plugins[c->n_plugins - 1])) < 0)
@@ -116,5 +119,29 @@ done:
     wfh_catalog_free(c);
     wfh_registry_free(r);
     free(h);
+    return err;
+}
+
+int wfh_catalog_verify_used(const wfh_workflow *wf)
+{
+    const wfh_plugin_meta **seen = NULL; /* owned array of borrowed pointers */
+    size_t n_seen = 0;
+    int err = 0;
+    if (wf->n_steps && !(seen = calloc(wf->n_steps, sizeof *seen)))
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    for (size_t i = 0; i < wf->n_steps && err == 0; i++) {
+        const wfh_plugin_meta *m = wf->steps[i].meta ? wf->steps[i].meta->plugin : NULL;
+        if (!m || !m->blake2b256) /* not from the registry: nothing signed to compare */
+            continue;
+        size_t k = 0;
+        while (k < n_seen && seen[k] != m)
+            k++;
+        if (k < n_seen)
+            continue;
+        seen[n_seen++] = m;
+        err = wfh_registry_check_blob_file(m->path, m->name, m->version, m->blake2b256, m->sha256,
+                                           m->size);
+    }
+    free(seen);
     return err;
 }

@@ -679,12 +679,10 @@ int wfh_registry_find(const wfh_registry *r, const char *name, int major, int an
  * it), *out is instead a duplicate of @p fd itself, the descriptor that was hashed: the
  * loader reads that inode, whatever the path names by then, and only the blob's owner
  * could write it (0444, in directories no one else may write - checked on open). */
-static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t size,
-                         const char *what, int *out)
+/* What can be told without reading the bytes: a regular file nobody else may write,
+ * of the signed size. */
+static int blob_shape(int fd, uint64_t size, const char *what)
 {
-    int err = 0, mfd = -1;
-    if (out)
-        *out = -1;
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
         return wfh_error_set(WFH_ESECURITY, "%s: the blob is not a regular file; refused", what);
@@ -694,6 +692,17 @@ static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t
     if ((uint64_t)st.st_size != size)
         return wfh_error_set(WFH_ESECURITY, "%s: size mismatch: %lld bytes, the index says %llu; "
                              "refused", what, (long long)st.st_size, (unsigned long long)size);
+    return 0;
+}
+
+static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t size,
+                         const char *what, int *out)
+{
+    int err = 0, mfd = -1;
+    if (out)
+        *out = -1;
+    if ((err = blob_shape(fd, size, what)) < 0)
+        return err;
     if (out) {
         mfd = memfd_create("wfh-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
         if (mfd < 0 && errno == EINVAL)
@@ -790,18 +799,49 @@ static int open_blob_error(const char *what)
     return wfh_error_set(WFH_EIO, "%s: %s", what, strerror(errno));
 }
 
+/* How a blob is named in messages: "plugin NAME@VERSION (registry/blobs/0123456789ab...)". */
+static void blob_what(char *what, size_t len, const char *name, const char *version, const char *b2hex)
+{
+    snprintf(what, len, "plugin %s@%s (registry/blobs/%.12s...)", name, version, b2hex);
+}
+
 int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *out)
 {
     char name[80], what[200];
     if (out)
         *out = -1;
     snprintf(name, sizeof name, "%.64s.so", p->blake2b256);
-    snprintf(what, sizeof what, "plugin %s@%s (registry/blobs/%.12s...)", p->name, p->version,
-             p->blake2b256);
+    blob_what(what, sizeof what, p->name, p->version, p->blake2b256);
     int fd = openat(r->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return open_blob_error(what);
     int err = blob_to_memfd(fd, p->blake2b256, p->sha256, p->size, what, out);
+    close(fd);
+    return err;
+}
+
+int wfh_registry_blob_shape(const wfh_registry *r, const wfh_reg_plugin *p)
+{
+    char name[80], what[200];
+    snprintf(name, sizeof name, "%.64s.so", p->blake2b256);
+    blob_what(what, sizeof what, p->name, p->version, p->blake2b256);
+    int fd = openat(r->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return open_blob_error(what);
+    int err = blob_shape(fd, p->size, what);
+    close(fd);
+    return err;
+}
+
+int wfh_registry_check_blob_file(const char *path, const char *name, const char *version,
+                                 const char *b2hex, const char *sha256hex, uint64_t size)
+{
+    char what[200];
+    blob_what(what, sizeof what, name, version, b2hex);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return open_blob_error(what);
+    int err = blob_to_memfd(fd, b2hex, sha256hex, size, what, NULL);
     close(fd);
     return err;
 }

@@ -106,6 +106,18 @@ int wfh_registry_find(const wfh_registry *r, const char *name, int major, int an
  * @p fd NULL: check only (hash the file, make no copy). */
 int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *fd);
 
+/* Without reading the bytes: @p p's blob opens without following a symlink, is a
+ * regular file nobody else may write, and has the signed size. What opening a registry
+ * checks for every active plugin; the hash is checked for the plugins a run uses
+ * (wfh_registry_check_blob_file) and again on the bytes each attempt loads. */
+int wfh_registry_blob_shape(const wfh_registry *r, const wfh_reg_plugin *p);
+
+/* Hash the blob at @p path (opened once, O_NOFOLLOW; no copy is made) and compare
+ * size, BLAKE2b-256 and SHA-256 with the index's; messages name it as the index
+ * does ("plugin NAME@VERSION (registry/blobs/...)"). WFH_ESECURITY on any mismatch. */
+int wfh_registry_check_blob_file(const char *path, const char *name, const char *version,
+                                 const char *b2hex, const char *sha256hex, uint64_t size);
+
 /* The same, for a blob named by path (the step-attempt path, which holds the verified
  * catalog rather than the registry): opened once with O_NOFOLLOW, copied into a sealed
  * memfd while hashed, compared with @p b2hex (and @p sha256hex unless NULL) and

@@ -272,6 +272,10 @@ int cmd_exec(int argc, char **argv)
         rc = wfh_cli_invalid_status(&diags);
         goto done;
     }
+    /* The plugins this run will load are the ones the index signed (exit 3 if not),
+     * before any step runs. */
+    if ((err = wfh_catalog_verify_used(wf)) < 0)
+        goto done;
 
     /* Inputs and secrets are checked before anything runs: a wrong input is the
      * caller's mistake (exit 2), not a failed run. */

@@ -254,6 +254,10 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         rc = wfh_cli_invalid_status(&diags);
         goto done;
     }
+    /* The plugins this run will load are the ones the index signed (exit 3 if not),
+     * before any step runs. */
+    if ((err = wfh_catalog_verify_used(wf)) < 0)
+        goto done;
     /* Checked again as exec checks them: the workflow may have changed (--allow-changed),
      * and a run from before the store recorded inputs gets the defaults. */
     if ((err = wfh_inputs_resolve(wf, rec->inputs, &inputs)) < 0) {

@@ -32,6 +32,16 @@ cp "$blob" "$T/blob.orig"; chmod u+w "$blob"
 python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[5000]^=1; open(p,'wb').write(b)" "$blob"
 expect_refused "exec with a tampered blob" "plugin marker@1.0.0 \(registry/blobs/[0-9a-f]{12}\.\.\.\): hash mismatch" \
   "$WFH" exec "$T/flow1.yaml"
+# The same flipped byte does not stop a run that does not use that plugin: opening the
+# registry checks every file's presence, type and size; the bytes are hashed for the
+# plugins a run uses, before it starts, and again as each attempt loads them.
+# `plugin verify` hashes them all.
+rm -f "$MARKER"
+run "$WFH" exec "$T/flow.yaml"
+expect_rc 0 "a run that does not use the tampered plugin"
+grep -q "marker 2.0.0 constructor ran" "$MARKER" 2>/dev/null || fail "the untouched marker@2 should run"
+expect_refused "verify finds the tampered blob" "plugin marker@1.0.0 \(registry/blobs/[0-9a-f]{12}\.\.\.\): hash mismatch" \
+  "$WFH" plugin verify
 # Swapped for another valid plugin of the same size (the v2 build).
 cp "$FIX/marker_v2.so" "$blob"
 expect_refused "exec with a swapped blob" "hash mismatch" "$WFH" exec "$T/flow1.yaml"
