@@ -42,6 +42,17 @@ struct wfh_durable;
 int wfh_cli_run_to_end(struct wfh_run *run, struct wfh_durable *dur, int want_json,
                        const char *cmd, int *rc);
 
+struct wfh_workflow;
+struct wfh_catalog;
+/* What exec and resume do before a run starts: load @p file (diagnostics into @p diags,
+ * initialised by the caller), take the catalog of @p home's signed registry, validate,
+ * and hash the plugins the run will use. Returns 0 with *wf and *cat set (owned by the
+ * caller), a positive exit status when the diagnostics were printed (invalid workflow,
+ * or a refused plugin), or a negative error code (message set) for the caller to fail
+ * with. In cmd_exec.c. */
+int wfh_cli_load_for_run(const char *file, const char *home, struct wfh_diags *diags,
+                         struct wfh_workflow **wf, struct wfh_catalog **cat);
+
 /* True if argv[i] is -h or --help. */
 int wfh_cli_wants_help(int argc, char **argv);
 

@@ -112,6 +112,28 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, in
  * exec, resume and retry, so a run whose end cannot be recorded is never reported as
  * succeeded by any of them.
  */
+int wfh_cli_load_for_run(const char *file, const char *home, wfh_diags *diags, wfh_workflow **wf,
+                         wfh_catalog **cat)
+{
+    int err = wfh_workflow_load(file, wf, diags);
+    if (err < 0 || diags->errors > 0) {
+        if (diags->count == 0) /* e.g. the file cannot be read: the message says why */
+            return err < 0 ? err : wfh_error_set(WFH_EIO, "%s: cannot be loaded", file);
+        wfh_diags_print(diags, stderr);
+        return WFH_EXIT_INVALID;
+    }
+    if ((err = wfh_catalog_from_registry(home, cat)) < 0)
+        return err;
+    wfh_workflow_validate(*wf, *cat, diags);
+    if (diags->errors > 0) {
+        wfh_diags_print(diags, stderr); /* warnings too, as validate shows them */
+        return wfh_cli_invalid_status(diags);
+    }
+    /* The plugins this run will load are the ones the index signed (exit 3 if not),
+     * before any step runs. */
+    return wfh_catalog_verify_used(*wf);
+}
+
 int wfh_cli_run_to_end(wfh_run *run, wfh_durable *dur, int want_json, const char *cmd, int *rc)
 {
     int run_err = wfh_run_exec(run);
@@ -255,27 +277,13 @@ int cmd_exec(int argc, char **argv)
 
     wfh_diags_init(&diags, file, NULL, 0);
     diags_ready = 1;
-    err = wfh_workflow_load(file, &wf, &diags);
-    if (err < 0 || diags.errors > 0) {
-        if (diags.count == 0) /* e.g. the file cannot be read: the message says why */
-            goto done;
-        wfh_diags_print(&diags, stderr);
-        rc = WFH_EXIT_INVALID;
-        err = 0;
+    if ((err = wfh_cli_load_for_run(file, home, &diags, &wf, &cat)) != 0) {
+        if (err > 0) {
+            rc = err;
+            err = 0;
+        }
         goto done;
     }
-    if ((err = wfh_catalog_from_registry(home, &cat)) < 0)
-        goto done;
-    wfh_workflow_validate(wf, cat, &diags);
-    if (diags.errors > 0) {
-        wfh_diags_print(&diags, stderr); /* warnings too, as validate shows them */
-        rc = wfh_cli_invalid_status(&diags);
-        goto done;
-    }
-    /* The plugins this run will load are the ones the index signed (exit 3 if not),
-     * before any step runs. */
-    if ((err = wfh_catalog_verify_used(wf)) < 0)
-        goto done;
 
     /* Inputs and secrets are checked before anything runs: a wrong input is the
      * caller's mistake (exit 2), not a failed run. */

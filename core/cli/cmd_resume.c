@@ -237,27 +237,13 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         file = rec->file_path;
     wfh_diags_init(&diags, file, NULL, 0);
     diags_ready = 1;
-    err = wfh_workflow_load(file, &wf, &diags);
-    if (err < 0 || diags.errors > 0) {
-        if (diags.count == 0)
-            goto done;
-        wfh_diags_print(&diags, stderr);
-        rc = WFH_EXIT_INVALID;
-        err = 0;
+    if ((err = wfh_cli_load_for_run(file, home, &diags, &wf, &cat)) != 0) {
+        if (err > 0) {
+            rc = err;
+            err = 0;
+        }
         goto done;
     }
-    if ((err = wfh_catalog_from_registry(home, &cat)) < 0)
-        goto done;
-    wfh_workflow_validate(wf, cat, &diags);
-    if (diags.errors > 0) {
-        wfh_diags_print(&diags, stderr);
-        rc = wfh_cli_invalid_status(&diags);
-        goto done;
-    }
-    /* The plugins this run will load are the ones the index signed (exit 3 if not),
-     * before any step runs. */
-    if ((err = wfh_catalog_verify_used(wf)) < 0)
-        goto done;
     /* Checked again as exec checks them: the workflow may have changed (--allow-changed),
      * and a run from before the store recorded inputs gets the defaults. */
     if ((err = wfh_inputs_resolve(wf, rec->inputs, &inputs)) < 0) {
