@@ -53,6 +53,12 @@ struct wfh_catalog;
 int wfh_cli_load_for_run(const char *file, const char *home, struct wfh_diags *diags,
                          struct wfh_workflow **wf, struct wfh_catalog **cat);
 
+/* argv[*i] as "--name VALUE", "--name=VALUE" or, for a two-letter name, "-j8": returns
+ * the value (borrowed from argv) and advances *i past it, or NULL if argv[*i] is not
+ * this option. A missing value sets *err ("CMD: --name needs a value") and returns NULL. */
+const char *wfh_cli_opt_value(int argc, char **argv, int *i, const char *name, const char *cmd,
+                              int *err);
+
 /* True if argv[i] is -h or --help. */
 int wfh_cli_wants_help(int argc, char **argv);
 

@@ -85,26 +85,6 @@ static int parse_count(const char *s, unsigned *out)
     return 0;
 }
 
-/* "--name VALUE" or "--name=VALUE"; returns the value and advances *i, or NULL. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, int *err)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (n == 2 && a[n] != '\0') /* a short option glued to its value: -j8 */
-        return a + n;
-    if (a[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *err = wfh_error_set(WFH_EUSAGE, "exec: %s needs a value", name);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 /*
  * Run @p run to its end, record the end in @p dur (may be NULL: --no-store), print the
  * --json report when asked, and set *rc for the run's outcome. Returns 0, or a negative
@@ -206,22 +186,22 @@ int cmd_exec(int argc, char **argv)
         const char *v;
         if (!strcmp(argv[i], "--json")) {
             want_json = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--concurrency", &err)) ||
-                   (v = opt_value(argc, argv, &i, "-j", &err))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--concurrency", "exec", &err)) ||
+                   (v = wfh_cli_opt_value(argc, argv, &i, "-j", "exec", &err))) {
             if ((err = parse_count(v, &concurrency)) < 0)
                 goto done;
         } else if ((err = wfh_cli_removed_plugin_dir("exec", argv[i])) < 0) {
             goto done;
-        } else if ((v = opt_value(argc, argv, &i, "--workspace", &err))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--workspace", "exec", &err))) {
             workspace = v;
-        } else if ((v = opt_value(argc, argv, &i, "--policy", &err))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--policy", "exec", &err))) {
             policy_path = v;
-        } else if ((v = opt_value(argc, argv, &i, "--inputs", &err))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--inputs", "exec", &err))) {
             inputs_path = v;
-        } else if ((v = opt_value(argc, argv, &i, "--secrets-file", &err))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--secrets-file", "exec", &err))) {
             secrets_path = v;
-        } else if ((v = opt_value(argc, argv, &i, "--input", &err)) ||
-                   (v = opt_value(argc, argv, &i, "-i", &err))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--input", "exec", &err)) ||
+                   (v = wfh_cli_opt_value(argc, argv, &i, "-i", "exec", &err))) {
             const char **na = realloc(input_args, (n_input_args + 1) * sizeof *na);
             if (!na) {
                 err = wfh_error_set(WFH_ENOMEM, "exec: out of memory");
@@ -229,7 +209,7 @@ int cmd_exec(int argc, char **argv)
             }
             input_args = na;
             input_args[n_input_args++] = v;
-        } else if ((v = opt_value(argc, argv, &i, "--home", &err))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--home", "exec", &err))) {
             home = v;
         } else if (!strncmp(argv[i], "--allow-", 8)) {
             if (n_allows == sizeof allows / sizeof allows[0]) {
@@ -239,7 +219,7 @@ int cmd_exec(int argc, char **argv)
             allows[n_allows++] = argv[i];
         } else if (!strcmp(argv[i], "--no-store")) {
             no_store = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--durability", &err))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--durability", "exec", &err))) {
             if (strcmp(v, "full") != 0 && strcmp(v, "normal") != 0) {
                 err = wfh_error_set(WFH_EUSAGE, "exec: --durability %s: expected full or normal", v);
                 goto done;

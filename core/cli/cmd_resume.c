@@ -70,27 +70,6 @@ static void usage(FILE *out, int retry)
           out);
 }
 
-/* "--name VALUE" or "--name=VALUE" (and -j8); returns the value and advances *i. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, int *err,
-                             const char *cmd)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (n == 2 && a[n] != '\0')
-        return a + n;
-    if (a[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *err = wfh_error_set(WFH_EUSAGE, "%s: %s needs a value", cmd, name);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 /* Whether the recorded run is one this command continues; a message if not. */
 static int check_state(const wfh_store_run *rec, int retry, int *nothing_to_do)
 {
@@ -145,8 +124,8 @@ int wfh_cli_continue(int argc, char **argv, int retry)
             want_json = 1;
         } else if (!strcmp(argv[i], "--allow-changed")) {
             allow_changed = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--concurrency", &err, cmd)) ||
-                   (v = opt_value(argc, argv, &i, "-j", &err, cmd))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--concurrency", cmd, &err)) ||
+                   (v = wfh_cli_opt_value(argc, argv, &i, "-j", cmd, &err))) {
             char *end = NULL;
             long n = strtol(v, &end, 10);
             if (!*v || *end || n < 1 || n > 1000000) {
@@ -155,17 +134,17 @@ int wfh_cli_continue(int argc, char **argv, int retry)
                 goto done;
             }
             concurrency = (unsigned)n;
-        } else if ((v = opt_value(argc, argv, &i, "--home", &err, cmd))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--home", cmd, &err))) {
             home = v;
-        } else if ((v = opt_value(argc, argv, &i, "--file", &err, cmd))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--file", cmd, &err))) {
             file = v;
         } else if ((err = wfh_cli_removed_plugin_dir(cmd, argv[i])) < 0) {
             goto done;
-        } else if ((v = opt_value(argc, argv, &i, "--workspace", &err, cmd))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--workspace", cmd, &err))) {
             workspace = v;
-        } else if ((v = opt_value(argc, argv, &i, "--policy", &err, cmd))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--policy", cmd, &err))) {
             policy_path = v;
-        } else if ((v = opt_value(argc, argv, &i, "--secrets-file", &err, cmd))) {
+        } else if ((v = wfh_cli_opt_value(argc, argv, &i, "--secrets-file", cmd, &err))) {
             secrets_path = v;
         } else if (!strncmp(argv[i], "--allow-", 8) && strcmp(argv[i], "--allow-changed")) {
             if (n_allows == sizeof allows / sizeof allows[0]) {

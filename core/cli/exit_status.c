@@ -47,3 +47,23 @@ int wfh_cli_wants_help(int argc, char **argv)
     }
     return 0;
 }
+
+const char *wfh_cli_opt_value(int argc, char **argv, int *i, const char *name, const char *cmd,
+                              int *err)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (n == 2 && a[n] != '\0') /* a short option glued to its value: -j8 */
+        return a + n;
+    if (a[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *err = wfh_error_set(WFH_EUSAGE, "%s: %s needs a value", cmd, name);
+        return NULL;
+    }
+    return argv[++*i];
+}
