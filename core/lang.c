@@ -38,6 +38,18 @@ static const char *kind_name(const wfh_ynode *n)
     return n->kind == WFH_Y_MAP ? "mapping" : n->kind == WFH_Y_SEQ ? "list" : "scalar";
 }
 
+/* 0 if @p n is a mapping; else "WHAT must be a SHAPE, not a list" at @p n with
+ * @p example as the hint, and WFH_EINVAL. */
+static int want_map(wfh_diags *d, const wfh_ynode *n, const char *example, const char *what,
+                    const char *shape)
+{
+    if (n->kind == WFH_Y_MAP)
+        return 0;
+    wfh_diag_add(d, WFH_DIAG_ERROR, n->line, n->col, example, "%s must be a %s, not a %s", what,
+                 shape, kind_name(n));
+    return WFH_EINVAL;
+}
+
 static int is_empty(const wfh_ynode *n)
 {
     return n->kind == WFH_Y_SCALAR && n->plain && n->len == 0;
@@ -144,11 +156,8 @@ static void unknown_key(wfh_diags *d, const wfh_ynode *k, const char *where,
 static int load_retry(wfh_diags *d, const wfh_ynode *n, wfh_retry *r)
 {
     memset(r, 0, sizeof *r);
-    if (n->kind != WFH_Y_MAP) {
-        wfh_diag_add(d, WFH_DIAG_ERROR, n->line, n->col, "e.g. retry: {max_attempts: 3}",
-                     "retry must be a mapping, not a %s", kind_name(n));
+    if (want_map(d, n, "e.g. retry: {max_attempts: 3}", "retry", "mapping") < 0)
         return WFH_EINVAL;
-    }
     int err = 0;
     r->initial_ms = DEFAULT_INITIAL_MS;
     r->on_mask = DEFAULT_ON_MASK;
@@ -587,11 +596,10 @@ static int load_input(wfh_diags *d, const wfh_ynode *k, const wfh_ynode *n, wfh_
     }
     if (is_empty(n))
         return err;
-    if (n->kind != WFH_Y_MAP) {
-        wfh_diag_add(d, WFH_DIAG_ERROR, n->line, n->col, "e.g. {type: string, required: true}",
-                     "input '%s' must be a mapping, not a %s", k->str, kind_name(n));
+    char what[160];
+    snprintf(what, sizeof what, "input '%s'", k->str);
+    if (want_map(d, n, "e.g. {type: string, required: true}", what, "mapping") < 0)
         return WFH_EINVAL;
-    }
     const wfh_ynode *defn = NULL;
     for (size_t i = 0; i < n->n; i++) {
         const char *key = n->keys[i]->str;
@@ -690,11 +698,8 @@ int wfh_lang_top_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_work
     if (!strcmp(key, "defaults")) {
         if (is_empty(v))
             return 0;
-        if (v->kind != WFH_Y_MAP) {
-            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, "e.g. defaults: {timeout: 5m}",
-                         "defaults must be a mapping, not a %s", kind_name(v));
+        if (want_map(d, v, "e.g. defaults: {timeout: 5m}", "defaults", "mapping") < 0)
             return WFH_EINVAL;
-        }
         for (size_t i = 0; i < v->n; i++) {
             const char *k = v->keys[i]->str;
             int e = 0;
@@ -714,13 +719,9 @@ int wfh_lang_top_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_work
     if (!strcmp(key, "inputs")) {
         if (is_empty(v))
             return 0;
-        if (v->kind != WFH_Y_MAP) {
-            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
-                         "e.g. inputs: {name: {type: string, required: true}}",
-                         "inputs must be a mapping of name: declaration, not a %s",
-                         kind_name(v));
+        if (want_map(d, v, "e.g. inputs: {name: {type: string, required: true}}", "inputs",
+                     "mapping of name: declaration") < 0)
             return WFH_EINVAL;
-        }
         wf->inputs = calloc(v->n ? v->n : 1, sizeof *wf->inputs);
         if (!wf->inputs)
             return WFH_ENOMEM;
@@ -736,23 +737,16 @@ int wfh_lang_top_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_work
     if (!strcmp(key, "outputs")) {
         if (is_empty(v))
             return 0;
-        if (v->kind != WFH_Y_MAP) {
-            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
-                         "e.g. outputs: {version: '${{ steps.build.outputs.version }}'}",
-                         "outputs must be a mapping of name: expression, not a %s",
-                         kind_name(v));
+        if (want_map(d, v, "e.g. outputs: {version: '${{ steps.build.outputs.version }}'}",
+                     "outputs", "mapping of name: expression") < 0)
             return WFH_EINVAL;
-        }
         return wfh_value_compile(v, &lang_scope, 0, d, &wf->outputs);
     }
     if (!strcmp(key, "circuit_breaker")) {
         static const char *const cb_keys[] = {"failures", "cooldown"};
-        if (v->kind != WFH_Y_MAP) {
-            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col,
-                         "e.g. circuit_breaker: {failures: 5, cooldown: 30s}",
-                         "circuit_breaker must be a mapping, not a %s", kind_name(v));
+        if (want_map(d, v, "e.g. circuit_breaker: {failures: 5, cooldown: 30s}", "circuit_breaker",
+                     "mapping") < 0)
             return WFH_EINVAL;
-        }
         wf->cb_failures = 5;
         wf->cb_cooldown_ms = 30000;
         for (size_t i = 0; i < v->n; i++) {
@@ -784,12 +778,8 @@ int wfh_lang_top_key(wfh_diags *d, const char *key, const wfh_ynode *v, wfh_work
     if (!strcmp(key, "limits")) {
         if (is_empty(v))
             return 0;
-        if (v->kind != WFH_Y_MAP) {
-            wfh_diag_add(d, WFH_DIAG_ERROR, v->line, v->col, "e.g. limits: {llm: 4}",
-                         "limits must be a mapping of step type: number, not a %s",
-                         kind_name(v));
+        if (want_map(d, v, "e.g. limits: {llm: 4}", "limits", "mapping of step type: number") < 0)
             return WFH_EINVAL;
-        }
         wf->limit_types = calloc(v->n ? v->n : 1, sizeof *wf->limit_types);
         wf->limit_values = calloc(v->n ? v->n : 1, sizeof *wf->limit_values);
         if (!wf->limit_types || !wf->limit_values)
