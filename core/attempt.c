@@ -2,7 +2,8 @@
  * core/attempt.c - the host side of one step attempt (interface: core/attempt.h).
  *
  * posix_spawn()s the step runner in its own process group (a fork of a big host is
- * slow and copies its secrets), hands it the request through a sealed memfd as stdin
+ * slow and copies its secrets), or, from the second attempt on, has the runner's zygote
+ * fork it (below: the exec and dynamic linking were most of a short step's cost), hands it the request through a sealed memfd as stdin
  * (no pipe to block on, no SIGPIPE if the runner dies early), and turns what comes
  * back on its stdout (JSON lines) and stderr (free text) into hook calls and one
  * wfh_attempt_result. Anything the runner does not say properly (a crash, an exit
@@ -18,10 +19,13 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +34,7 @@
 
 #include "error.h"
 #include "registry/registry.h"
+#include "runner/runner.h"
 
 extern char **environ;
 
@@ -368,6 +373,253 @@ done:
     return err;
 }
 
+/* Own process group, so the whole group can be killed; default dispositions and an empty
+ * mask, whatever the host set for itself (a zygote-forked runner does the same itself). */
+static void runner_spawnattr(posix_spawnattr_t *attr)
+{
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    static const int reset[] = WFH_RUNNER_RESET_SIGNALS;
+    for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++)
+        sigaddset(&defaults, reset[i]);
+    posix_spawnattr_setsigmask(attr, &none);
+    posix_spawnattr_setsigdefault(attr, &defaults);
+    posix_spawnattr_setpgroup(attr, 0);
+    posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}
+
+/* ---- the zygote (core/runner/zygote.c) -------------------------------------------------
+ *
+ * One per host process and runner path, started at the second attempt that uses the
+ * same runner as the one before (a one-step run and the tests' one-off fake runners pay
+ * nothing for it). It forks each later attempt's runner as the host's child instead of
+ * the host exec'ing it. Anything wrong with it (cannot start, died, slow, refuses) makes
+ * that attempt posix_spawn the runner as before; the next attempt may start a new one,
+ * up to ZYG_MAX_STARTS per process. WFH_RUNNER_ZYGOTE=0 turns it off (docs/operations.md:
+ * every attempt forked from one zygote shares its address-space layout). */
+
+/* How long the host waits for the zygote's answer (the first one includes its exec). A
+ * healthy zygote answers in well under a millisecond. */
+#define ZYG_REPLY_MS 5000
+#define ZYG_MAX_STARTS 4
+
+static struct {
+    pid_t pid;           /* the zygote, or 0 */
+    int pidfd;           /* owned, or -1: signals it without racing pid reuse */
+    int sock;            /* owned, CLOEXEC, or -1: the host's end of the socketpair */
+    pid_t owner;         /* getpid() of the host that started it (a forked host must not use it) */
+    char *runner;        /* owned: the runner path it was exec'd from */
+    uint64_t env_key;    /* the environment it was exec'd with (attempts inherit it) */
+    unsigned starts;     /* zygotes started by this process */
+    char *last_runner;   /* owned: the runner of the previous attempt */
+} zyg = {0, -1, -1, 0, NULL, 0, 0, NULL};
+
+/* WFH_RUNNER_ZYGOTE: unset, "", "1" or "on" use the zygote; "0" or "off" do not. */
+static int zygote_wanted(int *wanted)
+{
+    const char *v = getenv("WFH_RUNNER_ZYGOTE");
+    if (!v || !*v || !strcmp(v, "1") || !strcmp(v, "on")) {
+        *wanted = 1;
+        return 0;
+    }
+    if (!strcmp(v, "0") || !strcmp(v, "off")) {
+        *wanted = 0;
+        return 0;
+    }
+    return wfh_error_set(WFH_EINVAL, "WFH_RUNNER_ZYGOTE must be 0, off, 1 or on, not '%.40s'", v);
+}
+
+/* FNV-1a over the environment: a zygote's children have the environment it was started
+ * with, so one started before a setenv() must not serve attempts after it. */
+static uint64_t env_key(void)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (char **e = environ; e && *e; e++) {
+        for (const unsigned char *p = (const unsigned char *)*e; *p; p++)
+            h = (h ^ *p) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* Forget the zygote: kill it and reap it through its pidfd (a wait by pid could take an
+ * attempt's status if the scheduler's waitpid(-1) reaped the zygote first and its pid
+ * was reused; through the pidfd that wait just fails). */
+static void zygote_stop(void)
+{
+    if (zyg.pidfd >= 0) {
+        siginfo_t si;
+        (void)syscall(SYS_pidfd_send_signal, zyg.pidfd, SIGKILL, NULL, 0);
+        while (waitid((idtype_t)3 /* P_PIDFD */, (id_t)zyg.pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+        }
+        close(zyg.pidfd);
+    }
+    if (zyg.sock >= 0)
+        close(zyg.sock);
+    free(zyg.runner);
+    zyg.runner = NULL;
+    zyg.sock = zyg.pidfd = -1;
+    zyg.pid = 0;
+}
+
+/* At exit, so no zygote outlives its host even for an instant (it would otherwise exit on
+ * EOF or its parent-death signal, and be reaped by whoever inherits it). */
+static void zygote_atexit(void)
+{
+    if (zyg.pid > 0 && zyg.owner == getpid())
+        zygote_stop();
+}
+
+static int zygote_start(const char *runner)
+{
+    int sv[2] = {-1, -1};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int fa_ok = 0, attr_ok = 0, ok = 0;
+    pid_t pid = -1;
+    zyg.starts++;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    if (posix_spawn_file_actions_init(&fa) != 0)
+        goto done;
+    fa_ok = 1;
+    if (posix_spawnattr_init(&attr) != 0)
+        goto done;
+    attr_ok = 1;
+    /* The socket is its only channel; no output of its own reaches anyone. */
+    posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
+    runner_spawnattr(&attr);
+    char parent[24];
+    snprintf(parent, sizeof parent, "%ld", (long)getpid());
+    char *argv[] = {(char *)runner, "--zygote", "--parent-pid", parent, NULL};
+    if (posix_spawn(&pid, runner, &fa, &attr, argv, environ) != 0)
+        goto done;
+    zyg.runner = strdup(runner);
+    if (!zyg.runner) {
+        kill(pid, SIGKILL);
+        goto done;
+    }
+    zyg.pid = pid;
+    zyg.pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    zyg.sock = sv[0];
+    sv[0] = -1;
+    zyg.owner = getpid();
+    zyg.env_key = env_key();
+    static int registered;
+    if (!registered)
+        registered = atexit(zygote_atexit) == 0;
+    ok = 1;
+done:
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    if (sv[0] >= 0)
+        close(sv[0]);
+    close(sv[1]);
+    return ok ? 0 : -1;
+}
+
+/* Have the zygote fork the runner for @p runner with @p fds as its 0..n-1. Returns 0
+ * and the runner's pid, or -1: then no process of this attempt exists and the caller
+ * spawns the runner itself with the same descriptors. */
+static int zygote_fork(const char *runner, const int *fds, int n, pid_t *out)
+{
+    int wanted = 1;
+    int err = zygote_wanted(&wanted);
+    if (err < 0 || !wanted)
+        return err < 0 ? err : 1;
+    if (zyg.pid > 0 && (zyg.owner != getpid() || strcmp(zyg.runner, runner) != 0 || zyg.env_key != env_key())) {
+        if (zyg.owner != getpid()) { /* a fork of the host: the zygote is not ours to use */
+            close(zyg.sock);
+            if (zyg.pidfd >= 0)
+                close(zyg.pidfd);
+            zyg.sock = zyg.pidfd = -1;
+            zyg.pid = 0;
+            free(zyg.runner);
+            zyg.runner = NULL;
+        } else if (strcmp(zyg.runner, runner) != 0) {
+            return 1; /* another runner binary (tests, ABI checks): spawn it */
+        } else {
+            zygote_stop();
+        }
+    }
+    if (zyg.pid <= 0) {
+        /* Only from the second attempt in a row with this runner. */
+        int again = zyg.last_runner && !strcmp(zyg.last_runner, runner);
+        if (!again) {
+            free(zyg.last_runner);
+            zyg.last_runner = strdup(runner);
+            return 1;
+        }
+        if (zyg.starts >= ZYG_MAX_STARTS || zygote_start(runner) < 0)
+            return 1;
+    }
+
+    wfh_zygote_msg msg = {WFH_ZYGOTE_MAGIC, (int32_t)getpid(), (uint32_t)n};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * WFH_ZYGOTE_MAX_FDS)];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct iovec iov = {&msg, sizeof msg};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                        .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
+    ssize_t w;
+    while ((w = sendmsg(zyg.sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    if (w != (ssize_t)sizeof msg) {
+        zygote_stop();
+        return 1;
+    }
+
+    int32_t reply = 0;
+    ssize_t r = -1;
+    for (long waited = 0;;) {
+        struct pollfd p = {zyg.sock, POLLIN, 0};
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int pr = poll(&p, 1, (int)(ZYG_REPLY_MS - waited));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        waited += (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (pr < 0 && errno == EINTR && waited < ZYG_REPLY_MS)
+            continue;
+        if (pr <= 0) {
+            /* Too slow. After the shutdown a child the zygote made can no longer
+             * answer, and one that cannot answer exits without running anything; one
+             * that answered before it is taken. */
+            shutdown(zyg.sock, SHUT_RDWR);
+            r = recv(zyg.sock, &reply, sizeof reply, MSG_DONTWAIT);
+            zygote_stop();
+            break;
+        }
+        r = recv(zyg.sock, &reply, sizeof reply, MSG_DONTWAIT);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (r != (ssize_t)sizeof reply) /* EOF: it died, and no child of it is left to answer */
+            zygote_stop();
+        break;
+    }
+    if (r != (ssize_t)sizeof reply || reply <= 0)
+        return 1; /* reply < 0: it could not fork (-errno); it stays for the next one */
+    *out = (pid_t)reply;
+    /* The child does the same; whichever comes first, a kill(-pid) from now on reaches
+     * it (EACCES/ESRCH here only mean it is already done). */
+    (void)setpgid(*out, *out);
+    return 0;
+}
+
 int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hooks, wfh_attempt **out)
 {
     int err = 0;
@@ -416,6 +668,14 @@ int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hoo
         err = wfh_error_set(WFH_EIO, "step '%s': pipe: %s", spec->step_id ? spec->step_id : "?", strerror(errno));
         goto done;
     }
+    int zfds[WFH_ZYGOTE_MAX_FDS] = {in_fd, outp[1], errp[1], plugin_fd};
+    int zr = zygote_fork(spec->runner_path, zfds, plugin_fd >= 0 ? 4 : 3, &a->pid);
+    if (zr < 0) {
+        err = zr;
+        goto done;
+    }
+    if (zr == 0)
+        goto started;
     if (posix_spawn_file_actions_init(&fa) != 0 || (fa_ok = 1, posix_spawnattr_init(&attr) != 0)) {
         err = wfh_error_set(WFH_ENOMEM, "attempt: out of memory");
         goto done;
@@ -431,19 +691,7 @@ int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hoo
     /* Belt and braces against a descriptor some library opened without O_CLOEXEC. */
     posix_spawn_file_actions_addclosefrom_np(&fa, plugin_fd >= 0 ? 4 : 3);
 #endif
-    /* Own process group, so the whole group can be killed; default dispositions and an
-     * empty mask, whatever the host set for itself. */
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    static const int reset[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1,
-                                SIGUSR2, SIGALRM, SIGTTIN, SIGTTOU, SIGTSTP, SIGXFSZ, SIGXCPU};
-    for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++)
-        sigaddset(&defaults, reset[i]);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    runner_spawnattr(&attr);
 
     char parent[24];
     snprintf(parent, sizeof parent, "%ld", (long)getpid());
@@ -454,6 +702,7 @@ int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hoo
         err = wfh_error_set(WFH_EIO, "cannot start the step runner %s: %s", spec->runner_path, strerror(rc));
         goto done;
     }
+started:
     a->out_fd = outp[0];
     a->err_fd = errp[0];
     outp[0] = errp[0] = -1;

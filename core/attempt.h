@@ -2,7 +2,9 @@
  * core/attempt.h - one step attempt, run outside the host in the step runner.
  *
  * This is the single path every attempt takes: the host posix_spawn()s the step runner
- * (never a fork of itself), sends it one JSON request, and reads back log lines,
+ * (never a fork of itself), or from a run's second attempt on has the runner's zygote
+ * fork it as the host's child (core/runner/zygote.c: the same runner, without the exec;
+ * WFH_RUNNER_ZYGOTE=0 turns that off, docs/operations.md), sends it one JSON request, and reads back log lines,
  * outputs, progress and one JSON result. Verification (registry) and confinement
  * (sandbox) hook into this path and nowhere else.
  *
@@ -19,8 +21,9 @@
  *      {"t":"result","status":N,"error":"...","retry_after_ms":N,"sandbox":{...}}
  *  - the runner's stderr: free text from the plugin, logged line by line (as level
  *    WFH_LOG_INFO through the log hook).
- * The runner is started as `wfhost-runner --parent-pid PID` in its own process group,
- * with the request on a sealed memfd as stdin.
+ * The runner is started as `wfhost-runner --parent-pid PID` (forked: `--zygote
+ * --parent-pid PID`) in its own process group, with the request on a sealed memfd as
+ * stdin.
  * A runner that dies without a result (signal, exit) fails the attempt with the signal
  * or exit status named.
  */
@@ -78,8 +81,9 @@ typedef struct wfh_attempt_result {
                                  (integrity failure): a security refusal, exit status 3 */
 } wfh_attempt_result;
 
-/* Spawn the runner and send the request. Returns 0 and *out (owned; wfh_attempt_free),
- * or a negative code. @p hooks is copied. */
+/* Start the runner (spawned, or forked by the zygote) with the request. Returns 0 and
+ * *out (owned; wfh_attempt_free), or a negative code (WFH_EINVAL: WFH_RUNNER_ZYGOTE is
+ * malformed). @p hooks is copied. The runner is a child of the calling process either way. */
 int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hooks,
                       wfh_attempt **out);
 

@@ -8,6 +8,9 @@
  * stdout is pointed at stderr so a stray printf cannot forge protocol lines. Probe
  * mode (`--probe PLUGIN.so`) prints the checked descriptor as one JSON object.
  *
+ * Zygote mode (`--zygote`, zygote.c) forks attempt runners for the host instead of the
+ * host exec'ing each one; a forked runner continues here as an exec'd one would.
+ *
  * Lifetime: the host makes the runner a process-group leader; the runner dies with
  * its parent (PR_SET_PDEATHSIG), is a child subreaper, and kills everything the plugin
  * started before it exits or when it gets SIGTERM (proctree.c).
@@ -542,10 +545,23 @@ const char *__asan_default_options(void)
 }
 #endif
 
+/* Die with the host. The parent may have died before prctl took effect, which getppid()
+ * then shows: that closes the race. Returns 0 (after saying why) if it is gone. */
+static int die_with_parent(long parent)
+{
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (parent > 0 && getppid() != (pid_t)parent) {
+        fprintf(stderr, "wfhost-runner: parent %ld is gone; not running\n", parent);
+        return 0;
+    }
+    return 1;
+}
+
 static void usage(FILE *out)
 {
     fputs("usage: wfhost-runner [--parent-pid PID]          (one attempt: JSON request on stdin)\n"
           "       wfhost-runner --probe PLUGIN.so           (print the plugin's descriptor as JSON)\n"
+          "       wfhost-runner --zygote --parent-pid PID   (fork attempts for the host; core/runner/zygote.c)\n"
           "The step runner is started by wfhost; see core/attempt.h for the protocol.\n",
           out);
 }
@@ -554,9 +570,12 @@ int main(int argc, char **argv)
 {
     const char *probe = NULL;
     long parent = 0;
+    int zygote = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--probe") && i + 1 < argc) {
             probe = argv[++i];
+        } else if (!strcmp(argv[i], "--zygote")) {
+            zygote = 1;
         } else if (!strcmp(argv[i], "--parent-pid") && i + 1 < argc) {
             char *end;
             parent = strtol(argv[++i], &end, 10);
@@ -574,12 +593,20 @@ int main(int argc, char **argv)
         }
     }
 
-    /* Die with the host. The parent may have died before prctl took effect, which
-     * getppid() then shows: that closes the race. */
-    (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (parent > 0 && getppid() != (pid_t)parent) {
-        fprintf(stderr, "wfhost-runner: parent %ld is gone; not running\n", parent);
+    if (zygote && (probe || parent <= 0)) {
+        fprintf(stderr, "wfhost-runner: --zygote wants --parent-pid and no --probe\n");
+        return 2;
+    }
+    if (!die_with_parent(parent))
         return 3;
+    /* The zygote returns here only in a new attempt's process (its parent is the host
+     * too), which then starts exactly as an exec'd runner does. */
+    if (zygote) {
+        int rc = wfh_zygote_serve(0, (pid_t)parent);
+        if (rc >= 0)
+            return rc;
+        if (!die_with_parent(parent))
+            return 3;
     }
     wfh_proctree_init();
 

@@ -11,7 +11,9 @@
 #define WFH_RUNNER_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <wfhost/plugin.h>
 
@@ -69,6 +71,31 @@ const char *wfh_runner_basename(const char *path);
 
 /* Write all of @p len bytes to @p fd (retrying short writes). Returns 0 or -1. */
 int wfh_runner_write_all(int fd, const char *buf, size_t len);
+
+/* The signals whose dispositions a new runner starts with at their default, whatever the
+ * host set for itself (core/attempt.c's posix_spawn attributes; zygote.c in a forked
+ * runner). The signal mask starts empty. */
+#define WFH_RUNNER_RESET_SIGNALS                                                              \
+    {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGTTIN, \
+     SIGTTOU, SIGTSTP, SIGXFSZ, SIGXCPU}
+
+/* The zygote (zygote.c): the host's message per attempt, on a SOCK_SEQPACKET socket, with
+ * the descriptors the runner gets as 0 (request), 1 (channel), 2 (stderr) and 3 (verified
+ * plugin, optional) in one SCM_RIGHTS control message. The answer is one int32_t: the new
+ * runner's pid (sent by that runner), or -errno (sent by the zygote). */
+#define WFH_ZYGOTE_MAGIC 0x315a4657u /* "WFZ1" */
+#define WFH_ZYGOTE_MAX_FDS 4
+typedef struct wfh_zygote_msg {
+    uint32_t magic;    /* WFH_ZYGOTE_MAGIC */
+    int32_t host_pid;  /* must be the zygote's parent: the new runner's parent-to-be */
+    uint32_t nfds;     /* 3 or 4, as many as the control message carries */
+} wfh_zygote_msg;
+
+/* Serve the host on @p sock until it closes it. Returns the zygote's exit code (0), or
+ * -1 in a new attempt's process, whose descriptors, process group and signals are set up
+ * as a spawned runner's; the caller then runs the attempt as if exec'd with
+ * `--parent-pid @p host`. */
+int wfh_zygote_serve(int sock, pid_t host);
 
 /* Become a child subreaper, so orphans of the plugin are re-parented to us. */
 void wfh_proctree_init(void);
