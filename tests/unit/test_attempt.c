@@ -5,7 +5,10 @@
  * the built wfhost-runner with a small event loop like the scheduler's, and checks
  * what the host makes of it: outputs and hooks, failure classes, crashes and aborts
  * with the signal named, an exit without a result, garbage on the channel, a kill,
- * and a setsid'd grandchild that must not survive the attempt.
+ * and a setsid'd grandchild that must not survive the attempt. From the second attempt
+ * on the runner comes from the zygote (core/runner/zygote.c), so most of these run
+ * against a forked runner; the zygote tests at the end check that it is one, that it
+ * is this process's child, and what happens when the zygote is killed or turned off.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +32,44 @@
 #include "error.h"
 
 static char runner[4096], fixture[4096], tmpdir[256];
+
+/* Set by the zygote tests: what the runner of the last attempt looked like just after
+ * wfh_attempt_start (its argv and parent), read from /proc while it still runs. */
+static int record_runner;
+static char last_argv[512];
+static long last_ppid;
+
+/* argv of @p pid with NULs as spaces, "" if gone. */
+static void read_argv(pid_t pid, char *buf, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
+    buf[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    size_t n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    for (size_t i = 0; i < n; i++)
+        if (!buf[i])
+            buf[i] = ' ';
+    buf[n] = 0;
+}
+
+static long read_ppid(pid_t pid)
+{
+    char path[64], line[256];
+    long ppid = -1;
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "PPid: %ld", &ppid) == 1)
+            break;
+    fclose(f);
+    return ppid;
+}
 
 typedef struct seen {
     int logs, progress;
@@ -79,6 +120,17 @@ static void run_attempt_ex(const char *runner_path, const char *type, const char
     int err = wfh_attempt_start(&spec, &hooks, &a);
     assert_int_equal(err, 0);
     assert_non_null(a);
+    if (record_runner) {
+        /* A spawned runner's argv shows once exec has set it up, a little after
+         * posix_spawn returns; the step lasts until it is cancelled. */
+        for (int i = 0; i < 50; i++) {
+            read_argv(wfh_attempt_pid(a), last_argv, sizeof last_argv);
+            if (last_argv[0])
+                break;
+            usleep(2000);
+        }
+        last_ppid = read_ppid(wfh_attempt_pid(a));
+    }
     json_decref(inputs);
     json_decref(env);
     int waited = 0;
@@ -361,6 +413,91 @@ static void test_missing_runner(void **state)
     wfh_attempt_result_clear(NULL);
 }
 
+/* The zygote next to this process: a child whose argv says --zygote, other than
+ * @p except. 0 if none. */
+static pid_t find_zygote(pid_t except)
+{
+    char path[64], buf[4096], argv[512];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)getpid());
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    pid_t found = 0;
+    for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n")) {
+        pid_t pid = (pid_t)atol(tok);
+        read_argv(pid, argv, sizeof argv);
+        if (pid != except && strstr(argv, "wfhost-runner --zygote")) {
+            assert_int_equal(found, 0); /* one zygote, never two */
+            found = pid;
+        }
+    }
+    return found;
+}
+
+/* Runs one attempt that waits until it is cancelled (so /proc still shows its runner's
+ * argv just after the start), records the runner; returns whether it was forked. */
+static int attempt_forked(void)
+{
+    seen s;
+    wfh_attempt_result r;
+    record_runner = 1;
+    run_attempt_ex(runner, "hang", "run-z", &s, &r, 100);
+    record_runner = 0;
+    assert_int_equal(r.status, WFH_STEP_CANCELLED);
+    assert_int_equal(r.exit_code, 128 + SIGTERM); /* the runner's own SIGTERM handler */
+    assert_non_null(strstr(s.log_text, "hanging"));
+    wfh_attempt_result_clear(&r);
+    /* Spawned or forked, the runner is this process's child. */
+    assert_int_equal(last_ppid, (long)getpid());
+    assert_non_null(strstr(last_argv, "wfhost-runner"));
+    return strstr(last_argv, "--zygote") != NULL;
+}
+
+static void test_zygote_forks_our_children(void **state)
+{
+    (void)state;
+    /* The tests before ran attempts with this runner: the zygote is up. */
+    assert_true(attempt_forked());
+    pid_t z = find_zygote(0);
+    assert_true(z > 0);
+    assert_true(attempt_forked());
+    assert_int_equal(find_zygote(0), z); /* the same one for every attempt */
+}
+
+static void test_zygote_killed(void **state)
+{
+    (void)state;
+    assert_true(attempt_forked());
+    pid_t z = find_zygote(0);
+    assert_true(z > 0);
+    assert_int_equal(kill(z, SIGKILL), 0);
+    int st = 0;
+    assert_int_equal(waitpid(z, &st, 0), z); /* what the scheduler's waitpid(-1) would do */
+    assert_false(attempt_forked()); /* the host finds it gone: this one is spawned */
+    assert_true(attempt_forked());  /* and the next one comes from a new zygote */
+    pid_t z2 = find_zygote(0);
+    assert_true(z2 > 0 && z2 != z);
+}
+
+static void test_zygote_off(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("WFH_RUNNER_ZYGOTE", "0", 1), 0);
+    assert_false(attempt_forked());
+    assert_false(attempt_forked());
+    assert_int_equal(setenv("WFH_RUNNER_ZYGOTE", "sometimes", 1), 0);
+    wfh_attempt_spec spec = {.runner_path = runner, .plugin_path = fixture, .step_type = "echo",
+                             .workspace = tmpdir};
+    wfh_attempt *a = NULL;
+    assert_int_equal(wfh_attempt_start(&spec, NULL, &a), WFH_EINVAL);
+    assert_null(a);
+    assert_non_null(strstr(wfh_error_last(), "WFH_RUNNER_ZYGOTE must be 0, off, 1 or on, not 'sometimes'"));
+    assert_int_equal(unsetenv("WFH_RUNNER_ZYGOTE"), 0);
+    assert_true(attempt_forked());
+}
+
 int main(void)
 {
     const char *build = getenv("WFH_BUILD");
@@ -387,6 +524,9 @@ int main(void)
         cmocka_unit_test(test_kill_stubborn_step),
         cmocka_unit_test(test_garbage_on_channel),
         cmocka_unit_test(test_missing_runner),
+        cmocka_unit_test(test_zygote_forks_our_children),
+        cmocka_unit_test(test_zygote_killed),
+        cmocka_unit_test(test_zygote_off),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[512];
