@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -56,6 +57,7 @@ static int become_attempt(int sock, int *fds, int n)
     if (send(sock, &me, sizeof me, MSG_NOSIGNAL) != (ssize_t)sizeof me)
         return -1;
     (void)setpgid(0, 0); /* the host does the same from its side (the shell's idiom) */
+    (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     /* Descriptors that already sit at a target number would be overwritten by an earlier
      * dup2: move them out of the way first. */
     for (int i = 0; i < n; i++)
@@ -89,6 +91,10 @@ static int become_attempt(int sock, int *fds, int n)
 
 int wfh_zygote_serve(int sock, pid_t host)
 {
+    /* Every later attempt starts as a copy of this process: no process (of its uid, the host
+     * included) without CAP_SYS_PTRACE may read or write its memory or ptrace it. Each
+     * child is made dumpable again, as an exec'd runner is. */
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     for (;;) {
         wfh_zygote_msg msg;
         int fds[WFH_ZYGOTE_MAX_FDS];
