@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -410,7 +411,7 @@ static struct {
     int sock;            /* owned, CLOEXEC, or -1: the host's end of the socketpair */
     pid_t owner;         /* getpid() of the host that started it (a forked host must not use it) */
     char *runner;        /* owned: the runner path it was exec'd from */
-    uint64_t env_key;    /* the environment it was exec'd with (attempts inherit it) */
+    uint64_t env_key;    /* env_key() when it was exec'd (its attempts inherit that state) */
     unsigned starts;     /* zygotes started by this process */
     char *last_runner;   /* owned: the runner of the previous attempt */
 } zyg = {0, -1, -1, 0, NULL, 0, 0, NULL};
@@ -430,8 +431,10 @@ static int zygote_wanted(int *wanted)
     return wfh_error_set(WFH_EINVAL, "WFH_RUNNER_ZYGOTE must be 0, off, 1 or on, not '%.40s'", v);
 }
 
-/* FNV-1a over the environment: a zygote's children have the environment it was started
- * with, so one started before a setenv() must not serve attempts after it. */
+/* FNV-1a over the environment and the descriptor limit: a zygote's children have the
+ * environment and limits it was started with, so one started before a setenv() or the
+ * scheduler's raise of RLIMIT_NOFILE (a wider run after it, in the same process) must
+ * not serve the attempts after it. The host changes neither its cwd nor its umask. */
 static uint64_t env_key(void)
 {
     uint64_t h = 1469598103934665603ull;
@@ -440,6 +443,9 @@ static uint64_t env_key(void)
             h = (h ^ *p) * 1099511628211ull;
         h = (h ^ 0xff) * 1099511628211ull;
     }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        h = (h ^ (uint64_t)rl.rlim_cur) * 1099511628211ull;
     return h;
 }
 

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@ static char runner[4096], fixture[4096], tmpdir[256];
 static int record_runner;
 static char last_argv[512];
 static long last_ppid;
+static long last_nofile; /* its soft RLIMIT_NOFILE */
 
 /* argv of @p pid with NULs as spaces, "" if gone. */
 static void read_argv(pid_t pid, char *buf, size_t len)
@@ -130,6 +132,15 @@ static void run_attempt_ex(const char *runner_path, const char *type, const char
             usleep(2000);
         }
         last_ppid = read_ppid(wfh_attempt_pid(a));
+        char path[64], line[256];
+        snprintf(path, sizeof path, "/proc/%ld/limits", (long)wfh_attempt_pid(a));
+        FILE *f = fopen(path, "r");
+        last_nofile = -1;
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "Max open files %ld", &last_nofile) == 1)
+                break;
+        if (f)
+            fclose(f);
     }
     json_decref(inputs);
     json_decref(env);
@@ -498,6 +509,26 @@ static void test_zygote_off(void **state)
     assert_true(attempt_forked());
 }
 
+/* The scheduler raises RLIMIT_NOFILE for a wide run; a zygote started before that must
+ * not hand out runners with the old limit. */
+static void test_zygote_follows_nofile(void **state)
+{
+    (void)state;
+    assert_true(attempt_forked());
+    pid_t z = find_zygote(0);
+    struct rlimit old, rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rl = old;
+    rl.rlim_cur = old.rlim_cur - 1;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    int forked = attempt_forked();
+    pid_t z2 = find_zygote(0);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_true(forked);
+    assert_int_equal(last_nofile, (long)rl.rlim_cur);
+    assert_true(z2 > 0 && z2 != z);
+}
+
 int main(void)
 {
     const char *build = getenv("WFH_BUILD");
@@ -527,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_zygote_forks_our_children),
         cmocka_unit_test(test_zygote_killed),
         cmocka_unit_test(test_zygote_off),
+        cmocka_unit_test(test_zygote_follows_nofile),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[512];
