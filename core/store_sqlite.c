@@ -31,6 +31,84 @@
 #define BUSY_TIMEOUT_MS 10000
 #define LOCK_RETRIES 5
 
+/*
+ * The statements of the write path (and the reads `runs show` repeats per step),
+ * prepared once per connection with SQLITE_PREPARE_PERSISTENT and reused: parsing SQL
+ * was the largest part of the store's CPU per step (perf: sqlite3Parser, malloc), about
+ * 19 parses per chained step. Statements built at run time (filters) are prepared per
+ * use as before.
+ */
+enum {
+    SQ_BEGIN,
+    SQ_COMMIT,
+    SQ_ROLLBACK,
+    SQ_SAVEPOINT,
+    SQ_RELEASE,
+    SQ_ROLLBACK_TO,
+    SQ_SYNC_NORMAL,
+    SQ_SYNC_FULL,
+    SQ_EVENT_ADD,
+    SQ_RUN_EXISTS,
+    SQ_RUN_CREATE,
+    SQ_RUN_SET_STATE,
+    SQ_STEP_SET,
+    SQ_ATTEMPT_STEP,
+    SQ_ATTEMPT_ADD,
+    SQ_ATTEMPT_FINISH,
+    SQ_LOG_ADD,
+    SQ_SHOW_ATTEMPTS,
+    SQ_N_STMTS
+};
+
+static const char *const stmt_sql[SQ_N_STMTS] = {
+    [SQ_BEGIN] = "BEGIN IMMEDIATE",
+    [SQ_COMMIT] = "COMMIT",
+    [SQ_ROLLBACK] = "ROLLBACK",
+    [SQ_SAVEPOINT] = "SAVEPOINT wfh_call",
+    [SQ_RELEASE] = "RELEASE wfh_call",
+    [SQ_ROLLBACK_TO] = "ROLLBACK TO wfh_call",
+    [SQ_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+    [SQ_SYNC_FULL] = "PRAGMA synchronous=FULL",
+    [SQ_EVENT_ADD] = "INSERT INTO events(run_id, step_id, attempt, status, detail, at_ms)"
+                     " VALUES(?,?,NULLIF(?,0),?,?,?)",
+    [SQ_RUN_EXISTS] = "SELECT 1 FROM runs WHERE id=?",
+    [SQ_RUN_CREATE] = "INSERT INTO runs(id, workflow, file, file_hash, status, created_ms, inputs)"
+                      " VALUES(?,?,?,?,'queued',?,?)",
+    [SQ_RUN_SET_STATE] = "UPDATE runs SET status=?1, error=?2,"
+                         " started_ms=CASE WHEN ?1='running' THEN coalesce(started_ms, ?3)"
+                         "  ELSE started_ms END,"
+                         " finished_ms=CASE WHEN ?4 THEN ?3 ELSE NULL END WHERE id=?5",
+    /* Outputs belong to a success only: a step sent back to queued (changed
+     * definition) or failing on retry must not keep stale ones (see step_set_body). */
+    [SQ_STEP_SET] = "INSERT INTO steps(run_id, step_id, status, def_hash, outputs, outputs_ref,"
+                    " error, started_ms, finished_ms)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+                    "  CASE WHEN ?3='running' THEN ?8 END, CASE WHEN ?9 THEN ?8 END)"
+                    " ON CONFLICT(run_id, step_id) DO UPDATE SET status=?3,"
+                    "  def_hash=coalesce(?4, def_hash), outputs=?5, outputs_ref=?6, error=?7,"
+                    "  started_ms=CASE WHEN ?3='running' THEN coalesce(started_ms, ?8)"
+                    "   WHEN ?3 IN ('queued','pending') THEN NULL ELSE started_ms END,"
+                    "  finished_ms=CASE WHEN ?9 THEN ?8 END",
+    /* The step is running from its first attempt on, whether or not the caller said so. */
+    [SQ_ATTEMPT_STEP] = "INSERT INTO steps(run_id, step_id, status, started_ms)"
+                        " VALUES(?,?,'running',?)"
+                        " ON CONFLICT(run_id, step_id) DO UPDATE SET status='running',"
+                        " started_ms=coalesce(started_ms, excluded.started_ms),"
+                        " finished_ms=NULL, outputs=NULL, outputs_ref=NULL, error=NULL",
+    [SQ_ATTEMPT_ADD] = "INSERT INTO attempts(run_id, step_id, attempt, status, idempotency_key,"
+                       " plugin_name, plugin_version, plugin_hash, started_ms)"
+                       " VALUES(?,?,?,'running',?,?,?,?,?)",
+    [SQ_ATTEMPT_FINISH] = "UPDATE attempts SET status=?, error=?, exit_code=?, term_signal=?,"
+                          " step_status=NULLIF(?,-1), finished_ms=?, sandbox=? WHERE run_id=?"
+                          " AND step_id=? AND attempt=?",
+    [SQ_LOG_ADD] = "INSERT INTO logs(run_id, step_id, attempt, level, msg, at_ms)"
+                   " VALUES(?,?,NULLIF(?,0),?,?,?)",
+    [SQ_SHOW_ATTEMPTS] = "SELECT attempt, status, error, exit_code, term_signal, step_status,"
+                         " idempotency_key, plugin_name, plugin_version, plugin_hash,"
+                         " started_ms, finished_ms, sandbox FROM attempts WHERE run_id=? AND"
+                         " step_id=? ORDER BY attempt",
+};
+
 typedef struct sq {
     sqlite3 *db;   /* owned */
     char *path;    /* owned */
@@ -41,6 +119,9 @@ typedef struct sq {
     int group;     /* wfh_store_group is on: calls are savepoints in one transaction */
     int in_group;  /* that transaction is open (taken at the first call after a commit) */
     int group_lost; /* SQLite rolled it back under us (I/O error): the commit must fail */
+    /* owned: the statements every run writes with, each prepared on first use and kept
+     * for the life of the connection (see stmt_sql); reset after every use */
+    sqlite3_stmt *stmt[SQ_N_STMTS];
 } sq;
 
 /*
@@ -164,12 +245,50 @@ static int exec_sql(sq *q, const char *sql, const char *what)
     return rc == SQLITE_OK ? 0 : db_fail(q, rc, what);
 }
 
+/* The cached statement @p id, prepared on first use; NULL with rc set if it cannot be. */
+static sqlite3_stmt *stmt_get(sq *q, int id, int *rc)
+{
+    *rc = SQLITE_OK;
+    if (!q->stmt[id])
+        *rc = sqlite3_prepare_v3(q->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                 &q->stmt[id], NULL);
+    return q->stmt[id];
+}
+
+/* Give back a statement: a cached one is reset for its next use (its bindings cleared,
+ * so no borrowed string outlives the call), any other is finalized. */
+static void stmt_done(sq *q, sqlite3_stmt *st)
+{
+    for (int i = 0; i < SQ_N_STMTS; i++) {
+        if (q->stmt[i] == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+/* Run cached statement @p id that takes no arguments and returns no rows (transaction
+ * control, pragmas). @return SQLite's result code (SQLITE_OK on success). */
+static int stmt_exec(sq *q, int id)
+{
+    int rc;
+    sqlite3_stmt *st = stmt_get(q, id, &rc);
+    if (!st)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Take the write lock now (see the file comment); the busy timeout waits first. */
 static int lock_begin(sq *q, const char *what)
 {
     int rc = SQLITE_BUSY;
     for (int i = 0; i < LOCK_RETRIES && (rc & 0xff) == SQLITE_BUSY; i++) {
-        rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        rc = stmt_exec(q, SQ_BEGIN);
         if ((rc & 0xff) == SQLITE_BUSY)
             jitter_sleep(i + 1);
     }
@@ -199,7 +318,7 @@ static int tx_begin(sq *q, const char *what)
             return err;
         q->in_group = 1;
     }
-    int rc = sqlite3_exec(q->db, "SAVEPOINT wfh_call", NULL, NULL, NULL);
+    int rc = stmt_exec(q, SQ_SAVEPOINT);
     return rc == SQLITE_OK ? 0 : db_fail(q, rc, what);
 }
 
@@ -207,17 +326,17 @@ static void tx_rollback(sq *q)
 {
     if (q->group) {
         group_check(q);
-        if (q->in_group)
-            sqlite3_exec(q->db, "ROLLBACK TO wfh_call; RELEASE wfh_call", NULL, NULL, NULL);
+        if (q->in_group && stmt_exec(q, SQ_ROLLBACK_TO) == SQLITE_OK)
+            stmt_exec(q, SQ_RELEASE);
         return;
     }
     if (!sqlite3_get_autocommit(q->db))
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        stmt_exec(q, SQ_ROLLBACK);
 }
 
 static int tx_commit(sq *q, const char *what)
 {
-    int rc = sqlite3_exec(q->db, q->group ? "RELEASE wfh_call" : "COMMIT", NULL, NULL, NULL);
+    int rc = stmt_exec(q, q->group ? SQ_RELEASE : SQ_COMMIT);
     if (rc == SQLITE_OK)
         return 0;
     int err = db_fail(q, rc, what);
@@ -237,12 +356,12 @@ static int sq_group_commit(void *impl)
     if (!q->in_group)
         return 0;
     q->in_group = 0;
-    int rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+    int rc = stmt_exec(q, SQ_COMMIT);
     if (rc == SQLITE_OK)
         return 0;
     int err = db_fail(q, rc, "committing a group of state changes");
     if (!sqlite3_get_autocommit(q->db))
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        stmt_exec(q, SQ_ROLLBACK);
     return err;
 }
 
@@ -254,10 +373,34 @@ static int sq_group(void *impl, int on)
     return err;
 }
 
+/* Bind arguments described by @p fmt: 't' const char * (NULL binds NULL), 'i' int64_t,
+ * 'u' unsigned, 'd' int. @return SQLite's result code. */
+static int bind_args(sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+    int rc = SQLITE_OK;
+    for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
+        int idx = i + 1;
+        switch (fmt[i]) {
+        case 't': {
+            const char *s = va_arg(ap, const char *);
+            /* SQLITE_STATIC: the string outlives the statement's use, which ends (reset,
+             * bindings cleared, or finalized) before the call that bound it returns */
+            rc = s ? sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, idx);
+            break;
+        }
+        case 'i': rc = sqlite3_bind_int64(st, idx, va_arg(ap, int64_t)); break;
+        case 'u': rc = sqlite3_bind_int64(st, idx, (sqlite3_int64)va_arg(ap, unsigned)); break;
+        case 'd': rc = sqlite3_bind_int(st, idx, va_arg(ap, int)); break;
+        default: rc = SQLITE_MISUSE; break;
+        }
+    }
+    return rc;
+}
+
 /*
- * Prepare @p sql and bind arguments described by @p fmt: 't' const char * (NULL binds
- * NULL), 'i' int64_t, 'u' unsigned, 'd' int. The statement goes to *out (caller
- * finalizes).
+ * Prepare @p sql (built at run time) and bind arguments described by @p fmt (see
+ * bind_args). The statement goes to *out, for run_stmt or rows_to_array, which
+ * finalize it.
  */
 static int prep(sq *q, sqlite3_stmt **out, const char *what, const char *sql,
                 const char *fmt, ...)
@@ -268,21 +411,7 @@ static int prep(sq *q, sqlite3_stmt **out, const char *what, const char *sql,
     if (rc != SQLITE_OK)
         return db_fail(q, rc, what);
     va_start(ap, fmt);
-    for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
-        int idx = i + 1;
-        switch (fmt[i]) {
-        case 't': {
-            const char *s = va_arg(ap, const char *);
-            rc = s ? sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT)
-                   : sqlite3_bind_null(st, idx);
-            break;
-        }
-        case 'i': rc = sqlite3_bind_int64(st, idx, va_arg(ap, int64_t)); break;
-        case 'u': rc = sqlite3_bind_int64(st, idx, (sqlite3_int64)va_arg(ap, unsigned)); break;
-        case 'd': rc = sqlite3_bind_int(st, idx, va_arg(ap, int)); break;
-        default: rc = SQLITE_MISUSE; break;
-        }
-    }
+    rc = bind_args(st, fmt, ap);
     va_end(ap);
     if (rc != SQLITE_OK) {
         int err = db_fail(q, rc, what);
@@ -293,11 +422,32 @@ static int prep(sq *q, sqlite3_stmt **out, const char *what, const char *sql,
     return 0;
 }
 
+/* The same for cached statement @p id: *out is borrowed from @p q, and run_stmt or
+ * rows_to_array reset it instead of finalizing it. */
+static int prep_id(sq *q, sqlite3_stmt **out, const char *what, int id, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+    sqlite3_stmt *st = stmt_get(q, id, &rc);
+    if (!st)
+        return db_fail(q, rc, what);
+    va_start(ap, fmt);
+    rc = bind_args(st, fmt, ap);
+    va_end(ap);
+    if (rc != SQLITE_OK) {
+        int err = db_fail(q, rc, what);
+        stmt_done(q, st);
+        return err;
+    }
+    *out = st;
+    return 0;
+}
+
 /* Run a statement that returns no rows; *changes (if non-NULL) gets the row count. */
 static int run_stmt(sq *q, sqlite3_stmt *st, const char *what, int *changes)
 {
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    stmt_done(q, st);
     if (rc != SQLITE_DONE)
         return db_fail(q, rc, what);
     if (changes)
@@ -309,21 +459,19 @@ static int event_add(sq *q, const char *run_id, const char *step_id, unsigned at
                      wfh_state st, const char *detail, int64_t now)
 {
     sqlite3_stmt *s = NULL;
-    int err = prep(q, &s, "appending an event",
-                   "INSERT INTO events(run_id, step_id, attempt, status, detail, at_ms)"
-                   " VALUES(?,?,NULLIF(?,0),?,?,?)",
-                   "ttutti", run_id, step_id, attempt, wfh_store_state_name(st), detail, now);
+    int err = prep_id(q, &s, "appending an event", SQ_EVENT_ADD, "ttutti", run_id, step_id,
+                      attempt, wfh_store_state_name(st), detail, now);
     return err < 0 ? err : run_stmt(q, s, "appending an event", NULL);
 }
 
 static int run_exists(sq *q, const char *run_id)
 {
     sqlite3_stmt *s = NULL;
-    int err = prep(q, &s, "looking up a run", "SELECT 1 FROM runs WHERE id=?", "t", run_id);
+    int err = prep_id(q, &s, "looking up a run", SQ_RUN_EXISTS, "t", run_id);
     if (err < 0)
         return err;
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    stmt_done(q, s);
     if (rc == SQLITE_ROW)
         return 0;
     if (rc == SQLITE_DONE)
@@ -476,6 +624,8 @@ static void sq_close(void *impl)
     sq *q = impl;
     if (!q)
         return;
+    for (int i = 0; i < SQ_N_STMTS; i++)
+        sqlite3_finalize(q->stmt[i]); /* sqlite3_close refuses while any is alive */
     sqlite3_close(q->db);
     if (q->held)
         held_adjust(q->dev, q->ino, -1);
@@ -552,10 +702,7 @@ static int sq_run_create(void *impl, const char *id, const wfh_store_run_new *r,
     int err = tx_begin(q, "creating a run");
     if (err < 0)
         return err;
-    err = prep(q, &s, "creating a run",
-               "INSERT INTO runs(id, workflow, file, file_hash, status, created_ms, inputs)"
-               " VALUES(?,?,?,?,'queued',?,?)",
-               "ttttit", id, r->workflow, r->file_path, r->file_hash, now, r->inputs_json);
+    err = prep_id(q, &s, "creating a run", SQ_RUN_CREATE, "ttttit", id, r->workflow, r->file_path, r->file_hash, now, r->inputs_json);
     if (err < 0)
         goto fail;
     err = run_stmt(q, s, "creating a run", NULL);
@@ -578,12 +725,7 @@ static int sq_run_set_state(void *impl, const char *id, wfh_state st, const char
     int err = tx_begin(q, "recording a run state");
     if (err < 0)
         return err;
-    err = prep(q, &s, "recording a run state",
-               "UPDATE runs SET status=?1, error=?2,"
-               " started_ms=CASE WHEN ?1='running' THEN coalesce(started_ms, ?3)"
-               "  ELSE started_ms END,"
-               " finished_ms=CASE WHEN ?4 THEN ?3 ELSE NULL END WHERE id=?5",
-               "ttidt", wfh_store_state_name(st), error, now, wfh_store_state_is_final(st), id);
+    err = prep_id(q, &s, "recording a run state", SQ_RUN_SET_STATE, "ttidt", wfh_store_state_name(st), error, now, wfh_store_state_is_final(st), id);
     if (err < 0 || (err = run_stmt(q, s, "recording a run state", &changes)) < 0)
         goto fail;
     if (changes == 0) {
@@ -609,17 +751,7 @@ static int step_set_body(sq *q, const char *run_id, const char *step_id, wfh_sta
         return err;
     /* Outputs belong to a success only: a step sent back to queued (changed definition)
      * or failing on retry must not keep stale ones. */
-    err = prep(q, &s, "recording a step state",
-               "INSERT INTO steps(run_id, step_id, status, def_hash, outputs, outputs_ref,"
-               " error, started_ms, finished_ms)"
-               " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-               "  CASE WHEN ?3='running' THEN ?8 END, CASE WHEN ?9 THEN ?8 END)"
-               " ON CONFLICT(run_id, step_id) DO UPDATE SET status=?3,"
-               "  def_hash=coalesce(?4, def_hash), outputs=?5, outputs_ref=?6, error=?7,"
-               "  started_ms=CASE WHEN ?3='running' THEN coalesce(started_ms, ?8)"
-               "   WHEN ?3 IN ('queued','pending') THEN NULL ELSE started_ms END,"
-               "  finished_ms=CASE WHEN ?9 THEN ?8 END",
-               "tttttttid", run_id, step_id, wfh_store_state_name(st), def_hash,
+    err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id, step_id, wfh_store_state_name(st), def_hash,
                st == WFH_STATE_SUCCEEDED ? outputs_json : NULL,
                st == WFH_STATE_SUCCEEDED ? outputs_ref : NULL, error, now,
                wfh_store_state_is_final(st));
@@ -655,20 +787,11 @@ static int sq_attempt_start(void *impl, const char *run_id, const char *step_id,
         return err;
     if ((err = run_exists(q, run_id)) < 0)
         goto fail;
-    /* The step is running from its first attempt on, whether or not the caller said so. */
-    err = prep(q, &s, "recording an attempt start",
-               "INSERT INTO steps(run_id, step_id, status, started_ms) VALUES(?,?,'running',?)"
-               " ON CONFLICT(run_id, step_id) DO UPDATE SET status='running',"
-               " started_ms=coalesce(started_ms, excluded.started_ms), finished_ms=NULL,"
-               " outputs=NULL, outputs_ref=NULL, error=NULL",
-               "tti", run_id, step_id, now);
+    err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_STEP, "tti", run_id, step_id,
+                  now);
     if (err < 0 || (err = run_stmt(q, s, "recording an attempt start", NULL)) < 0)
         goto fail;
-    err = prep(q, &s, "recording an attempt start",
-               "INSERT INTO attempts(run_id, step_id, attempt, status, idempotency_key,"
-               " plugin_name, plugin_version, plugin_hash, started_ms)"
-               " VALUES(?,?,?,'running',?,?,?,?,?)",
-               "ttutttti", run_id, step_id, attempt, key, p ? p->name : NULL,
+    err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_ADD, "ttutttti", run_id, step_id, attempt, key, p ? p->name : NULL,
                p ? p->version : NULL, p ? p->file_hash : NULL, now);
     if (err < 0)
         goto fail;
@@ -694,11 +817,7 @@ static int attempt_finish_body(sq *q, const char *run_id, const char *step_id,
 {
     sqlite3_stmt *s = NULL;
     int changes = 0;
-    int err = prep(q, &s, "recording an attempt end",
-                   "UPDATE attempts SET status=?, error=?, exit_code=?, term_signal=?,"
-                   " step_status=NULLIF(?,-1), finished_ms=?, sandbox=? WHERE run_id=? AND"
-                   " step_id=? AND attempt=?",
-                   "ttddditttu", wfh_store_state_name(e->state), e->error, e->exit_code,
+    int err = prep_id(q, &s, "recording an attempt end", SQ_ATTEMPT_FINISH, "ttddditttu", wfh_store_state_name(e->state), e->error, e->exit_code,
                    e->term_signal, e->step_status, now, e->sandbox_json, run_id, step_id,
                    attempt);
     if (err < 0 || (err = run_stmt(q, s, "recording an attempt end", &changes)) < 0)
@@ -753,15 +872,12 @@ static int sq_log_append(void *impl, const char *run_id, const char *step_id,
      * state change) makes it durable too, and a crash before that loses only log text.
      * Set outside the transaction, where the pager picks it up. */
     if (!(q->flags & WFH_STORE_SYNC_NORMAL) && !q->group)
-        sqlite3_exec(q->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+        stmt_exec(q, SQ_SYNC_NORMAL);
     if ((err = tx_begin(q, "appending a log line")) < 0)
         goto done;
     if ((err = run_exists(q, run_id)) < 0)
         goto fail;
-    err = prep(q, &s, "appending a log line",
-               "INSERT INTO logs(run_id, step_id, attempt, level, msg, at_ms)"
-               " VALUES(?,?,NULLIF(?,0),?,?,?)",
-               "ttudti", run_id, step_id, attempt, level, msg, now);
+    err = prep_id(q, &s, "appending a log line", SQ_LOG_ADD, "ttudti", run_id, step_id, attempt, level, msg, now);
     if (err < 0 || (err = run_stmt(q, s, "appending a log line", NULL)) < 0)
         goto fail;
     err = tx_commit(q, "appending a log line");
@@ -770,7 +886,7 @@ fail:
     tx_rollback(q);
 done:
     if (!(q->flags & WFH_STORE_SYNC_NORMAL) && !q->group)
-        sqlite3_exec(q->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        stmt_exec(q, SQ_SYNC_FULL);
     return err;
 }
 
@@ -801,7 +917,7 @@ static int row_to_json(sq *q, sqlite3_stmt *st, json_t **out)
     return 0;
 }
 
-/* Step through @p st (finalized here), appending each row to array @p arr. */
+/* Step through @p st (given back here: stmt_done), appending each row to array @p arr. */
 static int rows_to_array(sq *q, sqlite3_stmt *st, json_t *arr, const char *what)
 {
     int rc, err = 0;
@@ -814,7 +930,7 @@ static int rows_to_array(sq *q, sqlite3_stmt *st, json_t *arr, const char *what)
     if (rc != SQLITE_DONE)
         err = db_fail(q, rc, what);
 done:
-    sqlite3_finalize(st);
+    stmt_done(q, st);
     return err;
 }
 
@@ -910,13 +1026,7 @@ static int sq_run_show(void *impl, const char *id, json_t **out)
             goto done;
         if (json_is_null(json_object_get(step, "outputs_ref")))
             json_object_del(step, "outputs_ref");
-        err = prep(q, &s, "reading attempts",
-                   "SELECT attempt, status, error, exit_code, term_signal, step_status,"
-                   " idempotency_key, plugin_name, plugin_version, plugin_hash,"
-                   " started_ms, finished_ms, sandbox FROM attempts WHERE run_id=? AND"
-                   " step_id=?"
-                   " ORDER BY attempt",
-                   "tt", id, json_string_value(json_object_get(step, "id")));
+        err = prep_id(q, &s, "reading attempts", SQ_SHOW_ATTEMPTS, "tt", id, json_string_value(json_object_get(step, "id")));
         if (err < 0 || (err = rows_to_array(q, s, atts, "reading attempts")) < 0)
             goto done;
         json_array_foreach(atts, j, a) {
