@@ -374,8 +374,10 @@ static int sq_group(void *impl, int on)
 }
 
 /* Bind arguments described by @p fmt: 't' const char * (NULL binds NULL), 'i' int64_t,
- * 'u' unsigned, 'd' int. @return SQLite's result code. */
-static int bind_args(sqlite3_stmt *st, const char *fmt, va_list ap)
+ * 'u' unsigned, 'd' int; then hand @p st out in *out, or give it back (stmt_done) and
+ * return the error. */
+static int bind_args(sq *q, sqlite3_stmt *st, sqlite3_stmt **out, const char *what,
+                     const char *fmt, va_list ap)
 {
     int rc = SQLITE_OK;
     for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
@@ -394,7 +396,13 @@ static int bind_args(sqlite3_stmt *st, const char *fmt, va_list ap)
         default: rc = SQLITE_MISUSE; break;
         }
     }
-    return rc;
+    if (rc != SQLITE_OK) {
+        int err = db_fail(q, rc, what);
+        stmt_done(q, st);
+        return err;
+    }
+    *out = st;
+    return 0;
 }
 
 /*
@@ -411,15 +419,9 @@ static int prep(sq *q, sqlite3_stmt **out, const char *what, const char *sql,
     if (rc != SQLITE_OK)
         return db_fail(q, rc, what);
     va_start(ap, fmt);
-    rc = bind_args(st, fmt, ap);
+    int err = bind_args(q, st, out, what, fmt, ap);
     va_end(ap);
-    if (rc != SQLITE_OK) {
-        int err = db_fail(q, rc, what);
-        sqlite3_finalize(st);
-        return err;
-    }
-    *out = st;
-    return 0;
+    return err;
 }
 
 /* The same for cached statement @p id: *out is borrowed from @p q, and run_stmt or
@@ -432,15 +434,9 @@ static int prep_id(sq *q, sqlite3_stmt **out, const char *what, int id, const ch
     if (!st)
         return db_fail(q, rc, what);
     va_start(ap, fmt);
-    rc = bind_args(st, fmt, ap);
+    int err = bind_args(q, st, out, what, fmt, ap);
     va_end(ap);
-    if (rc != SQLITE_OK) {
-        int err = db_fail(q, rc, what);
-        stmt_done(q, st);
-        return err;
-    }
-    *out = st;
-    return 0;
+    return err;
 }
 
 /* Run a statement that returns no rows; *changes (if non-NULL) gets the row count. */
