@@ -711,9 +711,10 @@ static int blob_shape(int fd, uint64_t size, const char *what, struct stat *stp)
  * fstat said when it was hashed, the entry is dropped and the file is hashed again,
  * and refused on a mismatch exactly as the first time. Writing, truncating, replacing
  * (rename) or chmod'ing the file, or setting its mtime back, all change its ctime,
- * which no unprivileged process can set. One race is closed by not keeping a file whose
- * ctime was less than BLOB_RACY_MS old when it was hashed: a change just after the
- * check could carry the same coarse-grained timestamp (git's "racily clean" entries).
+ * which only setting the system clock back could set back. One race is closed by not
+ * keeping a file whose ctime was less than BLOB_RACY_MS old when it was hashed: a
+ * change just after the check could carry the same coarse-grained timestamp (git's
+ * "racily clean" entries).
  * docs/registry.md, "How a plugin is loaded", states the rule.
  */
 #define BLOB_RACY_MS 100
