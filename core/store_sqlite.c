@@ -6,6 +6,7 @@
  * append-only events table. Waiting for the lock is the busy timeout plus a few
  * retries with jitter. In a group (wfh_store_group) the calls are savepoints of one
  * such transaction, committed by wfh_store_group_commit: one fsync for many changes.
+ * The write path's statements are prepared once per connection and reused (stmt_sql).
  * The schema carries a version (PRAGMA user_version) and an
  * application id, so a newer store or a foreign SQLite file is refused rather than
  * misread. The file header is checked before SQLite sees the file, because SQLite
