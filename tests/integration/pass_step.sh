@@ -102,6 +102,34 @@ expect_eq "$(json "$T/out" '["steps"]["a"]["status"]')" "failed" "it failed"
 expect_eq "$(json "$T/out" '["steps"]["b"]["status"]')" "skipped" "its dependent skipped"
 expect_in "$T/err" "bad.yaml:5:.*\\(in with of step a\\)" "the error names the position"
 
+# ---- retry: a pass step skipped behind a failure runs on `wfhost retry` ----
+cat >"$T/retry.yaml" <<Y
+name: passretry
+steps:
+  - id: first
+    uses: pass
+    with: {v: 1}
+  - id: flaky
+    uses: shell
+    needs: first
+    with:
+      run: test -f "$T/ok" && echo "w=fixed" >> "\$WFH_OUTPUT"
+  - id: after
+    uses: pass
+    needs: flaky
+    with: {got: "\${{ steps.flaky.outputs.w }}", v: "\${{ steps.first.outputs.v }}"}
+Y
+run "$WFH" exec "${H[@]}" --json "$T/retry.yaml"
+expect_rc 1 "the flaky step fails first"
+expect_eq "$(json "$T/out" '["steps"]["after"]["status"]')" "skipped" "the pass step after it is skipped"
+rid=$(json "$T/out" '["run_id"]')
+touch "$T/ok"
+run "$WFH" retry "${H[@]}" --json "$rid"
+expect_rc 0 "retry"
+expect_eq "$(json "$T/out" '["steps"]["after"]["outputs"]')" '{"got": "fixed", "v": 1}' \
+  "retry ran the pass step, with the kept step's outputs"
+expect_eq "$(json "$T/out" '["steps"]["first"]["attempts"]')" 1 "the pass step that succeeded was kept"
+
 # ---- validate: keys that need a process, versions, typos ----
 cat >"$T/v.yaml" <<'Y'
 name: passv
