@@ -59,7 +59,8 @@
 
 /* A long run of pass steps in one turn commits every this many steps: one transaction
  * for 10 000 chained pass steps outgrew SQLite's page cache, which then spilled and
- * rewrote pages (190 546 pwrite calls instead of ~6 600 for ten times 1 000 steps). */
+ * rewrote pages (strace -f -c: 190 546 pwrite64 calls; committing every 256 steps,
+ * 7 639 and 56 fdatasync). */
 #define PASS_COMMIT_EVERY 256
 
 typedef struct run_step {

@@ -5,6 +5,8 @@
  * pass steps in-process: outputs are the evaluated `with`, every step gets its RUNNING
  * and SUCCEEDED events, a 1000-step chain and fan-out finish with a handful of group
  * commits (on_flush calls) instead of one per step, and a vetoed event stops the run.
+ * Validation: a registry plugin that still declares a type `pass` (installed before the
+ * name was reserved) does not replace the built-in, and validate warns once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -199,6 +201,34 @@ static void test_veto_stops_pass_steps(void **state)
     free(y);
 }
 
+/* A catalog as a registry holding plugin "passy", whose one step type is named `pass`. */
+static void test_registry_pass_type_is_shadowed(void **state)
+{
+    (void)state;
+    wfh_type_meta t = {.name = (char *)"pass", .input_schema = json_object()};
+    wfh_plugin_meta p = {.name = (char *)"passy", .version = (char *)"1.0.0", .types = &t,
+                         .n_types = 1, .path = (char *)"/nonexistent/passy.so"};
+    t.plugin = &p;
+    wfh_catalog cat = {.plugins = &p, .n_plugins = 1};
+    const char *yaml = "name: s\nsteps:\n"
+                       "  - id: a\n    uses: pass\n    with: {x: 1}\n"
+                       "  - id: b\n    uses: pass\n";
+    wfh_diags d;
+    wfh_diags_init(&d, "s.yaml", yaml, strlen(yaml));
+    wfh_workflow *wf = NULL;
+    assert_int_equal(wfh_workflow_parse("s.yaml", yaml, strlen(yaml), &wf, &d), 0);
+    assert_int_equal(wfh_workflow_validate(wf, &cat, &d), 0);
+    assert_int_equal(d.errors, 0);
+    assert_int_equal(d.warnings, 1);
+    assert_non_null(strstr(d.items[0].message, "plugin 'passy' in the registry declares step type 'pass'"));
+    assert_ptr_equal(wf->steps[0].meta, wfh_builtin_type("pass"));
+    assert_null(wf->steps[0].meta->plugin);
+    assert_true(wfh_step_is_pass(&wf->steps[1]));
+    wfh_workflow_free(wf);
+    wfh_diags_free(&d);
+    json_decref(t.input_schema);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_pass_outputs),
         cmocka_unit_test(test_many_pass_steps_few_commits),
         cmocka_unit_test(test_veto_stops_pass_steps),
+        cmocka_unit_test(test_registry_pass_type_is_shadowed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
