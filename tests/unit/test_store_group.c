@@ -5,7 +5,8 @@
  * rows; a store closed with an open group keeps nothing of it (what a crash between
  * two commits loses); a group the engine lost under us (disk full) fails the commit
  * with one line naming the store; off commits what is open and goes back to one
- * transaction per call.
+ * transaction per call; a run found once in a group is not trusted after a prune in
+ * the same group removed it, nor for another run's id.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,6 +113,34 @@ static void test_close_with_open_group_keeps_nothing_of_it(void **state)
     home_rm(home);
 }
 
+/* In a group a run found once is not looked up again (store_sqlite.c, known_run): a
+ * prune in the same transaction that removed it, or another run's id, must still get
+ * "no run", not a write into nothing or a foreign-key error. */
+static void test_known_run_forgotten_after_prune(void **state)
+{
+    (void)state;
+    char *home = home_new();
+    wfh_store *s = open_ok(home, 0);
+    assert_int_equal(wfh_store_group(s, 1), 0);
+    char *id = new_run(s, "g");
+    assert_int_equal(wfh_store_step_set_state(s, id, "a", WFH_STATE_QUEUED, "h", NULL, NULL), 0);
+    assert_int_equal(wfh_store_step_set_state(s, "20000101T000000Z-0000000000000000", "a",
+                                              WFH_STATE_QUEUED, "h", NULL, NULL),
+                     WFH_ENOTFOUND);
+    assert_int_equal(wfh_store_step_set_state(s, id, "b", WFH_STATE_QUEUED, "h", NULL, NULL), 0);
+    assert_int_equal(wfh_store_run_set_state(s, id, WFH_STATE_SUCCEEDED, NULL), 0);
+    unsigned removed = 0;
+    assert_int_equal(wfh_store_prune(s, INT64_MAX, &removed), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(wfh_store_step_set_state(s, id, "c", WFH_STATE_QUEUED, "h", NULL, NULL),
+                     WFH_ENOTFOUND);
+    assert_int_equal(wfh_store_attempt_start(s, id, "c", 1, "k", NULL), WFH_ENOTFOUND);
+    assert_int_equal(wfh_store_group_commit(s), 0);
+    wfh_store_free(s);
+    free(id);
+    home_rm(home);
+}
+
 static void test_full_disk_fails_the_commit(void **state)
 {
     (void)state;
@@ -174,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_failed_call_takes_back_only_itself),
         cmocka_unit_test(test_close_with_open_group_keeps_nothing_of_it),
         cmocka_unit_test(test_full_disk_fails_the_commit),
+        cmocka_unit_test(test_known_run_forgotten_after_prune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
