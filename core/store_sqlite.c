@@ -14,9 +14,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,7 @@ enum {
     SQ_RUN_SET_STATE,
     SQ_STEP_SET,
     SQ_ATTEMPT_STEP,
+    SQ_ATTEMPT_STEP_QUEUED,
     SQ_ATTEMPT_ADD,
     SQ_ATTEMPT_FINISH,
     SQ_LOG_ADD,
@@ -96,6 +99,15 @@ static const char *const stmt_sql[SQ_N_STMTS] = {
                         " ON CONFLICT(run_id, step_id) DO UPDATE SET status='running',"
                         " started_ms=coalesce(started_ms, excluded.started_ms),"
                         " finished_ms=NULL, outputs=NULL, outputs_ref=NULL, error=NULL",
+    /* The same for a step whose queued row was held back (pend_*): in one statement what
+     * SQ_STEP_SET 'queued' followed by SQ_ATTEMPT_STEP leaves - the definition's hash
+     * recorded, started now (queued had cleared it). */
+    [SQ_ATTEMPT_STEP_QUEUED] = "INSERT INTO steps(run_id, step_id, status, def_hash, started_ms)"
+                               " VALUES(?,?,'running',?,?)"
+                               " ON CONFLICT(run_id, step_id) DO UPDATE SET status='running',"
+                               " def_hash=coalesce(excluded.def_hash, def_hash),"
+                               " started_ms=excluded.started_ms, finished_ms=NULL,"
+                               " outputs=NULL, outputs_ref=NULL, error=NULL",
     [SQ_ATTEMPT_ADD] = "INSERT INTO attempts(run_id, step_id, attempt, status, idempotency_key,"
                        " plugin_name, plugin_version, plugin_hash, started_ms)"
                        " VALUES(?,?,?,'running',?,?,?,?,?)",
@@ -109,6 +121,14 @@ static const char *const stmt_sql[SQ_N_STMTS] = {
                          " started_ms, finished_ms, sandbox FROM attempts WHERE run_id=? AND"
                          " step_id=? ORDER BY attempt",
 };
+
+/* A step's 'queued' row held back in an open group (see pend_defer). */
+typedef struct pend_row {
+    char *step_id;  /* owned */
+    char *def_hash; /* owned, may be NULL */
+    char *error;    /* owned, may be NULL */
+    int64_t now;
+} pend_row;
 
 typedef struct sq {
     sqlite3 *db;   /* owned */
@@ -125,6 +145,20 @@ typedef struct sq {
      * (~5% of the store's cost per pass step). Empty when unknown; cleared whenever the
      * transaction ends or any part of it is rolled back, and by prune. */
     char known_run[64];
+    /*
+     * Queued step rows held back in the open group (pend_defer): a pass step is queued
+     * and started in the same turn, and writing its row twice was ~14 000 of the ~240 000
+     * instructions of a chained pass step. Each row's event is written at once; the row
+     * is written by the step's attempt start in the same statement as its running state,
+     * or by pend_flush before any other write, read or the commit, in the order the rows
+     * were queued (so rowids, the order `runs show` lists steps in, do not change).
+     * Entries [pend_head, pend_n) are live; pend_slot is an open-addressing index of
+     * them by step id (-1 empty; a slot naming an entry below pend_head is free).
+     */
+    pend_row *pend;    /* owned [pend_cap] */
+    size_t pend_head, pend_n, pend_cap;
+    int *pend_slot;    /* owned [pend_cap * 2] */
+    char pend_run[64]; /* the run every live entry belongs to */
     /* owned: the statements every run writes with, each prepared on first use and kept
      * for the life of the connection (see stmt_sql); reset after every use */
     sqlite3_stmt *stmt[SQ_N_STMTS];
@@ -326,6 +360,9 @@ static int lock_begin(sq *q, const char *what)
     return rc == SQLITE_OK ? 0 : db_fail(q, rc, what);
 }
 
+static void pend_clear(sq *q);
+static int pend_flush(sq *q, size_t upto);
+
 /* SQLite ends a transaction by itself on some errors (I/O, disk full): if the group's
  * transaction is gone, everything grouped so far is gone with it. */
 static void group_check(sq *q)
@@ -334,12 +371,15 @@ static void group_check(sq *q)
         q->in_group = 0;
         q->group_lost = 1;
         q->known_run[0] = '\0';
+        pend_clear(q); /* their events went with the transaction */
     }
 }
 
 /* One mutating call: its own transaction, or a savepoint in the open group (core/
- * store.h, wfh_store_group), so a call that fails still takes back only its own rows. */
-static int tx_begin(sq *q, const char *what)
+ * store.h, wfh_store_group), so a call that fails still takes back only its own rows.
+ * Held-back rows are written first, outside the savepoint: those before entry @p keep
+ * (all of them for SIZE_MAX, none for pend_head). */
+static int tx_begin_keep(sq *q, const char *what, size_t keep)
 {
     if (!q->group)
         return lock_begin(q, what);
@@ -350,8 +390,15 @@ static int tx_begin(sq *q, const char *what)
             return err;
         q->in_group = 1;
     }
+    if ((err = pend_flush(q, keep)) < 0)
+        return err;
     int rc = stmt_exec(q, SQ_SAVEPOINT);
     return rc == SQLITE_OK ? 0 : db_fail(q, rc, what);
+}
+
+static int tx_begin(sq *q, const char *what)
+{
+    return tx_begin_keep(q, what, SIZE_MAX);
 }
 
 static void tx_rollback(sq *q)
@@ -388,12 +435,17 @@ static int sq_group_commit(void *impl)
     }
     if (!q->in_group)
         return 0;
+    int err = pend_flush(q, SIZE_MAX);
+    if (err < 0) {
+        q->group_lost = 0; /* reported just now */
+        return err;
+    }
     q->in_group = 0;
     q->known_run[0] = '\0';
     int rc = stmt_exec(q, SQ_COMMIT);
     if (rc == SQLITE_OK)
         return 0;
-    int err = db_fail(q, rc, "committing a group of state changes");
+    err = db_fail(q, rc, "committing a group of state changes");
     if (!sqlite3_get_autocommit(q->db))
         stmt_exec(q, SQ_ROLLBACK);
     return err;
@@ -492,6 +544,153 @@ static int event_add(sq *q, const char *run_id, const char *step_id, unsigned at
     int err = prep_id(q, &s, "appending an event", SQ_EVENT_ADD, "ttutti", run_id, step_id,
                       attempt, wfh_store_state_name(st), detail, now);
     return err < 0 ? err : run_stmt(q, s, "appending an event", NULL);
+}
+
+/* ---- queued rows held back in a group (see sq.pend) ---------------------------------- */
+
+static void pend_clear(sq *q)
+{
+    for (size_t i = q->pend_head; i < q->pend_n; i++) {
+        free(q->pend[i].step_id);
+        free(q->pend[i].def_hash);
+        free(q->pend[i].error);
+    }
+    q->pend_head = q->pend_n = 0;
+    if (q->pend_slot)
+        memset(q->pend_slot, 0xff, q->pend_cap * 2 * sizeof *q->pend_slot);
+}
+
+static size_t pend_hash(const char *s)
+{
+    size_t h = 14695981039346656037u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* The live entry for @p step_id, or SIZE_MAX. */
+static size_t pend_find(const sq *q, const char *step_id)
+{
+    if (q->pend_head == q->pend_n)
+        return SIZE_MAX;
+    size_t mask = q->pend_cap * 2 - 1;
+    for (size_t h = pend_hash(step_id) & mask;; h = (h + 1) & mask) {
+        int i = q->pend_slot[h];
+        if (i < 0)
+            return SIZE_MAX;
+        if ((size_t)i >= q->pend_head && strcmp(q->pend[i].step_id, step_id) == 0)
+            return (size_t)i;
+    }
+}
+
+static void pend_index(sq *q, size_t i)
+{
+    size_t mask = q->pend_cap * 2 - 1;
+    size_t h = pend_hash(q->pend[i].step_id) & mask;
+    while (q->pend_slot[h] >= 0 && (size_t)q->pend_slot[h] >= q->pend_head)
+        h = (h + 1) & mask;
+    q->pend_slot[h] = (int)i;
+}
+
+/* Room for one more entry: the live ones moved to the front, the array grown if
+ * needed, the index rebuilt. @return 0 or WFH_ENOMEM. */
+static int pend_room(sq *q)
+{
+    if (q->pend_n < q->pend_cap)
+        return 0;
+    size_t live = q->pend_n - q->pend_head;
+    size_t cap = q->pend_cap ? q->pend_cap : 16;
+    while (live + 1 > cap / 2)
+        cap *= 2;
+    if (cap > (size_t)INT_MAX / 2)
+        return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+    if (cap != q->pend_cap) {
+        pend_row *rows = realloc(q->pend, cap * sizeof *rows);
+        if (!rows)
+            return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+        q->pend = rows;
+        int *slots = realloc(q->pend_slot, cap * 2 * sizeof *slots);
+        if (!slots)
+            return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+        q->pend_slot = slots;
+        q->pend_cap = cap;
+    }
+    memmove(q->pend, q->pend + q->pend_head, live * sizeof *q->pend);
+    q->pend_head = 0;
+    q->pend_n = live;
+    memset(q->pend_slot, 0xff, q->pend_cap * 2 * sizeof *q->pend_slot);
+    for (size_t i = 0; i < live; i++)
+        pend_index(q, i);
+    return 0;
+}
+
+/* Hold back step @p step_id's queued row (its event is written already). @return 0,
+ * or 1 if it cannot be held (the caller writes it now). */
+static int pend_defer(sq *q, const char *run_id, const char *step_id, const char *def_hash,
+                      const char *error, int64_t now)
+{
+    if (q->pend_head < q->pend_n && strcmp(q->pend_run, run_id) != 0)
+        return 1;
+    if (strlen(run_id) >= sizeof q->pend_run || pend_find(q, step_id) != SIZE_MAX ||
+        pend_room(q) < 0)
+        return 1;
+    pend_row *r = &q->pend[q->pend_n];
+    r->step_id = strdup(step_id);
+    r->def_hash = def_hash ? strdup(def_hash) : NULL;
+    r->error = error ? strdup(error) : NULL;
+    r->now = now;
+    if (!r->step_id || (def_hash && !r->def_hash) || (error && !r->error)) {
+        free(r->step_id);
+        free(r->def_hash);
+        free(r->error);
+        return 1;
+    }
+    if (q->pend_head == q->pend_n)
+        strcpy(q->pend_run, run_id);
+    pend_index(q, q->pend_n++);
+    return 0;
+}
+
+/* Drop the first live entry (its row is written). */
+static void pend_pop(sq *q)
+{
+    pend_row *r = &q->pend[q->pend_head++];
+    free(r->step_id);
+    free(r->def_hash);
+    free(r->error);
+    if (q->pend_head == q->pend_n)
+        pend_clear(q);
+}
+
+/*
+ * Write the held-back rows before entry @p upto (all for SIZE_MAX), oldest first. They
+ * belong to the open group, outside any call's savepoint: if one cannot be written the
+ * whole group is rolled back and the commit will fail (a queued event without its row
+ * must not be committed).
+ */
+static int pend_flush(sq *q, size_t upto)
+{
+    if (upto > q->pend_n)
+        upto = q->pend_n;
+    /* counted, not compared with pend_head: popping the last one starts over at 0 */
+    for (size_t todo = upto > q->pend_head ? upto - q->pend_head : 0; todo > 0; todo--) {
+        pend_row *r = &q->pend[q->pend_head];
+        sqlite3_stmt *s = NULL;
+        int err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid",
+                          q->pend_run, r->step_id, wfh_store_state_name(WFH_STATE_QUEUED),
+                          r->def_hash, NULL, NULL, r->error, r->now, 0);
+        if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0) {
+            if (!sqlite3_get_autocommit(q->db))
+                stmt_exec(q, SQ_ROLLBACK);
+            q->in_group = 0;
+            q->group_lost = 1;
+            q->known_run[0] = '\0';
+            pend_clear(q);
+            return err;
+        }
+        pend_pop(q);
+    }
+    return 0;
 }
 
 static int run_exists(sq *q, const char *run_id)
@@ -661,6 +860,9 @@ static void sq_close(void *impl)
     sq *q = impl;
     if (!q)
         return;
+    pend_clear(q); /* an open group's transaction ends with the connection */
+    free(q->pend);
+    free(q->pend_slot);
     for (int i = 0; i < SQ_N_STMTS; i++)
         sqlite3_finalize(q->stmt[i]); /* sqlite3_close refuses while any is alive */
     sqlite3_close(q->db);
@@ -816,15 +1018,38 @@ static int sq_step_set_state(void *impl, const char *run_id, const char *step_id
                              const char *outputs_ref, const char *error, int64_t now)
 {
     sq *q = impl;
-    int err = tx_begin(q, "recording a step state");
+    /* queued in a group: the row may wait for the step's start (sq.pend), unless the
+     * step has one waiting already (then everything is written, in order) */
+    int hold = q->group && st == WFH_STATE_QUEUED;
+    int err = tx_begin_keep(q, "recording a step state",
+                            hold && pend_find(q, step_id) == SIZE_MAX ? q->pend_head : SIZE_MAX);
     if (err < 0)
         return err;
-    if ((err = step_set_body(q, run_id, step_id, st, def_hash, outputs_json, outputs_ref,
-                             error, now)) < 0) {
-        tx_rollback(q);
-        return err;
+    if (hold) {
+        if ((err = run_exists(q, run_id)) < 0 ||
+            (err = event_add(q, run_id, step_id, 0, st, error, now)) < 0)
+            goto fail;
+        if ((err = tx_commit(q, "recording a step state")) < 0)
+            return err;
+        if (pend_defer(q, run_id, step_id, def_hash, error, now) == 0)
+            return 0;
+        /* could not hold it back: write it in a call of its own, as before */
+        if ((err = tx_begin(q, "recording a step state")) < 0)
+            return err;
+        sqlite3_stmt *s = NULL;
+        err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id,
+                      step_id, wfh_store_state_name(st), def_hash, NULL, NULL, error, now, 0);
+        if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
+            goto fail;
+        return tx_commit(q, "recording a step state");
     }
+    if ((err = step_set_body(q, run_id, step_id, st, def_hash, outputs_json, outputs_ref,
+                             error, now)) < 0)
+        goto fail;
     return tx_commit(q, "recording a step state");
+fail:
+    tx_rollback(q);
+    return err;
 }
 
 static int sq_attempt_start(void *impl, const char *run_id, const char *step_id,
@@ -833,13 +1058,22 @@ static int sq_attempt_start(void *impl, const char *run_id, const char *step_id,
 {
     sq *q = impl;
     sqlite3_stmt *s = NULL;
-    int err = tx_begin(q, "recording an attempt start");
+    /* a held-back queued row of this step is written with its running state, after
+     * the ones queued before it */
+    size_t k = q->group && strcmp(q->pend_run, run_id) == 0 ? pend_find(q, step_id) : SIZE_MAX;
+    int err = tx_begin_keep(q, "recording an attempt start", k);
     if (err < 0)
         return err;
+    if (k >= q->pend_n) /* a lost group took it along (pend_clear) */
+        k = SIZE_MAX;
     if ((err = run_exists(q, run_id)) < 0)
         goto fail;
-    err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_STEP, "tti", run_id, step_id,
-                  now);
+    if (k != SIZE_MAX)
+        err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_STEP_QUEUED, "ttti",
+                      run_id, step_id, q->pend[k].def_hash, now);
+    else
+        err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_STEP, "tti", run_id,
+                      step_id, now);
     if (err < 0 || (err = run_stmt(q, s, "recording an attempt start", NULL)) < 0)
         goto fail;
     err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_ADD, "ttutttti", run_id, step_id, attempt, key, p ? p->name : NULL,
@@ -856,7 +1090,11 @@ static int sq_attempt_start(void *impl, const char *run_id, const char *step_id,
     }
     if ((err = event_add(q, run_id, step_id, attempt, WFH_STATE_RUNNING, NULL, now)) < 0)
         goto fail;
-    return tx_commit(q, "recording an attempt start");
+    if ((err = tx_commit(q, "recording an attempt start")) < 0)
+        return err;
+    if (k != SIZE_MAX && q->pend_head == k && q->pend_head < q->pend_n)
+        pend_pop(q); /* written; on failure it stays held, its write rolled back */
+    return 0;
 fail:
     tx_rollback(q);
     return err;
@@ -1043,6 +1281,9 @@ static int sq_run_show(void *impl, const char *id, json_t **out)
         err = wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
         goto done;
     }
+    /* Rows held back in an open group are part of what this connection reads. */
+    if ((err = pend_flush(q, SIZE_MAX)) < 0)
+        goto done;
     /* One read transaction, so the run, its steps and attempts are one snapshot. */
     if ((err = exec_sql(q, "BEGIN", "reading a run")) < 0)
         goto done;
