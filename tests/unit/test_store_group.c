@@ -143,20 +143,26 @@ static void test_known_run_forgotten_after_prune(void **state)
     home_rm(home);
 }
 
-/* The row of step @p step as another process sees it, through `runs show`. */
-static json_t *seen_row(const char *home, const char *run_id, const char *step)
+/* Run @p run_id as another process sees it through `runs show` (owned by the caller). */
+static json_t *seen_run(const char *home, const char *run_id)
 {
     wfh_store *s = open_ok(home, WFH_STORE_NO_CREATE);
-    json_t *run = NULL, *out = NULL;
+    json_t *run = NULL;
     assert_int_equal(wfh_store_run_show(s, run_id, &run), 0);
+    wfh_store_free(s);
+    return run;
+}
+
+/* The row of step @p step as another process sees it (owned by the caller). */
+static json_t *seen_row(const char *home, const char *run_id, const char *step)
+{
+    json_t *run = seen_run(home, run_id), *out = NULL, *x;
     size_t i;
-    json_t *x;
     json_array_foreach(json_object_get(run, "steps"), i, x) {
         if (strcmp(json_string_value(json_object_get(x, "id")), step) == 0)
             out = json_incref(x);
     }
     json_decref(run);
-    wfh_store_free(s);
     assert_non_null(out);
     return out;
 }
@@ -164,18 +170,14 @@ static json_t *seen_row(const char *home, const char *run_id, const char *step)
 /* The steps of @p run_id in the order `runs show` lists them, comma-separated. */
 static void seen_order(const char *home, const char *run_id, char *buf, size_t n)
 {
-    wfh_store *s = open_ok(home, WFH_STORE_NO_CREATE);
-    json_t *run = NULL;
-    assert_int_equal(wfh_store_run_show(s, run_id, &run), 0);
-    buf[0] = '\0';
+    json_t *run = seen_run(home, run_id), *x;
     size_t i;
-    json_t *x;
+    buf[0] = '\0';
     json_array_foreach(json_object_get(run, "steps"), i, x) {
         strncat(buf, json_string_value(json_object_get(x, "id")), n - strlen(buf) - 1);
         strncat(buf, ",", n - strlen(buf) - 1);
     }
     json_decref(run);
-    wfh_store_free(s);
 }
 
 /* store_sqlite.c holds a queued row back until the step starts (sq.pend): what is
