@@ -5,7 +5,8 @@
  * front, so two hosts never deadlock upgrading a read lock) that also appends to the
  * append-only events table. Waiting for the lock is the busy timeout plus a few
  * retries with jitter. In a group (wfh_store_group) the calls are savepoints of one
- * such transaction, committed by wfh_store_group_commit: one fsync for many changes.
+ * such transaction, committed by wfh_store_group_commit: one fsync for many changes;
+ * there a step's queued row waits for its attempt start and is written with it (sq.pend).
  * The write path's statements are prepared once per connection and reused (stmt_sql).
  * The schema carries a version (PRAGMA user_version) and an
  * application id, so a newer store or a foreign SQLite file is refused rather than
@@ -150,8 +151,9 @@ typedef struct sq {
      * and started in the same turn, and writing its row twice was ~14 000 of the ~240 000
      * instructions of a chained pass step. Each row's event is written at once; the row
      * is written by the step's attempt start in the same statement as its running state,
-     * or by pend_flush before any other write, read or the commit, in the order the rows
-     * were queued (so rowids, the order `runs show` lists steps in, do not change).
+     * or by pend_flush before any other write, `runs show` or the commit, in the order
+     * the rows were queued (so rowids, the order `runs show` lists steps in, do not
+     * change). A row that cannot be written loses the whole group (group_lose).
      * Entries [pend_head, pend_n) are live; pend_slot is an open-addressing index of
      * them by step id (-1 empty; a slot naming an entry below pend_head is free).
      */
@@ -662,6 +664,18 @@ static void pend_pop(sq *q)
         pend_clear(q);
 }
 
+/* Roll the open group back now: a queued event must not be committed without its row.
+ * The group's commit then fails (group_lost). */
+static void group_lose(sq *q)
+{
+    if (!sqlite3_get_autocommit(q->db))
+        stmt_exec(q, SQ_ROLLBACK);
+    q->in_group = 0;
+    q->group_lost = 1;
+    q->known_run[0] = '\0';
+    pend_clear(q);
+}
+
 /*
  * Write the held-back rows before entry @p upto (all for SIZE_MAX), oldest first. They
  * belong to the open group, outside any call's savepoint: if one cannot be written the
@@ -680,12 +694,7 @@ static int pend_flush(sq *q, size_t upto)
                           q->pend_run, r->step_id, wfh_store_state_name(WFH_STATE_QUEUED),
                           r->def_hash, NULL, NULL, r->error, r->now, 0);
         if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0) {
-            if (!sqlite3_get_autocommit(q->db))
-                stmt_exec(q, SQ_ROLLBACK);
-            q->in_group = 0;
-            q->group_lost = 1;
-            q->known_run[0] = '\0';
-            pend_clear(q);
+            group_lose(q);
             return err;
         }
         pend_pop(q);
@@ -1039,15 +1048,16 @@ static int sq_step_set_state(void *impl, const char *run_id, const char *step_id
             return err;
         if (pend_defer(q, run_id, step_id, def_hash, error, now) == 0)
             return 0;
-        /* could not hold it back: write it in a call of its own, as before */
-        if ((err = tx_begin(q, "recording a step state")) < 0)
+        /* could not hold it back (out of memory): write it now, in the group itself,
+         * its event being there already */
+        if ((err = pend_flush(q, SIZE_MAX)) < 0)
             return err;
         sqlite3_stmt *s = NULL;
         err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id,
                       step_id, wfh_store_state_name(st), def_hash, NULL, NULL, error, now, 0);
         if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
-            goto fail;
-        return tx_commit(q, "recording a step state");
+            group_lose(q);
+        return err;
     }
     if ((err = step_set_body(q, run_id, step_id, st, def_hash, outputs_json, outputs_ref,
                              error, now)) < 0)
