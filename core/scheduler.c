@@ -60,11 +60,8 @@
 /* A long run of pass steps in one turn commits every this many steps: one transaction
  * for 10 000 chained pass steps outgrew SQLite's page cache, which then spilled and
  * rewrote pages (strace -f -c: 190 546 pwrite64 calls; committing every 256 steps,
- * 7 639 and 56 fdatasync). Since the store writes less per step (schema 4, held-back
- * queued rows, savepoint journals in memory), 1 024 steps fit: 10 000 chained, 6 328
- * pwrite64 and 22 fdatasync (256: 7 550 and 55); fanned out 5 564 and 22 (6 787, 55).
- * A crash redoes at most this many pass steps; the write lock is held ~30 ms. */
-#define PASS_COMMIT_EVERY 1024
+ * 7 639 and 56 fdatasync). */
+#define PASS_COMMIT_EVERY 256
 
 typedef struct run_step {
     wfh_run *run;            /* borrowed back-pointer, for the attempt hooks */
