@@ -8,7 +8,11 @@ KIND is the shape of the graph:
   fanout   N independent steps
   diamond  a 1 -> N -> 1 diamond: `first`, then s1..sN (each needs first), then `last`
            (needs all of them); N + 2 steps in all
-  noop     N independent steps of the `noop` step type (wfhost only)
+  noop     N independent steps of the built-in `pass` step type: the engine and the
+           run store alone, no process (wfhost only)
+  noop-chain   the same, each needing the one before (wfhost only)
+  noop-runner  N independent steps of the `noop` plugin: what a step runner costs
+           (wfhost only)
   one      one step (start-up)
 Every step runs the same command (default: the `true` program; --cmd `sleep 0.05`).
 
@@ -29,12 +33,15 @@ def nodes(kind, n):
         return [("s1", [])]
     if kind == "chain":
         return [("s1", [])] + [(f"s{i}", [f"s{i - 1}"]) for i in range(2, n + 1)]
-    if kind in ("fanout", "noop"):
+    if kind == "noop-chain":
+        return nodes("chain", n)
+    if kind in ("fanout", "noop", "noop-runner"):
         return [(f"s{i}", []) for i in range(1, n + 1)]
     if kind == "diamond":
         mid = [f"s{i}" for i in range(1, n + 1)]
         return [("first", [])] + [(m, ["first"]) for m in mid] + [("last", mid)]
-    raise SystemExit(f"gen.py: unknown kind '{kind}' (chain, fanout, diamond, noop, one)")
+    raise SystemExit(f"gen.py: unknown kind '{kind}' (chain, fanout, diamond, noop, noop-chain, "
+                     "noop-runner, one)")
 
 
 def write(path, text):
@@ -47,7 +54,9 @@ def wfhost(g, kind, cmd):
     argv = ", ".join(f'"{a}"' for a in cmd)
     for sid, needs in g:
         out.append(f"  - id: {sid}")
-        if kind == "noop":
+        if kind in ("noop", "noop-chain"):
+            out.append("    uses: pass")
+        elif kind == "noop-runner":
             out.append("    uses: noop")
         else:
             out.append("    uses: shell")
@@ -135,7 +144,7 @@ def main():
     g = nodes(kind, n)
     os.makedirs(d, exist_ok=True)
     write(os.path.join(d, "flow.yaml"), wfhost(g, kind, cmd))
-    if kind != "noop":
+    if not kind.startswith("noop"):
         write(os.path.join(d, "build.ninja"), ninja(g, cmd))
         write(os.path.join(d, "Makefile"), make(g, cmd))
         write(os.path.join(d, "Snakefile"), snakemake(g, cmd))

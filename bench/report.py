@@ -84,12 +84,24 @@ def main():
                 continue
             targets.append(f"| {wl} {n}: process ≤ 1.2× ninja, strict ≤ 2× | process {p:.2f}×, strict {s:.2f}× | "
                            f"{verdict(p <= 1.2 and s <= 2)} |")
-    for n in sizes:
-        for t in ("none", "none+normal", "none+nostore"):
-            v = med("noop", n, "wfhost/" + t)
+    # noop and noopchain: the built-in `pass` (in the host); wfhost-runner/P rows: the
+    # `noop` plugin in a step runner per step, shown for what a runner costs
+    noop_sizes = sorted({int(r["N"]) for r in rows if r["workload"] in ("noop", "noopchain")})
+    for wl, shape in (("noop", "fan-out"), ("noopchain", "chain")):
+        for n in noop_sizes:
+            for t in ("none", "none+normal", "none+nostore"):
+                v = med(wl, n, "wfhost/" + t)
+                if v:
+                    rate = n / (v / 1000)
+                    d = {"none": "full", "none+normal": "normal", "none+nostore": "no store"}[t]
+                    targets.append(f"| no-op steps ≥ 20 000/s (pass {shape}, N={n}, durability {d}) | "
+                                   f"{rate:,.0f} steps/s | {verdict(rate >= 20000)} |")
+    for n in noop_sizes:
+        for p in ("none", "process", "strict"):
+            v = med("noop", n, "wfhost-runner/" + p)
             if v:
-                rate = n / (v / 1000)
-                targets.append(f"| no-op steps ≥ 20 000/s ({t}, N={n}) | {rate:,.0f} steps/s | {verdict(rate >= 20000)} |")
+                targets.append(f"| (for comparison: the `noop` plugin, a runner per step, {p}, N={n}) | "
+                               f"{n / (v / 1000):,.0f} steps/s | - |")
     floor = med("startup", 1, "floor")
     for t in ("wfhost/none+nostore", "wfhost/none+normal", "wfhost/none", "wfhost/process", "wfhost/strict"):
         v = med("startup", 1, t)

@@ -10,7 +10,8 @@
 #                 full set is -n "100 1000 10000", which takes about an hour on 2 cores
 #                 because of the strict profile and the slow peers)
 #   -r RUNS       runs per figure (default 3; the median is reported)
-#   -w WORKLOADS  any of: chain fanout diamond sleep noop startup validate concurrent
+#   -w WORKLOADS  any of: chain fanout diamond sleep noop noopchain startup validate
+#                 concurrent
 #                 (default all)
 #   -p PROFILES   wfhost sandbox profiles (default "strict process none")
 #   -s SLOW_MAX   largest N given to snakemake and cwltool, which run once per figure
@@ -21,8 +22,11 @@
 #
 # Workloads: chain (N steps, each needing the one before, parallelism 1), fanout (N
 # independent steps, parallelism 2), diamond (1 -> N -> 1, parallelism 2), sleep (N x
-# `sleep 0.05`, parallelism 16), noop (N steps of the in-runner no-op step type,
-# parallelism 2: the engine, the runner and the run store alone), startup (a one-step
+# `sleep 0.05`, parallelism 16), noop (N independent steps of the built-in `pass` step
+# type: the engine and the run store alone, no process; rows wfhost/none*, whose
+# profile does not apply to pass; plus rows wfhost-runner/PROFILE: the same N steps of
+# the `noop` plugin, each in a step runner, parallelism 2), noopchain (N chained `pass`
+# steps: one turn, a commit per 256 steps), startup (a one-step
 # workflow from process start to exit, registry verification and plugin loading
 # included), validate (`wfhost validate` of a 10 000- and a 100 000-step workflow) and
 # concurrent (100 `wfhost exec` of a 10-step workflow at once on one home; all must
@@ -37,7 +41,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 sizes="100 1000"
 runs=3
-workloads="chain fanout diamond sleep noop startup validate concurrent"
+workloads="chain fanout diamond sleep noop noopchain startup validate concurrent"
 profiles="strict process none"
 slow_max=1000
 skip_slow=0
@@ -101,7 +105,8 @@ fi
 
 # One wfhost home per profile, each a copy of the build's signed development registry,
 # with a policy file that puts every step type under that profile.
-for p in $profiles; do
+# (`none` always: the noop workloads' pass steps run with it)
+for p in $(printf '%s\n' $profiles none | sort -u); do
   mkdir -p "$work/home-$p"
   cp -r "$build/dev-home/." "$work/home-$p/"
   rm -f "$work/home-$p"/runs.db*
@@ -214,21 +219,33 @@ t_start=$(date +%s)
 
 for wl in $workloads; do
   case $wl in
-  chain|fanout|diamond|sleep|noop)
+  chain|fanout|diamond|sleep|noop|noopchain)
     header
     for n in $sizes; do
       d=$work/$wl-$n
       par=1 ideal=0 steps=$n kind=$wl cmd=("$TRUE")
       case $wl in
         fanout|noop) par=2 ;;
+        noopchain) kind=noop-chain ;;
         diamond) par=2; steps=$((n + 2)) ;;
         sleep) par=16; kind=fanout; cmd=("$SLEEP" 0.05); ideal=$(( (n + 15) / 16 * 50 )) ;;
       esac
       python3 "$here/gen.py" "$kind" "$n" "$d" --cmd "${cmd[@]}"
-      if [ "$wl" != noop ]; then
-        peers "$n" "$par" "$d" "$steps" "$par" "${cmd[@]}"
-      fi
-      wfhost_variants "$par" "$runs" "$d"
+      case $wl in
+        noop)
+          # the in-process pass steps: the profile does not apply, only the store
+          profiles=none wfhost_variants "$par" "$runs" "$d"
+          # the same steps through a runner each (the `noop` plugin), per profile
+          python3 "$here/gen.py" noop-runner "$n" "$d-runner"
+          for p in $profiles; do
+            add "wfhost-runner/$p" "$runs" "$d-runner" "$wfhost" exec --home "$work/home-$p" \
+              --policy "$work/policy-$p" --concurrency "$par" flow.yaml
+          done ;;
+        noopchain) profiles=none wfhost_variants "$par" "$runs" "$d" ;;
+        *)
+          peers "$n" "$par" "$d" "$steps" "$par" "${cmd[@]}"
+          wfhost_variants "$par" "$runs" "$d" ;;
+      esac
       flush "$wl" "$n" "$steps" "$ideal"
     done ;;
   startup)

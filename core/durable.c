@@ -51,17 +51,45 @@ struct wfh_durable {
     int restoring;              /* inside wfh_durable_restore: record nothing */
     char finish_error[512];     /* why the run's end was not recorded, or "" */
     wfh_store *log_st;          /* owned, may be NULL: log lines, synchronous=NORMAL */
+    char *log_home;             /* owned: the --home for log_st, opened at its first use */
+    int log_wanted;             /* wfh_durable_open_logs was called; log_st not tried yet */
     const json_t *inputs;       /* borrowed, may be NULL: recorded by wfh_durable_create */
     int grouped;                /* group commit on (wfh_durable_on_flush) */
     int kill_pending;           /* the "N+" kill point waits for its write's commit */
+    int create_open;            /* wfh_durable_create_grouped: the first on_flush call
+                                   finds grouping on already and commits nothing */
+    /* The last sandbox report written, as a copy and as its JSON text: every pass step
+     * (and every attempt under one profile) reports the same one, and dumping it per
+     * attempt was ~7 000 instructions of a pass step (callgrind). */
+    json_t *sandbox_obj;        /* owned (a deep copy), or NULL */
+    char *sandbox_text;         /* owned: json_dumps of sandbox_obj */
 };
 
 int wfh_durable_open_logs(wfh_durable *d, const char *home_opt)
 {
     wfh_store_free(d->log_st);
     d->log_st = NULL;
-    return wfh_durable_open_store(home_opt, WFH_STORE_SYNC_NORMAL | WFH_STORE_NO_CREATE,
-                                  &d->log_st);
+    free(d->log_home);
+    d->log_home = NULL;
+    d->log_wanted = 0;
+    if (home_opt && !(d->log_home = strdup(home_opt)))
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    d->log_wanted = 1;
+    return 0;
+}
+
+/* The log handle, opened at the first line that is not part of a group: under group
+ * commit (exec) every line joins the group, and a second connection would cost each
+ * start an open, its schema read and its WAL set-up for nothing. NULL: use d->st. */
+static wfh_store *log_store(wfh_durable *d)
+{
+    if (d->log_wanted) {
+        d->log_wanted = 0;
+        if (wfh_durable_open_store(d->log_home, WFH_STORE_SYNC_NORMAL | WFH_STORE_NO_CREATE,
+                                   &d->log_st) < 0)
+            d->log_st = NULL; /* lines go through the state handle, as they did before */
+    }
+    return d->log_st;
 }
 
 int wfh_durable_open_store(const char *home_opt, unsigned flags, wfh_store **out)
@@ -247,7 +275,10 @@ void wfh_durable_free(wfh_durable *d)
     free(d->plugins);
     free(d->def_hash);
     wfh_store_free(d->log_st);
+    free(d->log_home);
     free(d->run_id);
+    json_decref(d->sandbox_obj);
+    free(d->sandbox_text);
     free(d);
 }
 
@@ -301,6 +332,10 @@ static int group_end(wfh_durable *d, int err)
 int wfh_durable_on_flush(void *ud)
 {
     wfh_durable *d = ud;
+    if (d->create_open) { /* grouping is on: the creation waits for the first turn */
+        d->create_open = 0;
+        return 0;
+    }
     if (!d->grouped) {
         d->grouped = 1;
         return wfh_store_group(d->st, 1);
@@ -320,7 +355,9 @@ void wfh_durable_set_inputs(wfh_durable *d, const json_t *inputs)
     d->inputs = inputs;
 }
 
-int wfh_durable_create(wfh_durable *d, const char *run_id)
+/* Record the run as created and running, in one group (nothing acts on either in
+ * between); committed at once, or with @p leave_open left for the first turn. */
+static int create_run(wfh_durable *d, const char *run_id, int leave_open)
 {
     int err = 0;
     char *path = NULL, *hash = NULL, *id = NULL, *inputs = NULL; /* owned */
@@ -340,13 +377,14 @@ int wfh_durable_create(wfh_durable *d, const char *run_id)
     }
     wfh_store_run_new rn = {.workflow = d->wf->name, .file_path = path, .file_hash = hash,
                             .id = run_id, .inputs_json = inputs};
-    /* created and running: one commit, one fsync (nothing acts on either in between) */
     int was_grouped = d->grouped;
     d->grouped = 1;
     if ((err = wfh_store_group(d->st, 1)) == 0 &&
         (err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_create(d->st, &rn, &id))) == 0)
         err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_run_set_state(d->st, run_id, WFH_STATE_RUNNING, NULL));
-    if (!was_grouped) {
+    if (err == 0 && leave_open && !was_grouped) {
+        d->create_open = 1;
+    } else if (!was_grouped) {
         d->grouped = 0;
         int cerr = group_end(d, wfh_store_group(d->st, 0));
         err = err < 0 ? err : cerr;
@@ -357,6 +395,16 @@ done:
     free(id);
     free(inputs);
     return err;
+}
+
+int wfh_durable_create(wfh_durable *d, const char *run_id)
+{
+    return create_run(d, run_id, 0);
+}
+
+int wfh_durable_create_grouped(wfh_durable *d, const char *run_id)
+{
+    return create_run(d, run_id, 1);
 }
 
 static wfh_state store_state(wfh_sstate s)
@@ -374,6 +422,29 @@ static wfh_state store_state(wfh_sstate s)
     case WFH_S__COUNT: break;
     }
     return WFH_STATE_FAILED;
+}
+
+/* The JSON text of sandbox report @p sb (NULL for none), borrowed from @p d until the
+ * next call: dumped only when it differs from the last one (json_equal, on a copy, so
+ * a report changed in place since is still seen as new). NULL also if out of memory,
+ * which records the attempt without its report, as before. */
+static const char *sandbox_text(wfh_durable *d, const json_t *sb)
+{
+    if (!sb)
+        return NULL;
+    if (d->sandbox_obj && json_equal(d->sandbox_obj, sb))
+        return d->sandbox_text;
+    json_decref(d->sandbox_obj);
+    free(d->sandbox_text);
+    d->sandbox_obj = json_deep_copy(sb);
+    d->sandbox_text = json_dumps(sb, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!d->sandbox_obj || !d->sandbox_text) {
+        json_decref(d->sandbox_obj);
+        free(d->sandbox_text);
+        d->sandbox_obj = NULL;
+        d->sandbox_text = NULL;
+    }
+    return d->sandbox_text;
 }
 
 /* The plugin file's hash, once per plugin: `runs show` names exactly what ran. */
@@ -400,7 +471,6 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
     wfh_durable *d = ud;
     int err = 0;
     char *key = NULL; /* owned */
-    char *sandbox = NULL; /* owned: the attempt's sandbox report as JSON text */
     const wfh_step *st = &d->wf->steps[ev->step];
     const char *step_id = st->id;
     const char *hash = d->def_hash[ev->step];
@@ -444,8 +514,7 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
             .step_status = info.step_status,
         };
         /* which protections were actually applied, kept with the attempt */
-        sandbox = info.sandbox ? json_dumps(info.sandbox, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        end.sandbox_json = sandbox;
+        end.sandbox_json = sandbox_text(d, info.sandbox);
                 err = write_begin(d) < 0 ? WFH_EIO : write_end(d, wfh_store_step_attempt_end(
                                d->st, d->run_id, step_id, attempt, &end, store_state(ev->to),
                                hash, ev->to == WFH_S_SUCCEEDED ? info.outputs : NULL));
@@ -455,7 +524,6 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev)
                                                 hash, NULL, ev->reason));
 done:
     free(key);
-    free(sandbox);
     return err;
 }
 
@@ -468,7 +536,7 @@ void wfh_durable_on_log(void *ud, size_t step, unsigned attempt, int level, cons
     char *line = strndup(msg, len); /* owned: the store wants a C string */
     /* In a group the state handle holds the write lock until the turn commits: the
      * log handle would wait for it, so the line joins the group instead. */
-    wfh_store *st = d->log_st && !d->grouped ? d->log_st : d->st; /* borrowed */
+    wfh_store *st = !d->grouped && log_store(d) ? d->log_st : d->st; /* borrowed */
     int err = line ? wfh_store_log_append(st, d->run_id, d->wf->steps[step].id,
                                           attempt, level, line)
                    : wfh_error_set(WFH_ENOMEM, "out of memory");
@@ -492,6 +560,7 @@ int wfh_durable_finish(wfh_durable *d, int run_err, const char *error)
     if (d->grouped) { /* the run's end with the last turn's changes: one commit; then one
                          transaction per call again */
         d->grouped = 0;
+        d->create_open = 0;
         int cerr = group_end(d, wfh_store_group(d->st, 0));
         err = err < 0 ? err : cerr;
     }

@@ -16,8 +16,10 @@
  * attempt ended, with the step's new state and outputs, in one transaction; step ->
  * failed/skipped/cancelled without an attempt. With wfh_durable_on_flush installed,
  * the changes of one scheduler turn are committed together instead, before the turn
- * acts on any of them. Steps with no needs are queued when the
- * run is created, which is recorded instead. Log lines are appended too, through a
+ * acts on any of them; the run's creation joins its first turn
+ * (wfh_durable_create_grouped) and its end joins its last, so a one-step run commits
+ * twice: before its step starts, and when the run has ended. Steps with no needs are
+ * queued when the run is created, which is recorded instead. Log lines are appended too, through a
  * second handle with synchronous=NORMAL (wfh_durable_open_logs), and a failed append
  * does not stop the run.
  */
@@ -54,8 +56,10 @@ void wfh_durable_free(wfh_durable *d);
  * synchronous=NORMAL: a log line is not state, so it need not cost an fsync of its
  * own (it reaches the disk with the next state change's commit, or is lost with a
  * power cut, never with a crash of the host alone). Optional; without it, or if it
- * fails (the caller may ignore the error), lines go through the main handle.
- * @return 0 or the store's error.
+ * cannot be opened, lines go through the main handle. The handle is opened at the first
+ * line that needs it: under group commit (wfh_durable_on_flush) lines join the group,
+ * so a run that groups never opens it. @p home_opt is copied.
+ * @return 0 or WFH_ENOMEM.
  */
 int wfh_durable_open_logs(wfh_durable *d, const char *home_opt);
 
@@ -79,6 +83,18 @@ const char *wfh_durable_def_hash(const wfh_durable *d, size_t step);
  * @return 0, WFH_EIO (store or file), WFH_EINVAL, WFH_ENOMEM.
  */
 int wfh_durable_create(wfh_durable *d, const char *run_id);
+
+/**
+ * As wfh_durable_create, but the two records are left in an open group for the run's
+ * first turn to commit along with its own changes (one fsync where there were two).
+ * Only for a run driven with wfh_durable_on_flush installed: its first call finds
+ * grouping on already and commits nothing, and the scheduler commits before it starts
+ * any step or waits; wfh_durable_finish commits whatever is left (a run that ends
+ * before its first turn). A crash before that commit leaves no trace of the run, and
+ * nothing of it has run; the run id printed before it cannot be resumed then.
+ * @return as wfh_durable_create.
+ */
+int wfh_durable_create_grouped(wfh_durable *d, const char *run_id);
 
 /**
  * The run's resolved inputs (a JSON object), recorded by wfh_durable_create so that

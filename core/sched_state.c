@@ -7,12 +7,20 @@
  * write the event there before anything acts on it), then applies it. Consequences are
  * queued on an explicit worklist rather than recursed into, so a 10 000-step chain that
  * fails at the top cannot overflow the stack, and each is a transition the hook sees.
+ * Steps flagged WFH_SCHED_INSTANT (built-in `pass` steps, issue #8) wait in a ring of
+ * their own, so the run can complete them while every runner slot is busy.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "scheduler.h"
+
+/* A FIFO of step indexes; stale entries (no longer QUEUED) are skipped when popped. */
+typedef struct ring {
+    size_t *cell;          /* owned [n] */
+    size_t head, len;
+} ring;
 
 typedef struct work_item {
     size_t step;
@@ -27,8 +35,8 @@ struct wfh_sched {
     size_t *remaining;     /* owned [n]: needs not yet succeeded (with repeats) */
     size_t *child_off;     /* owned [n + 1]: dependents of i are child[off[i]..off[i+1]) */
     size_t *child;         /* owned [edges] */
-    size_t *queue;         /* owned [n]: ring of queued steps; stale entries are skipped */
-    size_t qhead, qlen;
+    ring queue;            /* queued steps that need a runner */
+    ring instant;          /* queued steps flagged WFH_SCHED_INSTANT */
     size_t counts[WFH_S__COUNT];
     unsigned char *flags;  /* owned [n]: WFH_SCHED_* */
     size_t tolerated;
@@ -96,22 +104,42 @@ void wfh_sched_free(wfh_sched *s)
     free(s->remaining);
     free(s->child_off);
     free(s->child);
-    free(s->queue);
+    free(s->queue.cell);
+    free(s->instant.cell);
     free(s->work);
     free(s);
 }
 
+static void ring_push(ring *q, size_t n, size_t step)
+{
+    /* A step sits in a ring at most once while QUEUED, and stale entries belong to
+     * steps that reached a terminal state and are never queued again: n slots suffice. */
+    if (q->len == n) {
+        /* Only reachable if the invariants above are broken; drop the oldest stale. */
+        q->head = (q->head + 1) % n;
+        q->len--;
+    }
+    q->cell[(q->head + q->len) % n] = step;
+    q->len++;
+}
+
 static void enqueue(wfh_sched *s, size_t step)
 {
-    /* A step sits in the ring at most once while QUEUED, and stale entries belong to
-     * steps that reached a terminal state and are never queued again: n slots suffice. */
-    if (s->qlen == s->n) {
-        /* Only reachable if the invariants above are broken; drop the oldest stale. */
-        s->qhead = (s->qhead + 1) % s->n;
-        s->qlen--;
+    ring_push(s->flags[step] & WFH_SCHED_INSTANT ? &s->instant : &s->queue, s->n, step);
+}
+
+/* The next entry of @p q whose step is still QUEUED (and, when @p skip_flag is set,
+ * does not carry it: such steps wait in the other ring too), or -1. */
+static long ring_pop(wfh_sched *s, ring *q, unsigned skip_flag)
+{
+    while (q->len > 0) {
+        size_t step = q->cell[q->head];
+        q->head = (q->head + 1) % s->n;
+        q->len--;
+        if (s->state[step] == WFH_S_QUEUED && !(s->flags[step] & skip_flag))
+            return (long)step;
     }
-    s->queue[(s->qhead + s->qlen) % s->n] = step;
-    s->qlen++;
+    return -1;
 }
 
 int wfh_sched_new(size_t n, const size_t *n_needs, const size_t *const *needs,
@@ -134,10 +162,11 @@ int wfh_sched_new(size_t n, const size_t *n_needs, const size_t *const *needs,
     s->remaining = calloc(cells, sizeof *s->remaining);
     s->child_off = calloc(n + 1, sizeof *s->child_off);
     s->child = calloc(edges ? edges : 1, sizeof *s->child);
-    s->queue = calloc(cells, sizeof *s->queue);
+    s->queue.cell = calloc(cells, sizeof *s->queue.cell);
+    s->instant.cell = calloc(cells, sizeof *s->instant.cell);
     s->flags = calloc(cells, 1);
     if (!s->flags || !s->state || !s->attempts || !s->remaining || !s->child_off || !s->child ||
-        !s->queue) {
+        !s->queue.cell || !s->instant.cell) {
         err = wfh_error_set(WFH_ENOMEM, "scheduler: out of memory for %zu steps", n);
         goto done;
     }
@@ -309,14 +338,12 @@ int wfh_sched_set_attempts(wfh_sched *s, size_t step, unsigned attempts)
 
 long wfh_sched_next(wfh_sched *s)
 {
-    while (s->qlen > 0) {
-        size_t step = s->queue[s->qhead];
-        s->qhead = (s->qhead + 1) % s->n;
-        s->qlen--;
-        if (s->state[step] == WFH_S_QUEUED)
-            return (long)step;
-    }
-    return -1;
+    return ring_pop(s, &s->queue, WFH_SCHED_INSTANT);
+}
+
+long wfh_sched_next_instant(wfh_sched *s)
+{
+    return ring_pop(s, &s->instant, 0);
 }
 
 int wfh_sched_cancel(wfh_sched *s, const char *reason)
@@ -343,7 +370,13 @@ int wfh_sched_set_flags(wfh_sched *s, size_t step, unsigned flags)
 {
     if (step >= s->n)
         return wfh_error_set(WFH_EINVAL, "scheduler: no step %zu", step);
+    unsigned had = s->flags[step];
     s->flags[step] = (unsigned char)flags;
+    /* queued at creation, before it was flagged: it waits in the instant ring too (the
+     * entry left in the other ring is skipped) */
+    if ((flags & WFH_SCHED_INSTANT) && !(had & WFH_SCHED_INSTANT) &&
+        s->state[step] == WFH_S_QUEUED)
+        ring_push(&s->instant, s->n, step);
     return 0;
 }
 

@@ -26,6 +26,11 @@
  *  - for_each/matrix steps stay RUNNING while their items run in slots of their own
  *    (slot_item/slot_att); limits: holds queued steps of a busy type (next_startable);
  *    circuit breakers fail attempts fast without a process (circuit_blocks).
+ *  - built-in `pass` steps (issue #8) carry WFH_SCHED_INSTANT: they wait in a queue of
+ *    their own and are completed in the turn they become ready (run_pass), without a
+ *    process or a slot: their evaluated `with` becomes their outputs. RUNNING and
+ *    SUCCEEDED are both recorded, within the turn's one commit (on_flush), so a chain
+ *    or fan-out of pass steps costs a commit per turn, not two per step.
  *  - secrets are masked where text leaves: reasons (transition), outputs (when an
  *    attempt ends), log lines for the run store, the display's flush, the --json
  *    document (wfh_run_to_json).
@@ -51,6 +56,12 @@
 #include "secrets.h"
 
 #define NO_SLOT ((size_t)-1)
+
+/* A long run of pass steps in one turn commits every this many steps: one transaction
+ * for 10 000 chained pass steps outgrew SQLite's page cache, which then spilled and
+ * rewrote pages (strace -f -c: 190 546 pwrite64 calls; committing every 256 steps,
+ * 7 639 and 56 fdatasync). */
+#define PASS_COMMIT_EVERY 256
 
 typedef struct run_step {
     wfh_run *run;            /* borrowed back-pointer, for the attempt hooks */
@@ -160,6 +171,7 @@ struct wfh_run {
     uint64_t *slot_started;  /* owned [n_slots]: when the item's attempt started */
     size_t n_deferred;
     char *outputs_error;     /* owned, may be NULL: why they could not be evaluated */
+    json_t *pass_sandbox;    /* owned: what a pass attempt records as its sandbox */
     void (*on_log)(void *, size_t, unsigned, int, const char *, size_t); /* may be NULL */
     void *on_event_ud;       /* borrowed */
 };
@@ -361,6 +373,20 @@ static void on_progress(void *ud, wfh_attempt *a, double fraction, const char *m
     free(masked);
 }
 
+/* The expression environment of a step's `if`/`with`/`env` now. */
+static wfh_expr_env run_env(const wfh_run *r)
+{
+    wfh_expr_env ee = {
+        .contexts = r->ctx,
+        .run_failed = wfh_sched_count(r->sched, WFH_S_FAILED) +
+                          wfh_sched_count(r->sched, WFH_S_TIMED_OUT) >
+                      wfh_sched_tolerated(r->sched),
+        .run_cancelled = r->cancelled,
+        .strict_step_outputs = 1, /* a missing output is an error, not "" */
+    };
+    return ee;
+}
+
 /* "flow.yaml:12:7: message": evaluation errors carry line:col; the file is ours to add. */
 static void eval_error(wfh_run *r, size_t i, const char *what, const char *msg, char *out,
                        size_t len)
@@ -416,6 +442,7 @@ static void end_attempt(wfh_run *r, size_t i, wfh_sstate to, int cls, const char
 /* ---- for_each / matrix ------------------------------------------------------------- */
 
 static void fanout_end(wfh_run *r, size_t i);
+static void pass_items(wfh_run *r, size_t i);
 
 /* Evaluate the list and move the step to RUNNING; its items start from feed_items. */
 static void start_fanout(wfh_run *r, size_t i, const wfh_expr_env *ee)
@@ -473,6 +500,10 @@ static void start_fanout(wfh_run *r, size_t i, const wfh_expr_env *ee)
     transition(r, i, WFH_S_RUNNING, NULL);
     if (r->fatal || wfh_sched_state(r->sched, i) != WFH_S_RUNNING)
         return;
+    if (wfh_step_is_pass(st)) {
+        pass_items(r, i);
+        return;
+    }
     r->fanout[r->n_fanout++] = i;
     if (json_array_size(list) == 0)
         fanout_end(r, i); /* nothing to do is a success with an empty list of outputs */
@@ -497,23 +528,47 @@ static void refused_stops_run(wfh_run *r, const char *step, int err, const char 
                  (int)(sizeof r->fatal_msg - (size_t)n - 1), msg);
 }
 
+/* Item @p k of step @p i in the contexts (`item`, `index`, `matrix`, run.attempt) while
+ * its with/env are evaluated; item_ctx_clear takes them out again. */
+static void item_ctx_set(wfh_run *r, size_t i, size_t k)
+{
+    json_t *item = json_array_get(r->steps[i].fe_items, k); /* borrowed */
+    json_object_set(r->ctx, "item", item);
+    json_object_set_new(r->ctx, "index", json_integer((json_int_t)k));
+    if (r->wf->steps[i].matrix)
+        json_object_set(r->ctx, "matrix", item);
+    json_object_set_new(r->ctx_run, "attempt", json_integer(r->steps[i].fe_attempts[k] + 1));
+}
+
+static void item_ctx_clear(wfh_run *r)
+{
+    json_object_del(r->ctx, "item");
+    json_object_del(r->ctx, "index");
+    json_object_del(r->ctx, "matrix");
+}
+
+/* The first item of step @p rs that did not succeed decides how the step ends (@p end)
+ * and its error (naming the item); later ones change neither. */
+static void item_failed(run_step *rs, size_t k, wfh_sstate end, const char *why)
+{
+    if (rs->fe_failed)
+        return;
+    rs->fe_failed = 1;
+    rs->fe_end = end;
+    size_t need = strlen(why) + 64;
+    free(rs->fe_error);
+    if ((rs->fe_error = malloc(need)))
+        snprintf(rs->fe_error, need, "item %zu: %s", k, why);
+}
+
 static void start_item(wfh_run *r, size_t i, size_t k)
 {
     const wfh_step *st = &r->wf->steps[i];
     run_step *rs = &r->steps[i];
     json_t *inputs = NULL, *env = NULL, *step_env = NULL; /* owned */
     char msg[1024], err[512] = "";
-    json_t *item = json_array_get(rs->fe_items, k); /* borrowed */
-    json_object_set(r->ctx, "item", item);
-    json_object_set_new(r->ctx, "index", json_integer((json_int_t)k));
-    if (st->matrix)
-        json_object_set(r->ctx, "matrix", item);
-    json_object_set_new(r->ctx_run, "attempt", json_integer(rs->fe_attempts[k] + 1));
-    wfh_expr_env ee = {.contexts = r->ctx, .strict_step_outputs = 1,
-                       .run_failed = wfh_sched_count(r->sched, WFH_S_FAILED) +
-                                         wfh_sched_count(r->sched, WFH_S_TIMED_OUT) >
-                                     wfh_sched_tolerated(r->sched),
-                       .run_cancelled = r->cancelled};
+    item_ctx_set(r, i, k);
+    wfh_expr_env ee = run_env(r);
     int bad = 0;
     if (wfh_value_eval(st->with, &ee, &inputs, err, sizeof err) < 0 || !json_is_object(inputs)) {
         eval_error(r, i, "with", err[0] ? err : "`with` is not a mapping", msg, sizeof msg);
@@ -531,9 +586,7 @@ static void start_item(wfh_run *r, size_t i, size_t k)
         if (bad)
             snprintf(msg, sizeof msg, "out of memory");
     }
-    json_object_del(r->ctx, "item");
-    json_object_del(r->ctx, "index");
-    json_object_del(r->ctx, "matrix");
+    item_ctx_clear(r);
     unsigned attempt = ++rs->fe_attempts[k];
     wfh_attempt *att = NULL;
     if (!bad) {
@@ -571,14 +624,7 @@ static void start_item(wfh_run *r, size_t i, size_t k)
     if (bad) {
         /* this item failed before it ran: the step fails once the running ones end */
         rs->fe_done++;
-        if (!rs->fe_failed) {
-            rs->fe_failed = 1;
-            rs->fe_end = WFH_S_FAILED;
-            size_t need = strlen(msg) + 64;
-            free(rs->fe_error);
-            if ((rs->fe_error = malloc(need)))
-                snprintf(rs->fe_error, need, "item %zu: %s", k, msg);
-        }
+        item_failed(rs, k, WFH_S_FAILED, msg);
         goto done;
     }
     size_t s = r->free_slots[--r->n_free];
@@ -746,8 +792,6 @@ static void finish_item(wfh_run *r, size_t s, int wait_status)
     }
     rs->fe_done++;
     if (to != WFH_S_SUCCEEDED && !rs->fe_failed) {
-        rs->fe_failed = 1;
-        rs->fe_end = to == WFH_S_CANCELLED ? WFH_S_FAILED : to;
         char why[256];
         const char *reason = res.error;
         if (timed_out) {
@@ -762,15 +806,72 @@ static void finish_item(wfh_run *r, size_t s, int wait_status)
                 snprintf(why, sizeof why, "failed (exit status %d)", res.exit_code);
             reason = why;
         }
-        size_t need = strlen(reason) + 64;
-        free(rs->fe_error);
-        if ((rs->fe_error = malloc(need)))
-            snprintf(rs->fe_error, need, "item %zu: %s", k, reason);
+        item_failed(rs, k, to == WFH_S_CANCELLED ? WFH_S_FAILED : to, reason);
     }
     wfh_attempt_result_clear(&res);
     if (rs->fe_running == 0 &&
         (rs->fe_failed || r->cancelled || r->fatal || rs->fe_done == json_array_size(rs->fe_items)))
         fanout_end(r, i);
+}
+
+/* ---- built-in `pass` steps (issue #8) ------------------------------------------------- */
+
+/* @p v (borrowed) as a step's outputs: masked like a plugin's before anything can print
+ * or store them. New reference, or NULL on ENOMEM. */
+static json_t *pass_outputs(const wfh_run *r, json_t *v)
+{
+    return wfh_secrets_count(r->secrets) ? wfh_secrets_mask_json(r->secrets, v) : json_incref(v);
+}
+
+/* Step @p i (QUEUED, its `with` evaluated into @p inputs, owned, taken): one attempt
+ * that ends now, its outputs the inputs. No process, no slot, no sandbox: nothing but
+ * the engine's own expression evaluation ran. Its RUNNING and SUCCEEDED records go into
+ * the same commit (the turn's): after a crash the store has both or neither. */
+static void run_pass(wfh_run *r, size_t i, json_t *inputs)
+{
+    run_step *rs = &r->steps[i];
+    transition(r, i, WFH_S_RUNNING, NULL);
+    if (r->fatal || wfh_sched_state(r->sched, i) != WFH_S_RUNNING) {
+        json_decref(inputs);
+        return;
+    }
+    json_decref(rs->outputs);
+    rs->outputs = pass_outputs(r, inputs);
+    json_decref(inputs);
+    rs->last_status = WFH_STEP_OK;
+    rs->att_sandbox = r->pass_sandbox; /* the run store keeps it with the attempt */
+    end_attempt(r, i, WFH_S_SUCCEEDED, WFH_STEP_OK, NULL, 0);
+    rs->att_sandbox = NULL;
+}
+
+/* A for_each/matrix `pass` step (RUNNING, its items listed): each item's `with` is its
+ * outputs, all in this turn; the first that cannot be evaluated fails the step. */
+static void pass_items(wfh_run *r, size_t i)
+{
+    const wfh_step *st = &r->wf->steps[i];
+    run_step *rs = &r->steps[i];
+    size_t total = json_array_size(rs->fe_items);
+    for (size_t k = 0; k < total && !rs->fe_failed; k++) {
+        char err[512] = "", msg[1024];
+        json_t *inputs = NULL; /* owned */
+        item_ctx_set(r, i, k);
+        wfh_expr_env ee = run_env(r);
+        int rc = wfh_value_eval(st->with, &ee, &inputs, err, sizeof err);
+        item_ctx_clear(r);
+        rs->fe_attempts[k] = 1;
+        rs->fe_done++;
+        if (rc < 0 || !json_is_object(inputs)) {
+            eval_error(r, i, "with", err[0] ? err : "`with` is not a mapping", msg, sizeof msg);
+            item_failed(rs, k, WFH_S_FAILED, msg);
+        } else {
+            json_t *outs = pass_outputs(r, inputs); /* owned, taken below */
+            json_array_set_new(rs->fe_outputs, k, outs ? outs : json_null());
+        }
+        json_decref(inputs);
+    }
+    r->steps[i].att_sandbox = r->pass_sandbox;
+    fanout_end(r, i);
+    r->steps[i].att_sandbox = NULL;
 }
 
 static void start_step(wfh_run *r, size_t i)
@@ -785,14 +886,7 @@ static void start_step(wfh_run *r, size_t i)
      * steps that ended before it. */
     json_object_set_new(r->ctx_run, "attempt",
                         json_integer(wfh_sched_attempts(r->sched, i) + 1));
-    wfh_expr_env ee = {
-        .contexts = r->ctx,
-        .run_failed = wfh_sched_count(r->sched, WFH_S_FAILED) +
-                          wfh_sched_count(r->sched, WFH_S_TIMED_OUT) >
-                      wfh_sched_tolerated(r->sched),
-        .run_cancelled = r->cancelled,
-        .strict_step_outputs = 1, /* a missing output is an error, not "" */
-    };
+    wfh_expr_env ee = run_env(r);
     if (st->handler == 1 && !rs->cond_done && !ee.run_failed) {
         rs->cond_done = 1;
         transition(r, i, WFH_S_SKIPPED, "on_failure: the run has not failed");
@@ -831,6 +925,11 @@ static void start_step(wfh_run *r, size_t i)
         snprintf(msg, sizeof msg, "%s:%u:%u: `with` of step %s is not a mapping", r->wf->path,
                  st->line, st->col, r->ids[i]);
         transition(r, i, WFH_S_FAILED, msg);
+        goto done;
+    }
+    if (wfh_step_is_pass(st)) {
+        run_pass(r, i, inputs);
+        inputs = NULL;
         goto done;
     }
     env = json_copy(r->wf_env);
@@ -1402,6 +1501,7 @@ void wfh_run_free(wfh_run *r)
     free(r->group_running);
     free(r->deferred);
     json_decref(r->outputs);
+    json_decref(r->pass_sandbox);
     free(r->outputs_error);
     free((void *)r->ids);
     wfh_sched_free(r->sched);
@@ -1479,12 +1579,13 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     r->deferred = calloc(n ? n : 1, sizeof *r->deferred);
     r->fanout = calloc(n ? n : 1, sizeof *r->fanout);
     r->group_running = calloc(wf->n_limits ? wf->n_limits : 1, sizeof *r->group_running);
+    r->pass_sandbox = json_pack("{s:s,s:s}", "profile", "built-in", "note", "no process");
     json_t *ctx_inputs = opts && opts->inputs ? json_incref(opts->inputs) : json_object();
     json_t *ctx_secrets = wfh_secrets_context(opts ? opts->secrets : NULL);
     int ctx_bad = !r->ctx || !ctx_inputs || !ctx_secrets ||
                   json_object_set_new(r->ctx, "inputs", ctx_inputs) < 0 ||
                   json_object_set_new(r->ctx, "secrets", ctx_secrets) < 0;
-    if (ctx_bad || !r->retrying || !r->deferred || !r->group_running || !r->fanout ||
+    if (ctx_bad || !r->pass_sandbox || !r->retrying || !r->deferred || !r->group_running || !r->fanout ||
         !r->workspace || !r->steps || !r->ids || !n_needs || !needs || !r->slot_step ||
         !r->free_slots || !r->pending || !r->pfd || !r->ctx || !r->ctx_steps || !r->ctx_run ||
         json_object_set(r->ctx, "steps", r->ctx_steps) < 0 ||
@@ -1502,7 +1603,7 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
         r->steps[i].group = -1;
         r->steps[i].circuit = -1;
         r->has_finally |= wf->steps[i].handler == 2;
-        for (size_t g = 0; g < wf->n_limits; g++)
+        for (size_t g = 0; g < wf->n_limits && !wfh_step_is_pass(&wf->steps[i]); g++)
             if (wf->steps[i].type && !strcmp(wf->steps[i].type, wf->limit_types[g]))
                 r->steps[i].group = (long)g;
         r->ids[i] = wf->steps[i].id;
@@ -1517,6 +1618,8 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
     /* Grants first: a refusal must stop the run before any step has done anything. */
     for (size_t i = 0; opts && opts->policy && i < n; i++) {
         const wfh_type_meta *meta = wf->steps[i].meta;
+        if (wfh_step_is_pass(&wf->steps[i]))
+            continue; /* no process, nothing to confine or grant */
         err = wfh_policy_grant_for_step(opts->policy, wf->steps[i].id,
                                         meta ? meta->name : wf->steps[i].type,
                                         meta ? meta->capabilities : NULL, NULL,
@@ -1539,7 +1642,8 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
                                wf->steps[i].handler
                            ? WFH_SCHED_RUN_AFTER_FAILURE : 0u) |
                       (wf->steps[i].continue_on_error ? WFH_SCHED_TOLERATE_FAILURE : 0u) |
-                      (wf->steps[i].handler == 2 ? WFH_SCHED_RUN_AFTER_CANCEL : 0u);
+                      (wf->steps[i].handler == 2 ? WFH_SCHED_RUN_AFTER_CANCEL : 0u) |
+                      (wfh_step_is_pass(&wf->steps[i]) ? WFH_SCHED_INSTANT : 0u);
         if (fl && (err = wfh_sched_set_flags(r->sched, i, fl)) < 0)
             goto done;
     }
@@ -1745,15 +1849,30 @@ int wfh_run_exec(wfh_run *r)
     if ((err = flush(r)) < 0) /* turns grouping on */
         goto done;
 
+    size_t instant_run = 0; /* pass steps run so far */
     for (;;) {
         long next;
-        feed_items(r);
+        int started = 1;
         /* after a first signal only finally steps can be queued: let them start */
-        while ((!r->cancelled || r->soft_cancel) && !r->fatal && r->n_free > 0 &&
-               (next = next_startable(r)) >= 0) {
-            start_step(r, (size_t)next);
-            feed_items(r); /* a fan-out step that just started takes free slots first */
+#define MAY_START ((!r->cancelled || r->soft_cancel) && !r->fatal)
+        while (started) {
+            started = 0;
+            feed_items(r);
+            /* pass steps end as they start, taking no slot; what they queue, the same
+             * turn starts */
+            while (MAY_START && (next = wfh_sched_next_instant(r->sched)) >= 0) {
+                start_step(r, (size_t)next);
+                started = 1;
+                if (++instant_run % PASS_COMMIT_EVERY == 0)
+                    (void)flush(r); /* a failure is r->fatal, which stops the loop */
+            }
+            while (MAY_START && r->n_free > 0 && (next = next_startable(r)) >= 0) {
+                start_step(r, (size_t)next);
+                feed_items(r); /* a fan-out step that just started takes free slots first */
+                started = 1;
+            }
         }
+#undef MAY_START
         launch_pending(r);
         if (r->fatal && r->n_free == r->n_slots)
             break;

@@ -103,6 +103,9 @@ int wfh_sched_restore(wfh_sched *s, size_t step, unsigned attempts);
                                           success for its dependents */
 #define WFH_SCHED_RUN_AFTER_CANCEL 4u   /* finally: queued even when a need was cancelled,
                                           and left alone by wfh_sched_cancel_keep */
+#define WFH_SCHED_INSTANT 8u            /* a built-in `pass` step (issue #8): queued in a
+                                          FIFO of its own (wfh_sched_next_instant), never
+                                          returned by wfh_sched_next, so it takes no slot */
 /* Returns 0 or WFH_EINVAL (no such step). */
 int wfh_sched_set_flags(wfh_sched *s, size_t step, unsigned flags);
 /* wfh_sched_cancel, except steps with any of @p keep_flags (they stay as they are). */
@@ -116,8 +119,10 @@ size_t wfh_sched_tolerated(const wfh_sched *s);
 int wfh_sched_set_attempts(wfh_sched *s, size_t step, unsigned attempts);
 
 /* Pop the next queued step (FIFO: readiness order), or -1 if none is queued. The step
- * stays QUEUED until the caller moves it on. */
+ * stays QUEUED until the caller moves it on. Steps flagged WFH_SCHED_INSTANT are not
+ * returned: wfh_sched_next_instant pops those, in their readiness order. */
 long wfh_sched_next(wfh_sched *s);
+long wfh_sched_next_instant(wfh_sched *s);
 
 /* Cancel every step that has not started (PENDING, QUEUED, RETRYING -> CANCELLED).
  * Running steps are the caller's to kill; they end CANCELLED through a transition. */

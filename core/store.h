@@ -71,8 +71,9 @@ int wfh_store_state_parse(const char *name, wfh_state *out);
 int wfh_store_state_is_final(wfh_state s);
 
 /** The newest schema this wfhost reads and writes (SQLite: PRAGMA user_version). */
-/* 2: runs.inputs; 3: attempts.sandbox (older stores are upgraded when opened) */
-#define WFH_STORE_SCHEMA_VERSION 3
+/* 2: runs.inputs; 3: attempts.sandbox; 4: SQLite events.seq without AUTOINCREMENT
+ * (older stores are upgraded when opened) */
+#define WFH_STORE_SCHEMA_VERSION 4
 
 /** Outputs whose JSON text is longer than this go to a file under the home. */
 #define WFH_STORE_INLINE_MAX (64 * 1024)

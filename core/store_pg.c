@@ -248,7 +248,8 @@ static int schema_check(pg *p, unsigned flags)
     }
     if (version < WFH_STORE_SCHEMA_VERSION &&
         /* schema 2: runs.inputs, NULL for runs recorded before it; schema 3:
-         * attempts.sandbox, what confined each attempt, NULL before it */
+         * attempts.sandbox, what confined each attempt, NULL before it; schema 4 changed
+         * only SQLite's events table (bigserial here was never AUTOINCREMENT-like) */
         ((err = px(p, NULL, "upgrading the schema",
                    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS inputs text", "")) < 0 ||
          (err = px(p, NULL, "upgrading the schema",

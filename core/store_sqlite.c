@@ -5,7 +5,9 @@
  * front, so two hosts never deadlock upgrading a read lock) that also appends to the
  * append-only events table. Waiting for the lock is the busy timeout plus a few
  * retries with jitter. In a group (wfh_store_group) the calls are savepoints of one
- * such transaction, committed by wfh_store_group_commit: one fsync for many changes.
+ * such transaction, committed by wfh_store_group_commit: one fsync for many changes;
+ * there a step's queued row waits for its attempt start and is written with it (sq.pend).
+ * The write path's statements are prepared once per connection and reused (stmt_sql).
  * The schema carries a version (PRAGMA user_version) and an
  * application id, so a newer store or a foreign SQLite file is refused rather than
  * misread. The file header is checked before SQLite sees the file, because SQLite
@@ -13,9 +15,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +35,102 @@
 #define BUSY_TIMEOUT_MS 10000
 #define LOCK_RETRIES 5
 
+/*
+ * The statements of the write path (and the reads `runs show` repeats per step),
+ * prepared once per connection with SQLITE_PREPARE_PERSISTENT and reused: parsing SQL
+ * was the largest part of the store's CPU per step (perf: sqlite3Parser, malloc), about
+ * 19 parses per chained step. Statements built at run time (filters) are prepared per
+ * use as before.
+ */
+enum {
+    SQ_BEGIN,
+    SQ_COMMIT,
+    SQ_ROLLBACK,
+    SQ_SAVEPOINT,
+    SQ_RELEASE,
+    SQ_ROLLBACK_TO,
+    SQ_SYNC_NORMAL,
+    SQ_SYNC_FULL,
+    SQ_EVENT_ADD,
+    SQ_RUN_EXISTS,
+    SQ_RUN_CREATE,
+    SQ_RUN_SET_STATE,
+    SQ_STEP_SET,
+    SQ_ATTEMPT_STEP,
+    SQ_ATTEMPT_STEP_QUEUED,
+    SQ_ATTEMPT_ADD,
+    SQ_ATTEMPT_FINISH,
+    SQ_LOG_ADD,
+    SQ_SHOW_ATTEMPTS,
+    SQ_N_STMTS
+};
+
+static const char *const stmt_sql[SQ_N_STMTS] = {
+    [SQ_BEGIN] = "BEGIN IMMEDIATE",
+    [SQ_COMMIT] = "COMMIT",
+    [SQ_ROLLBACK] = "ROLLBACK",
+    [SQ_SAVEPOINT] = "SAVEPOINT wfh_call",
+    [SQ_RELEASE] = "RELEASE wfh_call",
+    [SQ_ROLLBACK_TO] = "ROLLBACK TO wfh_call",
+    [SQ_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+    [SQ_SYNC_FULL] = "PRAGMA synchronous=FULL",
+    [SQ_EVENT_ADD] = "INSERT INTO events(run_id, step_id, attempt, status, detail, at_ms)"
+                     " VALUES(?,?,NULLIF(?,0),?,?,?)",
+    [SQ_RUN_EXISTS] = "SELECT 1 FROM runs WHERE id=?",
+    [SQ_RUN_CREATE] = "INSERT INTO runs(id, workflow, file, file_hash, status, created_ms, inputs)"
+                      " VALUES(?,?,?,?,'queued',?,?)",
+    [SQ_RUN_SET_STATE] = "UPDATE runs SET status=?1, error=?2,"
+                         " started_ms=CASE WHEN ?1='running' THEN coalesce(started_ms, ?3)"
+                         "  ELSE started_ms END,"
+                         " finished_ms=CASE WHEN ?4 THEN ?3 ELSE NULL END WHERE id=?5",
+    /* Outputs belong to a success only: a step sent back to queued (changed
+     * definition) or failing on retry must not keep stale ones (see step_set_body). */
+    [SQ_STEP_SET] = "INSERT INTO steps(run_id, step_id, status, def_hash, outputs, outputs_ref,"
+                    " error, started_ms, finished_ms)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+                    "  CASE WHEN ?3='running' THEN ?8 END, CASE WHEN ?9 THEN ?8 END)"
+                    " ON CONFLICT(run_id, step_id) DO UPDATE SET status=?3,"
+                    "  def_hash=coalesce(?4, def_hash), outputs=?5, outputs_ref=?6, error=?7,"
+                    "  started_ms=CASE WHEN ?3='running' THEN coalesce(started_ms, ?8)"
+                    "   WHEN ?3 IN ('queued','pending') THEN NULL ELSE started_ms END,"
+                    "  finished_ms=CASE WHEN ?9 THEN ?8 END",
+    /* The step is running from its first attempt on, whether or not the caller said so. */
+    [SQ_ATTEMPT_STEP] = "INSERT INTO steps(run_id, step_id, status, started_ms)"
+                        " VALUES(?,?,'running',?)"
+                        " ON CONFLICT(run_id, step_id) DO UPDATE SET status='running',"
+                        " started_ms=coalesce(started_ms, excluded.started_ms),"
+                        " finished_ms=NULL, outputs=NULL, outputs_ref=NULL, error=NULL",
+    /* The same for a step whose queued row was held back (pend_*): in one statement what
+     * SQ_STEP_SET 'queued' followed by SQ_ATTEMPT_STEP leaves - the definition's hash
+     * recorded, started now (queued had cleared it). */
+    [SQ_ATTEMPT_STEP_QUEUED] = "INSERT INTO steps(run_id, step_id, status, def_hash, started_ms)"
+                               " VALUES(?,?,'running',?,?)"
+                               " ON CONFLICT(run_id, step_id) DO UPDATE SET status='running',"
+                               " def_hash=coalesce(excluded.def_hash, def_hash),"
+                               " started_ms=excluded.started_ms, finished_ms=NULL,"
+                               " outputs=NULL, outputs_ref=NULL, error=NULL",
+    [SQ_ATTEMPT_ADD] = "INSERT INTO attempts(run_id, step_id, attempt, status, idempotency_key,"
+                       " plugin_name, plugin_version, plugin_hash, started_ms)"
+                       " VALUES(?,?,?,'running',?,?,?,?,?)",
+    [SQ_ATTEMPT_FINISH] = "UPDATE attempts SET status=?, error=?, exit_code=?, term_signal=?,"
+                          " step_status=NULLIF(?,-1), finished_ms=?, sandbox=? WHERE run_id=?"
+                          " AND step_id=? AND attempt=?",
+    [SQ_LOG_ADD] = "INSERT INTO logs(run_id, step_id, attempt, level, msg, at_ms)"
+                   " VALUES(?,?,NULLIF(?,0),?,?,?)",
+    [SQ_SHOW_ATTEMPTS] = "SELECT attempt, status, error, exit_code, term_signal, step_status,"
+                         " idempotency_key, plugin_name, plugin_version, plugin_hash,"
+                         " started_ms, finished_ms, sandbox FROM attempts WHERE run_id=? AND"
+                         " step_id=? ORDER BY attempt",
+};
+
+/* A step's 'queued' row held back in an open group (see pend_defer). */
+typedef struct pend_row {
+    char *step_id;  /* owned */
+    char *def_hash; /* owned, may be NULL */
+    char *error;    /* owned, may be NULL */
+    int64_t now;
+} pend_row;
+
 typedef struct sq {
     sqlite3 *db;   /* owned */
     char *path;    /* owned */
@@ -41,6 +141,29 @@ typedef struct sq {
     int group;     /* wfh_store_group is on: calls are savepoints in one transaction */
     int in_group;  /* that transaction is open (taken at the first call after a commit) */
     int group_lost; /* SQLite rolled it back under us (I/O error): the commit must fail */
+    /* A run found (run_exists) in the group's open transaction: while we hold the write
+     * lock nobody else can remove it, so the lookup is not repeated for every step
+     * (~5% of the store's cost per pass step). Empty when unknown; cleared whenever the
+     * transaction ends or any part of it is rolled back, and by prune. */
+    char known_run[64];
+    /*
+     * Queued step rows held back in the open group (pend_defer): a pass step is queued
+     * and started in the same turn, and writing its row twice was ~14 000 of the ~240 000
+     * instructions of a chained pass step. Each row's event is written at once; the row
+     * is written by the step's attempt start in the same statement as its running state,
+     * or by pend_flush before any other write, `runs show` or the commit, in the order
+     * the rows were queued (so rowids, the order `runs show` lists steps in, do not
+     * change). A row that cannot be written loses the whole group (group_lose).
+     * Entries [pend_head, pend_n) are live; pend_slot is an open-addressing index of
+     * them by step id (-1 empty; a slot naming an entry below pend_head is free).
+     */
+    pend_row *pend;    /* owned [pend_cap] */
+    size_t pend_head, pend_n, pend_cap;
+    int *pend_slot;    /* owned [pend_cap * 2] */
+    char pend_run[64]; /* the run every live entry belongs to */
+    /* owned: the statements every run writes with, each prepared on first use and kept
+     * for the life of the connection (see stmt_sql); reset after every use */
+    sqlite3_stmt *stmt[SQ_N_STMTS];
 } sq;
 
 /*
@@ -93,6 +216,37 @@ static int held_by_us(const char *path)
     return n > 0;
 }
 
+/*
+ * The events table (schema 4): seq is a plain INTEGER PRIMARY KEY, the rowid, no longer
+ * AUTOINCREMENT. A new event still gets max(seq)+1, so a run's events stay in the order
+ * they were written and every live seq is unique; what AUTOINCREMENT added was only that
+ * the seq of a deleted (pruned) newest event is never handed out again, and it cost a
+ * read and a rewrite of sqlite_sequence on every insert: about 8 300 of the ~17 000
+ * instructions of an event insert (callgrind, sqlite3 CLI, 4 000 inserts), and a chained
+ * pass step writes 4 events. Nothing reads events across runs by seq.
+ */
+#define EVENTS_SQL(name)                                                                    \
+    "CREATE TABLE " name "("                                                                \
+    " seq INTEGER PRIMARY KEY,"                                                             \
+    " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"                          \
+    " step_id TEXT, attempt INTEGER, status TEXT NOT NULL, detail TEXT,"                    \
+    " at_ms INTEGER NOT NULL);"
+#define EVENTS_INDEX_SQL                                                                    \
+    "CREATE INDEX events_run ON events(run_id, seq);"                                       \
+    "CREATE TRIGGER events_append_only BEFORE UPDATE ON events"                             \
+    " BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
+
+/* Schema 3 -> 4: the events table rebuilt without AUTOINCREMENT, every row and seq kept
+ * (dropping the old table drops its index, trigger and sqlite_sequence row; the first
+ * two are made again on the new one). */
+static const char events_upgrade_sql[] =
+    EVENTS_SQL("events_v4")
+    "INSERT INTO events_v4(seq, run_id, step_id, attempt, status, detail, at_ms)"
+    " SELECT seq, run_id, step_id, attempt, status, detail, at_ms FROM events;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_v4 RENAME TO events;"
+    EVENTS_INDEX_SQL;
+
 static const char schema_sql[] =
     "CREATE TABLE runs("
     " id TEXT PRIMARY KEY, workflow TEXT NOT NULL, file TEXT NOT NULL,"
@@ -112,14 +266,8 @@ static const char schema_sql[] =
     " plugin_version TEXT, plugin_hash TEXT, started_ms INTEGER NOT NULL,"
     " finished_ms INTEGER, sandbox TEXT, PRIMARY KEY(run_id, step_id, attempt),"
     " FOREIGN KEY(run_id, step_id) REFERENCES steps(run_id, step_id) ON DELETE CASCADE);"
-    "CREATE TABLE events("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-    " step_id TEXT, attempt INTEGER, status TEXT NOT NULL, detail TEXT,"
-    " at_ms INTEGER NOT NULL);"
-    "CREATE INDEX events_run ON events(run_id, seq);"
-    "CREATE TRIGGER events_append_only BEFORE UPDATE ON events"
-    " BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
+    EVENTS_SQL("events")
+    EVENTS_INDEX_SQL
     "CREATE TABLE logs("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
@@ -164,17 +312,58 @@ static int exec_sql(sq *q, const char *sql, const char *what)
     return rc == SQLITE_OK ? 0 : db_fail(q, rc, what);
 }
 
+/* The cached statement @p id, prepared on first use; NULL with rc set if it cannot be. */
+static sqlite3_stmt *stmt_get(sq *q, int id, int *rc)
+{
+    *rc = SQLITE_OK;
+    if (!q->stmt[id])
+        *rc = sqlite3_prepare_v3(q->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                 &q->stmt[id], NULL);
+    return q->stmt[id];
+}
+
+/* Give back a statement: a cached one is reset for its next use (its bindings cleared,
+ * so no borrowed string outlives the call), any other is finalized. */
+static void stmt_done(sq *q, sqlite3_stmt *st)
+{
+    for (int i = 0; i < SQ_N_STMTS; i++) {
+        if (q->stmt[i] == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+/* Run cached statement @p id that takes no arguments and returns no rows (transaction
+ * control, pragmas). @return SQLite's result code (SQLITE_OK on success). */
+static int stmt_exec(sq *q, int id)
+{
+    int rc;
+    sqlite3_stmt *st = stmt_get(q, id, &rc);
+    if (!st)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Take the write lock now (see the file comment); the busy timeout waits first. */
 static int lock_begin(sq *q, const char *what)
 {
     int rc = SQLITE_BUSY;
     for (int i = 0; i < LOCK_RETRIES && (rc & 0xff) == SQLITE_BUSY; i++) {
-        rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        rc = stmt_exec(q, SQ_BEGIN);
         if ((rc & 0xff) == SQLITE_BUSY)
             jitter_sleep(i + 1);
     }
     return rc == SQLITE_OK ? 0 : db_fail(q, rc, what);
 }
+
+static void pend_clear(sq *q);
+static int pend_flush(sq *q, size_t upto);
 
 /* SQLite ends a transaction by itself on some errors (I/O, disk full): if the group's
  * transaction is gone, everything grouped so far is gone with it. */
@@ -183,12 +372,16 @@ static void group_check(sq *q)
     if (q->in_group && sqlite3_get_autocommit(q->db)) {
         q->in_group = 0;
         q->group_lost = 1;
+        q->known_run[0] = '\0';
+        pend_clear(q); /* their events went with the transaction */
     }
 }
 
 /* One mutating call: its own transaction, or a savepoint in the open group (core/
- * store.h, wfh_store_group), so a call that fails still takes back only its own rows. */
-static int tx_begin(sq *q, const char *what)
+ * store.h, wfh_store_group), so a call that fails still takes back only its own rows.
+ * Held-back rows are written first, outside the savepoint: those before entry @p keep
+ * (all of them for SIZE_MAX, none for pend_head). */
+static int tx_begin_keep(sq *q, const char *what, size_t keep)
 {
     if (!q->group)
         return lock_begin(q, what);
@@ -199,25 +392,33 @@ static int tx_begin(sq *q, const char *what)
             return err;
         q->in_group = 1;
     }
-    int rc = sqlite3_exec(q->db, "SAVEPOINT wfh_call", NULL, NULL, NULL);
+    if ((err = pend_flush(q, keep)) < 0)
+        return err;
+    int rc = stmt_exec(q, SQ_SAVEPOINT);
     return rc == SQLITE_OK ? 0 : db_fail(q, rc, what);
+}
+
+static int tx_begin(sq *q, const char *what)
+{
+    return tx_begin_keep(q, what, SIZE_MAX);
 }
 
 static void tx_rollback(sq *q)
 {
+    q->known_run[0] = '\0';
     if (q->group) {
         group_check(q);
-        if (q->in_group)
-            sqlite3_exec(q->db, "ROLLBACK TO wfh_call; RELEASE wfh_call", NULL, NULL, NULL);
+        if (q->in_group && stmt_exec(q, SQ_ROLLBACK_TO) == SQLITE_OK)
+            stmt_exec(q, SQ_RELEASE);
         return;
     }
     if (!sqlite3_get_autocommit(q->db))
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        stmt_exec(q, SQ_ROLLBACK);
 }
 
 static int tx_commit(sq *q, const char *what)
 {
-    int rc = sqlite3_exec(q->db, q->group ? "RELEASE wfh_call" : "COMMIT", NULL, NULL, NULL);
+    int rc = stmt_exec(q, q->group ? SQ_RELEASE : SQ_COMMIT);
     if (rc == SQLITE_OK)
         return 0;
     int err = db_fail(q, rc, what);
@@ -236,13 +437,19 @@ static int sq_group_commit(void *impl)
     }
     if (!q->in_group)
         return 0;
+    int err = pend_flush(q, SIZE_MAX);
+    if (err < 0) {
+        q->group_lost = 0; /* reported just now */
+        return err;
+    }
     q->in_group = 0;
-    int rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+    q->known_run[0] = '\0';
+    int rc = stmt_exec(q, SQ_COMMIT);
     if (rc == SQLITE_OK)
         return 0;
-    int err = db_fail(q, rc, "committing a group of state changes");
+    err = db_fail(q, rc, "committing a group of state changes");
     if (!sqlite3_get_autocommit(q->db))
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        stmt_exec(q, SQ_ROLLBACK);
     return err;
 }
 
@@ -254,10 +461,42 @@ static int sq_group(void *impl, int on)
     return err;
 }
 
+/* Bind arguments described by @p fmt: 't' const char * (NULL binds NULL), 'i' int64_t,
+ * 'u' unsigned, 'd' int; then hand @p st out in *out, or give it back (stmt_done) and
+ * return the error. */
+static int bind_args(sq *q, sqlite3_stmt *st, sqlite3_stmt **out, const char *what,
+                     const char *fmt, va_list ap)
+{
+    int rc = SQLITE_OK;
+    for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
+        int idx = i + 1;
+        switch (fmt[i]) {
+        case 't': {
+            const char *s = va_arg(ap, const char *);
+            /* SQLITE_STATIC: the string outlives the statement's use, which ends (reset,
+             * bindings cleared, or finalized) before the call that bound it returns */
+            rc = s ? sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, idx);
+            break;
+        }
+        case 'i': rc = sqlite3_bind_int64(st, idx, va_arg(ap, int64_t)); break;
+        case 'u': rc = sqlite3_bind_int64(st, idx, (sqlite3_int64)va_arg(ap, unsigned)); break;
+        case 'd': rc = sqlite3_bind_int(st, idx, va_arg(ap, int)); break;
+        default: rc = SQLITE_MISUSE; break;
+        }
+    }
+    if (rc != SQLITE_OK) {
+        int err = db_fail(q, rc, what);
+        stmt_done(q, st);
+        return err;
+    }
+    *out = st;
+    return 0;
+}
+
 /*
- * Prepare @p sql and bind arguments described by @p fmt: 't' const char * (NULL binds
- * NULL), 'i' int64_t, 'u' unsigned, 'd' int. The statement goes to *out (caller
- * finalizes).
+ * Prepare @p sql (built at run time) and bind arguments described by @p fmt (see
+ * bind_args). The statement goes to *out, for run_stmt or rows_to_array, which
+ * finalize it.
  */
 static int prep(sq *q, sqlite3_stmt **out, const char *what, const char *sql,
                 const char *fmt, ...)
@@ -268,36 +507,31 @@ static int prep(sq *q, sqlite3_stmt **out, const char *what, const char *sql,
     if (rc != SQLITE_OK)
         return db_fail(q, rc, what);
     va_start(ap, fmt);
-    for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
-        int idx = i + 1;
-        switch (fmt[i]) {
-        case 't': {
-            const char *s = va_arg(ap, const char *);
-            rc = s ? sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT)
-                   : sqlite3_bind_null(st, idx);
-            break;
-        }
-        case 'i': rc = sqlite3_bind_int64(st, idx, va_arg(ap, int64_t)); break;
-        case 'u': rc = sqlite3_bind_int64(st, idx, (sqlite3_int64)va_arg(ap, unsigned)); break;
-        case 'd': rc = sqlite3_bind_int(st, idx, va_arg(ap, int)); break;
-        default: rc = SQLITE_MISUSE; break;
-        }
-    }
+    int err = bind_args(q, st, out, what, fmt, ap);
     va_end(ap);
-    if (rc != SQLITE_OK) {
-        int err = db_fail(q, rc, what);
-        sqlite3_finalize(st);
-        return err;
-    }
-    *out = st;
-    return 0;
+    return err;
+}
+
+/* The same for cached statement @p id: *out is borrowed from @p q, and run_stmt or
+ * rows_to_array reset it instead of finalizing it. */
+static int prep_id(sq *q, sqlite3_stmt **out, const char *what, int id, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+    sqlite3_stmt *st = stmt_get(q, id, &rc);
+    if (!st)
+        return db_fail(q, rc, what);
+    va_start(ap, fmt);
+    int err = bind_args(q, st, out, what, fmt, ap);
+    va_end(ap);
+    return err;
 }
 
 /* Run a statement that returns no rows; *changes (if non-NULL) gets the row count. */
 static int run_stmt(sq *q, sqlite3_stmt *st, const char *what, int *changes)
 {
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    stmt_done(q, st);
     if (rc != SQLITE_DONE)
         return db_fail(q, rc, what);
     if (changes)
@@ -309,23 +543,180 @@ static int event_add(sq *q, const char *run_id, const char *step_id, unsigned at
                      wfh_state st, const char *detail, int64_t now)
 {
     sqlite3_stmt *s = NULL;
-    int err = prep(q, &s, "appending an event",
-                   "INSERT INTO events(run_id, step_id, attempt, status, detail, at_ms)"
-                   " VALUES(?,?,NULLIF(?,0),?,?,?)",
-                   "ttutti", run_id, step_id, attempt, wfh_store_state_name(st), detail, now);
+    int err = prep_id(q, &s, "appending an event", SQ_EVENT_ADD, "ttutti", run_id, step_id,
+                      attempt, wfh_store_state_name(st), detail, now);
     return err < 0 ? err : run_stmt(q, s, "appending an event", NULL);
+}
+
+/* ---- queued rows held back in a group (see sq.pend) ---------------------------------- */
+
+static void pend_clear(sq *q)
+{
+    for (size_t i = q->pend_head; i < q->pend_n; i++) {
+        free(q->pend[i].step_id);
+        free(q->pend[i].def_hash);
+        free(q->pend[i].error);
+    }
+    q->pend_head = q->pend_n = 0;
+    if (q->pend_slot)
+        memset(q->pend_slot, 0xff, q->pend_cap * 2 * sizeof *q->pend_slot);
+}
+
+static size_t pend_hash(const char *s)
+{
+    size_t h = 14695981039346656037u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* The live entry for @p step_id, or SIZE_MAX. */
+static size_t pend_find(const sq *q, const char *step_id)
+{
+    if (q->pend_head == q->pend_n)
+        return SIZE_MAX;
+    size_t mask = q->pend_cap * 2 - 1;
+    for (size_t h = pend_hash(step_id) & mask;; h = (h + 1) & mask) {
+        int i = q->pend_slot[h];
+        if (i < 0)
+            return SIZE_MAX;
+        if ((size_t)i >= q->pend_head && strcmp(q->pend[i].step_id, step_id) == 0)
+            return (size_t)i;
+    }
+}
+
+static void pend_index(sq *q, size_t i)
+{
+    size_t mask = q->pend_cap * 2 - 1;
+    size_t h = pend_hash(q->pend[i].step_id) & mask;
+    while (q->pend_slot[h] >= 0 && (size_t)q->pend_slot[h] >= q->pend_head)
+        h = (h + 1) & mask;
+    q->pend_slot[h] = (int)i;
+}
+
+/* Room for one more entry: the live ones moved to the front, the array grown if
+ * needed, the index rebuilt. @return 0 or WFH_ENOMEM. */
+static int pend_room(sq *q)
+{
+    if (q->pend_n < q->pend_cap)
+        return 0;
+    size_t live = q->pend_n - q->pend_head;
+    size_t cap = q->pend_cap ? q->pend_cap : 16;
+    while (live + 1 > cap / 2)
+        cap *= 2;
+    if (cap > (size_t)INT_MAX / 2)
+        return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+    if (cap != q->pend_cap) {
+        pend_row *rows = realloc(q->pend, cap * sizeof *rows);
+        if (!rows)
+            return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+        q->pend = rows;
+        int *slots = realloc(q->pend_slot, cap * 2 * sizeof *slots);
+        if (!slots)
+            return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
+        q->pend_slot = slots;
+        q->pend_cap = cap;
+    }
+    memmove(q->pend, q->pend + q->pend_head, live * sizeof *q->pend);
+    q->pend_head = 0;
+    q->pend_n = live;
+    memset(q->pend_slot, 0xff, q->pend_cap * 2 * sizeof *q->pend_slot);
+    for (size_t i = 0; i < live; i++)
+        pend_index(q, i);
+    return 0;
+}
+
+/* Hold back step @p step_id's queued row (its event is written already). @return 0,
+ * or 1 if it cannot be held (the caller writes it now). */
+static int pend_defer(sq *q, const char *run_id, const char *step_id, const char *def_hash,
+                      const char *error, int64_t now)
+{
+    if (q->pend_head < q->pend_n && strcmp(q->pend_run, run_id) != 0)
+        return 1;
+    if (strlen(run_id) >= sizeof q->pend_run || pend_find(q, step_id) != SIZE_MAX ||
+        pend_room(q) < 0)
+        return 1;
+    pend_row *r = &q->pend[q->pend_n];
+    r->step_id = strdup(step_id);
+    r->def_hash = def_hash ? strdup(def_hash) : NULL;
+    r->error = error ? strdup(error) : NULL;
+    r->now = now;
+    if (!r->step_id || (def_hash && !r->def_hash) || (error && !r->error)) {
+        free(r->step_id);
+        free(r->def_hash);
+        free(r->error);
+        return 1;
+    }
+    if (q->pend_head == q->pend_n)
+        strcpy(q->pend_run, run_id);
+    pend_index(q, q->pend_n++);
+    return 0;
+}
+
+/* Drop the first live entry (its row is written). */
+static void pend_pop(sq *q)
+{
+    pend_row *r = &q->pend[q->pend_head++];
+    free(r->step_id);
+    free(r->def_hash);
+    free(r->error);
+    if (q->pend_head == q->pend_n)
+        pend_clear(q);
+}
+
+/* Roll the open group back now: a queued event must not be committed without its row.
+ * The group's commit then fails (group_lost). */
+static void group_lose(sq *q)
+{
+    if (!sqlite3_get_autocommit(q->db))
+        stmt_exec(q, SQ_ROLLBACK);
+    q->in_group = 0;
+    q->group_lost = 1;
+    q->known_run[0] = '\0';
+    pend_clear(q);
+}
+
+/*
+ * Write the held-back rows before entry @p upto (all for SIZE_MAX), oldest first. They
+ * belong to the open group, outside any call's savepoint: if one cannot be written the
+ * whole group is rolled back and the commit will fail (a queued event without its row
+ * must not be committed).
+ */
+static int pend_flush(sq *q, size_t upto)
+{
+    if (upto > q->pend_n)
+        upto = q->pend_n;
+    /* counted, not compared with pend_head: popping the last one starts over at 0 */
+    for (size_t todo = upto > q->pend_head ? upto - q->pend_head : 0; todo > 0; todo--) {
+        pend_row *r = &q->pend[q->pend_head];
+        sqlite3_stmt *s = NULL;
+        int err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid",
+                          q->pend_run, r->step_id, wfh_store_state_name(WFH_STATE_QUEUED),
+                          r->def_hash, NULL, NULL, r->error, r->now, 0);
+        if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0) {
+            group_lose(q);
+            return err;
+        }
+        pend_pop(q);
+    }
+    return 0;
 }
 
 static int run_exists(sq *q, const char *run_id)
 {
+    if (q->in_group && q->known_run[0] && strcmp(q->known_run, run_id) == 0)
+        return 0;
     sqlite3_stmt *s = NULL;
-    int err = prep(q, &s, "looking up a run", "SELECT 1 FROM runs WHERE id=?", "t", run_id);
+    int err = prep_id(q, &s, "looking up a run", SQ_RUN_EXISTS, "t", run_id);
     if (err < 0)
         return err;
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc == SQLITE_ROW)
+    stmt_done(q, s);
+    if (rc == SQLITE_ROW) {
+        if (q->in_group && strlen(run_id) < sizeof q->known_run)
+            strcpy(q->known_run, run_id);
         return 0;
+    }
     if (rc == SQLITE_DONE)
         return wfh_error_set(WFH_ENOTFOUND, "run store %s: no run '%s'", q->path, run_id);
     return db_fail(q, rc, "looking up a run");
@@ -441,13 +832,15 @@ static int schema_check(sq *q)
     } else if (version < WFH_STORE_SCHEMA_VERSION) {
         /* schema 2: runs.inputs, NULL for runs recorded before it (resume then has no
          * recorded inputs and resolves the workflow's defaults); schema 3:
-         * attempts.sandbox, what confined each attempt, NULL before it */
+         * attempts.sandbox, what confined each attempt, NULL before it; schema 4: events
+         * without AUTOINCREMENT (events_upgrade_sql) */
         char sql[192];
         snprintf(sql, sizeof sql, "%s%sPRAGMA user_version=%d",
                  version < 2 ? "ALTER TABLE runs ADD COLUMN inputs TEXT; " : "",
                  version < 3 ? "ALTER TABLE attempts ADD COLUMN sandbox TEXT; " : "",
                  WFH_STORE_SCHEMA_VERSION);
-        if ((err = exec_sql(q, sql, "upgrading the schema")) < 0)
+        if ((version < 4 && (err = exec_sql(q, events_upgrade_sql, "upgrading the schema")) < 0) ||
+            (err = exec_sql(q, sql, "upgrading the schema")) < 0)
             goto fail;
     }
     if ((err = tx_commit(q, "creating the schema")) < 0)
@@ -476,11 +869,35 @@ static void sq_close(void *impl)
     sq *q = impl;
     if (!q)
         return;
+    pend_clear(q); /* an open group's transaction ends with the connection */
+    free(q->pend);
+    free(q->pend_slot);
+    for (int i = 0; i < SQ_N_STMTS; i++)
+        sqlite3_finalize(q->stmt[i]); /* sqlite3_close refuses while any is alive */
     sqlite3_close(q->db);
     if (q->held)
         held_adjust(q->dev, q->ino, -1);
     free(q->path);
     free(q);
+}
+
+/*
+ * Process-wide SQLite settings, made once before SQLite initializes (if something in
+ * this process used SQLite first, the calls are refused and nothing changes):
+ *  - no allocation statistics: SQLite counted every allocation under a global mutex
+ *    for sqlite3_memory_used(), which wfhost never reads (~125 000 lock/unlock pairs
+ *    per 1 000 chained pass steps, ~3% of the host's instructions, callgrind);
+ *  - a call's savepoint (statement) journal stays in memory up to 1 MiB instead of
+ *    64 KiB: once one call's journal outgrew 64 KiB (a chain of 10 000 pass steps, at
+ *    about step 7 971) SQLite moved it to a temporary file for the rest of the
+ *    connection, and every later savepoint wrote pages there (6 042 pwrite64 more).
+ */
+static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_config(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 1 << 20);
 }
 
 static int sq_open(const char *path, unsigned flags, void **impl)
@@ -492,6 +909,7 @@ static int sq_open(const char *path, unsigned flags, void **impl)
         return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", path);
     }
     q->flags = flags;
+    pthread_once(&sqlite_config_once, sqlite_config);
     if ((flags & WFH_STORE_NO_CREATE) && access(path, F_OK) < 0) {
         err = wfh_error_set(WFH_ENOTFOUND, "run store %s does not exist yet", path);
         goto done;
@@ -552,10 +970,7 @@ static int sq_run_create(void *impl, const char *id, const wfh_store_run_new *r,
     int err = tx_begin(q, "creating a run");
     if (err < 0)
         return err;
-    err = prep(q, &s, "creating a run",
-               "INSERT INTO runs(id, workflow, file, file_hash, status, created_ms, inputs)"
-               " VALUES(?,?,?,?,'queued',?,?)",
-               "ttttit", id, r->workflow, r->file_path, r->file_hash, now, r->inputs_json);
+    err = prep_id(q, &s, "creating a run", SQ_RUN_CREATE, "ttttit", id, r->workflow, r->file_path, r->file_hash, now, r->inputs_json);
     if (err < 0)
         goto fail;
     err = run_stmt(q, s, "creating a run", NULL);
@@ -578,12 +993,7 @@ static int sq_run_set_state(void *impl, const char *id, wfh_state st, const char
     int err = tx_begin(q, "recording a run state");
     if (err < 0)
         return err;
-    err = prep(q, &s, "recording a run state",
-               "UPDATE runs SET status=?1, error=?2,"
-               " started_ms=CASE WHEN ?1='running' THEN coalesce(started_ms, ?3)"
-               "  ELSE started_ms END,"
-               " finished_ms=CASE WHEN ?4 THEN ?3 ELSE NULL END WHERE id=?5",
-               "ttidt", wfh_store_state_name(st), error, now, wfh_store_state_is_final(st), id);
+    err = prep_id(q, &s, "recording a run state", SQ_RUN_SET_STATE, "ttidt", wfh_store_state_name(st), error, now, wfh_store_state_is_final(st), id);
     if (err < 0 || (err = run_stmt(q, s, "recording a run state", &changes)) < 0)
         goto fail;
     if (changes == 0) {
@@ -609,17 +1019,7 @@ static int step_set_body(sq *q, const char *run_id, const char *step_id, wfh_sta
         return err;
     /* Outputs belong to a success only: a step sent back to queued (changed definition)
      * or failing on retry must not keep stale ones. */
-    err = prep(q, &s, "recording a step state",
-               "INSERT INTO steps(run_id, step_id, status, def_hash, outputs, outputs_ref,"
-               " error, started_ms, finished_ms)"
-               " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-               "  CASE WHEN ?3='running' THEN ?8 END, CASE WHEN ?9 THEN ?8 END)"
-               " ON CONFLICT(run_id, step_id) DO UPDATE SET status=?3,"
-               "  def_hash=coalesce(?4, def_hash), outputs=?5, outputs_ref=?6, error=?7,"
-               "  started_ms=CASE WHEN ?3='running' THEN coalesce(started_ms, ?8)"
-               "   WHEN ?3 IN ('queued','pending') THEN NULL ELSE started_ms END,"
-               "  finished_ms=CASE WHEN ?9 THEN ?8 END",
-               "tttttttid", run_id, step_id, wfh_store_state_name(st), def_hash,
+    err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id, step_id, wfh_store_state_name(st), def_hash,
                st == WFH_STATE_SUCCEEDED ? outputs_json : NULL,
                st == WFH_STATE_SUCCEEDED ? outputs_ref : NULL, error, now,
                wfh_store_state_is_final(st));
@@ -633,15 +1033,39 @@ static int sq_step_set_state(void *impl, const char *run_id, const char *step_id
                              const char *outputs_ref, const char *error, int64_t now)
 {
     sq *q = impl;
-    int err = tx_begin(q, "recording a step state");
+    /* queued in a group: the row may wait for the step's start (sq.pend), unless the
+     * step has one waiting already (then everything is written, in order) */
+    int hold = q->group && st == WFH_STATE_QUEUED;
+    int err = tx_begin_keep(q, "recording a step state",
+                            hold && pend_find(q, step_id) == SIZE_MAX ? q->pend_head : SIZE_MAX);
     if (err < 0)
         return err;
-    if ((err = step_set_body(q, run_id, step_id, st, def_hash, outputs_json, outputs_ref,
-                             error, now)) < 0) {
-        tx_rollback(q);
+    if (hold) {
+        if ((err = run_exists(q, run_id)) < 0 ||
+            (err = event_add(q, run_id, step_id, 0, st, error, now)) < 0)
+            goto fail;
+        if ((err = tx_commit(q, "recording a step state")) < 0)
+            return err;
+        if (pend_defer(q, run_id, step_id, def_hash, error, now) == 0)
+            return 0;
+        /* could not hold it back (out of memory): write it now, in the group itself,
+         * its event being there already */
+        if ((err = pend_flush(q, SIZE_MAX)) < 0)
+            return err;
+        sqlite3_stmt *s = NULL;
+        err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id,
+                      step_id, wfh_store_state_name(st), def_hash, NULL, NULL, error, now, 0);
+        if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
+            group_lose(q);
         return err;
     }
+    if ((err = step_set_body(q, run_id, step_id, st, def_hash, outputs_json, outputs_ref,
+                             error, now)) < 0)
+        goto fail;
     return tx_commit(q, "recording a step state");
+fail:
+    tx_rollback(q);
+    return err;
 }
 
 static int sq_attempt_start(void *impl, const char *run_id, const char *step_id,
@@ -650,25 +1074,25 @@ static int sq_attempt_start(void *impl, const char *run_id, const char *step_id,
 {
     sq *q = impl;
     sqlite3_stmt *s = NULL;
-    int err = tx_begin(q, "recording an attempt start");
+    /* a held-back queued row of this step is written with its running state, after
+     * the ones queued before it */
+    size_t k = q->group && strcmp(q->pend_run, run_id) == 0 ? pend_find(q, step_id) : SIZE_MAX;
+    int err = tx_begin_keep(q, "recording an attempt start", k);
     if (err < 0)
         return err;
+    if (k >= q->pend_n) /* a lost group took it along (pend_clear) */
+        k = SIZE_MAX;
     if ((err = run_exists(q, run_id)) < 0)
         goto fail;
-    /* The step is running from its first attempt on, whether or not the caller said so. */
-    err = prep(q, &s, "recording an attempt start",
-               "INSERT INTO steps(run_id, step_id, status, started_ms) VALUES(?,?,'running',?)"
-               " ON CONFLICT(run_id, step_id) DO UPDATE SET status='running',"
-               " started_ms=coalesce(started_ms, excluded.started_ms), finished_ms=NULL,"
-               " outputs=NULL, outputs_ref=NULL, error=NULL",
-               "tti", run_id, step_id, now);
+    if (k != SIZE_MAX)
+        err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_STEP_QUEUED, "ttti",
+                      run_id, step_id, q->pend[k].def_hash, now);
+    else
+        err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_STEP, "tti", run_id,
+                      step_id, now);
     if (err < 0 || (err = run_stmt(q, s, "recording an attempt start", NULL)) < 0)
         goto fail;
-    err = prep(q, &s, "recording an attempt start",
-               "INSERT INTO attempts(run_id, step_id, attempt, status, idempotency_key,"
-               " plugin_name, plugin_version, plugin_hash, started_ms)"
-               " VALUES(?,?,?,'running',?,?,?,?,?)",
-               "ttutttti", run_id, step_id, attempt, key, p ? p->name : NULL,
+    err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_ADD, "ttutttti", run_id, step_id, attempt, key, p ? p->name : NULL,
                p ? p->version : NULL, p ? p->file_hash : NULL, now);
     if (err < 0)
         goto fail;
@@ -682,7 +1106,11 @@ static int sq_attempt_start(void *impl, const char *run_id, const char *step_id,
     }
     if ((err = event_add(q, run_id, step_id, attempt, WFH_STATE_RUNNING, NULL, now)) < 0)
         goto fail;
-    return tx_commit(q, "recording an attempt start");
+    if ((err = tx_commit(q, "recording an attempt start")) < 0)
+        return err;
+    if (k != SIZE_MAX && q->pend_head == k && q->pend_head < q->pend_n)
+        pend_pop(q); /* written; on failure it stays held, its write rolled back */
+    return 0;
 fail:
     tx_rollback(q);
     return err;
@@ -694,11 +1122,7 @@ static int attempt_finish_body(sq *q, const char *run_id, const char *step_id,
 {
     sqlite3_stmt *s = NULL;
     int changes = 0;
-    int err = prep(q, &s, "recording an attempt end",
-                   "UPDATE attempts SET status=?, error=?, exit_code=?, term_signal=?,"
-                   " step_status=NULLIF(?,-1), finished_ms=?, sandbox=? WHERE run_id=? AND"
-                   " step_id=? AND attempt=?",
-                   "ttddditttu", wfh_store_state_name(e->state), e->error, e->exit_code,
+    int err = prep_id(q, &s, "recording an attempt end", SQ_ATTEMPT_FINISH, "ttddditttu", wfh_store_state_name(e->state), e->error, e->exit_code,
                    e->term_signal, e->step_status, now, e->sandbox_json, run_id, step_id,
                    attempt);
     if (err < 0 || (err = run_stmt(q, s, "recording an attempt end", &changes)) < 0)
@@ -753,15 +1177,12 @@ static int sq_log_append(void *impl, const char *run_id, const char *step_id,
      * state change) makes it durable too, and a crash before that loses only log text.
      * Set outside the transaction, where the pager picks it up. */
     if (!(q->flags & WFH_STORE_SYNC_NORMAL) && !q->group)
-        sqlite3_exec(q->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+        stmt_exec(q, SQ_SYNC_NORMAL);
     if ((err = tx_begin(q, "appending a log line")) < 0)
         goto done;
     if ((err = run_exists(q, run_id)) < 0)
         goto fail;
-    err = prep(q, &s, "appending a log line",
-               "INSERT INTO logs(run_id, step_id, attempt, level, msg, at_ms)"
-               " VALUES(?,?,NULLIF(?,0),?,?,?)",
-               "ttudti", run_id, step_id, attempt, level, msg, now);
+    err = prep_id(q, &s, "appending a log line", SQ_LOG_ADD, "ttudti", run_id, step_id, attempt, level, msg, now);
     if (err < 0 || (err = run_stmt(q, s, "appending a log line", NULL)) < 0)
         goto fail;
     err = tx_commit(q, "appending a log line");
@@ -770,7 +1191,7 @@ fail:
     tx_rollback(q);
 done:
     if (!(q->flags & WFH_STORE_SYNC_NORMAL) && !q->group)
-        sqlite3_exec(q->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        stmt_exec(q, SQ_SYNC_FULL);
     return err;
 }
 
@@ -801,7 +1222,7 @@ static int row_to_json(sq *q, sqlite3_stmt *st, json_t **out)
     return 0;
 }
 
-/* Step through @p st (finalized here), appending each row to array @p arr. */
+/* Step through @p st (given back here: stmt_done), appending each row to array @p arr. */
 static int rows_to_array(sq *q, sqlite3_stmt *st, json_t *arr, const char *what)
 {
     int rc, err = 0;
@@ -814,7 +1235,7 @@ static int rows_to_array(sq *q, sqlite3_stmt *st, json_t *arr, const char *what)
     if (rc != SQLITE_DONE)
         err = db_fail(q, rc, what);
 done:
-    sqlite3_finalize(st);
+    stmt_done(q, st);
     return err;
 }
 
@@ -876,6 +1297,9 @@ static int sq_run_show(void *impl, const char *id, json_t **out)
         err = wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
         goto done;
     }
+    /* Rows held back in an open group are part of what this connection reads. */
+    if ((err = pend_flush(q, SIZE_MAX)) < 0)
+        goto done;
     /* One read transaction, so the run, its steps and attempts are one snapshot. */
     if ((err = exec_sql(q, "BEGIN", "reading a run")) < 0)
         goto done;
@@ -910,13 +1334,7 @@ static int sq_run_show(void *impl, const char *id, json_t **out)
             goto done;
         if (json_is_null(json_object_get(step, "outputs_ref")))
             json_object_del(step, "outputs_ref");
-        err = prep(q, &s, "reading attempts",
-                   "SELECT attempt, status, error, exit_code, term_signal, step_status,"
-                   " idempotency_key, plugin_name, plugin_version, plugin_hash,"
-                   " started_ms, finished_ms, sandbox FROM attempts WHERE run_id=? AND"
-                   " step_id=?"
-                   " ORDER BY attempt",
-                   "tt", id, json_string_value(json_object_get(step, "id")));
+        err = prep_id(q, &s, "reading attempts", SQ_SHOW_ATTEMPTS, "tt", id, json_string_value(json_object_get(step, "id")));
         if (err < 0 || (err = rows_to_array(q, s, atts, "reading attempts")) < 0)
             goto done;
         json_array_foreach(atts, j, a) {
@@ -1001,6 +1419,7 @@ static int sq_prune(void *impl, int64_t before_ms, unsigned *removed, json_t **r
         return wfh_error_set(WFH_ENOMEM, "run store %s: out of memory", q->path);
     if ((err = tx_begin(q, "pruning runs")) < 0)
         goto done;
+    q->known_run[0] = '\0'; /* the run it knew may be among those removed */
     snprintf(sql, sizeof sql,
              "SELECT s.run_id AS run, s.outputs_ref AS ref FROM steps s JOIN runs r"
              " ON r.id=s.run_id WHERE r.created_ms<? AND r.status IN %s"

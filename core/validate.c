@@ -11,6 +11,7 @@
  * first step's output would make that quadratic): references to direct needs are
  * answered at once, the rest are collected and answered together by propagating
  * bitsets of the referenced steps along the topological order, 1024 targets at a time.
+ * The built-in step type `pass` (issue #8) is resolved here too, before the catalog.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -677,13 +678,70 @@ static void refused_type(vctx *c, const wfh_step *s, const wfh_plugin_meta *p)
     c->d->refusals++;
 }
 
+/* ---- built-in step types (issue #8) ---- */
+
+/* Static and never freed: the strings are literals (the casts only satisfy the struct's
+ * owned-string fields, which wfh_plugin_meta_clear never sees for this one). */
+static wfh_type_meta builtin_pass = {
+    .name = (char *)WFH_BUILTIN_PASS,
+    .description = (char *)"no plugin, no process: its `with` values become its outputs",
+};
+
+const wfh_type_meta *wfh_builtin_type(const char *type)
+{
+    return type && !strcmp(type, WFH_BUILTIN_PASS) ? &builtin_pass : NULL;
+}
+
+int wfh_step_is_pass(const wfh_step *st)
+{
+    return st->type && !strcmp(st->type, WFH_BUILTIN_PASS);
+}
+
+/* A `pass` step: the built-in, whatever the registry holds. Keys that only mean
+ * something for a process (timeout, retry, env) and versions are refused with a hint
+ * rather than ignored, so nobody believes they protect anything. */
+static void check_pass(vctx *c, const wfh_catalog *cat, wfh_step *s, int *warned)
+{
+    s->meta = &builtin_pass;
+    if (s->major >= 0)
+        wfh_diag_add(c->d, WFH_DIAG_ERROR, s->uses_line, s->uses_col, "write `uses: pass`",
+                     "step '%s': step type 'pass' is built in and has no versions", s->id);
+    if (s->timeout_ms)
+        wfh_diag_add(c->d, WFH_DIAG_ERROR, s->line, s->col,
+                     "remove `timeout:`: a pass step ends within the turn it starts",
+                     "step '%s': a pass step runs no process and cannot time out", s->id);
+    if (s->retry.max_attempts)
+        wfh_diag_add(c->d, WFH_DIAG_ERROR, s->line, s->col,
+                     "remove `retry:`: a pass step only fails when its `with` cannot be "
+                     "evaluated, and another attempt would evaluate the same",
+                     "step '%s': a pass step is not retried", s->id);
+    if (s->env)
+        wfh_diag_add(c->d, WFH_DIAG_ERROR, s->line, s->col,
+                     "put the values under `with:`, they become the step's outputs",
+                     "step '%s': a pass step starts no process, so it has no environment",
+                     s->id);
+    const wfh_type_meta *shadowed = cat ? wfh_catalog_find(cat, WFH_BUILTIN_PASS, -1) : NULL;
+    if (shadowed && !*warned) {
+        *warned = 1;
+        wfh_diag_add(c->d, WFH_DIAG_WARNING, s->uses_line, s->uses_col,
+                     "the name is reserved: `wfhost plugin remove` that plugin",
+                     "plugin '%s' in the registry declares step type 'pass'; the built-in "
+                     "pass is used", shadowed->plugin ? shadowed->plugin->name : "?");
+    }
+}
+
 static void check_types(vctx *c, const wfh_catalog *cat)
 {
+    int pass_warned = 0;
     for (size_t i = 0; i < c->wf->n_steps; i++) {
         wfh_step *s = &c->wf->steps[i];
         s->meta = NULL;
         if (!s->type)
             continue;
+        if (wfh_step_is_pass(s)) {
+            check_pass(c, cat, s, &pass_warned);
+            continue;
+        }
         s->meta = wfh_catalog_find(cat, s->type, s->major);
         if (s->meta) {
             if (check_with(c, s) == WFH_ENOMEM)
@@ -703,18 +761,19 @@ static void check_types(vctx *c, const wfh_catalog *cat)
                          "step type '%s@%d' is not installed", s->type, s->major);
             continue;
         }
-        const char *names[256];
+        const char *names[257];
         size_t nn = 0;
+        names[nn++] = WFH_BUILTIN_PASS; /* for "did you mean"; not listed as installed */
         for (size_t p = 0; p < cat->n_plugins; p++)
-            for (size_t t = 0; t < cat->plugins[p].n_types && nn < 256; t++)
+            for (size_t t = 0; t < cat->plugins[p].n_types && nn < 257; t++)
                 names[nn++] = cat->plugins[p].types[t].name;
         const char *sug = wfh_workflow_suggest(s->type, names, nn);
         char hint[300];
         if (sug)
             snprintf(hint, sizeof hint, "did you mean '%s'?", sug);
-        else if (nn) {
+        else if (nn > 1) {
             size_t off = (size_t)snprintf(hint, sizeof hint, "installed step types:");
-            for (size_t k = 0; k < nn && off < sizeof hint; k++)
+            for (size_t k = 1; k < nn && off < sizeof hint; k++)
                 off += (size_t)snprintf(hint + off, sizeof hint - off, " %s", names[k]);
         }
         else

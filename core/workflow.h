@@ -191,4 +191,19 @@ int wfh_lang_validate(wfh_workflow *wf, wfh_diags *d);
 /* Index of step @p id, or -1. O(1). */
 long wfh_workflow_step_index(const wfh_workflow *wf, const char *id);
 
+/* ---- built-in step types (issue #8, core/validate.c) ---- */
+
+/* `uses: pass`: built into the core, no plugin, no runner, no sandbox. Its `with`
+ * values, evaluated like any step's, become its outputs as they are. The name is
+ * reserved: a registry plugin may not declare it (installs are refused), and if one was
+ * installed before, the built-in is used and validate warns. */
+#define WFH_BUILTIN_PASS "pass"
+
+/* The built-in step type named @p type, or NULL. Static: never freed; its plugin is
+ * NULL, its input schema NULL (any `with` mapping). */
+const wfh_type_meta *wfh_builtin_type(const char *type);
+
+/* Is @p st a `pass` step (runs in the host, see WFH_BUILTIN_PASS)? */
+int wfh_step_is_pass(const wfh_step *st);
+
 #endif

@@ -11,7 +11,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -680,30 +682,176 @@ int wfh_registry_find(const wfh_registry *r, const char *name, int major, int an
  * loader reads that inode, whatever the path names by then, and only the blob's owner
  * could write it (0444, in directories no one else may write - checked on open). */
 /* What can be told without reading the bytes: a regular file nobody else may write,
- * of the signed size. */
-static int blob_shape(int fd, uint64_t size, const char *what)
+ * of the signed size. @p stp (may be NULL) receives what fstat said. */
+static int blob_shape(int fd, uint64_t size, const char *what, struct stat *stp)
 {
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+    if (!stp)
+        stp = &st;
+    if (fstat(fd, stp) < 0 || !S_ISREG(stp->st_mode))
         return wfh_error_set(WFH_ESECURITY, "%s: the blob is not a regular file; refused", what);
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
+    if (stp->st_mode & (S_IWGRP | S_IWOTH))
         return wfh_error_set(WFH_ESECURITY, "%s: the blob is writable by group or others; refused",
                              what);
-    if ((uint64_t)st.st_size != size)
+    if ((uint64_t)stp->st_size != size)
         return wfh_error_set(WFH_ESECURITY, "%s: size mismatch: %lld bytes, the index says %llu; "
-                             "refused", what, (long long)st.st_size, (unsigned long long)size);
+                             "refused", what, (long long)stp->st_size, (unsigned long long)size);
     return 0;
 }
 
+/* ---- verified bytes, kept for the life of the process ------------------------------- */
+
+/*
+ * Every attempt used to open its plugin's blob, hash it (BLAKE2b-256 and SHA-256) and
+ * copy it into a new sealed memfd: for a chain of N steps of one plugin, N hashes of the
+ * same file. The sealed memfd that comes out of a successful check cannot change (no
+ * write, grow, shrink or new seal), so it is kept here and each later attempt gets a new
+ * read-only descriptor of it. Before each reuse the blob file is looked at again
+ * (lstat): if its device, inode, mode, owner, size, mtime or ctime differ from what
+ * fstat said when it was hashed, the entry is dropped and the file is hashed again,
+ * and refused on a mismatch exactly as the first time. Writing, truncating, replacing
+ * (rename) or chmod'ing the file, or setting its mtime back, all change its ctime,
+ * which only setting the system clock back could set back. One race is closed by not
+ * keeping a file whose ctime was less than BLOB_RACY_MS old when it was hashed: a
+ * change just after the check could carry the same coarse-grained timestamp (git's
+ * "racily clean" entries).
+ * docs/registry.md, "How a plugin is loaded", states the rule.
+ */
+#define BLOB_RACY_MS 100
+#define BLOB_CACHE_MAX 32
+
+typedef struct blob_entry {
+    char *path;        /* owned; NULL: free slot */
+    char b2[65];       /* the digests and size it was checked against */
+    char sha[65];      /* "" if the caller did not ask for SHA-256 */
+    uint64_t size;
+    struct stat st;    /* the file when it was hashed */
+    int mfd;           /* owned: the sealed memfd */
+} blob_entry;
+
+static blob_entry blob_cache[BLOB_CACHE_MAX];
+static pthread_mutex_t blob_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long blob_hashes; /* files hashed so far (wfh_registry_blob_hash_count) */
+
+unsigned long wfh_registry_blob_hash_count(void)
+{
+    pthread_mutex_lock(&blob_lock);
+    unsigned long n = blob_hashes;
+    pthread_mutex_unlock(&blob_lock);
+    return n;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_mode == b->st_mode &&
+           a->st_uid == b->st_uid && a->st_gid == b->st_gid && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* A file may be kept if its last change is older than the racy window at @p now (the
+ * time taken before it was fstat'ed and hashed). */
+static int blob_settled(const struct stat *st, const struct timespec *now)
+{
+    int64_t changed = (int64_t)st->st_ctim.tv_sec * 1000 + st->st_ctim.tv_nsec / 1000000;
+    int64_t at = (int64_t)now->tv_sec * 1000 + now->tv_nsec / 1000000;
+    return changed + BLOB_RACY_MS < at;
+}
+
+/* A new descriptor of the kept memfd @p mfd for one runner: its own read-only open file,
+ * so no attempt shares a file offset with another; a dup where /proc is missing. */
+static int blob_reopen(int mfd)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", mfd);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    return fd >= 0 ? fd : fcntl(mfd, F_DUPFD_CLOEXEC, 0);
+}
+
+static void blob_entry_clear(blob_entry *e)
+{
+    free(e->path);
+    if (e->mfd >= 0)
+        close(e->mfd);
+    memset(e, 0, sizeof *e);
+    e->mfd = -1;
+}
+
+static int blob_entry_is(const blob_entry *e, const char *path, const char *b2hex,
+                         const char *shahex, uint64_t size)
+{
+    return e->path && !strcmp(e->path, path) && !strcmp(e->b2, b2hex) &&
+           !strcmp(e->sha, shahex ? shahex : "") && e->size == size;
+}
+
+/* A descriptor of the kept bytes for @p path if the file is unchanged since it was
+ * hashed (an entry whose file changed is dropped); -1 otherwise. */
+static int blob_cache_get(const char *path, const char *b2hex, const char *shahex,
+                          uint64_t size)
+{
+    int fd = -1;
+    pthread_mutex_lock(&blob_lock);
+    for (size_t i = 0; i < BLOB_CACHE_MAX; i++) {
+        blob_entry *e = &blob_cache[i];
+        if (!blob_entry_is(e, path, b2hex, shahex, size))
+            continue;
+        struct stat now;
+        if (lstat(path, &now) == 0 && same_file(&now, &e->st))
+            fd = blob_reopen(e->mfd);
+        else
+            blob_entry_clear(e);
+        break;
+    }
+    pthread_mutex_unlock(&blob_lock);
+    return fd;
+}
+
+/* Keep sealed memfd @p mfd (ownership passes here, even on failure) as the bytes of
+ * @p path as it was (@p st). Silently not kept when the cache is full. */
+static void blob_cache_put(const char *path, const char *b2hex, const char *shahex,
+                           uint64_t size, const struct stat *st, int mfd)
+{
+    pthread_mutex_lock(&blob_lock);
+    blob_entry *slot = NULL;
+    for (size_t i = 0; i < BLOB_CACHE_MAX; i++) {
+        blob_entry *e = &blob_cache[i];
+        if (blob_entry_is(e, path, b2hex, shahex, size))
+            blob_entry_clear(e); /* replaced by the newer check */
+        if (!e->path && !slot)
+            slot = e;
+    }
+    if (slot && (slot->path = strdup(path))) {
+        snprintf(slot->b2, sizeof slot->b2, "%s", b2hex);
+        snprintf(slot->sha, sizeof slot->sha, "%s", shahex ? shahex : "");
+        slot->size = size;
+        slot->st = *st;
+        slot->mfd = mfd;
+        mfd = -1;
+    }
+    pthread_mutex_unlock(&blob_lock);
+    if (mfd >= 0)
+        close(mfd);
+}
+
+/*
+ * Check the blob open at @p fd (blob_shape), hash it and compare size, BLAKE2b-256 and
+ * SHA-256 (unless @p shahex is NULL) with the signed ones. With @p copy the bytes go
+ * into a new memfd as they are hashed, sealed and handed out in *out (or, where no memfd
+ * can hold them, a duplicate of @p fd that was hashed). @p st (may be NULL) receives the
+ * file's fstat from before the read.
+ */
 static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t size,
-                         const char *what, int *out)
+                         const char *what, int copy, int *out, struct stat *st)
 {
     int err = 0, mfd = -1;
     if (out)
         *out = -1;
-    if ((err = blob_shape(fd, size, what)) < 0)
+    if ((err = blob_shape(fd, size, what, st)) < 0)
         return err;
-    if (out) {
+    pthread_mutex_lock(&blob_lock);
+    blob_hashes++;
+    pthread_mutex_unlock(&blob_lock);
+    if (copy) {
         mfd = memfd_create("wfh-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
         if (mfd < 0 && errno == EINVAL)
             mfd = memfd_create("wfh-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -771,7 +919,7 @@ static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t
                             b2hex);
         goto done;
     }
-    if (!out)
+    if (!out || !copy)
         goto done;
     if (mfd < 0) { /* EFBIG above */
         if ((*out = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
@@ -815,9 +963,42 @@ int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *
     int fd = openat(r->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return open_blob_error(what);
-    int err = blob_to_memfd(fd, p->blake2b256, p->sha256, p->size, what, out);
+    int err = blob_to_memfd(fd, p->blake2b256, p->sha256, p->size, what, out != NULL, out, NULL);
     close(fd);
     return err;
+}
+
+/*
+ * blob_to_memfd for the blob at @p path, open at @p fd, whose verified bytes are kept
+ * (blob_cache_put) when the file has settled (blob_settled), for the attempts to come.
+ * @p out NULL: check only (a copy is made only to be kept); else *out receives a
+ * descriptor of the verified bytes, as from blob_to_memfd.
+ */
+static int blob_check(int fd, const char *path, const char *b2hex, const char *shahex,
+                      uint64_t size, const char *what, int *out)
+{
+    struct stat pre, st;
+    struct timespec now;
+    int mfd = -1; /* owned */
+    if (out)
+        *out = -1;
+    clock_gettime(CLOCK_REALTIME, &now); /* before the fstat: see blob_settled */
+    int settled = fstat(fd, &pre) == 0 && blob_settled(&pre, &now);
+    int err = blob_to_memfd(fd, b2hex, shahex, size, what, out || settled, &mfd, &st);
+    if (err < 0)
+        return err;
+    /* Only a sealed memfd is kept: the EFBIG fallback hands out the file itself. */
+    int sealed = mfd >= 0 && fcntl(mfd, F_GET_SEALS) > 0;
+    int fd2 = -1;
+    if (settled && sealed && same_file(&pre, &st) && (!out || (fd2 = blob_reopen(mfd)) >= 0)) {
+        blob_cache_put(path, b2hex, shahex, size, &st, mfd);
+        mfd = fd2;
+    }
+    if (out)
+        *out = mfd;
+    else if (mfd >= 0)
+        close(mfd);
+    return 0;
 }
 
 int wfh_registry_blob_shape(const wfh_registry *r, const wfh_reg_plugin *p)
@@ -828,7 +1009,7 @@ int wfh_registry_blob_shape(const wfh_registry *r, const wfh_reg_plugin *p)
     int fd = openat(r->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return open_blob_error(what);
-    int err = blob_shape(fd, p->size, what);
+    int err = blob_shape(fd, p->size, what, NULL);
     close(fd);
     return err;
 }
@@ -841,7 +1022,8 @@ int wfh_registry_check_blob_file(const char *path, const char *name, const char 
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return open_blob_error(what);
-    int err = blob_to_memfd(fd, b2hex, sha256hex, size, what, NULL);
+    /* kept for the attempts to come (wfh_registry_blob_memfd) */
+    int err = blob_check(fd, path, b2hex, sha256hex, size, what, NULL);
     close(fd);
     return err;
 }
@@ -851,11 +1033,13 @@ int wfh_registry_blob_memfd(const char *path, const char *b2hex, const char *sha
 {
     char what[300];
     *out = -1;
+    if ((*out = blob_cache_get(path, b2hex, sha256hex, size)) >= 0)
+        return 0; /* the bytes hashed earlier in this process, from an unchanged file */
     snprintf(what, sizeof what, "plugin %s (%s)", label, path);
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return open_blob_error(what);
-    int err = blob_to_memfd(fd, b2hex, sha256hex, size, what, out);
+    int err = blob_check(fd, path, b2hex, sha256hex, size, what, out);
     close(fd);
     return err;
 }

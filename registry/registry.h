@@ -112,9 +112,11 @@ int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *
  * (wfh_registry_check_blob_file) and again on the bytes each attempt loads. */
 int wfh_registry_blob_shape(const wfh_registry *r, const wfh_reg_plugin *p);
 
-/* Hash the blob at @p path (opened once, O_NOFOLLOW; no copy is made) and compare
- * size, BLAKE2b-256 and SHA-256 with the index's; messages name it as the index
- * does ("plugin NAME@VERSION (registry/blobs/...)"). WFH_ESECURITY on any mismatch. */
+/* Hash the blob at @p path (opened once, O_NOFOLLOW) and compare size, BLAKE2b-256 and
+ * SHA-256 with the index's; messages name it as the index does ("plugin NAME@VERSION
+ * (registry/blobs/...)"). WFH_ESECURITY on any mismatch. The bytes that checked out are
+ * kept as wfh_registry_blob_memfd keeps them, so the run's first attempt need not hash
+ * the file again. */
 int wfh_registry_check_blob_file(const char *path, const char *name, const char *version,
                                  const char *b2hex, const char *sha256hex, uint64_t size);
 
@@ -122,9 +124,22 @@ int wfh_registry_check_blob_file(const char *path, const char *name, const char 
  * catalog rather than the registry): opened once with O_NOFOLLOW, copied into a sealed
  * memfd while hashed, compared with @p b2hex (and @p sha256hex unless NULL) and
  * @p size. Whatever the path points at, only bytes with the signed hash come out.
- * @p label names the plugin in messages. */
+ * @p label names the plugin in messages. *out (owned, O_CLOEXEC) is a read-only
+ * descriptor of the memfd.
+ *
+ * Both functions keep the sealed memfd of a blob that checked out (for the life of the
+ * process), and wfh_registry_blob_memfd hands later attempts a new descriptor of it
+ * without hashing again while the file is unchanged: same device, inode, mode, owner,
+ * size, mtime and ctime (lstat) as when it was hashed. Any difference drops the kept
+ * copy and the file is hashed again, refused on a mismatch as before. A file changed
+ * less than 100 ms before it was hashed is not kept (its next change could carry the
+ * same timestamp). docs/registry.md, "How a plugin is loaded". */
 int wfh_registry_blob_memfd(const char *path, const char *b2hex, const char *sha256hex,
                             uint64_t size, const char *label, int *out);
+
+/* For tests: how many times this process has hashed a blob file (every check that read
+ * the bytes; a reuse of kept bytes does not count). */
+unsigned long wfh_registry_blob_hash_count(void);
 
 /* Check every plugin's blob (hash, size, ELF rules): one "ok" line per good plugin to
  * @p ok, one "FAIL" line per problem to @p problems. Returns 0, or WFH_ESECURITY if any

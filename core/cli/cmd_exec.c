@@ -339,7 +339,7 @@ int cmd_exec(int argc, char **argv)
         wfh_durable_attach(dur, run);
         wfh_durable_set_inputs(dur, inputs);
         if ((err = wfh_durable_lock_run(home, wfh_run_id(run), &run_lock)) < 0 ||
-            (err = wfh_durable_create(dur, wfh_run_id(run))) < 0)
+            (err = wfh_durable_create_grouped(dur, wfh_run_id(run))) < 0)
             goto done;
     }
     /* Warnings after the run's first line ("run <id> ..."), which scripts read. */

@@ -15,6 +15,7 @@
 
 #include "../catalog.h"
 #include "../error.h"
+#include "../workflow.h"
 #include "cli.h"
 #include "cli_registry.h"
 
@@ -219,6 +220,15 @@ static int plugin_info(int argc, char **argv)
                 if (!m || version_newer(p->version, m->version))
                     m = p;
             }
+        }
+        const wfh_type_meta *bi = m ? NULL : wfh_builtin_type(name);
+        if (bi) { /* issue #8: a built-in step type, not a plugin */
+            if (as_json)
+                printf("{\n  \"step_type\": \"%s\",\n  \"built_in\": true,\n  "
+                       "\"description\": \"%s\"\n}\n", bi->name, bi->description);
+            else
+                printf("%s: step type built into wfhost: %s\n", bi->name, bi->description);
+            goto done;
         }
         if (!m) {
             const wfh_type_meta *t = wfh_catalog_find(cat, name, major);

@@ -22,6 +22,7 @@
 
 #include "../catalog.h"
 #include "../error.h"
+#include "../workflow.h"
 #include "cli.h"
 #include "cli_registry.h"
 #include "registry/elfcheck.h"
@@ -102,6 +103,10 @@ static int descriptor_to_entry(json_t *d, wfh_reg_plugin *p, const char *file)
         if (!tn || !wfh_reg_name_ok(tn) || !json_is_object(schema))
             return wfh_error_set(WFH_EINVAL, "plugin %s (%s): step type %zu has a bad name or "
                                  "input schema", name, file, i);
+        if (wfh_builtin_type(tn)) /* issue #8: built-in step types own their names */
+            return wfh_error_set(WFH_EINVAL, "plugin %s (%s): step type '%s' is built into "
+                                 "wfhost (the name is reserved); rename the step type", name,
+                                 file, tn);
         wfh_reg_type *rt = &p->types[i];
         p->n_types = i + 1;
         rt->name = strdup(tn);

@@ -247,6 +247,8 @@ int wfh_cli_continue(int argc, char **argv, int retry)
         .on_event = wfh_durable_on_event,
         .on_log = wfh_durable_on_log,
         .on_event_ud = dur,
+        .on_flush = wfh_durable_on_flush, /* group commit, as exec: a pass step's two
+                                             records share one commit (issue #8) */
         .policy = policy,
         .inputs = inputs,
         .secrets = secrets,

@@ -303,7 +303,9 @@ static int do_show(wfh_store *s, const opts *o)
                 printf(" signal %lld", (long long)json_integer_value(sig));
             else if (json_is_integer(ec) && json_integer_value(ec) >= 0)
                 printf(" exit %lld", (long long)json_integer_value(ec));
-            if (jstr(p, "name", NULL))
+            if (jstr(p, "name", NULL) && !jstr(p, "version", NULL) && !jstr(p, "file_hash", NULL))
+                printf(" built-in %s", jstr(p, "name", "")); /* `pass` (issue #8): no plugin */
+            else if (jstr(p, "name", NULL))
                 printf(" plugin %s %s hash %s", jstr(p, "name", ""), jstr(p, "version", "?"),
                        jstr(p, "file_hash", "?"));
             putchar('\n');

@@ -5,7 +5,8 @@
  * (`# yaml-language-server: $schema=wfhost.schema.json`). The file's own keys are fixed
  * here, next to the loader's lists (core/workflow.c, core/lang.c); each step type the
  * catalog offers adds its `with` input schema under an if/then on `uses`, so a step's
- * inputs are checked for the type it names.
+ * inputs are checked for the type it names. The built-in `pass` (issue #8) is always
+ * there: any `with` mapping, described as built in.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "../catalog.h"
 #include "../error.h"
+#include "../workflow.h"
 #include "cli.h"
 #include "cli_registry.h"
 
@@ -132,18 +134,28 @@ int cmd_schema(int argc, char **argv)
                             je.column, je.text);
         goto done;
     }
+    json_t *step = json_object_get(json_object_get(doc, "definitions"), "step");
+    json_t *all = json_array(); /* owned until set */
+    const wfh_type_meta *bi = wfh_builtin_type(WFH_BUILTIN_PASS);
+    json_t *uses = json_object_get(json_object_get(step, "properties"), "uses");
+    json_t *pass_rule = json_pack("{s:{s:{s:{s:s}},s:[s]},s:{s:{s:{s:s,s:s}}}}", "if",
+                                  "properties", "uses", "const", bi->name, "required", "uses",
+                                  "then", "properties", "with", "type", "object",
+                                  "description", bi->description);
+    if (!all || json_object_set_new(step, "allOf", all) < 0 || !pass_rule ||
+        json_array_append_new(all, pass_rule) < 0 ||
+        json_object_set_new(uses, "examples", json_pack("[s]", bi->name)) < 0) {
+        err = wfh_error_set(WFH_ENOMEM, "schema: out of memory");
+        goto done;
+    }
     if (!no_plugins) {
         if ((err = wfh_catalog_from_registry(home, &cat)) < 0)
             goto done;
-        json_t *step = json_object_get(json_object_get(doc, "definitions"), "step");
-        json_t *all = json_array(); /* owned until set */
-        if (!all || json_object_set_new(step, "allOf", all) < 0) {
-            err = wfh_error_set(WFH_ENOMEM, "schema: out of memory");
-            goto done;
-        }
         for (size_t p = 0; p < cat->n_plugins; p++)
             for (size_t t = 0; t < cat->plugins[p].n_types; t++) {
                 const wfh_type_meta *m = &cat->plugins[p].types[t];
+                if (wfh_builtin_type(m->name))
+                    continue; /* the built-in is used, whatever the registry holds */
                 /* the type's name with dots escaped, optionally pinned: shell, shell@1 */
                 char pat[512];
                 size_t o = 0;
@@ -162,13 +174,7 @@ int cmd_schema(int argc, char **argv)
                     err = wfh_error_set(WFH_ENOMEM, "schema: out of memory");
                     goto done;
                 }
-                json_t *uses = json_object_get(json_object_get(step, "properties"), "uses");
-                json_t *ex = json_object_get(uses, "examples");
-                if (!ex) {
-                    ex = json_array();
-                    json_object_set_new(uses, "examples", ex);
-                }
-                json_array_append_new(ex, json_string(m->name));
+                json_array_append_new(json_object_get(uses, "examples"), json_string(m->name));
             }
     }
     if (json_dumpf(doc, stdout, JSON_INDENT(2)) < 0 || fputc('\n', stdout) == EOF ||

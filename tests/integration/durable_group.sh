@@ -2,7 +2,9 @@
 # durable_group: group commit and --durability (issue #8). A chain of N steps costs
 # about one fsync per step (its end, the next step queued and started, in one commit),
 # not three; --durability normal fsyncs almost never; both record every step, and the
-# store stays intact. A bad --durability is a usage error naming the value.
+# store stays intact. A bad --durability is a usage error naming the value. The run's
+# creation shares its first turn's commit: killed between the two, the host leaves no
+# run behind and ran nothing; killed just after, the run resumes.
 . "$(dirname "$0")/../lib.sh"
 H=(--home "$T/home")
 cp -a "$WFH_TEST_REGISTRY/." "$T/home/" 2>/dev/null || mkdir -p "$T/home"
@@ -51,4 +53,47 @@ print(d["status"], sum(1 for s in d["steps"] if s["status"] == "succeeded"))')
 done
 expect_eq "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0])' "$T/home/runs.db")" \
   ok "store integrity"
+
+# The run's creation joins its first turn's commit (wfh_durable_create_grouped), so a
+# one-step run commits twice: before its step starts, and at its end. Writes of this
+# run: 1 created, 2 running, 3 step queued, 4 attempt started, [commit], 5 attempt
+# ended, 6 run ended, [commit].
+cat >"$T/one.yaml" <<Y
+name: one
+steps:
+  - id: only
+    uses: shell
+    with:
+      run: echo ran >> "$T/cnt1"
+Y
+run_id() { head -n 1 "$T/err" | sed -n 's/^run \([0-9A-Z]*\) (one)$/\1/p'; }
+runs_n() { "$WFH" runs list "${H[@]}" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+before=$(runs_n)
+# Killed after the creation was written, before that commit: no trace of the run, and
+# nothing ran (there is nothing to resume).
+rm -f "$T/cnt1"
+WFH_DURABLE_KILL_AT=3 "$WFH" exec "${H[@]}" "$T/one.yaml" >"$T/out" 2>"$T/err"
+expect_eq "$?" 137 "killed between the creation and the first commit"
+id=$(run_id)
+[ -n "$id" ] || fail "no run id on the first stderr line"
+expect_eq "$(runs_n)" "$before" "an uncommitted creation leaves no run behind"
+[ ! -e "$T/cnt1" ] || fail "a step ran before the run was recorded"
+run "$WFH" resume "${H[@]}" "$id"
+expect_in "$T/err" "no run '$id'" "resume of a run that was never committed: not found"
+# Killed just after that commit: the run and its first attempt are recorded as running,
+# the runner was never started; resume runs the step once, as attempt 2.
+WFH_DURABLE_KILL_AT=2+ "$WFH" exec "${H[@]}" "$T/one.yaml" >"$T/out" 2>"$T/err"
+expect_eq "$?" 137 "killed just after the first commit"
+id=$(run_id)
+expect_eq "$(runs_n)" "$((before + 1))" "the first commit recorded the run"
+"$WFH" runs show "${H[@]}" --json "$id" >"$T/show.json"
+expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["steps"][0]
+print(d["status"], s["id"], s["status"], " ".join(a["status"] for a in s["attempts"]))' "$T/show.json")" \
+  "running only running running" "created, running and the attempt, in one commit"
+[ ! -e "$T/cnt1" ] || fail "the step ran before its start was committed"
+run "$WFH" resume "${H[@]}" "$id"
+expect_rc 0 "resume after the first commit"
+expect_eq "$(grep -c ran "$T/cnt1")" 1 "the step ran once"
+expect_eq "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0])' "$T/home/runs.db")" \
+  ok "store integrity after the kills"
 done_testing

@@ -138,7 +138,7 @@ expect_in "$T/out" "$id" "runs list shows the old run"
 run "$WFH" resume "${H[@]}" --json "$id"
 expect_rc 0 "resume from a schema-1 store"
 expect_eq "$(outputs "$T/out")" "$want_defaults" "outputs of an old run after resume"
-expect_eq "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA user_version").fetchone()[0])' "$db")" 3 "store upgraded to schema 3"
+expect_eq "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA user_version").fetchone()[0])' "$db")" 4 "store upgraded to schema 4"
 # schema 3: attempts made after the upgrade say what confined them; older ones say null
 run "$WFH" runs show "${H[@]}" --json "$id"
 expect_rc 0 "runs show after the upgrade"

@@ -2,7 +2,8 @@
  * tests/unit/test_store.c - the run store (core/store.h) against real SQLite files:
  * the record/read round trip resume depends on, several processes writing one store
  * at once, and every way a store file can be bad (garbage, truncated, corrupt pages,
- * newer schema, a foreign database, a full disk) giving a one-line error naming it.
+ * newer schema, a foreign database, a full disk) giving a one-line error naming it;
+ * a schema-3 store (events with AUTOINCREMENT) upgraded on open with its events kept.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -370,6 +371,91 @@ static void test_newer_schema_and_foreign_db(void **state)
     home_rm(home);
 }
 
+static int count_cb(void *arg, int n, char **v, char **names)
+{
+    (void)n;
+    (void)names;
+    *(long *)arg = v[0] ? atol(v[0]) : -1;
+    return 0;
+}
+
+/* One integer from @p sql on the raw file (-1 for NULL). */
+static long sql_long(const char *home, const char *sql)
+{
+    sqlite3 *db = NULL;
+    long out = -2;
+    assert_int_equal(sqlite3_open(db_path(home), &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, count_cb, &out, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    return out;
+}
+
+/* Schema 4 took AUTOINCREMENT off events.seq: a schema-3 store is rebuilt when opened,
+ * every event kept with its seq, still append-only, and new events follow on. */
+static void test_schema3_events_upgraded(void **state)
+{
+    (void)state;
+    char *home = home_new();
+    wfh_store *s = open_ok(home, 0);
+    char *id = new_run(s, "old");
+    assert_int_equal(wfh_store_step_set_state(s, id, "a", WFH_STATE_QUEUED, "h", NULL, NULL), 0);
+    wfh_store_free(s);
+    /* make it what schema 3 wrote: events with AUTOINCREMENT, its sequence ahead */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(db_path(home), &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "BEGIN;"
+                                  "CREATE TABLE ev3(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                  " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+                                  " step_id TEXT, attempt INTEGER, status TEXT NOT NULL,"
+                                  " detail TEXT, at_ms INTEGER NOT NULL);"
+                                  "INSERT INTO ev3 SELECT * FROM events;"
+                                  "DROP TABLE events; ALTER TABLE ev3 RENAME TO events;"
+                                  "CREATE INDEX events_run ON events(run_id, seq);"
+                                  "CREATE TRIGGER events_append_only BEFORE UPDATE ON events"
+                                  " BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
+                                  "PRAGMA user_version=3; COMMIT;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(sql_long(home, "SELECT count(*) FROM sqlite_master WHERE name='events'"
+                                    " AND sql LIKE '%AUTOINCREMENT%'"),
+                     1);
+    long before = sql_long(home, "SELECT count(*) FROM events");
+    long last = sql_long(home, "SELECT max(seq) FROM events");
+    assert_true(before >= 2);
+
+    s = open_ok(home, WFH_STORE_NO_CREATE); /* even a reader upgrades */
+    wfh_store_free(s);
+    assert_int_equal(sql_long(home, "PRAGMA user_version"), WFH_STORE_SCHEMA_VERSION);
+    assert_int_equal(sql_long(home, "SELECT count(*) FROM sqlite_master WHERE name='events'"
+                                    " AND sql LIKE '%AUTOINCREMENT%'"),
+                     0);
+    assert_int_equal(sql_long(home, "SELECT count(*) FROM events"), before);
+    assert_int_equal(sql_long(home, "SELECT max(seq) FROM events"), last);
+    assert_int_equal(sql_long(home, "SELECT count(*) FROM sqlite_master WHERE"
+                                    " name IN ('events_run','events_append_only','events_v4')"),
+                     2);
+    assert_int_equal(sql_long(home, "SELECT count(*) FROM sqlite_sequence WHERE name='events'"), 0);
+
+    s = open_ok(home, 0);
+    assert_int_equal(wfh_store_step_set_state(s, id, "b", WFH_STATE_QUEUED, "h", NULL, NULL), 0);
+    json_t *ev = NULL;
+    assert_int_equal(wfh_store_events(s, id, &ev), 0);
+    assert_int_equal((long)json_array_size(ev), before + 1);
+    json_t *newest = json_array_get(ev, json_array_size(ev) - 1);
+    assert_int_equal(json_integer_value(json_object_get(newest, "seq")), last + 1);
+    assert_string_equal(json_string_value(json_object_get(newest, "step")), "b");
+    json_decref(ev);
+    wfh_store_free(s);
+    assert_int_equal(sqlite3_open(db_path(home), &db), SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "UPDATE events SET detail='x'", NULL, NULL, NULL),
+                         SQLITE_OK); /* still append-only */
+    sqlite3_close(db);
+    free(id);
+    home_rm(home);
+}
+
 static void test_absent_read_only(void **state)
 {
     (void)state;
@@ -631,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_truncated_file),
         cmocka_unit_test(test_corrupt_pages),
         cmocka_unit_test(test_newer_schema_and_foreign_db),
+        cmocka_unit_test(test_schema3_events_upgraded),
         cmocka_unit_test(test_absent_read_only),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_reopen_and_hash),
