@@ -537,7 +537,10 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
      * would linger as zombies of an init that may never reap. */
     while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
         ;
-    int oom = wfh_sandbox_cgroup_oom(cg), pids_hit = wfh_sandbox_cgroup_pids_hit(cg);
+    /* The counters only name the reason in a result line this supervisor writes, which
+     * it does only when the step wrote none (see below). */
+    int oom = !result_seen ? wfh_sandbox_cgroup_oom(cg) : 0;
+    int pids_hit = !result_seen ? wfh_sandbox_cgroup_pids_hit(cg) : 0;
     wfh_sandbox_cgroup_destroy(cg);
 
     int sig = step_status != -1 && WIFSIGNALED(step_status) ? WTERMSIG(step_status) : 0;
@@ -892,7 +895,7 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
                                     "Landlock ABI 4 (TCP rules); this kernel has ABI %d",
                                     rep->landlock_abi);
     }
-    wfh_sandbox_sweep();
+    /* Sweeps what crashed runners left first. */
     if ((err = wfh_sandbox_cgroup_create(&cg, &spec->limits)) < 0)
         return err;
     rep->cgroup = cg.v2_limits ? "v2" : cg.v2 && (cg.mem || cg.pids) ? "v1+v2kill"

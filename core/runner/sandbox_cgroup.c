@@ -54,70 +54,76 @@ static ssize_t read_file(const char *dir, const char *name, char *buf, size_t ca
     return n;
 }
 
-/* The runner's own path in hierarchy @p ctrl ("" for v2) from /proc/self/cgroup;
- * malloc'd, or NULL. */
-static char *own_path(const char *ctrl)
+/* The directories under which this runner's step cgroups go: [0] v2, [1] memory v1,
+ * [2] pids v1 (each malloc'd, NULL where that hierarchy is not mounted where we look).
+ * One read of /proc/self/cgroup serves all three, and sweep and create share it: the
+ * file formats every hierarchy's path on each read. */
+typedef struct cg_parents {
+    char *dir[3]; /* owned */
+} cg_parents;
+
+static const char *const cg_ctrl[3] = {"", "memory", "pids"};
+
+/* Whether the comma list @p list names controller @p ctrl ("" = the v2 line, "0::"). */
+static int line_matches(const char *hier, char *list, const char *ctrl)
 {
+    if (!*ctrl)
+        return !strcmp(hier, "0") && !*list;
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (!strcmp(tok, ctrl))
+            return 1;
+    return 0;
+}
+
+static void parents_free(cg_parents *p)
+{
+    for (int i = 0; i < 3; i++) {
+        free(p->dir[i]);
+        p->dir[i] = NULL;
+    }
+}
+
+static void parents_resolve(cg_parents *p)
+{
+    memset(p, 0, sizeof *p);
+    char mnt[3][256] = {"", "", ""};
+    struct stat st;
+    if (stat(CG_ROOT "/cgroup.controllers", &st) == 0)
+        snprintf(mnt[0], sizeof mnt[0], "%s", CG_ROOT);
+    else if (stat(CG_ROOT "/unified/cgroup.controllers", &st) == 0)
+        snprintf(mnt[0], sizeof mnt[0], "%s/unified", CG_ROOT);
+    for (int i = 1; i < 3; i++) {
+        char procs[256];
+        snprintf(procs, sizeof procs, "%s/%s/cgroup.procs", CG_ROOT, cg_ctrl[i]);
+        if (stat(procs, &st) == 0)
+            snprintf(mnt[i], sizeof mnt[i], "%s/%s", CG_ROOT, cg_ctrl[i]);
+    }
+    if (!*mnt[0] && !*mnt[1] && !*mnt[2])
+        return;
     FILE *f = fopen("/proc/self/cgroup", "re");
     if (!f)
-        return NULL;
+        return;
     char line[4096];
-    char *res = NULL;
-    while (!res && fgets(line, sizeof line, f)) {
+    while (fgets(line, sizeof line, f)) {
         char *c1 = strchr(line, ':');
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
         *c1 = '\0';
         *c2 = '\0';
-        char *list = c1 + 1;
-        int match = 0;
-        if (!*ctrl) {
-            match = !strcmp(line, "0") && !*list;
-        } else {
-            for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
-                 tok = strtok_r(NULL, ",", &save))
-                if (!strcmp(tok, ctrl))
-                    match = 1;
-        }
-        if (match) {
-            char *p = c2 + 1;
-            p[strcspn(p, "\n")] = '\0';
-            res = strdup(p);
+        char *own = c2 + 1;
+        own[strcspn(own, "\n")] = '\0';
+        for (int i = 0; i < 3; i++) {
+            char list[4096];
+            snprintf(list, sizeof list, "%s", c1 + 1); /* strtok_r writes into it */
+            if (!*mnt[i] || p->dir[i] || !line_matches(line, list, cg_ctrl[i]))
+                continue;
+            size_t len = strlen(mnt[i]) + strlen(own) + 2;
+            if ((p->dir[i] = malloc(len)))
+                snprintf(p->dir[i], len, "%s%s", mnt[i], strcmp(own, "/") ? own : "");
         }
     }
     fclose(f);
-    return res;
-}
-
-/* The directory under which this runner's step cgroups go in hierarchy @p ctrl
- * ("" = v2), or NULL if that hierarchy is not mounted where we look. */
-static char *parent_dir(const char *ctrl)
-{
-    char mnt[256];
-    struct stat st;
-    if (!*ctrl) {
-        if (stat(CG_ROOT "/cgroup.controllers", &st) == 0)
-            snprintf(mnt, sizeof mnt, "%s", CG_ROOT);
-        else if (stat(CG_ROOT "/unified/cgroup.controllers", &st) == 0)
-            snprintf(mnt, sizeof mnt, "%s/unified", CG_ROOT);
-        else
-            return NULL;
-    } else {
-        snprintf(mnt, sizeof mnt, "%s/%s/cgroup.procs", CG_ROOT, ctrl);
-        if (stat(mnt, &st) != 0)
-            return NULL;
-        snprintf(mnt, sizeof mnt, "%s/%s", CG_ROOT, ctrl);
-    }
-    char *own = own_path(ctrl);
-    if (!own)
-        return NULL;
-    size_t len = strlen(mnt) + strlen(own) + 2;
-    char *dir = malloc(len);
-    if (dir)
-        snprintf(dir, len, "%s%s", mnt, strcmp(own, "/") ? own : "");
-    free(own);
-    return dir;
 }
 
 static char *make_child(const char *parent)
@@ -134,10 +140,16 @@ static char *make_child(const char *parent)
     return dir;
 }
 
+static int sweep_in(const cg_parents *par);
+
 int wfh_sandbox_cgroup_create(wfh_sandbox_cgroup *cg, const wfh_sandbox_limits *lim)
 {
     memset(cg, 0, sizeof *cg);
-    char *v2parent = parent_dir(""); /* owned */
+    cg_parents par; /* owned: parents_free */
+    parents_resolve(&par);
+    /* Step cgroups a crashed runner left behind go first (see wfh_sandbox_sweep). */
+    sweep_in(&par);
+    const char *v2parent = par.dir[0];
     char buf[64];
     if (v2parent) {
         cg->v2 = make_child(v2parent);
@@ -152,7 +164,6 @@ int wfh_sandbox_cgroup_create(wfh_sandbox_cgroup *cg, const wfh_sandbox_limits *
                 write_file(v2parent, "cgroup.subtree_control", "+memory +pids") == 0)
                 cg->v2_limits = 1;
         }
-        free(v2parent);
     }
     if (cg->v2_limits) {
         snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->memory);
@@ -165,12 +176,11 @@ int wfh_sandbox_cgroup_create(wfh_sandbox_cgroup *cg, const wfh_sandbox_limits *
             goto fail;
         cg->mem = strdup(cg->v2);
         cg->pids = strdup(cg->v2);
+        parents_free(&par);
         return 0;
     }
-    char *mp = parent_dir("memory"); /* owned */
-    if (mp) {
-        cg->mem = make_child(mp);
-        free(mp);
+    if (par.dir[1]) {
+        cg->mem = make_child(par.dir[1]);
         if (cg->mem) {
             snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->memory);
             if (write_file(cg->mem, "memory.limit_in_bytes", buf) != 0)
@@ -180,18 +190,18 @@ int wfh_sandbox_cgroup_create(wfh_sandbox_cgroup *cg, const wfh_sandbox_limits *
             write_file(cg->mem, "memory.swappiness", "0");
         }
     }
-    char *pp = parent_dir("pids"); /* owned */
-    if (pp) {
-        cg->pids = make_child(pp);
-        free(pp);
+    if (par.dir[2]) {
+        cg->pids = make_child(par.dir[2]);
         if (cg->pids) {
             snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->pids);
             if (write_file(cg->pids, "pids.max", buf) != 0)
                 goto fail;
         }
     }
+    parents_free(&par);
     return 0;
 fail:
+    parents_free(&par);
     wfh_sandbox_fail(WFH_EIO, "sandbox: cannot set cgroup limits: %s", strerror(errno));
     wfh_sandbox_cgroup_destroy(cg);
     return WFH_EIO;
@@ -209,23 +219,38 @@ int wfh_sandbox_cgroup_join(const wfh_sandbox_cgroup *cg)
     return 0;
 }
 
-/* SIGKILL every task listed in @p dir (v1 has no cgroup.kill); returns how many. */
+/* SIGKILL every task listed in @p dir (v1 has no cgroup.kill); returns how many. Plain
+ * reads into a stack buffer: the list is usually empty, and stdio would add an fstat and
+ * a heap buffer for nothing. */
 static int kill_listed(const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-    FILE *f = fopen(path, "re");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return 0;
     int n = 0;
-    long pid;
-    while (fscanf(f, "%ld", &pid) == 1) {
-        if (pid > 0 && pid != (long)getpid()) {
-            kill((pid_t)pid, SIGKILL);
-            n++;
+    long pid = -1;
+    char buf[1024];
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i <= r; i++) {
+            if (i < r && buf[i] >= '0' && buf[i] <= '9') {
+                pid = (pid < 0 ? 0 : pid * 10) + (buf[i] - '0');
+            } else if (i < r && pid >= 0) {
+                if (pid > 0 && pid != (long)getpid()) {
+                    kill((pid_t)pid, SIGKILL);
+                    n++;
+                }
+                pid = -1;
+            }
         }
     }
-    fclose(f);
+    if (pid > 0 && pid != (long)getpid()) { /* a last pid without its newline */
+        kill((pid_t)pid, SIGKILL);
+        n++;
+    }
+    close(fd);
     return n;
 }
 
@@ -235,12 +260,14 @@ static void sleep_us(long us)
     nanosleep(&ts, NULL);
 }
 
-static void kill_dir(const char *v2, const char *v1a, const char *v1b)
+/* Kills the tree and waits up to ~2 s for it to be gone; returns 1 once every listed
+ * cgroup was seen empty, 0 if something was still there at the end. */
+static int kill_dir(const char *v2, const char *v1a, const char *v1b)
 {
     if (v2)
         write_file(v2, "cgroup.kill", "1");
     /* v1 fallback and belt-and-braces: a fork racing the listing is caught by the
-     * next round. Wait up to ~2 s for the tree to be gone. */
+     * next round. */
     for (int round = 0; round < 4000; round++) {
         int left = 0;
         if (v2) {
@@ -253,16 +280,22 @@ static void kill_dir(const char *v2, const char *v1a, const char *v1b)
         if (v1b)
             left += kill_listed(v1b);
         if (!left)
-            return;
+            return 1;
         if (v2 && round % 100 == 99)
             write_file(v2, "cgroup.kill", "1");
         sleep_us(round < 40 ? 50 : 500);
     }
+    return 0;
 }
 
-void wfh_sandbox_cgroup_kill(const wfh_sandbox_cgroup *cg)
+void wfh_sandbox_cgroup_kill(wfh_sandbox_cgroup *cg)
 {
-    kill_dir(cg->v2, cg->v2_limits ? NULL : cg->mem, cg->v2_limits ? NULL : cg->pids);
+    /* Once every cgroup of the step was seen empty nothing can enter it again (a task
+     * joins a cgroup by fork from inside or by a write of a privileged process, and the
+     * step's tasks are all gone), so later calls have nothing to do. */
+    if (cg->empty)
+        return;
+    cg->empty = kill_dir(cg->v2, cg->v2_limits ? NULL : cg->mem, cg->v2_limits ? NULL : cg->pids);
 }
 
 /* Reads "KEY N" from a flat-keyed file; -1 if absent. */
@@ -333,12 +366,13 @@ static int owner_dead(const char *name)
     return !alive;
 }
 
-int wfh_sandbox_sweep(void)
+/* Kill and remove the "wfstep-<pid>" cgroups of runners that are gone, under the
+ * resolved parents; returns how many were removed. */
+static int sweep_in(const cg_parents *par)
 {
-    static const char *const ctrls[] = {"", "memory", "pids"};
     int removed = 0;
     for (size_t i = 0; i < 3; i++) {
-        char *parent = parent_dir(ctrls[i]); /* owned */
+        const char *parent = par->dir[i];
         if (!parent)
             continue;
         DIR *d = opendir(parent);
@@ -351,7 +385,7 @@ int wfh_sandbox_sweep(void)
             if (!dir)
                 break;
             snprintf(dir, len, "%s/%s", parent, e->d_name);
-            if (!*ctrls[i])
+            if (i == 0)
                 kill_dir(dir, NULL, NULL);
             else
                 kill_dir(NULL, dir, NULL);
@@ -360,7 +394,15 @@ int wfh_sandbox_sweep(void)
         }
         if (d)
             closedir(d);
-        free(parent);
     }
+    return removed;
+}
+
+int wfh_sandbox_sweep(void)
+{
+    cg_parents par; /* owned */
+    parents_resolve(&par);
+    int removed = sweep_in(&par);
+    parents_free(&par);
     return removed;
 }
