@@ -260,9 +260,15 @@ static int set_rlimit(int res, uint64_t soft, uint64_t hard)
 
 static int drop_caps(void)
 {
-    for (int cap = 0; cap < 64; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-            return -1;
+    /* Capabilities are numbered 0..cap_last_cap without gaps, and the kernel answers
+     * EINVAL past the last one: stop there rather than try all 64 numbers. */
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+            continue;
+        if (errno == EINVAL && cap > 0)
+            break;
+        return -1;
+    }
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
