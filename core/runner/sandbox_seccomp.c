@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../error.h"
@@ -110,13 +111,16 @@ static const int denied[] = {
 
 /* Where an instruction jumps: the next one, or a label placed later. */
 enum { NEXT = -1, L_ALLOW, L_EPERM, L_ENOSYS, L_KILL, L_X32, L_PERSONALITY, L_CLONE,
-       L_IOCTL, L_SOCKET, L_DGRAM, N_LABELS };
+       L_IOCTL, L_SOCKET, L_DGRAM, N_FIXED };
+/* Labels from N_FIXED on are the search tree's own (see emit_tree). */
+#define N_LABELS (N_FIXED + 64)
 
 typedef struct bpf_builder {
     struct sock_filter ins[160];
     int jt[160], jf[160];  /* labels, resolved by bpf_finish */
     int at[N_LABELS];      /* where each label was placed, -1 if not */
     size_t n;
+    int next_label;        /* the next free tree label */
     int overflow;
 } bpf_builder;
 
@@ -176,25 +180,65 @@ static void ret(bpf_builder *b, unsigned action)
     emit(b, BPF_RET | BPF_K, action, NEXT, NEXT);
 }
 
+/* A system call the filter answers by number, and where it goes. */
+typedef struct nr_rule {
+    unsigned nr;
+    int label;
+} nr_rule;
+
+static int nr_cmp(const void *a, const void *b)
+{
+    unsigned x = ((const nr_rule *)a)->nr, y = ((const nr_rule *)b)->nr;
+    return (x > y) - (x < y);
+}
+
+/* A binary search over the sorted numbers: every call is answered in about eight
+ * comparisons instead of walking sixty, which matters twice: the kernel runs the
+ * program for every syscall number when it is installed (to cache the calls it always
+ * allows), and every call the cache cannot answer (ioctl, socket, clone) runs it. */
+static void emit_tree(bpf_builder *b, const nr_rule *r, size_t n)
+{
+    if (n <= 4) {
+        for (size_t i = 0; i < n; i++)
+            jeq(b, r[i].nr, r[i].label, i + 1 == n ? L_ALLOW : NEXT);
+        return;
+    }
+    if (b->next_label >= N_LABELS) {
+        b->overflow = 1;
+        return;
+    }
+    size_t mid = n / 2;
+    int right = b->next_label++;
+    emit(b, BPF_JMP | BPF_JGE | BPF_K, r[mid].nr, right, NEXT);
+    emit_tree(b, r, mid);
+    place(b, right);
+    emit_tree(b, r + mid, n - mid);
+}
+
 /* Builds the program for @p spec into @p b; 0, or -1 if it does not fit (a bug). */
 static int build_filter(const wfh_sandbox_spec *spec, bpf_builder *b)
 {
     memset(b, 0, sizeof *b);
     for (int i = 0; i < N_LABELS; i++)
         b->at[i] = -1;
+    b->next_label = N_FIXED;
     emit(b, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), NEXT, NEXT);
     jeq(b, WFH_AUDIT_ARCH, NEXT, L_KILL);
     emit(b, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), NEXT, NEXT);
 #ifdef WFH_X32_BIT
     emit(b, BPF_JMP | BPF_JGE | BPF_K, WFH_X32_BIT, L_X32, NEXT);
 #endif
+    nr_rule rules[sizeof denied / sizeof denied[0] + 5];
+    size_t n = 0;
     for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++)
-        jeq(b, (unsigned)denied[i], L_EPERM, NEXT);
-    jeq(b, __NR_clone3, L_ENOSYS, NEXT);
-    jeq(b, __NR_personality, L_PERSONALITY, NEXT);
-    jeq(b, __NR_clone, L_CLONE, NEXT);
-    jeq(b, __NR_ioctl, L_IOCTL, NEXT);
-    jeq(b, __NR_socket, L_SOCKET, L_ALLOW);
+        rules[n++] = (nr_rule){(unsigned)denied[i], L_EPERM};
+    rules[n++] = (nr_rule){__NR_clone3, L_ENOSYS};
+    rules[n++] = (nr_rule){__NR_personality, L_PERSONALITY};
+    rules[n++] = (nr_rule){__NR_clone, L_CLONE};
+    rules[n++] = (nr_rule){__NR_ioctl, L_IOCTL};
+    rules[n++] = (nr_rule){__NR_socket, L_SOCKET};
+    qsort(rules, n, sizeof rules[0], nr_cmp);
+    emit_tree(b, rules, n);
 
 #ifdef WFH_X32_BIT
     /* x32 shares x86-64's audit arch, so a filter that looked at the number alone
