@@ -886,7 +886,7 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
         return 0;
     int strict = spec->profile == WFH_SANDBOX_STRICT;
     int out[2] = {-1, -1}, errp[2] = {-1, -1}, st[2] = {-1, -1}, life[2] = {-1, -1};
-    wfh_sandbox_cgroup cg = {0};
+    wfh_sandbox_cgroup cg = {.dfd = {-1, -1, -1}};
 
     if (strict) {
         rep->landlock_abi = wfh_sandbox_landlock_abi();
@@ -1099,17 +1099,13 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
     syscall(__NR_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
     if ((err = confine_step(spec, rep, &cg)) < 0)
         goto child_fail;
-    free(cg.v2);
-    free(cg.mem);
-    free(cg.pids);
+    wfh_sandbox_cgroup_release(&cg);
     return 0;
 
 child_fail:
     /* We are the step (or pid 1): the caller reports the error on stdout, which the
      * supervisor relays. Nothing of the cgroup is ours to remove. */
-    free(cg.v2);
-    free(cg.mem);
-    free(cg.pids);
+    wfh_sandbox_cgroup_release(&cg);
     return err;
 fail:
     for (int i = 0; i < 2; i++) {
