@@ -1083,6 +1083,8 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
             close(STDIN_FILENO);
             close(STDOUT_FILENO);
             close(STDERR_FILENO);
+            /* pid 1 keeps nothing it does not need: not the cgroups' directories. */
+            wfh_sandbox_cgroup_release(&cg);
             reaper(step, st[1]);
         }
     }
