@@ -260,9 +260,15 @@ static int set_rlimit(int res, uint64_t soft, uint64_t hard)
 
 static int drop_caps(void)
 {
-    for (int cap = 0; cap < 64; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-            return -1;
+    /* Capabilities are numbered 0..cap_last_cap without gaps, and the kernel answers
+     * EINVAL past the last one: stop there rather than try all 64 numbers. */
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+            continue;
+        if (errno == EINVAL && cap > 0)
+            break;
+        return -1;
+    }
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
@@ -537,7 +543,10 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
      * would linger as zombies of an init that may never reap. */
     while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
         ;
-    int oom = wfh_sandbox_cgroup_oom(cg), pids_hit = wfh_sandbox_cgroup_pids_hit(cg);
+    /* The counters only name the reason in a result line this supervisor writes, which
+     * it does only when the step wrote none (see below). */
+    int oom = !result_seen ? wfh_sandbox_cgroup_oom(cg) : 0;
+    int pids_hit = !result_seen ? wfh_sandbox_cgroup_pids_hit(cg) : 0;
     wfh_sandbox_cgroup_destroy(cg);
 
     int sig = step_status != -1 && WIFSIGNALED(step_status) ? WTERMSIG(step_status) : 0;
@@ -877,7 +886,7 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
         return 0;
     int strict = spec->profile == WFH_SANDBOX_STRICT;
     int out[2] = {-1, -1}, errp[2] = {-1, -1}, st[2] = {-1, -1}, life[2] = {-1, -1};
-    wfh_sandbox_cgroup cg = {0};
+    wfh_sandbox_cgroup cg = {.dfd = {-1, -1, -1}};
 
     if (strict) {
         rep->landlock_abi = wfh_sandbox_landlock_abi();
@@ -892,7 +901,7 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
                                     "Landlock ABI 4 (TCP rules); this kernel has ABI %d",
                                     rep->landlock_abi);
     }
-    wfh_sandbox_sweep();
+    /* Sweeps what crashed runners left first. */
     if ((err = wfh_sandbox_cgroup_create(&cg, &spec->limits)) < 0)
         return err;
     rep->cgroup = cg.v2_limits ? "v2" : cg.v2 && (cg.mem || cg.pids) ? "v1+v2kill"
@@ -1074,6 +1083,8 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
             close(STDIN_FILENO);
             close(STDOUT_FILENO);
             close(STDERR_FILENO);
+            /* pid 1 keeps nothing it does not need: not the cgroups' directories. */
+            wfh_sandbox_cgroup_release(&cg);
             reaper(step, st[1]);
         }
     }
@@ -1090,17 +1101,13 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
     syscall(__NR_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
     if ((err = confine_step(spec, rep, &cg)) < 0)
         goto child_fail;
-    free(cg.v2);
-    free(cg.mem);
-    free(cg.pids);
+    wfh_sandbox_cgroup_release(&cg);
     return 0;
 
 child_fail:
     /* We are the step (or pid 1): the caller reports the error on stdout, which the
      * supervisor relays. Nothing of the cgroup is ours to remove. */
-    free(cg.v2);
-    free(cg.mem);
-    free(cg.pids);
+    wfh_sandbox_cgroup_release(&cg);
     return err;
 fail:
     for (int i = 0; i < 2; i++) {

@@ -142,13 +142,21 @@ typedef struct wfh_sandbox_cgroup {
     char *mem;      /* owned: memory controller dir (v2 or v1), or NULL */
     char *pids;     /* owned: pids controller dir (v2 or v1), or NULL */
     int v2_limits;  /* memory/pids live in v2 */
+    int empty;      /* every cgroup above was seen empty after a kill: nothing left to kill */
+    int dfd[3];     /* owned O_PATH fds of the v2, memory and pids directories, -1 where
+                       there is none (with v2_limits, [1] and [2] are -1: [0] serves) */
 } wfh_sandbox_cgroup;
 
+/* Sweeps what crashed runners left (wfh_sandbox_sweep), then makes this attempt's
+ * cgroups with @p lim; one read of /proc/self/cgroup serves both. */
 int wfh_sandbox_cgroup_create(wfh_sandbox_cgroup *cg, const wfh_sandbox_limits *lim);
 int wfh_sandbox_cgroup_join(const wfh_sandbox_cgroup *cg);  /* the calling process */
-void wfh_sandbox_cgroup_kill(const wfh_sandbox_cgroup *cg);
+void wfh_sandbox_cgroup_kill(wfh_sandbox_cgroup *cg);      /* sets cg->empty once it is */
 int wfh_sandbox_cgroup_oom(const wfh_sandbox_cgroup *cg);   /* OOM kills seen */
 int wfh_sandbox_cgroup_pids_hit(const wfh_sandbox_cgroup *cg);
 void wfh_sandbox_cgroup_destroy(wfh_sandbox_cgroup *cg);
+/* Frees @p cg's paths and closes its fds without touching the cgroups: what the step's
+ * side does with its copy. */
+void wfh_sandbox_cgroup_release(wfh_sandbox_cgroup *cg);
 
 #endif

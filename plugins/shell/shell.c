@@ -373,10 +373,15 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;
 }
 
-/* The script may have left files next to $WFH_OUTPUT: remove the whole private dir
- * (never following symlinks out of it). */
-static void rm_tree(const char *dir)
+/* Remove the private dir. Usually it holds only $WFH_OUTPUT, so try that first: two
+ * calls instead of nftw's walk (open, stat, getdents and a stat per entry). If the
+ * script left files next to it, walk the whole dir (never following symlinks out). */
+static void rm_tree(const char *dir, const char *outfile)
 {
+    if (outfile[0])
+        (void)unlink(outfile);
+    if (rmdir(dir) == 0 || errno == ENOENT)
+        return;
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
@@ -646,11 +651,29 @@ static int32_t run_shell(const wfh_host_api *h, wfh_call *call, const wfh_step_r
                           (long long)st.st_size, OUTPUT_FILE_MAX);
             goto done;
         }
-        char *text = malloc(OUTPUT_FILE_MAX + 1);
+        /* Sized to what is there (usually nothing), growing up to the limit if a
+         * background child is still appending: not 3 MiB mapped and unmapped per step. */
+        size_t tcap = (size_t)st.st_size + 4096 < OUTPUT_FILE_MAX ? (size_t)st.st_size + 4096
+                                                                  : OUTPUT_FILE_MAX;
+        char *text = malloc(tcap + 1); /* owned */
         size_t tl = 0;
         ssize_t r;
-        while (text && tl < OUTPUT_FILE_MAX && (r = read(ofd2, text + tl, OUTPUT_FILE_MAX - tl)) > 0)
+        while (text && tl < OUTPUT_FILE_MAX) {
+            if (tl == tcap) {
+                size_t ncap = tcap * 2 < OUTPUT_FILE_MAX ? tcap * 2 : OUTPUT_FILE_MAX;
+                char *nt = realloc(text, ncap + 1);
+                if (!nt) {
+                    free(text);
+                    text = NULL;
+                    break;
+                }
+                text = nt;
+                tcap = ncap;
+            }
+            if ((r = read(ofd2, text + tl, tcap - tl)) <= 0)
+                break;
             tl += (size_t)r;
+        }
         close(ofd2);
         if (!text)
             goto oom;
@@ -707,7 +730,7 @@ done:
     if (attr_ok)
         posix_spawnattr_destroy(&attr);
     if (tmpdir[0])
-        rm_tree(tmpdir);
+        rm_tree(tmpdir, outfile);
     free(out.buf);
     free(err.buf);
     free(argv);

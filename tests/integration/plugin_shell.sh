@@ -95,6 +95,10 @@ expect_in "$T/out" '"status":1,.*cannot read \$WFH_OUTPUT: Too many levels of sy
 [ -e /etc/passwd ] || fail "cleanup followed the symlink"
 step '{"run":"rm $WFH_OUTPUT"}'
 expect_eq "$(result)" "0 " "deleted output file"
+# A value of 300 000 bytes: read whole (the buffer is sized to the file, not 3 MiB).
+step '{"run":"printf big= >> $WFH_OUTPUT; head -c 300000 /dev/zero | tr \"\\\\000\" x >> $WFH_OUTPUT; echo >> $WFH_OUTPUT"}'
+expect_eq "$(result)" "0 " "big output value"
+expect_eq "$(out big | wc -c)" "300001" "big output value read whole"
 
 # Caps: each stream cut at max_output, flagged; 2 MiB on both streams at once
 # cannot deadlock (the script writes stderr while stdout is full, and vice versa).

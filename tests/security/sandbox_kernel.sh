@@ -16,6 +16,13 @@ attack personality "" "$S"
 expect_error '^personality: Operation not permitted$' "personality(READ_IMPLIES_EXEC)"
 attack unshare "" "$S"
 expect_error '^unshare: Operation not permitted$' "new namespaces from the step"
+# The filter's own answers (errnos the kernel would not give without it) for calls
+# that need no capability, and what it must let through; the first wrong one is named.
+attack surface "" "$S"
+expect_error '^surface: all as expected$' "seccomp: denied calls, clone3, sockets"
+attack surface "" "$S,\"net\":true"
+expect_error "^socket\(AF_INET, SOCK_DGRAM\): got '[^']*', want 'Operation not permitted'$" \
+  "seccomp: UDP is allowed once every port is granted"
 
 if [ -e "$LOADER" ]; then
   attack exec "$LOADER" "$S"

@@ -256,6 +256,56 @@ static int32_t run(const wfh_host_api *h, wfh_call *c, const wfh_step_request *r
             return fail_errno(h, c, "personality", errno);
         return ok_with(h, c, "\"changed\"");
     }
+    if (!strcmp(what, "surface")) {
+        /* Calls the seccomp filter answers itself, each with an errno the kernel would
+         * not give without it (no capability is needed for most of them), and two it
+         * must let through. The first wrong answer is the error. */
+        static const struct {
+            const char *name;
+            long nr, a0, a1, a2;
+            int want; /* errno, 0: must succeed */
+        } calls[] = {
+            {"clone3", SYS_clone3, 0, 0, 0, ENOSYS},
+            {"keyctl", SYS_keyctl, 0 /* GET_KEYRING_ID */, -3 /* session */, 0, EPERM},
+            {"add_key", SYS_add_key, 0, 0, 0, EPERM},
+            {"bpf", SYS_bpf, 0, 0, 0, EPERM},
+            {"userfaultfd", SYS_userfaultfd, 0, 0, 0, EPERM},
+            {"perf_event_open", SYS_perf_event_open, 0, 0, -1, EPERM},
+            {"socket(AF_INET, SOCK_DGRAM)", SYS_socket, AF_INET, SOCK_DGRAM, 0, EPERM},
+            {"socket(AF_INET6, SOCK_DGRAM|SOCK_CLOEXEC)", SYS_socket, AF_INET6,
+             SOCK_DGRAM | SOCK_CLOEXEC, 0, EPERM},
+            {"socket(AF_PACKET)", SYS_socket, 17 /* AF_PACKET */, SOCK_RAW, 0, EPERM},
+            {"socket(AF_UNIX, SOCK_DGRAM)", SYS_socket, AF_UNIX, SOCK_DGRAM, 0, 0},
+            {"personality(query)", SYS_personality, 0xffffffffL, 0, 0, 0},
+        };
+        for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+            errno = 0;
+            long r = syscall(calls[i].nr, calls[i].a0, calls[i].a1, calls[i].a2, 0, 0, 0);
+            int e = r < 0 ? errno : 0;
+            if (r >= 0 && calls[i].nr == SYS_socket)
+                close((int)r);
+            if (e != calls[i].want) {
+                snprintf(buf, sizeof buf, "%s: got '%s', want '%s'", calls[i].name,
+                         e ? strerror(e) : "success", calls[i].want ? strerror(calls[i].want) : "success");
+                h->set_error(c, buf, strlen(buf));
+                return WFH_STEP_FAILED;
+            }
+        }
+        /* A new mount namespace through clone's flags (unshare is covered above). */
+        long r = syscall(SYS_clone, (long)(CLONE_NEWNS | SIGCHLD), 0L, 0L, 0L, 0L);
+        if (r == 0)
+            _exit(0);
+        if (r > 0) {
+            waitpid((pid_t)r, NULL, 0);
+            snprintf(buf, sizeof buf, "clone(CLONE_NEWNS) ran");
+        } else if (errno != EPERM) {
+            return fail_errno(h, c, "clone(CLONE_NEWNS)", errno);
+        } else {
+            snprintf(buf, sizeof buf, "surface: all as expected");
+        }
+        h->set_error(c, buf, strlen(buf));
+        return WFH_STEP_FAILED;
+    }
     if (!strcmp(what, "unshare")) {
         if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0)
             return fail_errno(h, c, "unshare", errno);
