@@ -62,13 +62,13 @@ build=$(cd "${1:-$here/../build}" 2>/dev/null && pwd) || { echo "bench: no build
 wfhost=$build/bin/wfhost
 [ -x "$wfhost" ] || { echo "bench: build first (./dev build): $wfhost missing" >&2; exit 2; }
 [ -d "$build/dev-home/registry" ] || { echo "bench: $build/dev-home has no signed registry (build the wfh_dev_registry target)" >&2; exit 2; }
-[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time (GNU time) is needed for peak RSS: apt-get install time" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "bench: python3 is needed to generate the workloads" >&2; exit 2; }
 out=$here/out
 mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/wfh-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/floor" "$here/floor.c"
+cc -O2 -o "$work/timeit" "$here/timeit.c"
 TRUE=$(type -P true)   # the program, not the shell builtin
 SLEEP=$(type -P sleep)
 has_durability=0
@@ -116,15 +116,16 @@ done
 # measure DIR CMD...: one run; prints "WALL_MS RSS_KB" (RSS: the largest process).
 measure() {
   local dir=$1; shift
-  local a b
-  a=$(date +%s%N)
-  if ! (cd "$dir" && /usr/bin/time -f '%M' -o "$work/rss" "$@" >"$work/last.out" 2>"$work/last.err"); then
+  # bench/timeit.c takes the clock around posix_spawn and wait4 of the command itself
+  # (two `date` calls and /usr/bin/time around a subshell added ~3 ms of forks and execs)
+  if ! (cd "$dir" && exec "$work/timeit" "$work/timing" "$@" >"$work/last.out" 2>"$work/last.err"); then
     echo "bench: failed in $dir: $*" >&2
     tail -n 5 "$work/last.err" >&2
     return 1
   fi
-  b=$(date +%s%N)
-  echo "$(( (b - a) / 1000 ))e-3 $(tail -n 1 "$work/rss")"
+  local ms kb
+  read -r ms kb <"$work/timing"
+  echo "$ms $kb"
 }
 # stats R DIR CMD...: "MEDIAN MIN MAX RSS_KB" over R runs (RSS: the largest seen).
 stats() {
