@@ -452,6 +452,20 @@ static uint64_t env_key(void)
 /* Forget the zygote: kill it and reap it through its pidfd (a wait by pid could take an
  * attempt's status if the scheduler's waitpid(-1) reaped the zygote first and its pid
  * was reused; through the pidfd that wait just fails). */
+/* Drop this process's hold on the zygote (its descriptors and path) without touching the
+ * process: what a fork of the host does with the zygote it inherited the state of. */
+static void zygote_forget(void)
+{
+    if (zyg.pidfd >= 0)
+        close(zyg.pidfd);
+    if (zyg.sock >= 0)
+        close(zyg.sock);
+    free(zyg.runner);
+    zyg.runner = NULL;
+    zyg.sock = zyg.pidfd = -1;
+    zyg.pid = 0;
+}
+
 static void zygote_stop(void)
 {
     if (zyg.pidfd >= 0) {
@@ -459,14 +473,8 @@ static void zygote_stop(void)
         (void)syscall(SYS_pidfd_send_signal, zyg.pidfd, SIGKILL, NULL, 0);
         while (waitid((idtype_t)3 /* P_PIDFD */, (id_t)zyg.pidfd, &si, WEXITED) < 0 && errno == EINTR) {
         }
-        close(zyg.pidfd);
     }
-    if (zyg.sock >= 0)
-        close(zyg.sock);
-    free(zyg.runner);
-    zyg.runner = NULL;
-    zyg.sock = zyg.pidfd = -1;
-    zyg.pid = 0;
+    zygote_forget();
 }
 
 /* At exit, so no zygote outlives its host even for an instant (it would otherwise exit on
@@ -541,21 +549,12 @@ static int zygote_fork(const char *runner, const int *fds, int n, pid_t *out)
     int err = zygote_wanted(&wanted);
     if (err < 0 || !wanted)
         return err < 0 ? err : 1;
-    if (zyg.pid > 0 && (zyg.owner != getpid() || strcmp(zyg.runner, runner) != 0 || zyg.env_key != env_key())) {
-        if (zyg.owner != getpid()) { /* a fork of the host: the zygote is not ours to use */
-            close(zyg.sock);
-            if (zyg.pidfd >= 0)
-                close(zyg.pidfd);
-            zyg.sock = zyg.pidfd = -1;
-            zyg.pid = 0;
-            free(zyg.runner);
-            zyg.runner = NULL;
-        } else if (strcmp(zyg.runner, runner) != 0) {
-            return 1; /* another runner binary (tests, ABI checks): spawn it */
-        } else {
-            zygote_stop();
-        }
-    }
+    if (zyg.pid > 0 && zyg.owner != getpid())
+        zygote_forget(); /* a fork of the host: the zygote is not ours to use */
+    else if (zyg.pid > 0 && strcmp(zyg.runner, runner) != 0)
+        return 1; /* another runner binary (tests, ABI checks): spawn it */
+    else if (zyg.pid > 0 && zyg.env_key != env_key())
+        zygote_stop(); /* started before a setenv() or a raised RLIMIT_NOFILE */
     if (zyg.pid <= 0) {
         /* Only from the second attempt in a row with this runner. */
         int again = zyg.last_runner && !strcmp(zyg.last_runner, runner);
