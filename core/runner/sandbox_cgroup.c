@@ -267,10 +267,10 @@ static int kill_listed(int dfd)
     char buf[1024];
     ssize_t r;
     while ((r = read(fd, buf, sizeof buf)) > 0) {
-        for (ssize_t i = 0; i <= r; i++) {
-            if (i < r && buf[i] >= '0' && buf[i] <= '9') {
+        for (ssize_t i = 0; i < r; i++) {
+            if (buf[i] >= '0' && buf[i] <= '9') {
                 pid = (pid < 0 ? 0 : pid * 10) + (buf[i] - '0');
-            } else if (i < r && pid >= 0) {
+            } else if (pid >= 0) {
                 if (pid > 0 && pid != (long)getpid()) {
                     kill((pid_t)pid, SIGKILL);
                     n++;
