@@ -51,9 +51,12 @@ static double once(const char *prog, const char *req)
     static char buf[1 << 16];
     size_t len = 0;
     ssize_t n;
+    const size_t tail = 4096; /* more than a result line's worth */
     while ((n = read(out[0], buf + len, sizeof buf - 1 - len)) > 0)
-        if ((len += (size_t)n) == sizeof buf - 1)
-            len = 0; /* more than a result line's worth: keep the tail only */
+        if ((len += (size_t)n) == sizeof buf - 1) { /* full: keep the tail only */
+            memmove(buf, buf + len - tail, tail);
+            len = tail;
+        }
     int ok = !req || memmem(buf, len, "\"status\":0", 10) != NULL;
     close(out[0]);
     int st;
