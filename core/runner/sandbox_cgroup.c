@@ -142,9 +142,11 @@ static void parents_resolve(cg_parents *p)
         char *own = c2 + 1;
         own[strcspn(own, "\n")] = '\0';
         for (int i = 0; i < 3; i++) {
+            if (!*mnt[i] || p->dir[i])
+                continue;
             char list[4096];
             snprintf(list, sizeof list, "%s", c1 + 1); /* strtok_r writes into it */
-            if (!*mnt[i] || p->dir[i] || !line_matches(line, list, cg_ctrl[i]))
+            if (!line_matches(line, list, cg_ctrl[i]))
                 continue;
             size_t len = strlen(mnt[i]) + strlen(own) + 2;
             if ((p->dir[i] = malloc(len)))
