@@ -517,6 +517,7 @@ static int zygote_start(const char *runner)
     zyg.runner = strdup(runner);
     if (!zyg.runner) {
         kill(pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0); /* not left for the scheduler's waitpid(-1) to find */
         goto done;
     }
     zyg.pid = pid;
