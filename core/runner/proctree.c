@@ -69,6 +69,36 @@ static int fmt_path(char *buf, size_t cap, long pid, long tid, const char *leaf)
     return 0;
 }
 
+void wfh_runner_each_pid(int fd, void (*fn)(long pid, void *ctx), void *ctx)
+{
+    char buf[4096];
+    long cur = -1;
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < r; i++) {
+            if (buf[i] >= '0' && buf[i] <= '9') {
+                cur = (cur < 0 ? 0 : cur * 10) + (buf[i] - '0');
+            } else if (cur >= 0) {
+                fn(cur, ctx);
+                cur = -1;
+            }
+        }
+    }
+    if (cur >= 0) /* a last pid without its newline */
+        fn(cur, ctx);
+}
+
+/* wfh_runner_each_pid's callback: stop @p pid and append it to tree[] (@p ctx: its
+ * length, a size_t). */
+static void stop_child(long pid, void *ctx)
+{
+    size_t *n = ctx;
+    if (*n < MAX_TREE) {
+        (void)kill((pid_t)pid, SIGSTOP);
+        tree[(*n)++] = (pid_t)pid;
+    }
+}
+
 /* Append the children of every thread of @p pid to tree[], stopping each one. */
 static void collect_children(pid_t pid, size_t *n)
 {
@@ -100,26 +130,7 @@ static void collect_children(pid_t pid, size_t *n)
             int cfd = open(cpath, O_RDONLY | O_CLOEXEC);
             if (cfd < 0)
                 continue;
-            char buf[4096];
-            long cur = -1;
-            ssize_t r;
-            while ((r = read(cfd, buf, sizeof buf)) > 0) {
-                for (ssize_t i = 0; i < r; i++) {
-                    if (buf[i] >= '0' && buf[i] <= '9') {
-                        cur = (cur < 0 ? 0 : cur * 10) + (buf[i] - '0');
-                    } else if (cur >= 0) {
-                        if (*n < MAX_TREE) {
-                            (void)kill((pid_t)cur, SIGSTOP);
-                            tree[(*n)++] = (pid_t)cur;
-                        }
-                        cur = -1;
-                    }
-                }
-            }
-            if (cur >= 0 && *n < MAX_TREE) {
-                (void)kill((pid_t)cur, SIGSTOP);
-                tree[(*n)++] = (pid_t)cur;
-            }
+            wfh_runner_each_pid(cfd, stop_child, n);
             close(cfd);
         }
     }

@@ -97,6 +97,11 @@ typedef struct wfh_zygote_msg {
  * `--parent-pid @p host`. */
 int wfh_zygote_serve(int sock, pid_t host);
 
+/* Calls @p fn(pid, @p ctx) for every decimal number read from @p fd to its end (a
+ * cgroup.procs or /proc/PID/task/TID/children list). Plain read()s into a stack buffer:
+ * async-signal-safe, and no stdio for a list that is usually empty (proctree.c). */
+void wfh_runner_each_pid(int fd, void (*fn)(long pid, void *ctx), void *ctx);
+
 /* Become a child subreaper, so orphans of the plugin are re-parented to us. */
 void wfh_proctree_init(void);
 /* SIGKILL every descendant (including setsid'd and double-forked ones that were

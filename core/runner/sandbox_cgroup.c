@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../error.h"
+#include "runner.h"
 #include "sandbox.h"
 
 #define CG_ROOT "/sys/fs/cgroup"
@@ -256,35 +257,24 @@ int wfh_sandbox_cgroup_join(const wfh_sandbox_cgroup *cg)
     return 0;
 }
 
-/* SIGKILL every task listed in @p dir (v1 has no cgroup.kill); returns how many. Plain
- * reads into a stack buffer: the list is usually empty, and stdio would add an fstat and
- * a heap buffer for nothing. */
+/* wfh_runner_each_pid's callback: SIGKILL @p pid unless it is us; @p ctx counts them. */
+static void kill_one(long pid, void *ctx)
+{
+    if (pid > 0 && pid != (long)getpid()) {
+        kill((pid_t)pid, SIGKILL);
+        ++*(int *)ctx;
+    }
+}
+
+/* SIGKILL every task listed in @p dfd's cgroup.procs (v1 has no cgroup.kill); returns
+ * how many. */
 static int kill_listed(int dfd)
 {
     int fd = openat(dfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     int n = 0;
-    long pid = -1;
-    char buf[1024];
-    ssize_t r;
-    while ((r = read(fd, buf, sizeof buf)) > 0) {
-        for (ssize_t i = 0; i < r; i++) {
-            if (buf[i] >= '0' && buf[i] <= '9') {
-                pid = (pid < 0 ? 0 : pid * 10) + (buf[i] - '0');
-            } else if (pid >= 0) {
-                if (pid > 0 && pid != (long)getpid()) {
-                    kill((pid_t)pid, SIGKILL);
-                    n++;
-                }
-                pid = -1;
-            }
-        }
-    }
-    if (pid > 0 && pid != (long)getpid()) { /* a last pid without its newline */
-        kill((pid_t)pid, SIGKILL);
-        n++;
-    }
+    wfh_runner_each_pid(fd, kill_one, &n);
     close(fd);
     return n;
 }
