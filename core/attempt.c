@@ -1,15 +1,16 @@
 /*
  * core/attempt.c - the host side of one step attempt (interface: core/attempt.h).
  *
- * posix_spawn()s the step runner in its own process group (a fork of a big host is
- * slow and copies its secrets), or, from the second attempt on, has the runner's zygote
- * fork it (below: the exec and dynamic linking were most of a short step's cost), hands it the request through a sealed memfd as stdin
- * (no pipe to block on, no SIGPIPE if the runner dies early), and turns what comes
- * back on its stdout (JSON lines) and stderr (free text) into hook calls and one
- * wfh_attempt_result. Anything the runner does not say properly (a crash, an exit
- * without a result, garbage on the channel) becomes a failed result that says what
- * happened. The scheduler owns the event loop and waitpid(); this file never blocks
- * except for the short grace in wfh_attempt_kill and the final drain.
+ * posix_spawn()s the step runner in its own process group (a fork of a big host is slow
+ * and copies its secrets), or, from the second attempt on, has the runner's zygote fork
+ * it (below: the exec and dynamic linking were most of a short step's cost), hands it
+ * the request through a sealed memfd as stdin (no pipe to block on, no SIGPIPE if the
+ * runner dies early), and turns what comes back on its stdout (JSON lines) and stderr
+ * (free text) into hook calls and one wfh_attempt_result. Anything the runner does not
+ * say properly (a crash, an exit without a result, garbage on the channel) becomes a
+ * failed result that says what happened. The scheduler owns the event loop and
+ * waitpid(); this file never blocks except for the short grace in wfh_attempt_kill and
+ * the final drain.
  */
 #include "attempt.h"
 

@@ -2,11 +2,12 @@
  * core/attempt.h - one step attempt, run outside the host in the step runner.
  *
  * This is the single path every attempt takes: the host posix_spawn()s the step runner
- * (never a fork of itself), or from a run's second attempt on has the runner's zygote
- * fork it as the host's child (core/runner/zygote.c: the same runner, without the exec;
- * WFH_RUNNER_ZYGOTE=0 turns that off, docs/operations.md), sends it one JSON request, and reads back log lines,
- * outputs, progress and one JSON result. Verification (registry) and confinement
- * (sandbox) hook into this path and nowhere else.
+ * (never a fork of itself), or from a host process's second attempt on has the runner's
+ * zygote fork it as the host's child (core/runner/zygote.c: the same runner, without
+ * the exec; WFH_RUNNER_ZYGOTE=0 turns that off, docs/operations.md), sends it one JSON
+ * request, and reads back log lines, outputs, progress and one JSON result.
+ * Verification (registry) and confinement (sandbox) hook into this path and nowhere
+ * else.
  *
  * Wire protocol (host <-> runner), all JSON, one object per line:
  *  - host -> runner, on the runner's stdin, then EOF:
