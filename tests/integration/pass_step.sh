@@ -178,6 +178,9 @@ expect_eq "$(json "$T/out" '["definitions"]["step"]["allOf"][0]["if"]["propertie
 run "$WFH" plugin info pass
 expect_rc 0 "plugin info pass"
 expect_in "$T/out" "pass: step type built into wfhost" "plugin info says built in"
+run "$WFH" plugin info --json pass
+expect_rc 0 "plugin info --json pass"
+expect_eq "$(json "$T/out" '["built_in"]')" true "plugin info --json says built in"
 
 # ---- a plugin may not declare the reserved name ----
 CC=${CC:-cc}
