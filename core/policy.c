@@ -815,6 +815,17 @@ static int url_target(const char *u, char *out, size_t cap)
     return n > 0 && (size_t)n < cap;
 }
 
+/* Is @p target one of the comma-separated entries of @p list (whole entries: "h:9" is
+ * not in "h:90")? */
+static int listed(const char *list, const char *target)
+{
+    size_t tl = strlen(target);
+    for (const char *e = list; *e; e += strcspn(e, ","), e += *e == ',')
+        if (strcspn(e, ",") == tl && !strncmp(e, target, tl))
+            return 1;
+    return 0;
+}
+
 int wfh_policy_grant_for_step(const wfh_policy *p, const char *step_id, const char *type,
                               const json_t *requested, const json_t *narrow,
                               const struct wfh_value *with, json_t **out)
@@ -831,10 +842,13 @@ int wfh_policy_grant_for_step(const wfh_policy *p, const char *step_id, const ch
         const char *u = v && v->kind == WFH_V_LITERAL ? json_string_value(v->literal) : NULL;
         char target[300];
         if (!u || !url_target(u, target, sizeof target) || covered(p, type, CAT_NET, target) ||
-            strstr(missing, target))
+            listed(missing, target))
             continue;
         int n = snprintf(missing + mlen, sizeof missing - mlen, "%s%s", mlen ? "," : "", target);
-        mlen += n > 0 && (size_t)n < sizeof missing - mlen ? (size_t)n : 0;
+        if (n > 0 && (size_t)n < sizeof missing - mlen)
+            mlen += (size_t)n;
+        else
+            missing[mlen] = '\0'; /* no room: never name half a target */
     }
     if (mlen) {
         *out = NULL;

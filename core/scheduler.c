@@ -869,9 +869,9 @@ static void pass_items(wfh_run *r, size_t i)
         }
         json_decref(inputs);
     }
-    r->steps[i].att_sandbox = r->pass_sandbox;
+    rs->att_sandbox = r->pass_sandbox;
     fanout_end(r, i);
-    r->steps[i].att_sandbox = NULL;
+    rs->att_sandbox = NULL;
 }
 
 static void start_step(wfh_run *r, size_t i)
@@ -1603,6 +1603,7 @@ int wfh_run_new(const wfh_workflow *wf, const wfh_catalog *cat, const wfh_run_op
         r->steps[i].group = -1;
         r->steps[i].circuit = -1;
         r->has_finally |= wf->steps[i].handler == 2;
+        /* limits: hold processes of a type; a pass step starts none */
         for (size_t g = 0; g < wf->n_limits && !wfh_step_is_pass(&wf->steps[i]); g++)
             if (wf->steps[i].type && !strcmp(wf->steps[i].type, wf->limit_types[g]))
                 r->steps[i].group = (long)g;

@@ -81,6 +81,18 @@ static json_t *meta_json(const wfh_plugin_meta *m)
                      "step_types", types);
 }
 
+/* Print @p j (owned, taken; NULL after an allocation failed) indented, in its order. */
+static int print_json(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!s)
+        return wfh_error_set(WFH_ENOMEM, "out of memory");
+    puts(s);
+    free(s);
+    return 0;
+}
+
 static void print_indented(const char *text, const char *indent)
 {
     for (const char *line = text; *line;) {
@@ -224,8 +236,8 @@ static int plugin_info(int argc, char **argv)
         const wfh_type_meta *bi = m ? NULL : wfh_builtin_type(name);
         if (bi) { /* issue #8: a built-in step type, not a plugin */
             if (as_json)
-                printf("{\n  \"step_type\": \"%s\",\n  \"built_in\": true,\n  "
-                       "\"description\": \"%s\"\n}\n", bi->name, bi->description);
+                err = print_json(json_pack("{s:s, s:b, s:s}", "step_type", bi->name, "built_in", 1,
+                                           "description", bi->description));
             else
                 printf("%s: step type built into wfhost: %s\n", bi->name, bi->description);
             goto done;
@@ -240,19 +252,10 @@ static int plugin_info(int argc, char **argv)
             }
         }
     }
-    if (as_json) {
-        json_t *j = meta_json(m);
-        char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(j);
-        if (!s) {
-            err = wfh_error_set(WFH_ENOMEM, "out of memory");
-            goto done;
-        }
-        puts(s);
-        free(s);
-    } else {
+    if (as_json)
+        err = print_json(meta_json(m));
+    else
         print_human(m);
-    }
 done:
     wfh_plugin_meta_clear(&probed);
     wfh_catalog_free(cat);

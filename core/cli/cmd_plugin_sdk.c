@@ -34,6 +34,7 @@
 #include "../error.h"
 #include "../policy.h"
 #include "../schema.h"
+#include "../workflow.h"
 #include "cli.h"
 #include "registry/elfcheck.h"
 #include "registry/fsutil.h"
@@ -885,6 +886,16 @@ static void check_type(check_report *r, const check_run *cr, const wfh_type_meta
 {
     char check[160], why[512];
     int ok = 1;
+
+    /* The name: one the core keeps for a built-in step type is refused at install. */
+    if (wfh_builtin_type(tm->name)) {
+        snprintf(check, sizeof check, "%s: name", tm->name);
+        report(r, CHK_FAIL, check,
+               "step type '%s' is built into wfhost (the name is reserved): `wfhost plugin "
+               "install` refuses it; rename the step type",
+               tm->name);
+        ok = 0;
+    }
 
     /* The input schema: an object schema this host's validator understands. */
     snprintf(check, sizeof check, "%s: input schema", tm->name);

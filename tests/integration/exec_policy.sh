@@ -29,13 +29,11 @@ expect_eq "$(json "$T/out" '["steps"]["second"]["outputs"]["stdout"]')" "ran" "t
 expect_eq "$(json "$T/out" '["steps"]["first"]["attempt_history"][0]["sandbox"]["profile"]')" "strict" \
   "the shell ran confined"
 
-cat >"$T/net.yaml" <<Y
-name: network
-steps:
-  - id: fetch
-    uses: http
-    with: {url: 'http://127.0.0.1:9/'}
-Y
+# http_flow FILE NAME URL: a one-step workflow fetching URL (written as YAML verbatim).
+http_flow() {
+  printf 'name: %s\nsteps:\n  - id: fetch\n    uses: http\n    with: {url: %s}\n' "$2" "$3" >"$1"
+}
+http_flow "$T/net.yaml" network "'http://127.0.0.1:9/'"
 # Where the step's url is a literal, the refusal names its HOST:PORT and the exact line.
 run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/net.yaml"
 expect_rc 3 "a step type that asks for more than the policy grants"
@@ -44,16 +42,12 @@ expect_in "$T/err" "step 'fetch' \\(http\\): its inputs reach 127.0.0.1:9, which
 expect_in "$T/err" "pass --allow-net=127.0.0.1:9 or add this line to $T/strict.policy: allow http --allow-net=127.0.0.1:9$" \
   "and the line to add"
 [ -s "$T/out" ] && fail "no JSON for a run that never started"
+line=$(sed -n 's/.*: \(allow http .*\)$/\1/p' "$T/err" | head -n 1)
+[ -n "$line" ] || fail "no allow line in: $(cat "$T/err")"
 
 # A url computed by an expression: "network": true (targets chosen by inputs) still
 # needs a network grant; the line to add has a HOST:PORT placeholder.
-cat >"$T/dyn.yaml" <<'Y'
-name: dynamic
-steps:
-  - id: fetch
-    uses: http
-    with: {url: "${{ format('http://127.0.0.1:{0}/', 9) }}"}
-Y
+http_flow "$T/dyn.yaml" dynamic "\"\${{ format('http://127.0.0.1:{0}/', 9) }}\""
 run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/dyn.yaml"
 expect_rc 3 "a computed target with no network grant"
 expect_in "$T/err" "step 'fetch' \\(http\\): requested but not granted: --allow-net=HOST:PORT" \
@@ -61,9 +55,6 @@ expect_in "$T/err" "step 'fetch' \\(http\\): requested but not granted: --allow-
 expect_in "$T/err" "allow http --allow-net=HOST:PORT$" "the line to add ends the message"
 
 # Add exactly the line the literal refusal asked for: the run starts (nothing listens).
-run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/net.yaml"
-line=$(sed -n 's/.*: \(allow http .*\)$/\1/p' "$T/err" | head -n 1)
-[ -n "$line" ] || fail "no allow line in: $(cat "$T/err")"
 echo "$line" >>"$T/strict.policy"
 run "$WFH" exec --json --workspace "$T/ws" --policy "$T/strict.policy" "$T/net.yaml"
 expect_eq "$(json "$T/out" '["steps"]["fetch"]["attempt_history"][0]["sandbox"]["profile"]')" "strict" \

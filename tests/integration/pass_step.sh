@@ -178,6 +178,9 @@ expect_eq "$(json "$T/out" '["definitions"]["step"]["allOf"][0]["if"]["propertie
 run "$WFH" plugin info pass
 expect_rc 0 "plugin info pass"
 expect_in "$T/out" "pass: step type built into wfhost" "plugin info says built in"
+run "$WFH" plugin info --json pass
+expect_rc 0 "plugin info --json pass"
+expect_eq "$(json "$T/out" '["built_in"]')" true "plugin info --json says built in"
 
 # ---- a plugin may not declare the reserved name ----
 CC=${CC:-cc}
@@ -188,6 +191,9 @@ if "$CC" -std=c11 -Wall -Wextra -Werror -I"$WFH_SRC/include" -fPIC -fvisibility=
   run "$WFH" plugin install "$T/passy.so"
   [ "$rc" != 0 ] || fail "a plugin declaring step type 'pass' was installed"
   expect_in "$T/err" "step type 'pass' is built into wfhost \\(the name is reserved\\)" "install refusal"
+  run "$WFH" plugin check --no-run "$T/passy.so"
+  expect_rc 1 "plugin check finds what install refuses"
+  expect_in "$T/out" "FAIL  pass: name: step type 'pass' is built into wfhost" "plugin check names the reserved type"
   run "$WFH" plugin list
   expect_not_in "$T/out" "passy" "nothing was installed"
 else

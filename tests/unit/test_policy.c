@@ -227,6 +227,19 @@ static void test_literal_targets(void **state)
         }
         json_decref(lit.literal);
     }
+    /* two literal targets, one a prefix of the other: the line names both */
+    wfh_value lit2 = {.kind = WFH_V_LITERAL};
+    items[1] = &lit2;
+    lit.literal = json_string("http://h.local:90/");
+    lit2.literal = json_string("http://h.local:9/");
+    assert_int_equal(wfh_policy_grant_for_step(p, "s", "http", c, NULL, &with, &out),
+                     WFH_ESECURITY);
+    const char *both = wfh_error_last();
+    const char *want = "allow http --allow-net=h.local:90,h.local:9";
+    assert_string_equal(both + strlen(both) - strlen(want), want);
+    json_decref(lit.literal);
+    json_decref(lit2.literal);
+    items[1] = &tmpl;
     /* --allow-net alone covers any literal target */
     lit.literal = json_string("https://evil.example.com:8443/");
     assert_int_equal(wfh_policy_allow_flag(p, "--allow-net"), 0);
