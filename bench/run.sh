@@ -33,7 +33,8 @@
 # succeed and the store must pass `PRAGMA integrity_check` afterwards).
 # Peers: ninja and make (generated build files), snakemake and cwltool (Debian's; the
 # script installs them with apt-get when missing and run as root), and the fork+exec
-# floor (bench/floor.c, not a peer: no tool can go below it).
+# floor (bench/timeit.c -n N -p P: the same command spawned N times, P at a time;
+# not a peer: no tool can go below it).
 # wfhost runs once per profile (a policy file with `profile * P`), with the run store at
 # its default durability (synchronous=FULL); for `none` also with `--durability normal`
 # (when this wfhost has it) and `--no-store`, to show what durability costs.
@@ -67,7 +68,6 @@ out=$here/out
 mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/wfh-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-cc -O2 -o "$work/floor" "$here/floor.c"
 cc -O2 -o "$work/timeit" "$here/timeit.c"
 TRUE=$(type -P true)   # the program, not the shell builtin
 SLEEP=$(type -P sleep)
@@ -196,10 +196,11 @@ wfhost_variants() {
       --policy "$work/policy-none" --concurrency "$par" flow.yaml ;;
   esac
 }
-# peers KIND N PAR DIR FLOOR_ARGS...: the floor, ninja, make, snakemake, cwltool
+# peers N STEPS PAR DIR CMD...: the floor (CMD STEPS times, PAR at a time), ninja, make,
+# snakemake, cwltool
 peers() {
-  local n=$1 par=$2 dir=$3; shift 3
-  add floor "$runs" "$dir" "$work/floor" "$@"
+  local n=$1 steps=$2 par=$3 dir=$4; shift 4
+  add floor "$runs" "$dir" -n "$steps" -p "$par" "$@"
   [ -n "${have[ninja]:-}" ] && add ninja "$runs" "$dir" ninja -j "$par"
   [ -n "${have[make]:-}" ] && add make "$runs" "$dir" make -s -j "$par"
   if [ "$n" -le "$slow_max" ]; then
@@ -244,7 +245,7 @@ for wl in $workloads; do
           done ;;
         noopchain) profiles=none wfhost_variants "$par" "$runs" "$d" ;;
         *)
-          peers "$n" "$par" "$d" "$steps" "$par" "${cmd[@]}"
+          peers "$n" "$steps" "$par" "$d" "${cmd[@]}"
           wfhost_variants "$par" "$runs" "$d" ;;
       esac
       flush "$wl" "$n" "$steps" "$ideal"
@@ -254,7 +255,7 @@ for wl in $workloads; do
     d=$work/startup
     python3 "$here/gen.py" one 1 "$d"
     r=$(( runs < 10 ? 10 : runs ))
-    add floor "$r" "$d" "$work/floor" 1 1 "$TRUE"
+    add floor "$r" "$d" "$TRUE"
     [ -n "${have[ninja]:-}" ] && add ninja "$r" "$d" ninja
     [ -n "${have[make]:-}" ] && add make "$r" "$d" make -s
     [ -n "${have[snakemake]:-}" ] && add snakemake "$runs" "$d" snakemake -j 1 --forceall --quiet -s Snakefile

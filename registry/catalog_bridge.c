@@ -96,11 +96,12 @@ int wfh_catalog_from_registry(const char *home, wfh_catalog **out)
             c->inactive[c->n_inactive - 1].state = why;
             continue;
         }
-        /* Every offered plugin's file must still be there, unlinked, unwritable by
-         * others and of the signed size. Its bytes are hashed for the plugins a run
-         * uses, before the run starts (wfh_catalog_verify_used), and again on the
-         * bytes each attempt hands to the runner: hashing every installed plugin on
-         * every command would make each start pay for the whole registry. */
+        /* Every offered plugin's file must still be there, a regular file (no
+         * symlink), unwritable by others and of the signed size. Its bytes are hashed
+         * for the plugins a run uses, before the run starts (wfh_catalog_verify_used),
+         * and again on the bytes each attempt hands to the runner: hashing every
+         * installed plugin on every command would make each start pay for the whole
+         * registry. */
         if ((err = wfh_registry_blob_shape(r, p)) < 0)
             goto done;
         c->n_plugins++;

@@ -674,13 +674,6 @@ int wfh_registry_find(const wfh_registry *r, const char *name, int major, int an
     return wfh_error_set(WFH_ENOTFOUND, "plugin %s is not installed", name);
 }
 
-/* Copy the open blob @p fd into a sealed memfd while hashing; compare with the index.
- * @p out NULL: hash only, no copy (checking that a file is still the signed one costs no
- * memory, and no file-size allowance: RLIMIT_FSIZE applies to memfd writes too).
- * If the process's file-size limit is below the plugin's size (EFBIG: no memfd can hold
- * it), *out is instead a duplicate of @p fd itself, the descriptor that was hashed: the
- * loader reads that inode, whatever the path names by then, and only the blob's owner
- * could write it (0444, in directories no one else may write - checked on open). */
 /* What can be told without reading the bytes: a regular file nobody else may write,
  * of the signed size. @p stp (may be NULL) receives what fstat said. */
 static int blob_shape(int fd, uint64_t size, const char *what, struct stat *stp)
@@ -836,9 +829,14 @@ static void blob_cache_put(const char *path, const char *b2hex, const char *shah
 /*
  * Check the blob open at @p fd (blob_shape), hash it and compare size, BLAKE2b-256 and
  * SHA-256 (unless @p shahex is NULL) with the signed ones. With @p copy the bytes go
- * into a new memfd as they are hashed, sealed and handed out in *out (or, where no memfd
- * can hold them, a duplicate of @p fd that was hashed). @p st (may be NULL) receives the
- * file's fstat from before the read.
+ * into a new memfd as they are hashed, sealed and handed out in *out; without, they are
+ * only hashed (checking that a file is still the signed one costs no memory, and no
+ * file-size allowance: RLIMIT_FSIZE applies to memfd writes too). If the process's
+ * file-size limit is below the plugin's size (EFBIG: no memfd can hold it), *out is
+ * instead a duplicate of @p fd itself, the descriptor that was hashed: the loader reads
+ * that inode, whatever the path names by then, and only the blob's owner could write it
+ * (0444, in directories no one else may write - checked on open). @p st (may be NULL)
+ * receives the file's fstat from before the read.
  */
 static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t size,
                          const char *what, int copy, int *out, struct stat *st)
@@ -953,17 +951,27 @@ static void blob_what(char *what, size_t len, const char *name, const char *vers
     snprintf(what, len, "plugin %s@%s (registry/blobs/%.12s...)", name, version, b2hex);
 }
 
+/* Open @p p's blob in registry/blobs/ (never through a symlink) into *fd (owned by the
+ * caller); @p what (WHAT_LEN bytes) receives its name for messages. 0 or an error. */
+#define WHAT_LEN 200
+static int reg_blob_open(const wfh_registry *r, const wfh_reg_plugin *p, char *what, int *fd)
+{
+    char name[80];
+    snprintf(name, sizeof name, "%.64s.so", p->blake2b256);
+    blob_what(what, WHAT_LEN, p->name, p->version, p->blake2b256);
+    *fd = openat(r->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    return *fd < 0 ? open_blob_error(what) : 0;
+}
+
 int wfh_registry_open_blob(const wfh_registry *r, const wfh_reg_plugin *p, int *out)
 {
-    char name[80], what[200];
+    char what[WHAT_LEN];
+    int fd, err;
     if (out)
         *out = -1;
-    snprintf(name, sizeof name, "%.64s.so", p->blake2b256);
-    blob_what(what, sizeof what, p->name, p->version, p->blake2b256);
-    int fd = openat(r->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return open_blob_error(what);
-    int err = blob_to_memfd(fd, p->blake2b256, p->sha256, p->size, what, out != NULL, out, NULL);
+    if ((err = reg_blob_open(r, p, what, &fd)) < 0)
+        return err;
+    err = blob_to_memfd(fd, p->blake2b256, p->sha256, p->size, what, out != NULL, out, NULL);
     close(fd);
     return err;
 }
@@ -1003,13 +1011,11 @@ static int blob_check(int fd, const char *path, const char *b2hex, const char *s
 
 int wfh_registry_blob_shape(const wfh_registry *r, const wfh_reg_plugin *p)
 {
-    char name[80], what[200];
-    snprintf(name, sizeof name, "%.64s.so", p->blake2b256);
-    blob_what(what, sizeof what, p->name, p->version, p->blake2b256);
-    int fd = openat(r->blobs_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return open_blob_error(what);
-    int err = blob_shape(fd, p->size, what, NULL);
+    char what[WHAT_LEN];
+    int fd, err;
+    if ((err = reg_blob_open(r, p, what, &fd)) < 0)
+        return err;
+    err = blob_shape(fd, p->size, what, NULL);
     close(fd);
     return err;
 }
@@ -1017,7 +1023,7 @@ int wfh_registry_blob_shape(const wfh_registry *r, const wfh_reg_plugin *p)
 int wfh_registry_check_blob_file(const char *path, const char *name, const char *version,
                                  const char *b2hex, const char *sha256hex, uint64_t size)
 {
-    char what[200];
+    char what[WHAT_LEN];
     blob_what(what, sizeof what, name, version, b2hex);
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)

@@ -3,8 +3,8 @@
  * (plugins/common/netutil.c), in-process: reading the sandbox grant from a request
  * (ABI 1.1 grant_json, and a 1.0 host's shorter request without it), the target check
  * against the grant and the step's allow list with the messages a user sees, inputs,
- * and the bounded buffer. Built by plugins/common/CMakeLists.txt (netutil needs libcurl,
- * which the core does not link).
+ * and the bounded buffer. Built by tests/CMakeLists.txt with netutil.c compiled in
+ * (netutil needs libcurl, which the core does not link).
  */
 #include <setjmp.h>
 #include <stdarg.h>
