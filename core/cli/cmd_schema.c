@@ -166,10 +166,11 @@ int cmd_schema(int argc, char **argv)
                     pat[o++] = *c;
                 }
                 snprintf(pat + o, sizeof pat - o, "(@[0-9]+)?$");
+                /* "o" steals: a new reference, whether the schema's or an empty one */
                 json_t *rule = json_pack(
-                    "{s:{s:{s:{s:s}},s:[s]},s:{s:{s:O}}}", "if", "properties", "uses", "pattern",
+                    "{s:{s:{s:{s:s}},s:[s]},s:{s:{s:o}}}", "if", "properties", "uses", "pattern",
                     pat, "required", "uses", "then", "properties", "with",
-                    m->input_schema ? m->input_schema : json_object());
+                    m->input_schema ? json_incref(m->input_schema) : json_object());
                 if (!rule || json_array_append_new(all, rule) < 0) {
                     err = wfh_error_set(WFH_ENOMEM, "schema: out of memory");
                     goto done;
