@@ -676,6 +676,20 @@ static void group_lose(sq *q)
     pend_clear(q);
 }
 
+/* Write a step's 'queued' row (its event is written already) in the open group, outside
+ * any call's savepoint; if it cannot be written the group is lost (group_lose). */
+static int queued_row_write(sq *q, const char *run_id, const char *step_id,
+                            const char *def_hash, const char *error, int64_t now)
+{
+    sqlite3_stmt *s = NULL;
+    int err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id,
+                      step_id, wfh_store_state_name(WFH_STATE_QUEUED), def_hash, NULL, NULL,
+                      error, now, 0);
+    if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
+        group_lose(q);
+    return err;
+}
+
 /*
  * Write the held-back rows before entry @p upto (all for SIZE_MAX), oldest first. They
  * belong to the open group, outside any call's savepoint: if one cannot be written the
@@ -689,14 +703,9 @@ static int pend_flush(sq *q, size_t upto)
     /* counted, not compared with pend_head: popping the last one starts over at 0 */
     for (size_t todo = upto > q->pend_head ? upto - q->pend_head : 0; todo > 0; todo--) {
         pend_row *r = &q->pend[q->pend_head];
-        sqlite3_stmt *s = NULL;
-        int err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid",
-                          q->pend_run, r->step_id, wfh_store_state_name(WFH_STATE_QUEUED),
-                          r->def_hash, NULL, NULL, r->error, r->now, 0);
-        if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0) {
-            group_lose(q);
+        int err = queued_row_write(q, q->pend_run, r->step_id, r->def_hash, r->error, r->now);
+        if (err < 0)
             return err;
-        }
         pend_pop(q);
     }
     return 0;
@@ -1052,12 +1061,7 @@ static int sq_step_set_state(void *impl, const char *run_id, const char *step_id
          * its event being there already */
         if ((err = pend_flush(q, SIZE_MAX)) < 0)
             return err;
-        sqlite3_stmt *s = NULL;
-        err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id,
-                      step_id, wfh_store_state_name(st), def_hash, NULL, NULL, error, now, 0);
-        if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
-            group_lose(q);
-        return err;
+        return queued_row_write(q, run_id, step_id, def_hash, error, now);
     }
     if ((err = step_set_body(q, run_id, step_id, st, def_hash, outputs_json, outputs_ref,
                              error, now)) < 0)
