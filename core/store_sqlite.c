@@ -979,7 +979,8 @@ static int sq_run_create(void *impl, const char *id, const wfh_store_run_new *r,
     int err = tx_begin(q, "creating a run");
     if (err < 0)
         return err;
-    err = prep_id(q, &s, "creating a run", SQ_RUN_CREATE, "ttttit", id, r->workflow, r->file_path, r->file_hash, now, r->inputs_json);
+    err = prep_id(q, &s, "creating a run", SQ_RUN_CREATE, "ttttit", id, r->workflow, r->file_path,
+                  r->file_hash, now, r->inputs_json);
     if (err < 0)
         goto fail;
     err = run_stmt(q, s, "creating a run", NULL);
@@ -1002,7 +1003,8 @@ static int sq_run_set_state(void *impl, const char *id, wfh_state st, const char
     int err = tx_begin(q, "recording a run state");
     if (err < 0)
         return err;
-    err = prep_id(q, &s, "recording a run state", SQ_RUN_SET_STATE, "ttidt", wfh_store_state_name(st), error, now, wfh_store_state_is_final(st), id);
+    err = prep_id(q, &s, "recording a run state", SQ_RUN_SET_STATE, "ttidt",
+                  wfh_store_state_name(st), error, now, wfh_store_state_is_final(st), id);
     if (err < 0 || (err = run_stmt(q, s, "recording a run state", &changes)) < 0)
         goto fail;
     if (changes == 0) {
@@ -1028,10 +1030,10 @@ static int step_set_body(sq *q, const char *run_id, const char *step_id, wfh_sta
         return err;
     /* Outputs belong to a success only: a step sent back to queued (changed definition)
      * or failing on retry must not keep stale ones. */
-    err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id, step_id, wfh_store_state_name(st), def_hash,
-               st == WFH_STATE_SUCCEEDED ? outputs_json : NULL,
-               st == WFH_STATE_SUCCEEDED ? outputs_ref : NULL, error, now,
-               wfh_store_state_is_final(st));
+    err = prep_id(
+        q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id, step_id,
+        wfh_store_state_name(st), def_hash, st == WFH_STATE_SUCCEEDED ? outputs_json : NULL,
+        st == WFH_STATE_SUCCEEDED ? outputs_ref : NULL, error, now, wfh_store_state_is_final(st));
     if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
         return err;
     return event_add(q, run_id, step_id, 0, st, error, now);
@@ -1096,8 +1098,9 @@ static int sq_attempt_start(void *impl, const char *run_id, const char *step_id,
                       step_id, now);
     if (err < 0 || (err = run_stmt(q, s, "recording an attempt start", NULL)) < 0)
         goto fail;
-    err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_ADD, "ttutttti", run_id, step_id, attempt, key, p ? p->name : NULL,
-               p ? p->version : NULL, p ? p->file_hash : NULL, now);
+    err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_ADD, "ttutttti", run_id, step_id,
+                  attempt, key, p ? p->name : NULL, p ? p->version : NULL, p ? p->file_hash : NULL,
+                  now);
     if (err < 0)
         goto fail;
     if ((err = run_stmt(q, s, "recording an attempt start", NULL)) < 0) {
@@ -1126,9 +1129,9 @@ static int attempt_finish_body(sq *q, const char *run_id, const char *step_id,
 {
     sqlite3_stmt *s = NULL;
     int changes = 0;
-    int err = prep_id(q, &s, "recording an attempt end", SQ_ATTEMPT_FINISH, "ttddditttu", wfh_store_state_name(e->state), e->error, e->exit_code,
-                   e->term_signal, e->step_status, now, e->sandbox_json, run_id, step_id,
-                   attempt);
+    int err = prep_id(q, &s, "recording an attempt end", SQ_ATTEMPT_FINISH, "ttddditttu",
+                      wfh_store_state_name(e->state), e->error, e->exit_code, e->term_signal,
+                      e->step_status, now, e->sandbox_json, run_id, step_id, attempt);
     if (err < 0 || (err = run_stmt(q, s, "recording an attempt end", &changes)) < 0)
         return err;
     if (changes == 0)
@@ -1186,7 +1189,8 @@ static int sq_log_append(void *impl, const char *run_id, const char *step_id,
         goto done;
     if ((err = run_exists(q, run_id)) < 0)
         goto fail;
-    err = prep_id(q, &s, "appending a log line", SQ_LOG_ADD, "ttudti", run_id, step_id, attempt, level, msg, now);
+    err = prep_id(q, &s, "appending a log line", SQ_LOG_ADD, "ttudti", run_id, step_id, attempt,
+                  level, msg, now);
     if (err < 0 || (err = run_stmt(q, s, "appending a log line", NULL)) < 0)
         goto fail;
     err = tx_commit(q, "appending a log line");
@@ -1338,7 +1342,8 @@ static int sq_run_show(void *impl, const char *id, json_t **out)
             goto done;
         if (json_is_null(json_object_get(step, "outputs_ref")))
             json_object_del(step, "outputs_ref");
-        err = prep_id(q, &s, "reading attempts", SQ_SHOW_ATTEMPTS, "tt", id, json_string_value(json_object_get(step, "id")));
+        err = prep_id(q, &s, "reading attempts", SQ_SHOW_ATTEMPTS, "tt", id,
+                      json_string_value(json_object_get(step, "id")));
         if (err < 0 || (err = rows_to_array(q, s, atts, "reading attempts")) < 0)
             goto done;
         json_array_foreach(atts, j, a) {
