@@ -365,16 +365,21 @@ static int lock_begin(sq *q, const char *what)
 static void pend_clear(sq *q);
 static int pend_flush(sq *q, size_t upto);
 
-/* SQLite ends a transaction by itself on some errors (I/O, disk full): if the group's
- * transaction is gone, everything grouped so far is gone with it. */
+/* The group's transaction is gone: so is everything grouped so far (the held-back rows'
+ * events too), and the group's commit must fail. */
+static void group_forget(sq *q)
+{
+    q->in_group = 0;
+    q->group_lost = 1;
+    q->known_run[0] = '\0';
+    pend_clear(q);
+}
+
+/* SQLite ends a transaction by itself on some errors (I/O, disk full). */
 static void group_check(sq *q)
 {
-    if (q->in_group && sqlite3_get_autocommit(q->db)) {
-        q->in_group = 0;
-        q->group_lost = 1;
-        q->known_run[0] = '\0';
-        pend_clear(q); /* their events went with the transaction */
-    }
+    if (q->in_group && sqlite3_get_autocommit(q->db))
+        group_forget(q);
 }
 
 /* One mutating call: its own transaction, or a savepoint in the open group (core/
@@ -670,10 +675,7 @@ static void group_lose(sq *q)
 {
     if (!sqlite3_get_autocommit(q->db))
         stmt_exec(q, SQ_ROLLBACK);
-    q->in_group = 0;
-    q->group_lost = 1;
-    q->known_run[0] = '\0';
-    pend_clear(q);
+    group_forget(q);
 }
 
 /* Write a step's 'queued' row (its event is written already) in the open group, outside
