@@ -1061,8 +1061,9 @@ static int sq_step_set_state(void *impl, const char *run_id, const char *step_id
             return err;
         if (pend_defer(q, run_id, step_id, def_hash, error, now) == 0)
             return 0;
-        /* could not hold it back (out of memory): write it now, in the group itself,
-         * its event being there already */
+        /* not held back (rows of another run are, the run id is too long for pend_run,
+         * or out of memory): write it now, in the group itself, its event being there
+         * already */
         if ((err = pend_flush(q, SIZE_MAX)) < 0)
             return err;
         return queued_row_write(q, run_id, step_id, def_hash, error, now);
