@@ -14,14 +14,14 @@
  * run created / running / ended; step -> queued (when its needs succeeded, or its
  * retry wait is over); step -> running (the attempt, before its runner is spawned);
  * attempt ended, with the step's new state and outputs, in one transaction; step ->
- * failed/skipped/cancelled without an attempt. With wfh_durable_on_flush installed,
- * the changes of one scheduler turn are committed together instead, before the turn
- * acts on any of them; the run's creation joins its first turn
- * (wfh_durable_create_grouped) and its end joins its last, so a one-step run commits
- * twice: before its step starts, and when the run has ended. Steps with no needs are
- * queued when the run is created, which is recorded instead. Log lines are appended too, through a
- * second handle with synchronous=NORMAL (wfh_durable_open_logs), and a failed append
- * does not stop the run.
+ * failed/skipped/cancelled without an attempt. With wfh_durable_on_flush installed
+ * (exec, resume, retry), the changes of one scheduler turn are committed together
+ * instead, before the turn acts on any of them; the run's creation joins its first
+ * turn (wfh_durable_create_grouped) and its end joins its last, so a one-step run
+ * commits twice: before its step starts, and when the run has ended. Steps with no
+ * needs are queued when the run is created, which is recorded instead. Log lines are
+ * appended too, through a second handle with synchronous=NORMAL (wfh_durable_open_logs)
+ * or, in a group, in the group; a failed append does not stop the run.
  */
 #ifndef WFH_DURABLE_H
 #define WFH_DURABLE_H

@@ -132,9 +132,12 @@ static int pg_ops(const wfh_store_ops **out)
         snprintf(path, sizeof path, "%s/../libexec/wfhost/wfhost-store-pg.so", exe);
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     const wfh_store_ops *o = h ? (const wfh_store_ops *)dlsym(h, "wfh_store_pg_ops") : NULL;
+    if (!o && access(path, R_OK) == 0) /* there, but not loadable (libpq missing, ...) */
+        return wfh_error_set(WFH_EIO, "run store: PostgreSQL support %s cannot be loaded: %s",
+                             path, h ? "no wfh_store_pg_ops in it" : dlerror());
     if (!o)
-        return wfh_error_set(WFH_EIO, "run store: PostgreSQL support is not installed (%s, or "
-                             "%s): %s", first, path, h ? "no wfh_store_pg_ops in it" : dlerror());
+        return wfh_error_set(WFH_EIO, "run store: PostgreSQL support is not installed (no %s "
+                             "or %s)", first, path);
     *out = ops = o;
     return 0;
 }

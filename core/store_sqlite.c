@@ -365,16 +365,21 @@ static int lock_begin(sq *q, const char *what)
 static void pend_clear(sq *q);
 static int pend_flush(sq *q, size_t upto);
 
-/* SQLite ends a transaction by itself on some errors (I/O, disk full): if the group's
- * transaction is gone, everything grouped so far is gone with it. */
+/* The group's transaction is gone: so is everything grouped so far (the held-back rows'
+ * events too), and the group's commit must fail. */
+static void group_forget(sq *q)
+{
+    q->in_group = 0;
+    q->group_lost = 1;
+    q->known_run[0] = '\0';
+    pend_clear(q);
+}
+
+/* SQLite ends a transaction by itself on some errors (I/O, disk full). */
 static void group_check(sq *q)
 {
-    if (q->in_group && sqlite3_get_autocommit(q->db)) {
-        q->in_group = 0;
-        q->group_lost = 1;
-        q->known_run[0] = '\0';
-        pend_clear(q); /* their events went with the transaction */
-    }
+    if (q->in_group && sqlite3_get_autocommit(q->db))
+        group_forget(q);
 }
 
 /* One mutating call: its own transaction, or a savepoint in the open group (core/
@@ -670,10 +675,21 @@ static void group_lose(sq *q)
 {
     if (!sqlite3_get_autocommit(q->db))
         stmt_exec(q, SQ_ROLLBACK);
-    q->in_group = 0;
-    q->group_lost = 1;
-    q->known_run[0] = '\0';
-    pend_clear(q);
+    group_forget(q);
+}
+
+/* Write a step's 'queued' row (its event is written already) in the open group, outside
+ * any call's savepoint; if it cannot be written the group is lost (group_lose). */
+static int queued_row_write(sq *q, const char *run_id, const char *step_id,
+                            const char *def_hash, const char *error, int64_t now)
+{
+    sqlite3_stmt *s = NULL;
+    int err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id,
+                      step_id, wfh_store_state_name(WFH_STATE_QUEUED), def_hash, NULL, NULL,
+                      error, now, 0);
+    if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
+        group_lose(q);
+    return err;
 }
 
 /*
@@ -689,14 +705,9 @@ static int pend_flush(sq *q, size_t upto)
     /* counted, not compared with pend_head: popping the last one starts over at 0 */
     for (size_t todo = upto > q->pend_head ? upto - q->pend_head : 0; todo > 0; todo--) {
         pend_row *r = &q->pend[q->pend_head];
-        sqlite3_stmt *s = NULL;
-        int err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid",
-                          q->pend_run, r->step_id, wfh_store_state_name(WFH_STATE_QUEUED),
-                          r->def_hash, NULL, NULL, r->error, r->now, 0);
-        if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0) {
-            group_lose(q);
+        int err = queued_row_write(q, q->pend_run, r->step_id, r->def_hash, r->error, r->now);
+        if (err < 0)
             return err;
-        }
         pend_pop(q);
     }
     return 0;
@@ -970,7 +981,8 @@ static int sq_run_create(void *impl, const char *id, const wfh_store_run_new *r,
     int err = tx_begin(q, "creating a run");
     if (err < 0)
         return err;
-    err = prep_id(q, &s, "creating a run", SQ_RUN_CREATE, "ttttit", id, r->workflow, r->file_path, r->file_hash, now, r->inputs_json);
+    err = prep_id(q, &s, "creating a run", SQ_RUN_CREATE, "ttttit", id, r->workflow, r->file_path,
+                  r->file_hash, now, r->inputs_json);
     if (err < 0)
         goto fail;
     err = run_stmt(q, s, "creating a run", NULL);
@@ -993,7 +1005,8 @@ static int sq_run_set_state(void *impl, const char *id, wfh_state st, const char
     int err = tx_begin(q, "recording a run state");
     if (err < 0)
         return err;
-    err = prep_id(q, &s, "recording a run state", SQ_RUN_SET_STATE, "ttidt", wfh_store_state_name(st), error, now, wfh_store_state_is_final(st), id);
+    err = prep_id(q, &s, "recording a run state", SQ_RUN_SET_STATE, "ttidt",
+                  wfh_store_state_name(st), error, now, wfh_store_state_is_final(st), id);
     if (err < 0 || (err = run_stmt(q, s, "recording a run state", &changes)) < 0)
         goto fail;
     if (changes == 0) {
@@ -1019,10 +1032,10 @@ static int step_set_body(sq *q, const char *run_id, const char *step_id, wfh_sta
         return err;
     /* Outputs belong to a success only: a step sent back to queued (changed definition)
      * or failing on retry must not keep stale ones. */
-    err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id, step_id, wfh_store_state_name(st), def_hash,
-               st == WFH_STATE_SUCCEEDED ? outputs_json : NULL,
-               st == WFH_STATE_SUCCEEDED ? outputs_ref : NULL, error, now,
-               wfh_store_state_is_final(st));
+    err = prep_id(
+        q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id, step_id,
+        wfh_store_state_name(st), def_hash, st == WFH_STATE_SUCCEEDED ? outputs_json : NULL,
+        st == WFH_STATE_SUCCEEDED ? outputs_ref : NULL, error, now, wfh_store_state_is_final(st));
     if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
         return err;
     return event_add(q, run_id, step_id, 0, st, error, now);
@@ -1048,16 +1061,12 @@ static int sq_step_set_state(void *impl, const char *run_id, const char *step_id
             return err;
         if (pend_defer(q, run_id, step_id, def_hash, error, now) == 0)
             return 0;
-        /* could not hold it back (out of memory): write it now, in the group itself,
-         * its event being there already */
+        /* not held back (rows of another run are, the run id is too long for pend_run,
+         * or out of memory): write it now, in the group itself, its event being there
+         * already */
         if ((err = pend_flush(q, SIZE_MAX)) < 0)
             return err;
-        sqlite3_stmt *s = NULL;
-        err = prep_id(q, &s, "recording a step state", SQ_STEP_SET, "tttttttid", run_id,
-                      step_id, wfh_store_state_name(st), def_hash, NULL, NULL, error, now, 0);
-        if (err < 0 || (err = run_stmt(q, s, "recording a step state", NULL)) < 0)
-            group_lose(q);
-        return err;
+        return queued_row_write(q, run_id, step_id, def_hash, error, now);
     }
     if ((err = step_set_body(q, run_id, step_id, st, def_hash, outputs_json, outputs_ref,
                              error, now)) < 0)
@@ -1092,8 +1101,9 @@ static int sq_attempt_start(void *impl, const char *run_id, const char *step_id,
                       step_id, now);
     if (err < 0 || (err = run_stmt(q, s, "recording an attempt start", NULL)) < 0)
         goto fail;
-    err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_ADD, "ttutttti", run_id, step_id, attempt, key, p ? p->name : NULL,
-               p ? p->version : NULL, p ? p->file_hash : NULL, now);
+    err = prep_id(q, &s, "recording an attempt start", SQ_ATTEMPT_ADD, "ttutttti", run_id, step_id,
+                  attempt, key, p ? p->name : NULL, p ? p->version : NULL, p ? p->file_hash : NULL,
+                  now);
     if (err < 0)
         goto fail;
     if ((err = run_stmt(q, s, "recording an attempt start", NULL)) < 0) {
@@ -1122,9 +1132,9 @@ static int attempt_finish_body(sq *q, const char *run_id, const char *step_id,
 {
     sqlite3_stmt *s = NULL;
     int changes = 0;
-    int err = prep_id(q, &s, "recording an attempt end", SQ_ATTEMPT_FINISH, "ttddditttu", wfh_store_state_name(e->state), e->error, e->exit_code,
-                   e->term_signal, e->step_status, now, e->sandbox_json, run_id, step_id,
-                   attempt);
+    int err = prep_id(q, &s, "recording an attempt end", SQ_ATTEMPT_FINISH, "ttddditttu",
+                      wfh_store_state_name(e->state), e->error, e->exit_code, e->term_signal,
+                      e->step_status, now, e->sandbox_json, run_id, step_id, attempt);
     if (err < 0 || (err = run_stmt(q, s, "recording an attempt end", &changes)) < 0)
         return err;
     if (changes == 0)
@@ -1182,7 +1192,8 @@ static int sq_log_append(void *impl, const char *run_id, const char *step_id,
         goto done;
     if ((err = run_exists(q, run_id)) < 0)
         goto fail;
-    err = prep_id(q, &s, "appending a log line", SQ_LOG_ADD, "ttudti", run_id, step_id, attempt, level, msg, now);
+    err = prep_id(q, &s, "appending a log line", SQ_LOG_ADD, "ttudti", run_id, step_id, attempt,
+                  level, msg, now);
     if (err < 0 || (err = run_stmt(q, s, "appending a log line", NULL)) < 0)
         goto fail;
     err = tx_commit(q, "appending a log line");
@@ -1334,7 +1345,8 @@ static int sq_run_show(void *impl, const char *id, json_t **out)
             goto done;
         if (json_is_null(json_object_get(step, "outputs_ref")))
             json_object_del(step, "outputs_ref");
-        err = prep_id(q, &s, "reading attempts", SQ_SHOW_ATTEMPTS, "tt", id, json_string_value(json_object_get(step, "id")));
+        err = prep_id(q, &s, "reading attempts", SQ_SHOW_ATTEMPTS, "tt", id,
+                      json_string_value(json_object_get(step, "id")));
         if (err < 0 || (err = rows_to_array(q, s, atts, "reading attempts")) < 0)
             goto done;
         json_array_foreach(atts, j, a) {

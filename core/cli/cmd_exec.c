@@ -85,13 +85,7 @@ static int parse_count(const char *s, unsigned *out)
     return 0;
 }
 
-/*
- * Run @p run to its end, record the end in @p dur (may be NULL: --no-store), print the
- * --json report when asked, and set *rc for the run's outcome. Returns 0, or a negative
- * code for wfhost's own failure (the caller passes it to wfh_cli_fail). One place for
- * exec, resume and retry, so a run whose end cannot be recorded is never reported as
- * succeeded by any of them.
- */
+/* exec and resume: load, catalog, validate, hash the used plugins (cli.h). */
 int wfh_cli_load_for_run(const char *file, const char *home, wfh_diags *diags, wfh_workflow **wf,
                          wfh_catalog **cat)
 {
@@ -114,6 +108,13 @@ int wfh_cli_load_for_run(const char *file, const char *home, wfh_diags *diags, w
     return wfh_catalog_verify_used(*wf);
 }
 
+/*
+ * Run @p run to its end, record the end in @p dur (may be NULL: --no-store), print the
+ * --json report when asked, and set *rc for the run's outcome. Returns 0, or a negative
+ * code for wfhost's own failure (the caller passes it to wfh_cli_fail). One place for
+ * exec, resume and retry, so a run whose end cannot be recorded is never reported as
+ * succeeded by any of them.
+ */
 int wfh_cli_run_to_end(wfh_run *run, wfh_durable *dur, int want_json, const char *cmd, int *rc)
 {
     int run_err = wfh_run_exec(run);

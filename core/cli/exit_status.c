@@ -1,5 +1,6 @@
 /*
- * core/cli/exit_status.c - the one place that maps error codes to exit statuses.
+ * core/cli/exit_status.c - the one place that maps error codes to exit statuses, and
+ * the argument helpers every command shares (-h/--help, "--name VALUE" options).
  */
 #include <stdio.h>
 #include <string.h>

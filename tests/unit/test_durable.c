@@ -2,7 +2,8 @@
  * tests/unit/test_durable.c - core/durable.c in-process, against a real SQLite store
  * in a scratch home: definition hashes (what --allow-changed keeps), the hook's
  * mapping of scheduler events to store records, its veto when the store refuses a
- * write, and resume's bookkeeping (reopen, restore). The crash behaviour itself is
+ * write, resume's bookkeeping (reopen, restore), and a grouped creation committed
+ * with the first turn (or the run's end), not before. The crash behaviour itself is
  * tested end to end in tests/integration/durable_*.sh.
  */
 #include <setjmp.h>
@@ -254,12 +255,52 @@ static void test_changed_file(void **state)
     wfh_store_run_free(r);
 }
 
+/* The state of run @p id as another process sees it, or -1 if it has no such run. */
+static int seen_run_state(const fixture *f, const char *id)
+{
+    wfh_store *other = NULL;
+    wfh_store_run *r = NULL;
+    assert_int_equal(wfh_store_open(f->home, WFH_STORE_NO_CREATE, &other), 0);
+    int st = wfh_store_run_load(other, id, &r) == 0 ? (int)r->state : -1;
+    wfh_store_run_free(r);
+    wfh_store_free(other);
+    return st;
+}
+
+/* wfh_durable_create_grouped: the creation waits for the first turn's commit (the
+ * scheduler's first on_flush only turns grouping on), and a run that ends before any
+ * turn is committed by wfh_durable_finish. */
+static void test_create_grouped(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(wfh_durable_create_grouped(f->d, "RUN3"), 0);
+    assert_int_equal(seen_run_state(f, "RUN3"), -1);
+    assert_int_equal(wfh_durable_on_flush(f->d), 0); /* the scheduler's first call */
+    assert_int_equal(seen_run_state(f, "RUN3"), -1);
+    assert_int_equal(ev(f, 0, WFH_S_PENDING, WFH_S_QUEUED, 0, NULL), 0);
+    assert_int_equal(ev(f, 0, WFH_S_QUEUED, WFH_S_RUNNING, 1, NULL), 0);
+    assert_int_equal(seen_run_state(f, "RUN3"), -1);
+    assert_int_equal(wfh_durable_on_flush(f->d), 0); /* the first turn's commit */
+    assert_int_equal(seen_run_state(f, "RUN3"), WFH_STATE_RUNNING);
+    assert_int_equal(wfh_durable_finish(f->d, 0, NULL), 0);
+    assert_int_equal(seen_run_state(f, "RUN3"), WFH_STATE_SUCCEEDED);
+
+    wfh_durable *d2 = NULL;
+    assert_int_equal(wfh_durable_new(f->st, f->wf, &d2), 0);
+    assert_int_equal(wfh_durable_create_grouped(d2, "RUN4"), 0);
+    assert_int_equal(seen_run_state(f, "RUN4"), -1);
+    assert_int_equal(wfh_durable_finish(d2, WFH_EFAILED, "ended before its first turn"), 0);
+    assert_int_equal(seen_run_state(f, "RUN4"), WFH_STATE_FAILED);
+    wfh_durable_free(d2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_def_hash),
         cmocka_unit_test_setup_teardown(test_events_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_grouped, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
