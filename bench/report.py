@@ -132,10 +132,38 @@ def main():
                            f"least: {worst[0]:.1f}× ({worst[1]}) | {verdict(worst[0] >= 10)} |")
     targets_md = "| target | this run | |\n|---|---|---|\n" + "\n".join(targets)
 
+    # Against the slow peers, workload by workload: the wall-clock ratio (the target's
+    # measure), the ratio of what each adds above the fork+exec floor, and the floor's own
+    # ratio: no tool can be further ahead than the floor, so where it is under 10x the
+    # wall-clock target cannot be met by anyone on this machine.
+    peers = []
+    for wl in ("chain", "fanout", "diamond", "sleep", "startup"):
+        for n in (sizes if wl != "startup" else [1]):
+            fl = med(wl, n, "floor")
+            steps = n + 2 if wl == "diamond" else n
+            for slow in ("snakemake", "cwltool"):
+                sv = med(wl, n, slow)
+                if not sv or not fl:
+                    continue
+                cells = []
+                for p in ("strict", "process", "none"):
+                    w = med(wl, n, "wfhost/" + p)
+                    if not w:
+                        cells.append("-")
+                        continue
+                    ovh = (sv - fl) / (w - fl) if w > fl else None
+                    cells.append(f"{sv / w:.1f}× / " + (f"{ovh:.1f}×" if ovh else "-"))
+                peers.append(f"| {wl} | {n} | {slow} | {(sv - fl) / steps:.2f} | {sv / fl:.1f}× | " +
+                             " | ".join(cells) + " |")
+    peers_md = ("| workload | N | peer | its overhead ms/step | floor's lead (the most anyone can have) | "
+                "strict: wall / overhead | process | none |\n|---|---:|---|---:|---:|---:|---:|---:|\n" +
+                "\n".join(peers))
+
     print("<!-- machine -->\n" + out[0] + "\n" + "\n".join(out[1:out.index("")]))
     print("\n<!-- table -->\n" + table[table.index("| workload"):])
     print("\n<!-- costs -->\n" + costs_md)
     print("\n<!-- targets -->\n" + targets_md)
+    print("\n<!-- peers -->\n" + peers_md)
     return 0
 
 
