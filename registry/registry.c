@@ -25,7 +25,6 @@
 #include "../core/error.h"
 #include "elfcheck.h"
 #include "fsutil.h"
-#include "sha256.h"
 
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U
@@ -54,7 +53,7 @@ struct wfh_registry {
 static void sha256_hex(const void *data, size_t len, char out[65])
 {
     uint8_t d[32];
-    wfh_sha256_digest(d, data, len);
+    crypto_hash_sha256(d, data, len);
     wfh_hex(d, 32, out);
 }
 
@@ -874,9 +873,9 @@ static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t
             return wfh_error_set(WFH_EIO, "%s: memfd_create: %s", what, strerror(errno));
     }
     crypto_generichash_state b2;
-    wfh_sha256 s2;
+    crypto_hash_sha256_state s2;
     crypto_generichash_init(&b2, NULL, 0, 32);
-    wfh_sha256_init(&s2);
+    crypto_hash_sha256_init(&s2);
     uint8_t buf[65536];
     uint64_t total = 0;
     /* Hash the bytes as they go into the memfd, and read at most size+1 so a file that
@@ -899,7 +898,7 @@ static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t
             goto done;
         }
         crypto_generichash_update(&b2, buf, (size_t)n);
-        wfh_sha256_update(&s2, buf, (size_t)n);
+        crypto_hash_sha256_update(&s2, buf, (size_t)n);
         for (ssize_t off = 0; mfd >= 0 && off < n;) {
             ssize_t w = write(mfd, buf + off, (size_t)(n - off));
             if (w < 0 && errno == EINTR)
@@ -919,7 +918,7 @@ static int blob_to_memfd(int fd, const char *b2hex, const char *shahex, uint64_t
     uint8_t d1[32], d2[32];
     char h1[65], h2[65];
     crypto_generichash_final(&b2, d1, 32);
-    wfh_sha256_final(&s2, d2);
+    crypto_hash_sha256_final(&s2, d2);
     wfh_hex(d1, 32, h1);
     wfh_hex(d2, 32, h2);
     if (total != size) {
