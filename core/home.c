@@ -69,6 +69,12 @@ int wfh_home_path(const char *explicit_dir, char **out)
 int wfh_home_ensure(const char *dir)
 {
     int err = 0;
+    struct stat st;
+    /* Nearly always there already: one stat rather than a mkdir per path component
+     * (a mkdir that fails with EEXIST still looks the name up and locks the parent for
+     * writing; `wfhost exec` ensures two directories per run). */
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
     size_t n = strlen(dir);
     char *p = malloc(n + 1); /* owned: scratch copy cut at each '/' in turn */
     if (!p)
@@ -85,7 +91,6 @@ int wfh_home_ensure(const char *dir)
         }
         p[i] = saved;
     }
-    struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
         err = wfh_error_set(WFH_EIO, "%s: not a directory", dir);
         goto done;

@@ -46,9 +46,12 @@ static int fill_meta(const wfh_registry *r, const wfh_reg_plugin *p, wfh_plugin_
         m->n_types = i + 1;
         tm->name = strdup(t->name);
         tm->description = t->description ? strdup(t->description) : NULL;
-        tm->input_schema = json_deep_copy(t->input_schema);
-        tm->outputs = json_deep_copy(t->outputs);
-        tm->capabilities = json_deep_copy(t->capabilities);
+        /* Shared with the index, not copied: nothing changes a parsed schema (the index
+         * is signed; the catalog only reads), and deep copies of every type's schemas
+         * were ~0.5 M instructions of each start (callgrind). */
+        tm->input_schema = json_incref(t->input_schema);
+        tm->outputs = json_incref(t->outputs);
+        tm->capabilities = json_incref(t->capabilities);
         if (!tm->name || (t->description && !tm->description) || !tm->input_schema ||
             !tm->outputs || !tm->capabilities)
             return wfh_error_set(WFH_ENOMEM, "out of memory");

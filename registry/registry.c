@@ -708,10 +708,14 @@ static int blob_shape(int fd, uint64_t size, const char *what, struct stat *stp)
  * keeping a file whose ctime was less than BLOB_RACY_MS old when it was hashed: a
  * change just after the check could carry the same coarse-grained timestamp (git's
  * "racily clean" entries).
+ * At most WFH_REG_BLOB_CACHE_MAX blobs are kept; a new one takes the place of the one
+ * least recently used (handed out or kept), so a process that loads more plugins than
+ * that still reuses the ones it loads most, instead of hashing every plugin past the
+ * first 32 at every attempt as a cache that only ever filled up did.
  * docs/registry.md, "How a plugin is loaded", states the rule.
  */
 #define BLOB_RACY_MS 100
-#define BLOB_CACHE_MAX 32
+#define BLOB_CACHE_MAX WFH_REG_BLOB_CACHE_MAX
 
 typedef struct blob_entry {
     char *path;        /* owned; NULL: free slot */
@@ -720,11 +724,13 @@ typedef struct blob_entry {
     uint64_t size;
     struct stat st;    /* the file when it was hashed */
     int mfd;           /* owned: the sealed memfd */
+    uint64_t used;     /* blob_tick when last kept or handed out: the LRU order */
 } blob_entry;
 
 static blob_entry blob_cache[BLOB_CACHE_MAX];
 static pthread_mutex_t blob_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long blob_hashes; /* files hashed so far (wfh_registry_blob_hash_count) */
+static uint64_t blob_tick;        /* a clock of uses, under blob_lock */
 
 unsigned long wfh_registry_blob_hash_count(void)
 {
@@ -789,10 +795,12 @@ static int blob_cache_get(const char *path, const char *b2hex, const char *shahe
         if (!blob_entry_is(e, path, b2hex, shahex, size))
             continue;
         struct stat now;
-        if (lstat(path, &now) == 0 && same_file(&now, &e->st))
+        if (lstat(path, &now) == 0 && same_file(&now, &e->st)) {
             fd = blob_reopen(e->mfd);
-        else
+            e->used = ++blob_tick;
+        } else {
             blob_entry_clear(e);
+        }
         break;
     }
     pthread_mutex_unlock(&blob_lock);
@@ -800,18 +808,25 @@ static int blob_cache_get(const char *path, const char *b2hex, const char *shahe
 }
 
 /* Keep sealed memfd @p mfd (ownership passes here, even on failure) as the bytes of
- * @p path as it was (@p st). Silently not kept when the cache is full. */
+ * @p path as it was (@p st). When every slot is taken, the least recently used entry
+ * is dropped for it (its memfd closed: descriptors already handed out stay valid). */
 static void blob_cache_put(const char *path, const char *b2hex, const char *shahex,
                            uint64_t size, const struct stat *st, int mfd)
 {
     pthread_mutex_lock(&blob_lock);
-    blob_entry *slot = NULL;
+    blob_entry *slot = NULL, *oldest = NULL;
     for (size_t i = 0; i < BLOB_CACHE_MAX; i++) {
         blob_entry *e = &blob_cache[i];
         if (blob_entry_is(e, path, b2hex, shahex, size))
             blob_entry_clear(e); /* replaced by the newer check */
         if (!e->path && !slot)
             slot = e;
+        if (e->path && (!oldest || e->used < oldest->used))
+            oldest = e;
+    }
+    if (!slot && oldest) {
+        blob_entry_clear(oldest);
+        slot = oldest;
     }
     if (slot && (slot->path = strdup(path))) {
         snprintf(slot->b2, sizeof slot->b2, "%s", b2hex);
@@ -819,6 +834,7 @@ static void blob_cache_put(const char *path, const char *b2hex, const char *shah
         slot->size = size;
         slot->st = *st;
         slot->mfd = mfd;
+        slot->used = ++blob_tick;
         mfd = -1;
     }
     pthread_mutex_unlock(&blob_lock);

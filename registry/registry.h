@@ -133,9 +133,15 @@ int wfh_registry_check_blob_file(const char *path, const char *name, const char 
  * size, mtime and ctime (lstat) as when it was hashed. Any difference drops the kept
  * copy and the file is hashed again, refused on a mismatch as before. A file changed
  * less than 100 ms before it was hashed is not kept (its next change could carry the
- * same timestamp). docs/registry.md, "How a plugin is loaded". */
+ * same timestamp). Up to WFH_REG_BLOB_CACHE_MAX blobs are kept, the least recently used
+ * making room for a new one. docs/registry.md, "How a plugin is loaded". */
 int wfh_registry_blob_memfd(const char *path, const char *b2hex, const char *sha256hex,
                             uint64_t size, const char *label, int *out);
+
+/* How many verified blobs one process keeps (wfh_registry_blob_memfd): past this many
+ * plugins, the one least recently used is dropped for the next, and hashed again if an
+ * attempt loads it later. */
+#define WFH_REG_BLOB_CACHE_MAX 32
 
 /* For tests: how many times this process has hashed a blob file (every check that read
  * the bytes; a reuse of kept bytes does not count). */

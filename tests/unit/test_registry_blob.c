@@ -4,7 +4,8 @@
  * however many attempts load it, each attempt gets its own descriptor of the same
  * sealed bytes, and any change to the file - rewritten in place with the same size and
  * its mtime set back, or replaced by rename - is hashed again and refused. A file that
- * changed just before it was hashed is not kept. The hash counter
+ * changed just before it was hashed is not kept. Each digest is compared on its own, and
+ * past WFH_REG_BLOB_CACHE_MAX blobs the least recently used one is dropped. The hash counter
  * (wfh_registry_blob_hash_count) is what tells a reuse from a hash; no timing is
  * asserted (the waits only let a file's change time age past the 100 ms rule).
  */
@@ -245,6 +246,100 @@ static void test_other_expectations_not_served(void **state)
     assert_int_equal(fd, -1);
 }
 
+/* Each digest is compared on its own: the right BLAKE2b-256 with a wrong SHA-256 is
+ * refused, and the other way round, whether the file was kept or not (a kept entry
+ * only serves the exact expectations it was checked against). */
+static void test_each_hash_checked(void **state)
+{
+    blobfix *f = *state;
+    char bad_b2[65], bad_sha[65];
+    memcpy(bad_b2, f->b2, sizeof bad_b2);
+    memcpy(bad_sha, f->sha, sizeof bad_sha);
+    bad_b2[63] = bad_b2[63] == '0' ? '1' : '0';
+    bad_sha[63] = bad_sha[63] == '0' ? '1' : '0';
+    for (int kept = 0; kept < 2; kept++) {
+        if (kept)
+            (void)load_kept(f);
+        int fd = -1;
+        assert_int_equal(wfh_registry_blob_memfd(f->path, f->b2, bad_sha, sizeof f->bytes,
+                                                 "x@1", &fd),
+                         WFH_ESECURITY);
+        assert_int_equal(fd, -1);
+        assert_non_null(strstr(wfh_error_last(), "hash mismatch"));
+        assert_int_equal(wfh_registry_blob_memfd(f->path, bad_b2, f->sha, sizeof f->bytes,
+                                                 "x@1", &fd),
+                         WFH_ESECURITY);
+        assert_int_equal(fd, -1);
+        assert_int_equal(wfh_registry_check_blob_file(f->path, "x", "1.0.0", f->b2, bad_sha,
+                                                      sizeof f->bytes),
+                         WFH_ESECURITY);
+        assert_int_equal(wfh_registry_check_blob_file(f->path, "x", "1.0.0", bad_b2, f->sha,
+                                                      sizeof f->bytes),
+                         WFH_ESECURITY);
+        assert_int_equal(memfd_of(f, &fd), 0);
+        expect_bytes(f, fd);
+        close(fd);
+    }
+}
+
+/* More plugins than the process keeps: the least recently used is dropped for the new
+ * one (hashed again at its next load), the others are still served without a hash. */
+#define LRU_N (WFH_REG_BLOB_CACHE_MAX + 1)
+static void test_lru_eviction(void **state)
+{
+    blobfix *f = *state;
+    static char paths[LRU_N][160], b2[LRU_N][65], sha[LRU_N][65];
+    static unsigned char bytes[LRU_N][4096];
+    for (int i = 0; i < LRU_N; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s/p%02d.so", f->dir, i);
+        randombytes_buf(bytes[i], sizeof bytes[i]);
+        unsigned char d[32];
+        crypto_generichash(d, 32, bytes[i], sizeof bytes[i], NULL, 0);
+        hexify(d, b2[i]);
+        crypto_hash_sha256(d, bytes[i], sizeof bytes[i]);
+        hexify(d, sha[i]);
+        write_file(paths[i], bytes[i], sizeof bytes[i]);
+    }
+    settle();
+#define LOAD(i, expect_hash)                                                                \
+    do {                                                                                    \
+        unsigned long before_ = wfh_registry_blob_hash_count();                             \
+        int fd_ = -1;                                                                       \
+        assert_int_equal(wfh_registry_blob_memfd(paths[i], b2[i], sha[i], sizeof bytes[i],  \
+                                                 "lru@1", &fd_),                            \
+                         0);                                                                \
+        assert_true(fd_ >= 0);                                                              \
+        close(fd_);                                                                         \
+        assert_int_equal(wfh_registry_blob_hash_count(), before_ + ((expect_hash) ? 1 : 0)); \
+    } while (0)
+    /* The first WFH_REG_BLOB_CACHE_MAX fill the cache (pushing out what earlier tests
+     * left), and are all served from it afterwards. */
+    for (int i = 0; i < WFH_REG_BLOB_CACHE_MAX; i++)
+        LOAD(i, 1);
+    for (int i = 0; i < WFH_REG_BLOB_CACHE_MAX; i++)
+        LOAD(i, 0);
+    /* Use #0 again, so #1 is now the least recently used: the new one takes its place. */
+    LOAD(0, 0);
+    LOAD(LRU_N - 1, 1);
+    LOAD(LRU_N - 1, 0);
+    LOAD(0, 0);
+    LOAD(1, 1); /* evicted: hashed again (and kept again, in place of #2) */
+    LOAD(1, 0);
+    for (int i = 3; i < WFH_REG_BLOB_CACHE_MAX; i++)
+        LOAD(i, 0);
+    LOAD(2, 1);
+    /* An evicted blob is still checked like any other: tampered, it is refused. */
+    bytes[4][100] ^= 1;
+    write_file(paths[4], bytes[4], sizeof bytes[4]);
+    int fd = -1;
+    assert_int_equal(wfh_registry_blob_memfd(paths[4], b2[4], sha[4], sizeof bytes[4], "lru@1",
+                                             &fd),
+                     WFH_ESECURITY);
+#undef LOAD
+    for (int i = 0; i < LRU_N; i++)
+        unlink(paths[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +348,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replaced_by_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fresh_file_not_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_expectations_not_served, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_hash_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lru_eviction, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

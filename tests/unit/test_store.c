@@ -3,7 +3,8 @@
  * the record/read round trip resume depends on, several processes writing one store
  * at once, and every way a store file can be bad (garbage, truncated, corrupt pages,
  * newer schema, a foreign database, a full disk) giving a one-line error naming it;
- * a schema-3 store (events with AUTOINCREMENT) upgraded on open with its events kept.
+ * a schema-3 store (events with AUTOINCREMENT) upgraded on open with its events kept;
+ * runs.db alone, copied after the last close, holding every committed run.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -277,6 +278,69 @@ static void fill_store(const char *home, int runs)
         free(id);
     }
     wfh_store_free(s);
+}
+
+/* Copy runs.db alone (not its -wal or -shm) from @p from to the home @p to. */
+static void copy_db_alone(const char *from, const char *to)
+{
+    char src[512];
+    snprintf(src, sizeof src, "%s", db_path(from));
+    FILE *f = fopen(src, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    char *buf = malloc((size_t)n);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    write_file(db_path(to), buf, (size_t)n);
+    free(buf);
+}
+
+/* After the last connection closes, runs.db by itself holds every committed change: the
+ * close checkpoints, and the -wal file SQLite keeps between connections
+ * (SQLITE_FCNTL_PERSIST_WAL) is left empty, so a truncated runs.db is still told from a
+ * pending WAL (test_truncated_file). Twice: the second cycle reuses the kept -wal. */
+static void test_db_alone_after_close(void **state)
+{
+    (void)state;
+    char *home = home_new();
+    char *ids[2];
+    for (int cycle = 0; cycle < 2; cycle++) {
+        wfh_store *s = open_ok(home, 0);
+        ids[cycle] = new_run(s, cycle ? "second" : "first");
+        assert_int_equal(wfh_store_run_set_state(s, ids[cycle], WFH_STATE_RUNNING, NULL), 0);
+        assert_int_equal(wfh_store_step_set_state(s, ids[cycle], "a", WFH_STATE_SUCCEEDED, "h",
+                                                  NULL, NULL),
+                         0);
+        wfh_store_free(s);
+        char wal[600];
+        struct stat st;
+        snprintf(wal, sizeof wal, "%s-wal", db_path(home));
+        if (stat(wal, &st) == 0)
+            assert_int_equal(st.st_size, 0);
+
+        char *copy = home_new();
+        copy_db_alone(home, copy);
+        s = open_ok(copy, WFH_STORE_NO_CREATE);
+        for (int i = 0; i <= cycle; i++) {
+            wfh_store_run *r = NULL;
+            assert_int_equal(wfh_store_run_load(s, ids[i], &r), 0);
+            assert_string_equal(r->workflow, i ? "second" : "first");
+            assert_int_equal(r->state, WFH_STATE_RUNNING);
+            const wfh_store_step *a = wfh_store_run_step(r, "a");
+            assert_non_null(a);
+            assert_int_equal(a->state, WFH_STATE_SUCCEEDED);
+            wfh_store_run_free(r);
+        }
+        wfh_store_free(s);
+        home_rm(copy);
+    }
+    free(ids[0]);
+    free(ids[1]);
+    home_rm(home);
 }
 
 static void test_garbage_file(void **state)
@@ -713,6 +777,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_and_resume),
         cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_db_alone_after_close),
         cmocka_unit_test(test_garbage_file),
         cmocka_unit_test(test_truncated_file),
         cmocka_unit_test(test_corrupt_pages),
