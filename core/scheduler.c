@@ -324,7 +324,9 @@ static void transition(wfh_run *r, size_t step, wfh_sstate to, const char *reaso
 }
 
 /* What on_event grouped must be durable before the run acts on it or waits: a failure
- * stops the run (like a vetoed change) and the caller does not act. */
+ * stops the run (like a vetoed change) and the caller does not act. The display's held
+ * lines go out here too, after the commit: one write per turn, and what people see of
+ * a step's end is (but for a failed commit) already in the store. */
 static int flush(wfh_run *r)
 {
     int err = r->on_flush ? r->on_flush(r->on_event_ud) : 0;
@@ -332,6 +334,7 @@ static int flush(wfh_run *r)
         r->fatal = err;
         snprintf(r->fatal_msg, sizeof r->fatal_msg, "%s", wfh_error_last());
     }
+    wfh_display_flush(r->disp, mono_ms());
     return err;
 }
 
@@ -1933,7 +1936,7 @@ int wfh_run_exec(wfh_run *r)
                 finish_step(r, r->slot_step[s], ws);
         }
         expire_deadlines(r);
-        wfh_display_tick(r->disp, mono_ms());
+        /* the display is redrawn and written by the flush before the next wait */
     }
     if (r->fatal)
         err = wfh_error_set(r->fatal, "%s", r->fatal_msg);
