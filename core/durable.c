@@ -55,6 +55,8 @@ struct wfh_durable {
     int log_wanted;             /* wfh_durable_open_logs was called; log_st not tried yet */
     const json_t *inputs;       /* borrowed, may be NULL: recorded by wfh_durable_create */
     int grouped;                /* group commit on (wfh_durable_on_flush) */
+    int group_open;             /* a state write is in the group, not committed yet: the
+                                   state handle holds the store's write lock */
     int kill_pending;           /* the "N+" kill point waits for its write's commit */
     int create_open;            /* wfh_durable_create_grouped: the first on_flush call
                                    finds grouping on already and commits nothing */
@@ -302,6 +304,7 @@ static void kill_point(wfh_durable *d, int after)
 static int write_begin(wfh_durable *d)
 {
     d->writes++;
+    d->group_open |= d->grouped;
     kill_point(d, 0);
     if (d->fail_at && d->writes == d->fail_at)
         return wfh_error_set(WFH_EIO, "run store: write %lu failed ($WFH_DURABLE_FAIL_AT)",
@@ -340,6 +343,7 @@ int wfh_durable_on_flush(void *ud)
         d->grouped = 1;
         return wfh_store_group(d->st, 1);
     }
+    d->group_open = 0; /* committed, or rolled back by the failure */
     return group_end(d, wfh_store_group_commit(d->st));
 }
 
@@ -386,6 +390,7 @@ static int create_run(wfh_durable *d, const char *run_id, int leave_open)
         d->create_open = 1;
     } else if (!was_grouped) {
         d->grouped = 0;
+        d->group_open = 0;
         int cerr = group_end(d, wfh_store_group(d->st, 0));
         err = err < 0 ? err : cerr;
     }
@@ -534,9 +539,14 @@ void wfh_durable_on_log(void *ud, size_t step, unsigned attempt, int level, cons
     if (!d->run_id)
         return;
     char *line = strndup(msg, len); /* owned: the store wants a C string */
-    /* In a group the state handle holds the write lock until the turn commits: the
-     * log handle would wait for it, so the line joins the group instead. */
-    wfh_store *st = !d->grouped && log_store(d) ? d->log_st : d->st; /* borrowed */
+    /* While a group holds state writes, the state handle holds the write lock until
+     * the turn commits: the log handle would wait for it, so the line joins the group.
+     * Otherwise (no group, or nothing in it yet: most lines arrive as the host reads
+     * its pipes, before the turn's first change) the line goes through the log handle,
+     * so a line alone never costs the next flush an fsync (issue #8: 1000 for-each
+     * items that each logged a line cost 1000 fdatasync; the log handle's commit
+     * reaches the disk with the next state commit's). */
+    wfh_store *st = !d->group_open && log_store(d) ? d->log_st : d->st; /* borrowed */
     int err = line ? wfh_store_log_append(st, d->run_id, d->wf->steps[step].id,
                                           attempt, level, line)
                    : wfh_error_set(WFH_ENOMEM, "out of memory");
@@ -560,6 +570,7 @@ int wfh_durable_finish(wfh_durable *d, int run_err, const char *error)
     if (d->grouped) { /* the run's end with the last turn's changes: one commit; then one
                          transaction per call again */
         d->grouped = 0;
+        d->group_open = 0;
         d->create_open = 0;
         int cerr = group_end(d, wfh_store_group(d->st, 0));
         err = err < 0 ? err : cerr;
