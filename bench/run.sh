@@ -26,7 +26,7 @@
 # type: the engine and the run store alone, no process; rows wfhost/none*, whose
 # profile does not apply to pass; plus rows wfhost-runner/PROFILE: the same N steps of
 # the `noop` plugin, each in a step runner, parallelism 2), noopchain (N chained `pass`
-# steps: one turn, a commit per 256 steps), startup (a one-step
+# steps: one turn, a commit per 1024 steps), startup (a one-step
 # workflow from process start to exit, registry verification and plugin loading
 # included), validate (`wfhost validate` of a 10 000- and a 100 000-step workflow) and
 # concurrent (100 `wfhost exec` of a 10-step workflow at once on one home; all must

@@ -8,6 +8,14 @@
  * wfh_display_tick, so a burst of log lines costs one redraw, not one each. Lines are
  * cut to the terminal's width, since a wrapped line would break the cursor arithmetic,
  * and control bytes from plugins are neutralised so a step cannot repaint the screen.
+ *
+ * Both modes compose in memory and hand the text to the stream in one write: finished
+ * steps and log lines wait for wfh_display_flush, which the scheduler calls once per
+ * turn, when it commits the turn's state changes and before it blocks in poll()
+ * (issue #8: stderr is unbuffered, and each line was three write() calls: 30 000 for
+ * 10 000 pass steps). Rare lines (the run's id, notes, retries, the summary) go out at
+ * once, with anything held before them, so the order never changes; so does a held
+ * text past DISPLAY_HOLD_MAX, and wfh_display_free writes what is left.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +23,17 @@
 #include <unistd.h>
 
 #include "display.h"
-#include "error.h"
 
 #define NONE ((size_t)-1)
 #define MAX_STATUS_LINES 12
+/* Held text past this many bytes goes out before the turn ends: memory stays bounded
+ * whatever a turn produces (a chatty step, thousands of pass steps). */
+#define DISPLAY_HOLD_MAX 65536
 
 struct wfh_display {
-    FILE *out;               /* live: owned memstream, written to real at each flush;
-                              * plain: borrowed, the same as real */
+    FILE *out;               /* owned memstream: text composed, not yet written to real */
     FILE *real;              /* borrowed: where the text goes (stderr) */
-    char *buf;               /* owned by the memstream (live mode) */
+    char *buf;               /* owned by the memstream */
     size_t buflen;
     int live;
     size_t n;
@@ -58,20 +67,20 @@ wfh_display *wfh_display_new(FILE *out, int tty, size_t n_steps, const char *con
     wfh_display *d = calloc(1, sizeof *d); /* owned until returned */
     if (!d)
         return NULL;
-    d->out = d->real = out;
+    d->real = out;
     d->n = n_steps;
     d->ids = ids;
     d->live = tty < 0 ? detect_tty(out) : tty;
     d->head = d->tail = NONE;
+    /* stderr is unbuffered: composing a redraw byte by byte would be hundreds of
+     * write()s and visible flicker, and a plain line was three. Compose in memory,
+     * write once per emit. */
+    d->out = open_memstream(&d->buf, &d->buflen);
+    if (!d->out) {
+        wfh_display_free(d);
+        return NULL;
+    }
     if (d->live) {
-        /* stderr is unbuffered: composing a redraw byte by byte would be hundreds of
-         * write()s and visible flicker. Compose in memory, write once per flush. */
-        d->out = open_memstream(&d->buf, &d->buflen);
-        if (!d->out) {
-            d->out = out;
-            wfh_display_free(d);
-            return NULL;
-        }
         size_t cells = n_steps ? n_steps : 1;
         d->prev = calloc(cells, sizeof *d->prev);
         d->next = calloc(cells, sizeof *d->next);
@@ -89,11 +98,14 @@ wfh_display *wfh_display_new(FILE *out, int tty, size_t n_steps, const char *con
     return d;
 }
 
+static void emit(wfh_display *d);
+
 void wfh_display_free(wfh_display *d)
 {
     if (!d)
         return;
-    if (d->out && d->out != d->real) {
+    if (d->out) {
+        emit(d); /* nothing held is lost, whatever path ended the run */
         fclose(d->out);
         free(d->buf);
     }
@@ -155,24 +167,32 @@ static void put_text(wfh_display *d, const char *s, size_t len)
     }
 }
 
-/* Hand what was composed to the real stream. */
-static void flush(wfh_display *d)
+/* Hand what was composed to the real stream: one write. It holds whole lines only
+ * (every caller ends its text with a newline first), which masking needs. */
+static void emit(wfh_display *d)
 {
-    fflush(d->out);
-    if (d->out != d->real) {
-        if (d->buflen && d->mask) {
-            size_t ml = 0;
-            char *m = d->mask(d->mask_ud, d->buf, d->buflen, &ml); /* owned */
-            if (m)
-                fwrite(m, 1, ml, d->real);
-            free(m);
-        } else if (d->buflen) {
-            fwrite(d->buf, 1, d->buflen, d->real);
-        }
-        fflush(d->real);
-        fseeko(d->out, 0, SEEK_SET);
-        d->buflen = 0;
+    if (!d->out || fflush(d->out) != 0 || d->buflen == 0)
+        return;
+    if (d->mask) {
+        size_t ml = 0;
+        char *m = d->mask(d->mask_ud, d->buf, d->buflen, &ml); /* owned */
+        if (m)
+            fwrite(m, 1, ml, d->real);
+        free(m);
+    } else {
+        fwrite(d->buf, 1, d->buflen, d->real);
     }
+    fflush(d->real);
+    fseeko(d->out, 0, SEEK_SET);
+    d->buflen = 0;
+}
+
+/* Held text waits for wfh_display_flush unless there is a lot of it. */
+static void hold(wfh_display *d)
+{
+    off_t held = ftello(d->out);
+    if (held < 0 || held >= DISPLAY_HOLD_MAX)
+        emit(d);
 }
 
 /* Take the status block off the screen, so that text can scroll in its place. */
@@ -245,21 +265,28 @@ void wfh_display_tick(wfh_display *d, uint64_t now_ms)
     d->drawn = shown;
     d->dirty = 0;
     d->drawn_at_ms = now_ms;
-    flush(d);
+    emit(d);
+}
+
+void wfh_display_flush(wfh_display *d, uint64_t now_ms)
+{
+    if (d->live)
+        wfh_display_tick(d, now_ms); /* redraws what the turn changed, and emits */
+    emit(d);
 }
 
 void wfh_display_run_start(wfh_display *d, const char *run_id, const char *workflow)
 {
     erase(d);
     fprintf(d->out, "run %s (%s)\n", run_id, workflow);
-    flush(d);
+    emit(d);
 }
 
 void wfh_display_note(wfh_display *d, const char *msg)
 {
     erase(d);
     fprintf(d->out, "%s\n", msg);
-    flush(d);
+    emit(d);
 }
 
 void wfh_display_step_start(wfh_display *d, size_t step, unsigned attempt, uint64_t now_ms)
@@ -332,7 +359,7 @@ void wfh_display_step_end(wfh_display *d, size_t step, wfh_sstate st, uint64_t d
         put_text(d, why, len);
     }
     fputc('\n', d->out);
-    flush(d);
+    hold(d);
 }
 
 void wfh_display_log(wfh_display *d, size_t step, const char *msg, size_t len)
@@ -353,8 +380,7 @@ void wfh_display_log(wfh_display *d, size_t step, const char *msg, size_t len)
         fputc('\n', d->out);
         off = end + 1;
     } while (off < len);
-    if (!d->live)
-        flush(d);
+    hold(d);
 }
 
 void wfh_display_progress(wfh_display *d, size_t step, double fraction, const char *msg)
@@ -385,20 +411,12 @@ void wfh_display_run_end(wfh_display *d, const char *status, size_t succeeded, s
     if (cancelled)
         fprintf(d->out, ", %zu cancelled", cancelled);
     fprintf(d->out, " (%s)\n", dur);
-    flush(d);
+    emit(d);
 }
 
 int wfh_display_set_mask(wfh_display *d, wfh_display_mask_fn mask, const void *ud)
 {
-    /* Plain mode writes straight to the stream; masking needs whole lines, so compose
-     * in memory as live mode does and mask at each flush. */
-    if (d->out == d->real) {
-        d->out = open_memstream(&d->buf, &d->buflen);
-        if (!d->out) {
-            d->out = d->real;
-            return wfh_error_set(WFH_ENOMEM, "display: out of memory");
-        }
-    }
+    /* Masking needs whole lines: both modes compose in memory and emit whole lines. */
     d->mask = mask;
     d->mask_ud = ud;
     return 0;
@@ -423,5 +441,5 @@ void wfh_display_step_retry(wfh_display *d, size_t step, unsigned attempt, uint6
     }
     fprintf(d->out, "; attempt %u in %s\n", attempt + 1, dur);
     d->dirty = 1;
-    flush(d);
+    emit(d);
 }

@@ -7,6 +7,10 @@
  *   [1/3] ok   who (12 ms)
  * Log lines are prefixed with the step id either way. The display never writes to
  * stdout, which belongs to --json.
+ *
+ * Finished steps and log lines are held in memory until wfh_display_flush (the
+ * scheduler calls it once per turn, before it waits), so a turn costs one write
+ * whatever it shows; the other calls write at once, after what was held.
  */
 #ifndef WFH_DISPLAY_H
 #define WFH_DISPLAY_H
@@ -27,7 +31,7 @@ void wfh_display_free(wfh_display *d);
 /* Everything the display writes passes through @p mask (secrets, core/secrets.h) at the
  * moment it is handed to the stream, whole lines at a time. @p mask returns a malloc'd
  * copy (and its length) or NULL (then nothing is written: better silent than leaking).
- * Returns 0 or WFH_ENOMEM. */
+ * Returns 0. */
 typedef char *(*wfh_display_mask_fn)(const void *ud, const char *s, size_t len, size_t *outlen);
 int wfh_display_set_mask(wfh_display *d, wfh_display_mask_fn mask, const void *ud);
 
@@ -49,6 +53,9 @@ void wfh_display_step_end(wfh_display *d, size_t step, wfh_sstate st, uint64_t d
 void wfh_display_log(wfh_display *d, size_t step, const char *msg, size_t len);
 void wfh_display_progress(wfh_display *d, size_t step, double fraction, const char *msg);
 void wfh_display_tick(wfh_display *d, uint64_t now_ms);
+/* Write what is held, in one write (live: with the status block redrawn as of
+ * @p now_ms, monotonic). wfh_display_free does it too. */
+void wfh_display_flush(wfh_display *d, uint64_t now_ms);
 void wfh_display_note(wfh_display *d, const char *msg);
 void wfh_display_run_end(wfh_display *d, const char *status, size_t succeeded, size_t failed,
                          size_t skipped, size_t cancelled, uint64_t duration_ms);

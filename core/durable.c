@@ -55,6 +55,8 @@ struct wfh_durable {
     int log_wanted;             /* wfh_durable_open_logs was called; log_st not tried yet */
     const json_t *inputs;       /* borrowed, may be NULL: recorded by wfh_durable_create */
     int grouped;                /* group commit on (wfh_durable_on_flush) */
+    int group_open;             /* a state write is in the group, not committed yet: the
+                                   state handle holds the store's write lock */
     int kill_pending;           /* the "N+" kill point waits for its write's commit */
     int create_open;            /* wfh_durable_create_grouped: the first on_flush call
                                    finds grouping on already and commits nothing */
@@ -63,6 +65,8 @@ struct wfh_durable {
      * attempt was ~7 000 instructions of a pass step (callgrind). */
     json_t *sandbox_obj;        /* owned (a deep copy), or NULL */
     char *sandbox_text;         /* owned: json_dumps of sandbox_obj */
+    char *wf_env_text;          /* owned: the workflow's env as the definition hashes
+                                   write it (def_hash_step) */
 };
 
 int wfh_durable_open_logs(wfh_durable *d, const char *home_opt)
@@ -195,36 +199,69 @@ static json_t *value_json(const wfh_value *v)
     return NULL;
 }
 
+static int hash_cb(const char *buf, size_t size, void *data)
+{
+    crypto_hash_sha256_update(data, (const unsigned char *)buf, size);
+    return 0;
+}
+
+static void hash_str(crypto_hash_sha256_state *h, const char *s)
+{
+    crypto_hash_sha256_update(h, (const unsigned char *)s, strlen(s));
+}
+
+/* Hash @p v (owned, taken; NULL after an allocation failed) written as json_dumps
+ * writes it inside a document: compact, keys sorted. Returns 0 or -1. */
+static int hash_json(crypto_hash_sha256_state *h, json_t *v)
+{
+    int rc = v ? json_dump_callback(v, hash_cb, h, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
+               : -1;
+    json_decref(v);
+    return rc;
+}
+
 /* H(type, major, with, env, workflow env, needs' hashes): a step keeps its recorded
  * result across a changed file only if nothing it reads could have changed, which
- * includes every step upstream of it. Called in topological order. */
+ * includes every step upstream of it. Called in topological order.
+ *
+ * The hashed text is, byte for byte, what earlier versions hashed (the run store keeps
+ * these hashes, and resume compares them): json_dumps(JSON_COMPACT | JSON_SORT_KEYS) of
+ * {"env", "major", "needs", "type", "wf_env", "with"} (the keys in sorted order). It is
+ * streamed into the hash instead of built as one document, and the workflow's env is
+ * written once per run (d->wf_env_text), not once per step: the document and its
+ * sorting were 16 % of a chain of pass steps (callgrind). tests/integration/
+ * durable_def_hash.sh pins the hashes. */
 static int def_hash_step(wfh_durable *d, size_t i)
 {
     const wfh_step *st = &d->wf->steps[i];
-    int err = 0;
-    char *text = NULL; /* owned */
-    json_t *needs = json_array(); /* owned until packed */
-    for (size_t k = 0; needs && k < st->n_needs; k++)
-        if (json_array_append_new(needs, json_string(d->def_hash[st->needs[k]])) < 0) {
-            json_decref(needs);
-            needs = NULL;
-        }
-    json_t *doc = needs ? json_pack("{s:s,s:i,s:o,s:o,s:o,s:o}", "type", st->type, "major",
-                                    st->major, "with", value_json(st->with), "env",
-                                    value_json(st->env), "wf_env", value_json(d->wf->env),
-                                    "needs", needs)
-                        : NULL; /* owned */
-    if (!doc || !(text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS))) {
-        err = wfh_error_set(WFH_ENOMEM, "%s: step %s: out of memory", d->wf->path, st->id);
-        goto done;
+    crypto_hash_sha256_state h;
+    char num[64];
+    crypto_hash_sha256_init(&h);
+    hash_str(&h, "{\"env\":");
+    if (hash_json(&h, value_json(st->env)) < 0)
+        goto nomem;
+    snprintf(num, sizeof num, ",\"major\":%d,\"needs\":[", st->major);
+    hash_str(&h, num);
+    for (size_t k = 0; k < st->n_needs; k++) {
+        hash_str(&h, k ? ",\"" : "\""); /* hex digits: nothing to escape */
+        hash_str(&h, d->def_hash[st->needs[k]]);
+        hash_str(&h, "\"");
     }
+    hash_str(&h, "],\"type\":");
+    if (!st->type || hash_json(&h, json_string(st->type)) < 0)
+        goto nomem;
+    hash_str(&h, ",\"wf_env\":");
+    hash_str(&h, d->wf_env_text);
+    hash_str(&h, ",\"with\":");
+    if (hash_json(&h, value_json(st->with)) < 0)
+        goto nomem;
+    hash_str(&h, "}");
     unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(digest, (const unsigned char *)text, strlen(text));
+    crypto_hash_sha256_final(&h, digest);
     sodium_bin2hex(d->def_hash[i], sizeof d->def_hash[i], digest, sizeof digest);
-done:
-    free(text);
-    json_decref(doc);
-    return err;
+    return 0;
+nomem:
+    return wfh_error_set(WFH_ENOMEM, "%s: step %s: out of memory", d->wf->path, st->id);
 }
 
 int wfh_durable_new(wfh_store *st, const wfh_workflow *wf, wfh_durable **out)
@@ -239,7 +276,11 @@ int wfh_durable_new(wfh_store *st, const wfh_workflow *wf, wfh_durable **out)
     d->wf = wf;
     d->def_hash = calloc(n ? n : 1, sizeof *d->def_hash);
     d->plugins = calloc(n ? n : 1, sizeof *d->plugins);
-    if (!d->def_hash || !d->plugins) {
+    json_t *wf_env = value_json(wf->env); /* owned */
+    d->wf_env_text = wf_env ? json_dumps(wf_env, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
+                            : NULL;
+    json_decref(wf_env);
+    if (!d->def_hash || !d->plugins || !d->wf_env_text) {
         err = wfh_error_set(WFH_ENOMEM, "%s: out of memory", wf->path);
         goto done;
     }
@@ -279,6 +320,7 @@ void wfh_durable_free(wfh_durable *d)
     free(d->run_id);
     json_decref(d->sandbox_obj);
     free(d->sandbox_text);
+    free(d->wf_env_text);
     free(d);
 }
 
@@ -302,6 +344,7 @@ static void kill_point(wfh_durable *d, int after)
 static int write_begin(wfh_durable *d)
 {
     d->writes++;
+    d->group_open |= d->grouped;
     kill_point(d, 0);
     if (d->fail_at && d->writes == d->fail_at)
         return wfh_error_set(WFH_EIO, "run store: write %lu failed ($WFH_DURABLE_FAIL_AT)",
@@ -340,6 +383,7 @@ int wfh_durable_on_flush(void *ud)
         d->grouped = 1;
         return wfh_store_group(d->st, 1);
     }
+    d->group_open = 0; /* committed, or rolled back by the failure */
     return group_end(d, wfh_store_group_commit(d->st));
 }
 
@@ -386,6 +430,7 @@ static int create_run(wfh_durable *d, const char *run_id, int leave_open)
         d->create_open = 1;
     } else if (!was_grouped) {
         d->grouped = 0;
+        d->group_open = 0;
         int cerr = group_end(d, wfh_store_group(d->st, 0));
         err = err < 0 ? err : cerr;
     }
@@ -534,9 +579,14 @@ void wfh_durable_on_log(void *ud, size_t step, unsigned attempt, int level, cons
     if (!d->run_id)
         return;
     char *line = strndup(msg, len); /* owned: the store wants a C string */
-    /* In a group the state handle holds the write lock until the turn commits: the
-     * log handle would wait for it, so the line joins the group instead. */
-    wfh_store *st = !d->grouped && log_store(d) ? d->log_st : d->st; /* borrowed */
+    /* While a group holds state writes, the state handle holds the write lock until
+     * the turn commits: the log handle would wait for it, so the line joins the group.
+     * Otherwise (no group, or nothing in it yet: most lines arrive as the host reads
+     * its pipes, before the turn's first change) the line goes through the log handle,
+     * so a line alone never costs the next flush an fsync (issue #8: 1000 for-each
+     * items that each logged a line cost 1000 fdatasync; the log handle's commit
+     * reaches the disk with the next state commit's). */
+    wfh_store *st = !d->group_open && log_store(d) ? d->log_st : d->st; /* borrowed */
     int err = line ? wfh_store_log_append(st, d->run_id, d->wf->steps[step].id,
                                           attempt, level, line)
                    : wfh_error_set(WFH_ENOMEM, "out of memory");
@@ -560,6 +610,7 @@ int wfh_durable_finish(wfh_durable *d, int run_err, const char *error)
     if (d->grouped) { /* the run's end with the last turn's changes: one commit; then one
                          transaction per call again */
         d->grouped = 0;
+        d->group_open = 0;
         d->create_open = 0;
         int cerr = group_end(d, wfh_store_group(d->st, 0));
         err = err < 0 ? err : cerr;

@@ -20,8 +20,9 @@
  * turn (wfh_durable_create_grouped) and its end joins its last, so a one-step run
  * commits twice: before its step starts, and when the run has ended. Steps with no
  * needs are queued when the run is created, which is recorded instead. Log lines are
- * appended too, through a second handle with synchronous=NORMAL (wfh_durable_open_logs)
- * or, in a group, in the group; a failed append does not stop the run.
+ * appended too, through a second handle with synchronous=NORMAL (wfh_durable_open_logs),
+ * or in the group when it holds state changes already (its handle has the write lock);
+ * a failed append does not stop the run.
  */
 #ifndef WFH_DURABLE_H
 #define WFH_DURABLE_H
@@ -57,8 +58,10 @@ void wfh_durable_free(wfh_durable *d);
  * own (it reaches the disk with the next state change's commit, or is lost with a
  * power cut, never with a crash of the host alone). Optional; without it, or if it
  * cannot be opened, lines go through the main handle. The handle is opened at the first
- * line that needs it: under group commit (wfh_durable_on_flush) lines join the group,
- * so a run that groups never opens it. @p home_opt is copied.
+ * line that needs it: under group commit (wfh_durable_on_flush) a line joins the group
+ * if the group holds state changes (the main handle has the write lock then), else it
+ * uses this handle, so a turn with nothing but log lines commits without an fsync and
+ * a run without log lines never opens it. @p home_opt is copied.
  * @return 0 or WFH_ENOMEM.
  */
 int wfh_durable_open_logs(wfh_durable *d, const char *home_opt);
@@ -143,7 +146,8 @@ int wfh_durable_on_event(void *ud, const wfh_sched_event *ev);
  * share one transaction and one fsync; each later call commits them, and the scheduler
  * calls it before it acts (spawns a runner) or waits, so every change is still durable
  * before anything depends on it. Log lines then join the group instead of the second
- * handle. wfh_durable_finish commits and turns grouping off.
+ * handle while the group holds state changes. wfh_durable_finish commits and turns
+ * grouping off.
  * @return 0, or the store's error (the grouped changes were not kept: stop the run).
  */
 int wfh_durable_on_flush(void *ud);

@@ -3,10 +3,13 @@
 # outputs; `if:`, `needs`, for_each/matrix, workflow outputs, --json and `runs show`
 # treat it like any step; validate knows it without a registry entry and refuses the
 # keys that mean nothing without a process; a plugin may not declare the name; a host
-# SIGKILLed at store writes in the middle of a 300-step pass fan-out leaves every pass
-# step recorded as both running and succeeded or as neither (never running alone), and
-# `wfhost resume` then finishes the run with the same outputs. The example in
-# docs/workflow-syntax.md runs and gives the outputs it shows.
+# SIGKILLed at store writes in the middle of a 2 600-step pass fan-out (one scheduler
+# turn, which commits every PASS_COMMIT_EVERY = 1 024 pass steps: kill points just
+# before, at and after those commits and between them) leaves every pass step recorded
+# as both running and succeeded or as neither (never running alone), keeps what the
+# commits before the kill committed, and `wfhost resume` then finishes the run with the
+# same outputs. The example in docs/workflow-syntax.md runs and gives the outputs it
+# shows.
 . "$(dirname "$0")/../lib.sh"
 
 H=(--home "$T/home")
@@ -201,28 +204,37 @@ else
 fi
 
 # ---- SIGKILL mid-run of a pass fan-out, then resume ----
-python3 - "$T/fan.yaml" <<'PY'
+# Store writes of this run: 2 for its creation, then 2 per pass step (running,
+# succeeded), all in one turn, so a turn-long group would be all or nothing; the
+# scheduler commits it every 1 024 pass steps (after writes 2 + 2 * 1024 = 2050 and
+# 4098), and at the end of the turn. Points at and around those, between them, and at
+# the end (N+: just after write N committed).
+n=2600
+python3 - "$T/fan.yaml" "$n" <<'PY'
 import sys
-n = 300
+n = int(sys.argv[2])
 out = ["name: passfan", "steps:"]
 for i in range(1, n + 1):
     out += [f"  - id: p{i}", "    uses: pass", f"    with: {{v: {i}}}"]
 out += ["  - id: join", "    uses: pass", "    needs: [" + ", ".join(f"p{i}" for i in range(1, n + 1)) + "]",
-        "    with: {first: '${{ steps.p1.outputs.v }}', last: '${{ steps.p300.outputs.v }}'}",
+        f"    with: {{first: '${{{{ steps.p1.outputs.v }}}}', last: '${{{{ steps.p{n}.outputs.v }}}}'}}",
         "outputs:", "  joined: ${{ steps.join.outputs.first }}-${{ steps.join.outputs.last }}"]
 open(sys.argv[1], "w").write("\n".join(out) + "\n")
 PY
-check_store() { # check_store RUN_ID WHERE: no pass step is recorded as running alone
+check_store() { # check_store RUN_ID: no pass step is recorded as running alone; then
+  # how many are recorded as succeeded
   "$WFH" runs show "${H[@]}" --json "$1" >"$T/show.json" 2>/dev/null || { echo "no run"; return; }
   python3 - "$T/show.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 bad = [s["id"] + ":" + s["status"] for s in d["steps"] if s["status"] not in ("pending", "queued", "succeeded")]
-print(" ".join(bad[:5]))
+print(" ".join(bad[:5]) if bad else "ok %d" % sum(s["status"] == "succeeded" for s in d["steps"]))
 PY
 }
 points=0
-for k in 1 2 3 40 201 333 555 598 601 602 603 40+ 300+ 601+ 602+; do
+mid=0 # kill points that found part of the turn committed (a commit within the turn)
+for k in 1 2 3 40 2049 2050 2051 2050+ 3001 4097 4098+ 4099 5201 5202 5203 5204 5205 5206 \
+  5202+ 5203+ 5204+ 5205+; do
   WFH_DURABLE_KILL_AT="$k" "$WFH" exec "${H[@]}" "$T/fan.yaml" >/dev/null 2>"$T/err"
   rc=$?
   [ "$rc" = 0 ] && continue # past the last write
@@ -230,21 +242,32 @@ for k in 1 2 3 40 201 333 555 598 601 602 603 40+ 300+ 601+ 602+; do
   if [ "$rc" != 137 ]; then fail "$where: exit status $rc, expected 137"; head -3 "$T/err" >&2; continue; fi
   id=$(head -n 1 "$T/err" | sed -n 's/^run \([0-9A-Z]*\) (passfan)$/\1/p')
   [ -n "$id" ] || { fail "$where: no run id"; continue; }
-  bad=$(check_store "$id")
-  [ "$bad" = "no run" ] && continue # killed before the run was recorded
+  got=$(check_store "$id")
+  [ "$got" = "no run" ] && continue # killed before the run was recorded
   points=$((points + 1))
-  [ -z "$bad" ] || fail "$where: pass steps recorded in flight: $bad"
+  case "$got" in
+  "ok "*) ;;
+  *) fail "$where: pass steps recorded in flight: $got"; continue ;;
+  esac
+  done_n=${got#ok }
+  [ "$done_n" -gt 0 ] && [ "$done_n" -lt "$n" ] && mid=$((mid + 1))
+  # a kill past a commit within the turn keeps what that commit held
+  case "$k" in
+  2050+ | 2051 | 3001 | 4097) [ "$done_n" -ge 1024 ] || fail "$where: $done_n steps kept, expected the first commit's" ;;
+  4098+ | 4099 | 5201) [ "$done_n" -ge 2048 ] || fail "$where: $done_n steps kept, expected the second commit's" ;;
+  esac
   [ "$(json "$T/show.json" '["status"]')" = succeeded ] && continue
   run "$WFH" resume "${H[@]}" --json "$id"
   expect_rc 0 "$where: resume"
-  expect_eq "$(json "$T/out" '["outputs"]["joined"]')" "1-300" "$where: outputs after resume"
+  expect_eq "$(json "$T/out" '["outputs"]["joined"]')" "1-$n" "$where: outputs after resume"
   "$WFH" runs show "${H[@]}" --json "$id" >"$T/show.json"
   expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
 print(d["status"], sum(s["status"] == "succeeded" for s in d["steps"]))' "$T/show.json")" \
-    "succeeded 301" "$where: the store has every step succeeded"
+    "succeeded $((n + 1))" "$where: the store has every step succeeded"
 done
-[ "$points" -ge 8 ] || fail "only $points kill points exercised"
-echo "pass_step: $points kill points resumed"
+[ "$points" -ge 12 ] || fail "only $points kill points exercised"
+[ "$mid" -ge 6 ] || fail "only $mid kill points found part of the turn committed"
+echo "pass_step: $points kill points resumed, $mid within the turn's commits"
 
 # ---- the documentation's example runs and gives what it shows ----
 python3 - "$WFH_SRC/docs/workflow-syntax.md" "$T/doc.yaml" <<'PY'

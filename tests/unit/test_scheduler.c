@@ -5,6 +5,7 @@
  * that recursion or O(n^2) work would show. Then whole runs in-process (so the
  * sanitizers see the event loop) with the runner's fixture plugin: outputs flowing
  * between steps, a resumed step not run again, a run-store hook that vetoes a start.
+ * The display holds a turn's lines and writes them at once (wfh_display_flush).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -459,6 +460,64 @@ static void test_plain_display(void **state)
     free(buf);
 }
 
+/* A stream that counts the write calls reaching it (fopencookie, unbuffered, like
+ * stderr) and keeps the bytes. */
+typedef struct counted {
+    char text[4096];
+    size_t len;
+    int writes;
+} counted;
+
+static ssize_t counted_write(void *cookie, const char *buf, size_t size)
+{
+    counted *c = cookie;
+    c->writes++;
+    size_t room = sizeof c->text - 1 - c->len;
+    size_t n = size < room ? size : room;
+    memcpy(c->text + c->len, buf, n);
+    c->len += n;
+    c->text[c->len] = '\0';
+    return (ssize_t)size;
+}
+
+/* Issue #8: finished steps and log lines are held until wfh_display_flush, which hands
+ * them to the stream in one write (they were three writes a step); the rare lines go
+ * out at once, after what was held, so the order stays; free writes what is left. */
+static void test_display_holds_a_turn(void **state)
+{
+    (void)state;
+    counted c = {.len = 0};
+    cookie_io_functions_t io = {.write = counted_write};
+    FILE *f = fopencookie(&c, "w", io);
+    assert_non_null(f);
+    setvbuf(f, NULL, _IONBF, 0);
+    const char *ids[4] = {"a", "b", "c", "d"};
+    wfh_display *d = wfh_display_new(f, 0, 4, ids);
+    assert_non_null(d);
+    wfh_display_run_start(d, "01ABC", "held");
+    assert_int_equal(c.writes, 1); /* the run id at once: scripts read it first */
+    wfh_display_step_end(d, 0, WFH_S_SUCCEEDED, 1, NULL);
+    wfh_display_log(d, 1, "hello\n", 6);
+    wfh_display_step_end(d, 1, WFH_S_SUCCEEDED, 2, NULL);
+    assert_int_equal(c.writes, 1);
+    assert_null(strstr(c.text, "ok   a"));
+    wfh_display_flush(d, 0);
+    assert_int_equal(c.writes, 2);
+    assert_string_equal(c.text, "run 01ABC (held)\n[1/4] ok   a (1 ms)\nb | hello\n"
+                                "[2/4] ok   b (2 ms)\n");
+    wfh_display_flush(d, 0); /* nothing held: no write */
+    assert_int_equal(c.writes, 2);
+    wfh_display_step_end(d, 2, WFH_S_FAILED, 3, "boom");
+    wfh_display_note(d, "a note");
+    assert_int_equal(c.writes, 3);
+    assert_non_null(strstr(c.text, "[3/4] FAIL c (3 ms): boom\na note\n"));
+    wfh_display_step_end(d, 3, WFH_S_SKIPPED, WFH_DISPLAY_NEVER_RAN, NULL);
+    wfh_display_free(d);
+    assert_int_equal(c.writes, 4);
+    assert_non_null(strstr(c.text, "a note\n[4/4] skip d\n"));
+    fclose(f);
+}
+
 static void test_live_display_neutralises_control_bytes(void **state)
 {
     (void)state;
@@ -690,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_run_id),
         cmocka_unit_test(test_plain_display),
         cmocka_unit_test(test_live_display_neutralises_control_bytes),
+        cmocka_unit_test(test_display_holds_a_turn),
         cmocka_unit_test(test_run_in_process),
         cmocka_unit_test(test_run_restores_recorded_steps),
         cmocka_unit_test(test_run_store_hook_veto_stops_the_run),
