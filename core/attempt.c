@@ -767,10 +767,11 @@ static int warm_alive(const warm_runner *w)
  * the runner first and its pid was reused); one that does not exit in time is killed. */
 static void warm_drop(warm_runner *w, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        close(w[i].go);
-        w[i].go = -1;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (w[i].go >= 0) {
+            close(w[i].go);
+            w[i].go = -1;
+        }
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (size_t i = 0; i < n; i++) {
@@ -782,7 +783,8 @@ static void warm_drop(warm_runner *w, size_t n)
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0) {
-                /* Not reaped yet (the pidfd holds the pid), so the group is still its. */
+                /* It has not exited, so it is not reaped either: its pid, which is also
+                 * its group's id, is still its own. */
                 kill(-w[i].pid, SIGKILL);
                 (void)syscall(SYS_pidfd_send_signal, w[i].pidfd, SIGKILL, NULL, 0);
             }
