@@ -8,9 +8,11 @@
  * runner dies early), and turns what comes back on its stdout (JSON lines) and stderr
  * (free text) into hook calls and one wfh_attempt_result. Anything the runner does not
  * say properly (a crash, an exit without a result, garbage on the channel) becomes a
- * failed result that says what happened. The scheduler owns the event loop and
- * waitpid(); this file never blocks except for the short grace in wfh_attempt_kill and
- * the final drain.
+ * failed result that says what happened. When the scheduler hints that more attempts
+ * like this one follow, the next one's runner is started in advance ("warm runners",
+ * below and core/attempt.h). The scheduler owns the event loop and waitpid(); this
+ * file never blocks except for the short grace in wfh_attempt_kill, the final drain, and
+ * the wait for a warm runner it drops to exit (bounded the same way).
  */
 #include "attempt.h"
 
@@ -82,6 +84,7 @@ struct wfh_attempt {
     int refused;                /* the plugin failed the identity check: see the result */
     char *expect_name;          /* owned: registry plugins only; the runner must report */
     char *expect_version;       /* owned  this identity after loading the verified bytes */
+    int warm;                   /* the runner was a warm one, taken at go */
 };
 
 static char *dupstr(const char *s)
@@ -309,46 +312,14 @@ static char *plugin_label(const char *path)
     return strndup(b, n);
 }
 
-/* The request as a sealed memfd positioned at 0: the runner's stdin. */
-static int request_fd(const wfh_attempt_spec *spec, int *out)
+/* @p text as a sealed memfd positioned at 0 (a request for the runner's stdin, or a warm
+ * runner's go). Returns 0 and *out (owned), or WFH_EIO. */
+static int sealed_memfd(const char *name, const char *text, int *out)
 {
     int err = 0;
-    char *text = NULL;
-    int fd = -1;
-    json_t *req = json_pack("{s:s, s:s, s:O?, s:O?, s:s, s:s, s:I, s:s, s:s}", "plugin", spec->plugin_path, "type",
-                            spec->step_type, "inputs", spec->inputs, "env", spec->env, "run_id",
-                            spec->run_id ? spec->run_id : "", "step_id", spec->step_id ? spec->step_id : "",
-                            "attempt", (json_int_t)(spec->attempt ? spec->attempt : 1), "idempotency_key",
-                            spec->idempotency_key ? spec->idempotency_key : "", "workspace",
-                            spec->workspace ? spec->workspace : "");
-    if (!req) {
-        err = wfh_error_set(WFH_EINVAL, "step '%s': cannot build the runner request (inputs/env not JSON objects?)",
-                            spec->step_id ? spec->step_id : "?");
-        goto done;
-    }
-    /* A registry plugin must say it is what the signed index recorded (the runner checks
-     * this after dlopen, before init). */
-    if (spec->plugin_blake2b256 && spec->plugin_name && spec->plugin_version &&
-        json_object_set_new(req, "expect", json_pack("{s:s, s:s}", "name", spec->plugin_name, "version",
-                                                     spec->plugin_version)) != 0) {
-        err = wfh_error_set(WFH_ENOMEM, "step '%s': out of memory", spec->step_id ? spec->step_id : "?");
-        goto done;
-    }
-    /* The runner confines itself with this before it loads the plugin. */
-    if (spec->sandbox && json_object_set(req, "sandbox", spec->sandbox) != 0) {
-        err = wfh_error_set(WFH_ENOMEM, "step '%s': out of memory", spec->step_id ? spec->step_id : "?");
-        goto done;
-    }
-    text = json_dumps(req, JSON_COMPACT);
-    if (!text) {
-        err = wfh_error_set(WFH_ENOMEM, "step '%s': out of memory", spec->step_id ? spec->step_id : "?");
-        goto done;
-    }
-    fd = memfd_create("wfh-request", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) {
-        err = wfh_error_set(WFH_EIO, "memfd_create: %s", strerror(errno));
-        goto done;
-    }
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return wfh_error_set(WFH_EIO, "memfd_create: %s", strerror(errno));
     size_t len = strlen(text), off = 0;
     while (off < len) {
         ssize_t w = write(fd, text + off, len - off);
@@ -370,7 +341,79 @@ static int request_fd(const wfh_attempt_spec *spec, int *out)
 done:
     if (fd >= 0)
         close(fd);
+    return err;
+}
+
+/* The members only the attempt has: its inputs, variables and ids (a warm runner gets
+ * them at go, core/attempt.h). With @p sandbox_env, also the sandbox member's "env"
+ * (granted variables: their values may be secret) as "sandbox_env". Returns 0 and *out
+ * (new reference), or a negative code. */
+static int request_attempt_part(const wfh_attempt_spec *spec, int sandbox_env, json_t **out)
+{
+    const char *step = spec->step_id ? spec->step_id : "?";
+    json_t *req = json_pack("{s:O?, s:O?, s:s, s:s, s:I, s:s}", "inputs", spec->inputs, "env", spec->env,
+                            "run_id", spec->run_id ? spec->run_id : "", "step_id", spec->step_id ? spec->step_id : "",
+                            "attempt", (json_int_t)(spec->attempt ? spec->attempt : 1), "idempotency_key",
+                            spec->idempotency_key ? spec->idempotency_key : "");
+    if (!req)
+        return wfh_error_set(WFH_EINVAL, "step '%s': cannot build the runner request (inputs/env not JSON "
+                             "objects?)", step);
+    json_t *env = sandbox_env ? json_object_get(spec->sandbox, "env") : NULL;
+    if (env && json_object_set(req, "sandbox_env", env) != 0) {
+        json_decref(req);
+        return wfh_error_set(WFH_ENOMEM, "step '%s': out of memory", step);
+    }
+    *out = req;
+    return 0;
+}
+
+/* The members confinement needs, the plugin named by @p plugin_path. @p go_fd >= 0: the
+ * part a warm runner starts with (the sandbox member without "env", and "go_fd");
+ * otherwise the sandbox member as it is. Returns 0 and *out (new reference), or
+ * WFH_ENOMEM. */
+static int request_confine_part(const wfh_attempt_spec *spec, const char *plugin_path, int go_fd, json_t **out)
+{
+    json_t *req = json_pack("{s:s, s:s, s:s}", "plugin", plugin_path, "type", spec->step_type, "workspace",
+                            spec->workspace ? spec->workspace : "");
+    int bad = !req;
+    /* A registry plugin must say it is what the signed index recorded (the runner checks
+     * this after dlopen, before init). */
+    if (!bad && spec->plugin_blake2b256 && spec->plugin_name && spec->plugin_version)
+        bad = json_object_set_new(req, "expect", json_pack("{s:s, s:s}", "name", spec->plugin_name, "version",
+                                                           spec->plugin_version)) != 0;
+    /* The runner confines itself with this before it loads the plugin. */
+    if (!bad && spec->sandbox) {
+        json_t *sb = go_fd >= 0 ? json_copy(spec->sandbox) : json_incref(spec->sandbox);
+        if (sb && go_fd >= 0)
+            json_object_del(sb, "env");
+        bad = json_object_set_new(req, "sandbox", sb) != 0;
+    }
+    if (!bad && go_fd >= 0)
+        bad = json_object_set_new(req, "go_fd", json_integer(go_fd)) != 0;
+    if (bad) {
+        json_decref(req);
+        return wfh_error_set(WFH_ENOMEM, "step '%s': out of memory", spec->step_id ? spec->step_id : "?");
+    }
+    *out = req;
+    return 0;
+}
+
+/* The whole request of an ordinary attempt as a sealed memfd: the runner's stdin. */
+static int request_fd(const wfh_attempt_spec *spec, const char *plugin_path, int *out)
+{
+    char *text = NULL; /* owned */
+    json_t *req = NULL, *part = NULL; /* owned */
+    int err = request_confine_part(spec, plugin_path, -1, &req);
+    if (err < 0 || (err = request_attempt_part(spec, 0, &part)) < 0)
+        goto done;
+    if (json_object_update(req, part) != 0 || !(text = json_dumps(req, JSON_COMPACT))) {
+        err = wfh_error_set(WFH_ENOMEM, "step '%s': out of memory", spec->step_id ? spec->step_id : "?");
+        goto done;
+    }
+    err = sealed_memfd("wfh-request", text, out);
+done:
     free(text);
+    json_decref(part);
     json_decref(req);
     return err;
 }
@@ -417,10 +460,11 @@ static struct {
     char *last_runner;   /* owned: the runner of the previous attempt */
 } zyg = {0, -1, -1, 0, NULL, 0, 0, NULL};
 
-/* WFH_RUNNER_ZYGOTE: unset, "", "1" or "on" use the zygote; "0" or "off" do not. */
-static int zygote_wanted(int *wanted)
+/* A switch in the host's environment (WFH_RUNNER_ZYGOTE, WFH_RUNNER_WARM): unset, "",
+ * "1" or "on" turn it on; "0" or "off" off; anything else is refused. */
+static int runner_knob(const char *var, int *wanted)
 {
-    const char *v = getenv("WFH_RUNNER_ZYGOTE");
+    const char *v = getenv(var);
     if (!v || !*v || !strcmp(v, "1") || !strcmp(v, "on")) {
         *wanted = 1;
         return 0;
@@ -429,7 +473,7 @@ static int zygote_wanted(int *wanted)
         *wanted = 0;
         return 0;
     }
-    return wfh_error_set(WFH_EINVAL, "WFH_RUNNER_ZYGOTE must be 0, off, 1 or on, not '%.40s'", v);
+    return wfh_error_set(WFH_EINVAL, "%s must be 0, off, 1 or on, not '%.40s'", var, v);
 }
 
 /* FNV-1a over the environment and the descriptor limit: a zygote's children have the
@@ -548,7 +592,7 @@ done:
 static int zygote_fork(const char *runner, const int *fds, int n, pid_t *out)
 {
     int wanted = 1;
-    int err = zygote_wanted(&wanted);
+    int err = runner_knob("WFH_RUNNER_ZYGOTE", &wanted);
     if (err < 0 || !wanted)
         return err < 0 ? err : 1;
     if (zyg.pid > 0 && zyg.owner != getpid())
@@ -627,19 +671,308 @@ static int zygote_fork(const char *runner, const int *fds, int n, pid_t *out)
     return 0;
 }
 
+/* Start the runner with @p fds as its descriptors 0..@p n-1: forked by the zygote when it
+ * can, else posix_spawn()ed. Returns 0 and *pid, or a negative code. */
+static int runner_start(const char *runner, const int *fds, int n, pid_t *pid)
+{
+    int zr = zygote_fork(runner, fds, n, pid);
+    if (zr <= 0)
+        return zr;
+    int err = 0;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int fa_ok = 0, attr_ok = 0;
+    if (posix_spawn_file_actions_init(&fa) != 0 || (fa_ok = 1, posix_spawnattr_init(&attr) != 0)) {
+        err = wfh_error_set(WFH_ENOMEM, "attempt: out of memory");
+        goto done;
+    }
+    attr_ok = 1;
+    /* dup2 clears FD_CLOEXEC on the target, so only these reach the runner. */
+    for (int i = 0; i < n; i++)
+        posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    /* Belt and braces against a descriptor some library opened without O_CLOEXEC. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, n);
+#endif
+    runner_spawnattr(&attr);
+    char parent[24];
+    snprintf(parent, sizeof parent, "%ld", (long)getpid());
+    char *argv[] = {(char *)runner, "--parent-pid", parent, NULL};
+    int rc = posix_spawn(pid, runner, &fa, &attr, argv, environ);
+    if (rc != 0)
+        err = wfh_error_set(WFH_EIO, "cannot start the step runner %s: %s", runner, strerror(rc));
+done:
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    return err;
+}
+
+/* ---- warm runners ----------------------------------------------------------------------
+ *
+ * A runner started before its attempt, for exactly the confinement that attempt gets
+ * (the wire protocol in core/attempt.h): it has confined itself and waits for the go,
+ * before any plugin code runs. It is still one fresh process for one attempt; what it
+ * saves is the runner's start and confinement (~1 ms under process, ~2 ms under strict)
+ * on the path of a chain, where the other core was idle. The pool is keyed by the exact
+ * text of what the runner was started with, plus the runner, the plugin's identity and
+ * the environment (a runner under profile none inherits it), so no attempt runs under
+ * another's grant or limits. At most one idle runner per key, WARM_MAX in all; the scheduler
+ * releases them at the end of a run (wfh_attempt_warm_release), and so does exit. */
+
+#define WARM_MAX 4
+/* How long dropping a warm runner waits for it to exit on its own (the go socket's EOF)
+ * before it is SIGKILLed. */
+#define WARM_DROP_MS 200
+
+typedef struct warm_runner {
+    char *key;      /* owned */
+    pid_t pid;
+    int pidfd;      /* owned: liveness without racing the scheduler's waitpid(-1) */
+    int go;         /* owned: the host's end of the go socket */
+    int out_fd;     /* owned: read ends of its channel and stderr */
+    int err_fd;
+} warm_runner;
+
+static struct {
+    warm_runner w[WARM_MAX]; /* idle ones, oldest first */
+    size_t n;
+    pid_t owner;             /* getpid() of the host that started them */
+    int registered;          /* the atexit handler is in */
+} warm = {.n = 0};
+
+static void warm_close(warm_runner *w)
+{
+    int *fds[] = {&w->pidfd, &w->go, &w->out_fd, &w->err_fd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (*fds[i] >= 0) {
+            close(*fds[i]);
+            *fds[i] = -1;
+        }
+    free(w->key);
+    w->key = NULL;
+}
+
+/* Alive and not reaped: its pidfd is readable once it has exited (reaped or not). */
+static int warm_alive(const warm_runner *w)
+{
+    struct pollfd p = {w->pidfd, POLLIN, 0};
+    return poll(&p, 1, 0) == 0;
+}
+
+/* Tell @p n idle runners to go away (EOF on the go socket: they exit without running
+ * anything, and a supervisor removes its cgroup), then reap each through its pidfd
+ * (a wait by pid could take an attempt's status if the scheduler's waitpid(-1) reaped
+ * the runner first and its pid was reused); one that does not exit in time is killed. */
+static void warm_drop(warm_runner *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (w[i].go >= 0) {
+            close(w[i].go);
+            w[i].go = -1;
+        }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (size_t i = 0; i < n; i++) {
+        for (;;) {
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            long left = WARM_DROP_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+            struct pollfd p = {w[i].pidfd, POLLIN, 0};
+            int r = poll(&p, 1, left > 0 ? (int)left : 0);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                /* It has not exited, so it is not reaped either: its pid, which is also
+                 * its group's id, is still its own. */
+                kill(-w[i].pid, SIGKILL);
+                (void)syscall(SYS_pidfd_send_signal, w[i].pidfd, SIGKILL, NULL, 0);
+            }
+            break;
+        }
+        siginfo_t si;
+        while (waitid((idtype_t)3 /* P_PIDFD */, (id_t)w[i].pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+        }
+        warm_close(&w[i]);
+    }
+}
+
+/* A fork of the host: the runners are its parent's; drop the descriptors only. */
+static void warm_forget_if_forked(void)
+{
+    if (warm.n && warm.owner != getpid()) {
+        for (size_t i = 0; i < warm.n; i++)
+            warm_close(&warm.w[i]);
+        warm.n = 0;
+    }
+}
+
+void wfh_attempt_warm_release(void)
+{
+    warm_forget_if_forked();
+    warm_drop(warm.w, warm.n);
+    warm.n = 0;
+}
+
+int wfh_attempt_warm_count(void)
+{
+    warm_forget_if_forked();
+    return (int)warm.n;
+}
+
+static void warm_atexit(void)
+{
+    wfh_attempt_warm_release();
+}
+
+/* Take the idle runner for @p key, if there is one, and give it its go (@p part, the
+ * attempt's members as JSON text): 1 and @p a filled, or 0 (then none was usable; a
+ * dead or refusing one has been dropped). */
+static int warm_take(const char *key, const char *part, wfh_attempt *a)
+{
+    warm_forget_if_forked();
+    size_t i = 0;
+    while (i < warm.n && strcmp(warm.w[i].key, key) != 0)
+        i++;
+    if (i == warm.n)
+        return 0;
+    warm_runner w = warm.w[i];
+    memmove(&warm.w[i], &warm.w[i + 1], (warm.n - i - 1) * sizeof warm.w[0]);
+    warm.n--;
+    /* The host is single-threaded: between this check and the go only the runner itself
+     * can die, and then the attempt fails as any runner's death does. */
+    int ok = warm_alive(&w);
+    int fd = -1;
+    if (ok && sealed_memfd("wfh-go", part, &fd) < 0)
+        ok = 0;
+    if (ok) {
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } ctl;
+        memset(&ctl, 0, sizeof ctl);
+        char g = 'g';
+        struct iovec iov = {&g, 1};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                            .msg_controllen = sizeof ctl.buf};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+        ssize_t r;
+        while ((r = sendmsg(w.go, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR) {
+        }
+        ok = r == 1;
+        close(fd);
+    }
+    if (!ok) {
+        warm_drop(&w, 1);
+        return 0;
+    }
+    a->pid = w.pid;
+    a->out_fd = w.out_fd;
+    a->err_fd = w.err_fd;
+    a->warm = 1;
+    w.out_fd = w.err_fd = -1;
+    warm_close(&w); /* the queued go stays readable after our end is closed */
+    return 1;
+}
+
+/* Start a warm runner for @p key with @p part (the runner's stdin, go_fd included) and
+ * @p plugin_fd (the verified plugin, or -1), unless one is idle for it already. Failing
+ * costs nothing but the head start. */
+static void warm_start(const char *runner, const char *key, const char *part, int plugin_fd)
+{
+    warm_forget_if_forked();
+    for (size_t i = 0; i < warm.n; i++)
+        if (!strcmp(warm.w[i].key, key))
+            return;
+    if (warm.n == WARM_MAX) {
+        warm_drop(&warm.w[0], 1);
+        memmove(&warm.w[0], &warm.w[1], (warm.n - 1) * sizeof warm.w[0]);
+        warm.n--;
+    }
+    warm_runner w = {NULL, -1, -1, -1, -1, -1};
+    int in_fd = -1, sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+    if (sealed_memfd("wfh-request", part, &in_fd) < 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 || pipe2(outp, O_CLOEXEC) < 0 ||
+        pipe2(errp, O_CLOEXEC) < 0 || !(w.key = strdup(key)))
+        goto done;
+    int fds[WFH_ZYGOTE_MAX_FDS] = {in_fd, outp[1], errp[1], plugin_fd >= 0 ? plugin_fd : sv[1], sv[1]};
+    if (runner_start(runner, fds, plugin_fd >= 0 ? 5 : 4, &w.pid) < 0) {
+        w.pid = -1;
+        goto done;
+    }
+    w.pidfd = (int)syscall(SYS_pidfd_open, w.pid, 0);
+    if (w.pidfd < 0) {
+        /* Without a pidfd it cannot be checked safely later: not kept. */
+        kill(-w.pid, SIGKILL);
+        (void)waitpid(w.pid, NULL, 0);
+        goto done;
+    }
+    w.go = sv[0];
+    w.out_fd = outp[0];
+    w.err_fd = errp[0];
+    sv[0] = outp[0] = errp[0] = -1;
+    fcntl(w.out_fd, F_SETFL, fcntl(w.out_fd, F_GETFL) | O_NONBLOCK);
+    fcntl(w.err_fd, F_SETFL, fcntl(w.err_fd, F_GETFL) | O_NONBLOCK);
+    warm.owner = getpid();
+    warm.w[warm.n++] = w;
+    w.key = NULL;
+    if (!warm.registered)
+        warm.registered = atexit(warm_atexit) == 0;
+done:
+    free(w.key);
+    int *fds_left[] = {&in_fd, &sv[0], &sv[1], &outp[0], &outp[1], &errp[0], &errp[1]};
+    for (size_t i = 0; i < sizeof fds_left / sizeof fds_left[0]; i++)
+        if (*fds_left[i] >= 0)
+            close(*fds_left[i]);
+}
+
+/* The warm runner's part of @p spec's request (JSON text, keys sorted) and the pool key:
+ * runner, plugin identity, environment, then that text. Both owned by the caller. */
+static int warm_part(const wfh_attempt_spec *spec, const char *plugin_path, char **part, char **key)
+{
+    json_t *req = NULL;
+    int err = request_confine_part(spec, plugin_path, spec->plugin_blake2b256 ? 4 : 3, &req);
+    if (err < 0)
+        return err;
+    *part = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(req);
+    *key = NULL;
+    if (*part) {
+        size_t len = strlen(spec->runner_path) + strlen(spec->plugin_path) + strlen(*part) + 256;
+        if ((*key = malloc(len)))
+            snprintf(*key, len, "%s\n%s\n%s\n%s\n%llu\n%016llx\n%s", spec->runner_path, spec->plugin_path,
+                     spec->plugin_blake2b256 ? spec->plugin_blake2b256 : "",
+                     spec->plugin_sha256 ? spec->plugin_sha256 : "", spec->plugin_size,
+                     (unsigned long long)env_key(), *part);
+    }
+    if (!*part || !*key) {
+        free(*part);
+        *part = NULL;
+        return wfh_error_set(WFH_ENOMEM, "attempt: out of memory");
+    }
+    return 0;
+}
+
 int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hooks, wfh_attempt **out)
 {
     int err = 0;
     int in_fd = -1, outp[2] = {-1, -1}, errp[2] = {-1, -1};
     int plugin_fd = -1; /* owned: the verified plugin bytes (registry plugins) */
     wfh_attempt *a = NULL; /* owned until handed out */
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    int fa_ok = 0, attr_ok = 0;
+    char *wpart = NULL, *wkey = NULL; /* owned: warm runners' request part and pool key */
+    json_t *go = NULL; /* owned: a warm runner's go */
+    char *go_text = NULL; /* owned */
+    int use_warm = 0;
     *out = NULL;
 
     if (!spec || !spec->runner_path || !spec->plugin_path || !spec->step_type)
         return wfh_error_set(WFH_EINVAL, "attempt: runner, plugin and step type are required");
+    if ((err = runner_knob("WFH_RUNNER_WARM", &use_warm)) < 0)
+        return err;
     a = calloc(1, sizeof *a);
     if (!a)
         return wfh_error_set(WFH_ENOMEM, "attempt: out of memory");
@@ -653,6 +986,15 @@ int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hoo
         err = wfh_error_set(WFH_ENOMEM, "attempt: out of memory");
         goto done;
     }
+    /* A registry plugin: the runner loads the verified copy (fd 3), not the path. */
+    const char *req_plugin = spec->plugin_blake2b256 ? "/proc/self/fd/3" : spec->plugin_path;
+    if (spec->plugin_blake2b256) {
+        a->expect_name = spec->plugin_name ? strdup(spec->plugin_name) : NULL;
+        a->expect_version = spec->plugin_version ? strdup(spec->plugin_version) : NULL;
+    }
+    /* Every attempt checks the blob (cheap while the file is unchanged), a warm runner's
+     * too: one that holds bytes verified earlier is not used once the file has been
+     * tampered with; the attempt is refused as before. */
     if (spec->plugin_blake2b256) {
         char label[160];
         snprintf(label, sizeof label, "%s@%s", spec->plugin_name ? spec->plugin_name : "?",
@@ -661,67 +1003,46 @@ int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hoo
                                            spec->plugin_sha256, spec->plugin_size, label,
                                            &plugin_fd)) < 0)
             goto done;
-        a->expect_name = spec->plugin_name ? strdup(spec->plugin_name) : NULL;
-        a->expect_version = spec->plugin_version ? strdup(spec->plugin_version) : NULL;
-        wfh_attempt_spec verified = *spec;
-        verified.plugin_path = "/proc/self/fd/3";
-        err = request_fd(&verified, &in_fd);
-    } else {
-        err = request_fd(spec, &in_fd);
     }
-    if (err < 0)
+    /* Nothing to take and nothing to start: no key to make. */
+    warm_forget_if_forked();
+    if (use_warm && !spec->warm_hint && warm.n == 0)
+        use_warm = 0;
+    if (use_warm) {
+        if ((err = warm_part(spec, req_plugin, &wpart, &wkey)) < 0 ||
+            (err = request_attempt_part(spec, 1, &go)) < 0)
+            goto done;
+        if (!(go_text = json_dumps(go, JSON_COMPACT))) {
+            err = wfh_error_set(WFH_ENOMEM, "attempt: out of memory");
+            goto done;
+        }
+        if (warm_take(wkey, go_text, a))
+            goto started;
+    }
+    if ((err = request_fd(spec, req_plugin, &in_fd)) < 0)
         goto done;
     if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
         err = wfh_error_set(WFH_EIO, "step '%s': pipe: %s", spec->step_id ? spec->step_id : "?", strerror(errno));
         goto done;
     }
-    int zfds[WFH_ZYGOTE_MAX_FDS] = {in_fd, outp[1], errp[1], plugin_fd};
-    int zr = zygote_fork(spec->runner_path, zfds, plugin_fd >= 0 ? 4 : 3, &a->pid);
-    if (zr < 0) {
-        err = zr;
-        goto done;
-    }
-    if (zr == 0)
-        goto started;
-    if (posix_spawn_file_actions_init(&fa) != 0 || (fa_ok = 1, posix_spawnattr_init(&attr) != 0)) {
-        err = wfh_error_set(WFH_ENOMEM, "attempt: out of memory");
-        goto done;
-    }
-    attr_ok = 1;
-    /* dup2 clears FD_CLOEXEC on the target, so only these three reach the runner. */
-    posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-    if (plugin_fd >= 0)
-        posix_spawn_file_actions_adddup2(&fa, plugin_fd, 3);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-    /* Belt and braces against a descriptor some library opened without O_CLOEXEC. */
-    posix_spawn_file_actions_addclosefrom_np(&fa, plugin_fd >= 0 ? 4 : 3);
-#endif
-    runner_spawnattr(&attr);
-
-    char parent[24];
-    snprintf(parent, sizeof parent, "%ld", (long)getpid());
-    char *argv[] = {(char *)spec->runner_path, "--parent-pid", parent, NULL};
-    int rc = posix_spawn(&a->pid, spec->runner_path, &fa, &attr, argv, environ);
-    if (rc != 0) {
+    int fds[WFH_ZYGOTE_MAX_FDS] = {in_fd, outp[1], errp[1], plugin_fd};
+    if ((err = runner_start(spec->runner_path, fds, plugin_fd >= 0 ? 4 : 3, &a->pid)) < 0) {
         a->pid = -1;
-        err = wfh_error_set(WFH_EIO, "cannot start the step runner %s: %s", spec->runner_path, strerror(rc));
         goto done;
     }
-started:
     a->out_fd = outp[0];
     a->err_fd = errp[0];
     outp[0] = errp[0] = -1;
+started:
     fcntl(a->out_fd, F_SETFL, fcntl(a->out_fd, F_GETFL) | O_NONBLOCK);
     fcntl(a->err_fd, F_SETFL, fcntl(a->err_fd, F_GETFL) | O_NONBLOCK);
     *out = a;
     a = NULL;
+    /* The next attempt like this one gets its runner started now, while this one runs,
+     * with the same verified copy of the plugin (never the path). */
+    if (use_warm && spec->warm_hint)
+        warm_start(spec->runner_path, wkey, wpart, plugin_fd);
 done:
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (attr_ok)
-        posix_spawnattr_destroy(&attr);
     for (int i = 0; i < 2; i++) {
         if (outp[i] >= 0)
             close(outp[i]);
@@ -732,8 +1053,17 @@ done:
         close(in_fd);
     if (plugin_fd >= 0)
         close(plugin_fd);
+    free(wpart);
+    free(wkey);
+    free(go_text);
+    json_decref(go);
     wfh_attempt_free(a);
     return err;
+}
+
+int wfh_attempt_was_warm(const wfh_attempt *a)
+{
+    return a ? a->warm : 0;
 }
 
 pid_t wfh_attempt_pid(const wfh_attempt *a)

@@ -25,6 +25,22 @@
  * The runner is started as `wfhost-runner --parent-pid PID` (forked: `--zygote
  * --parent-pid PID`) in its own process group, with the request on a sealed memfd as
  * stdin.
+ *
+ * Warm runners (WFH_RUNNER_WARM, docs/operations.md): when the caller hints that more
+ * attempts like this one follow (wfh_attempt_spec.warm_hint), the host starts the next
+ * attempt's runner in advance with only the part of the request confinement needs
+ *      {"plugin", "type", "expect", "workspace", "sandbox" (without "env"), "go_fd": N}
+ * The runner confines itself exactly as for an attempt, then, before it loads the plugin,
+ * blocks on fd N (a SOCK_SEQPACKET socket). The next attempt whose part 1 is byte for
+ * byte the same (same runner, plugin identity and environment too) takes it: the host
+ * sends one message carrying a sealed memfd with the rest ("go")
+ *      {"inputs", "env", "run_id", "step_id", "attempt", "idempotency_key",
+ *       "sandbox_env": the sandbox member's "env"}
+ * and the runner goes on as any runner does; its wall-time limit counts from the go.
+ * Nothing of an attempt (inputs, variables, secrets) reaches a runner before the host
+ * has recorded that attempt, and a warm runner still serves one attempt only. Closing
+ * the socket instead makes it exit without running anything. Its sandbox report says
+ * "warm": true.
  * A runner that dies without a result (signal, exit) fails the attempt with the signal
  * or exit status named.
  */
@@ -60,6 +76,9 @@ typedef struct wfh_attempt_spec {
     unsigned long long plugin_size;
     const char *plugin_name;      /* must match what the runner reports after loading */
     const char *plugin_version;
+    int warm_hint;                /* more attempts with this runner, plugin, type and sandbox
+                                     may follow soon: start one warm runner for them (a
+                                     hint; 0: none, and any idle one stays as it is) */
 } wfh_attempt_spec;
 
 /* Called as lines arrive; @p ud is wfh_attempt_hooks.ud. Strings are borrowed. */
@@ -110,6 +129,16 @@ void wfh_attempt_finish(wfh_attempt *a, int wait_status, wfh_attempt_result *res
  * reaping it, for at most 200 ms before SIGKILLing its process group. Call it before
  * the runner is reaped. */
 void wfh_attempt_kill(wfh_attempt *a, int status, const char *why);
+
+/* Kill and reap every idle warm runner this process started (the end of a run; also
+ * done at exit). The next attempt starts its runner the ordinary way. */
+void wfh_attempt_warm_release(void);
+
+/* How many warm runners this process holds idle now (tests). */
+int wfh_attempt_warm_count(void);
+
+/* The attempt's runner was a warm one (started before the attempt, see above). */
+int wfh_attempt_was_warm(const wfh_attempt *a);
 
 void wfh_attempt_free(wfh_attempt *a);
 void wfh_attempt_result_clear(wfh_attempt_result *r);

@@ -567,6 +567,24 @@ static void item_failed(run_step *rs, size_t k, wfh_sstate end, const char *why)
         snprintf(rs->fe_error, need, "item %zu: %s", k, why);
 }
 
+/* A hint for warm runners (core/attempt.h): another attempt like step @p i's may start
+ * soon, because more of its items are to start or another step of its type with the
+ * same grant is still waiting. Stops at the first; in a chain that is the next step. */
+static int warm_hint(const wfh_run *r, size_t i)
+{
+    const run_step *rs = &r->steps[i];
+    if (rs->fe_items && rs->fe_next < json_array_size(rs->fe_items))
+        return 1;
+    for (size_t d = 1; d < r->wf->n_steps; d++) {
+        size_t j = (i + d) % r->wf->n_steps;
+        wfh_sstate st = wfh_sched_state(r->sched, j);
+        if (r->wf->steps[j].meta == r->wf->steps[i].meta && (st == WFH_S_PENDING || st == WFH_S_QUEUED) &&
+            json_equal(r->steps[j].sandbox, rs->sandbox))
+            return 1;
+    }
+    return 0;
+}
+
 static void start_item(wfh_run *r, size_t i, size_t k)
 {
     const wfh_step *st = &r->wf->steps[i];
@@ -617,6 +635,7 @@ static void start_item(wfh_run *r, size_t i, size_t k)
             .plugin_size = meta && meta->plugin ? meta->plugin->size : 0,
             .plugin_name = meta && meta->plugin ? meta->plugin->name : NULL,
             .plugin_version = meta && meta->plugin ? meta->plugin->version : NULL,
+            .warm_hint = warm_hint(r, i),
         };
         wfh_attempt_hooks hooks = {.log = on_log, .progress = on_progress, .ud = rs};
         int serr = 0;
@@ -1025,6 +1044,7 @@ static void launch_step(wfh_run *r, size_t i, const char *refused)
         .plugin_size = meta->plugin->size,
         .plugin_name = meta->plugin->name,
         .plugin_version = meta->plugin->version,
+        .warm_hint = warm_hint(r, i),
     };
     wfh_attempt_hooks hooks = {.log = on_log, .progress = on_progress, .ud = rs};
     int serr = 0;
@@ -1449,6 +1469,7 @@ void wfh_run_free(wfh_run *r)
 {
     if (!r)
         return;
+    wfh_attempt_warm_release(); /* no runner outlives its run, used or not */
     if (r->steps) {
         for (size_t i = 0; i < r->wf->n_steps; i++) {
             run_step *rs = &r->steps[i];

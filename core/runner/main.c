@@ -11,6 +11,11 @@
  * Zygote mode (`--zygote`, zygote.c) forks attempt runners for the host instead of the
  * host exec'ing each one; a forked runner continues here as an exec'd one would.
  *
+ * A warm runner (its request has "go_fd", core/attempt.h) is started before its attempt
+ * with only what confinement needs: it confines itself, then waits for the attempt's own
+ * members (sandbox.c, wfh_sandbox_apply_request) before it loads the plugin, and from
+ * there runs as any runner. While it waits its process name is "wfhost-runner-w".
+ *
  * Lifetime: the host makes the runner a process-group leader; the runner dies with
  * its parent (PR_SET_PDEATHSIG), is a child subreaper, and kills everything the plugin
  * started before it exits or when it gets SIGTERM (proctree.c).
@@ -357,6 +362,14 @@ static const char *str_member(json_t *req, const char *key)
     return s ? s : "";
 }
 
+/* "inputs" and "env", where present, are objects. */
+static int request_parts_ok(json_t *req)
+{
+    json_t *jin = json_object_get(req, "inputs");
+    json_t *jenv = json_object_get(req, "env");
+    return (!jin || json_is_object(jin)) && (!jenv || json_is_object(jenv));
+}
+
 static int run_attempt(void)
 {
     char *text = NULL;
@@ -390,19 +403,59 @@ static int run_attempt(void)
     req = json_loadb(text, text_len, 0, &je);
     const char *plugin_path = str_member(req, "plugin");
     const char *type = str_member(req, "type");
-    json_t *jin = json_object_get(req, "inputs");
-    json_t *jenv = json_object_get(req, "env");
-    if (!req || !*plugin_path || !*type || (jin && !json_is_object(jin)) || (jenv && !json_is_object(jenv))) {
+    json_t *jgo = json_object_get(req, "go_fd");
+    json_int_t go_fd = jgo ? json_integer_value(jgo) : -1;
+    if (!req || !*plugin_path || !*type || !request_parts_ok(req) ||
+        (jgo && (!json_is_integer(jgo) || go_fd < 3 || go_fd > 4 || fcntl((int)go_fd, F_SETFD, FD_CLOEXEC) < 0))) {
         char e[512];
         if (!req)
             snprintf(e, sizeof e, "step runner: malformed request: %d:%d: %s", je.line, je.column, je.text);
         else
-            snprintf(e, sizeof e, "step runner: malformed request: need \"plugin\" and \"type\" strings and "
-                                  "object \"inputs\"/\"env\"");
+            snprintf(e, sizeof e, "step runner: malformed request: need \"plugin\" and \"type\" strings, "
+                                  "object \"inputs\"/\"env\" and a go_fd of 3 or 4 (an open descriptor)");
         finish(WFH_STEP_FAILED, e, 0);
         exit_code = 2;
         goto done;
     }
+    /* A warm runner (core/attempt.h) says so in its name while it waits for its attempt,
+     * so an operator can tell it from one that runs a step. The name keeps the prefix
+     * the cgroup sweep looks for (sandbox_cgroup.c owner_dead): it is a live runner. */
+    if (go_fd >= 0)
+        (void)prctl(PR_SET_NAME, "wfhost-runner-w", 0, 0, 0);
+
+    /* Confine before any plugin code runs: dlopen happens inside the sandbox. Only the
+     * confined step returns from here; the supervisor exits like the step did. A warm
+     * runner returns once it has its go: the attempt's own members, merged in below. */
+    json_t *go = NULL; /* owned */
+    int serr = wfh_sandbox_apply_request(req, plugin_path, &chan, (int)go_fd, &go);
+    if (serr == WFH_ECANCELLED) {
+        /* The host dropped this warm runner before giving it an attempt. */
+        exit_code = 0;
+        goto done;
+    }
+    if (serr < 0) {
+        finish(serr == WFH_ESECURITY ? WFH_STEP_PERMANENT : WFH_STEP_FAILED, wfh_sandbox_error(), 0);
+        exit_code = 3;
+        goto done;
+    }
+    if (go) {
+        (void)prctl(PR_SET_NAME, "wfhost-runner", 0, 0, 0);
+        static const char *const members[] = {"inputs", "env", "run_id", "step_id", "attempt",
+                                              "idempotency_key"};
+        for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+            json_t *v = json_object_get(go, members[i]);
+            if (v)
+                json_object_set(req, members[i], v);
+        }
+        json_decref(go);
+        if (!request_parts_ok(req)) {
+            finish(WFH_STEP_FAILED, "step runner: malformed go: need object \"inputs\"/\"env\"", 0);
+            exit_code = 2;
+            goto done;
+        }
+    }
+    json_t *jin = json_object_get(req, "inputs");
+    json_t *jenv = json_object_get(req, "env");
     json_t *empty = json_object();
     inputs = json_dumps(jin ? jin : empty, JSON_COMPACT);
     env = json_dumps(jenv ? jenv : empty, JSON_COMPACT);
@@ -410,15 +463,6 @@ static int run_attempt(void)
     if (!inputs || !env) {
         finish(WFH_STEP_FAILED, "step runner: out of memory", 0);
         exit_code = 2;
-        goto done;
-    }
-
-    /* Confine before any plugin code runs: dlopen happens inside the sandbox. Only the
-     * confined step returns from here; the supervisor exits like the step did. */
-    int serr = wfh_sandbox_apply_request(req, plugin_path, &chan);
-    if (serr < 0) {
-        finish(serr == WFH_ESECURITY ? WFH_STEP_PERMANENT : WFH_STEP_FAILED, wfh_sandbox_error(), 0);
-        exit_code = 3;
         goto done;
     }
 

@@ -80,15 +80,16 @@ int wfh_runner_write_all(int fd, const char *buf, size_t len);
      SIGTTOU, SIGTSTP, SIGXFSZ, SIGXCPU}
 
 /* The zygote (zygote.c): the host's message per attempt, on a SOCK_SEQPACKET socket, with
- * the descriptors the runner gets as 0 (request), 1 (channel), 2 (stderr) and 3 (verified
- * plugin, optional) in one SCM_RIGHTS control message. The answer is one int32_t: the new
+ * the descriptors the runner gets as 0 (request), 1 (channel), 2 (stderr), then 3
+ * (verified plugin, optional) and a warm runner's go socket (the request's "go_fd",
+ * core/attempt.h) in one SCM_RIGHTS control message. The answer is one int32_t: the new
  * runner's pid (sent by that runner), or -errno (sent by the zygote). */
 #define WFH_ZYGOTE_MAGIC 0x315a4657u /* "WFZ1" */
-#define WFH_ZYGOTE_MAX_FDS 4
+#define WFH_ZYGOTE_MAX_FDS 5
 typedef struct wfh_zygote_msg {
     uint32_t magic;    /* WFH_ZYGOTE_MAGIC */
     int32_t host_pid;  /* must be the zygote's parent: the new runner's parent-to-be */
-    uint32_t nfds;     /* 3 or 4, as many as the control message carries */
+    uint32_t nfds;     /* 3 to 5, as many as the control message carries */
 } wfh_zygote_msg;
 
 /* Serve the host on @p sock until it closes it. Returns the zygote's exit code (0), or

@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/stat.h>
@@ -238,6 +239,8 @@ json_t *wfh_sandbox_report_json(const wfh_sandbox_report *r)
                      "rlimits", r->rlimits);
     if (j && r->rerooted) /* only where it happened: a chroot */
         json_object_set_new(j, "chroot_rerooted", json_true());
+    if (j && r->warm) /* confined before its attempt (core/attempt.h) */
+        json_object_set_new(j, "warm", json_true());
     return j;
 }
 
@@ -275,6 +278,21 @@ static int drop_caps(void)
     return (int)syscall(SYS_capset, &hdr, data);
 }
 
+/* The granted variables ("NAME=VALUE" strings) into the environment. */
+static void env_apply(char *const *env)
+{
+    for (size_t i = 0; env && env[i]; i++) {
+        char *eq = strchr(env[i], '=');
+        char name[256];
+        size_t n = (size_t)(eq - env[i]);
+        if (n >= sizeof name)
+            continue;
+        memcpy(name, env[i], n);
+        name[n] = '\0';
+        setenv(name, eq + 1, 1);
+    }
+}
+
 /* Everything the step process does to itself, in the order of research §3.3. */
 static int confine_step(const wfh_sandbox_spec *spec, wfh_sandbox_report *rep,
                         const wfh_sandbox_cgroup *cg)
@@ -304,16 +322,7 @@ static int confine_step(const wfh_sandbox_spec *spec, wfh_sandbox_report *rep,
     setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1);
     setenv("HOME", spec->workspace ? spec->workspace : "/tmp", 1);
     setenv("TMPDIR", "/tmp", 1);
-    for (size_t i = 0; spec->env && spec->env[i]; i++) {
-        char *eq = strchr(spec->env[i], '=');
-        char name[256];
-        size_t n = (size_t)(eq - spec->env[i]);
-        if (n >= sizeof name)
-            continue;
-        memcpy(name, spec->env[i], n);
-        name[n] = '\0';
-        setenv(name, eq + 1, 1);
-    }
+    env_apply(spec->env); /* a warm runner's come with its go (wfh_sandbox_apply_request) */
     if (spec->workspace && chdir(spec->workspace) != 0)
         return wfh_sandbox_fail(WFH_EIO, "sandbox: workspace %s: %s", spec->workspace,
                                 strerror(errno));
@@ -335,6 +344,11 @@ static int confine_step(const wfh_sandbox_spec *spec, wfh_sandbox_report *rep,
     rep->seccomp = 1;
     return 0;
 }
+
+/* A warm runner's (core/attempt.h): the host's go socket, and in the step the write end
+ * of the pipe on which it tells the supervisor that the go came. -1 otherwise. */
+static int go_sock = -1;
+static int go_note = -1;
 
 /* ---- the supervisor -------------------------------------------------------- */
 
@@ -433,9 +447,11 @@ static void say_applied(int chan, const wfh_sandbox_report *rep)
     say_line(chan, json_pack("{s:s, s:o}", "t", "sandbox", "sandbox", wfh_sandbox_report_json(rep)));
 }
 
+/* @p go_fd (or -1): a warm runner's step says on it when its attempt's go came; the
+ * wall clock starts then (until then the step has run nothing: no deadline). */
 static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report *rep,
                                 wfh_sandbox_cgroup *cg, pid_t child, int pidfd, int chan,
-                                int out_fd, int err_fd, int status_fd)
+                                int out_fd, int err_fd, int status_fd, int go_fd)
 {
     const wfh_sandbox_limits *l = &spec->limits;
     relay rel[2] = {{out_fd, chan, 0, l->result, {0}},
@@ -458,16 +474,16 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
     rep->rlimits = 1;
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
     pid_t parent = getppid();
-    uint64_t deadline = now_ms() + l->wall_ms;
+    uint64_t deadline = go_fd >= 0 ? UINT64_MAX : now_ms() + l->wall_ms;
     int result_seen = 0, step_status = -1, exited = 0, status_read = status_fd < 0;
     char reason[256] = "";
     int rstatus = 1; /* wfh_step_status for our own result line */
     char b1[32];
 
     while (!exited || rel[0].fd >= 0 || rel[1].fd >= 0 || !status_read) {
-        struct pollfd p[5] = {{rel[0].fd, POLLIN, 0}, {rel[1].fd, POLLIN, 0},
+        struct pollfd p[6] = {{rel[0].fd, POLLIN, 0}, {rel[1].fd, POLLIN, 0},
                               {exited ? -1 : pidfd, POLLIN, 0}, {sfd, POLLIN, 0},
-                              {status_read ? -1 : status_fd, POLLIN, 0}};
+                              {status_read ? -1 : status_fd, POLLIN, 0}, {go_fd, POLLIN, 0}};
         uint64_t t = now_ms();
         if (!exited && t >= deadline) {
             snprintf(reason, sizeof reason, "timed out: wall time limit %llu ms exceeded",
@@ -476,7 +492,7 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
             break;
         }
         int wait = exited ? 2000 : (int)(deadline - t < 200 ? deadline - t : 200);
-        int n = poll(p, 5, wait);
+        int n = poll(p, 6, wait);
         if (n == 0 && exited)
             break; /* an escapee holds a pipe open: the kill below ends it */
         if (getppid() != parent) {
@@ -486,6 +502,15 @@ static _Noreturn void supervise(const wfh_sandbox_spec *spec, wfh_sandbox_report
         }
         if (n < 0)
             continue;
+        if (p[5].revents) {
+            char g;
+            if (read(go_fd, &g, 1) == 1) {
+                deadline = now_ms() + l->wall_ms;
+                (void)prctl(PR_SET_NAME, "wfhost-runner", 0, 0, 0);
+            }
+            close(go_fd); /* one byte, or EOF: the step died waiting */
+            go_fd = -1;
+        }
         if (p[3].revents) {
             /* The host cancelled: it names the reason itself; we only make sure the
              * whole tree is gone before we exit as the runner would. */
@@ -882,10 +907,12 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
     memset(rep, 0, sizeof *rep);
     rep->profile = spec->profile;
     rep->cgroup = "none";
+    rep->warm = spec->warm;
     if (spec->profile == WFH_SANDBOX_NONE)
         return 0;
     int strict = spec->profile == WFH_SANDBOX_STRICT;
     int out[2] = {-1, -1}, errp[2] = {-1, -1}, st[2] = {-1, -1}, life[2] = {-1, -1};
+    int gon[2] = {-1, -1}; /* a warm runner's step tells the supervisor of its go */
     wfh_sandbox_cgroup cg = {.dfd = {-1, -1, -1}};
 
     if (strict) {
@@ -918,7 +945,7 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
         goto fail;
     }
     if (pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) || pipe2(st, O_CLOEXEC) ||
-        pipe2(life, O_CLOEXEC)) {
+        pipe2(life, O_CLOEXEC) || (spec->warm && pipe2(gon, O_CLOEXEC))) {
         err = wfh_sandbox_fail(WFH_EIO, "sandbox: pipe: %s", strerror(errno));
         goto fail;
     }
@@ -990,6 +1017,12 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
         close(errp[1]);
         close(st[1]);
         close(life[0]);
+        if (gon[1] >= 0)
+            close(gon[1]);
+        if (go_sock >= 0) { /* the step's to read */
+            close(go_sock);
+            go_sock = -1;
+        }
         int pidfd = (int)syscall(__NR_pidfd_open, child, 0);
         if (pidfd < 0) {
             kill(child, SIGKILL);
@@ -998,7 +1031,7 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
             err = wfh_sandbox_fail(WFH_EIO, "sandbox: pidfd_open: %s", strerror(errno));
             goto fail;
         }
-        supervise(spec, rep, &cg, child, pidfd, *chan, out[0], errp[0], strict ? st[0] : -1);
+        supervise(spec, rep, &cg, child, pidfd, *chan, out[0], errp[0], strict ? st[0] : -1, gon[0]);
     }
 
     /* The child: pid 1 of the namespace in strict, the step itself in process. */
@@ -1006,6 +1039,9 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
     close(errp[0]);
     close(st[0]);
     close(life[1]);
+    if (gon[0] >= 0)
+        close(gon[0]);
+    go_note = gon[1];
     if (wfh_sandbox_cgroup_join(&cg) != 0) {
         err = wfh_sandbox_fail(WFH_EIO, "sandbox: joining the step cgroup: %s", strerror(errno));
         goto child_fail;
@@ -1083,8 +1119,13 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
             close(STDIN_FILENO);
             close(STDOUT_FILENO);
             close(STDERR_FILENO);
-            /* pid 1 keeps nothing it does not need: not the cgroups' directories. */
+            /* pid 1 keeps nothing it does not need: not the cgroups' directories, not
+             * a warm runner's go socket and note. */
             wfh_sandbox_cgroup_release(&cg);
+            if (go_note >= 0)
+                close(go_note);
+            if (go_sock >= 0)
+                close(go_sock);
             reaper(step, st[1]);
         }
     }
@@ -1119,6 +1160,8 @@ fail:
             close(st[i]);
         if (life[i] >= 0)
             close(life[i]);
+        if (gon[i] >= 0)
+            close(gon[i]);
     }
     wfh_sandbox_cgroup_destroy(&cg);
     return err;
@@ -1128,29 +1171,126 @@ fail:
 
 static json_t *applied; /* owned: the report of what this process runs under */
 
-int wfh_sandbox_apply_request(const json_t *req, const char *plugin_path, int *chan)
+/* A warm runner, confined: block until the host sends the go (one byte and, in
+ * SCM_RIGHTS, a sealed memfd holding the attempt's members as JSON) or closes the socket.
+ * Tells the supervisor, then applies "sandbox_env" (when @p env_too) as confine_step
+ * applies the variables of an ordinary request. Returns 0 and *go (owned), or a code. */
+#define GO_MAX (64u << 20) /* as the runner's whole request (main.c REQUEST_MAX) */
+
+static int go_wait(int fd, int env_too, json_t **go)
 {
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+    } ctl;
+    char g = 0;
+    struct iovec iov = {&g, 1};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                        .msg_controllen = sizeof ctl.buf};
+    ssize_t r;
+    while ((r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+    int mfd = -1;
+    for (struct cmsghdr *c = r > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+            int f;
+            memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+            if (mfd < 0)
+                mfd = f;
+            else
+                close(f);
+        }
+    }
+    close(fd); /* nothing of the host's control reaches the plugin */
+    go_sock = -1;
+    if (r <= 0 || mfd < 0) {
+        if (mfd >= 0)
+            close(mfd);
+        return wfh_sandbox_fail(WFH_ECANCELLED, "sandbox: the host dropped this warm runner");
+    }
+    if (go_note >= 0) {
+        write_all(go_note, "g", 1);
+        close(go_note);
+        go_note = -1;
+    }
+    /* One read of the whole memfd (jansson's json_loadfd reads a byte per call). */
+    json_error_t je;
+    memset(&je, 0, sizeof je);
+    json_t *j = NULL;
+    struct stat st;
+    char *text = NULL; /* owned */
+    size_t len = 0;
+    if (fstat(mfd, &st) == 0 && st.st_size >= 0 && (uint64_t)st.st_size <= GO_MAX &&
+        (text = malloc((size_t)st.st_size + 1))) {
+        while (len < (size_t)st.st_size) {
+            ssize_t n = read(mfd, text + len, (size_t)st.st_size - len);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            len += (size_t)n;
+        }
+        j = json_loadb(text, len, 0, &je);
+    }
+    free(text);
+    close(mfd);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return wfh_sandbox_fail(WFH_EINVAL, "step runner: malformed go: %d:%d: %s", je.line, je.column,
+                                je.text);
+    }
+    const json_t *env = json_object_get(j, "sandbox_env");
+    if (env_too && env) {
+        /* Checked as an ordinary request's "env" is (wfh_sandbox_spec_parse). */
+        json_t *only = json_pack("{s:O}", "env", env);
+        wfh_sandbox_spec *spec = NULL; /* owned */
+        int err = only ? wfh_sandbox_spec_parse(only, NULL, &spec)
+                       : wfh_sandbox_fail(WFH_ENOMEM, "sandbox: out of memory");
+        json_decref(only);
+        if (err < 0) {
+            json_decref(j);
+            return err;
+        }
+        env_apply(spec->env);
+        wfh_sandbox_spec_free(spec);
+    }
+    *go = j;
+    return 0;
+}
+
+int wfh_sandbox_apply_request(const json_t *req, const char *plugin_path, int *chan, int go_fd, json_t **go)
+{
+    *go = NULL;
+    go_sock = go_fd;
     const json_t *member = json_object_get(req, "sandbox");
+    int err = 0, env_too = 0;
     if (!member) {
         /* A host that predates the sandbox sends no member: say so in every result
          * rather than pretend a profile was applied. */
         applied = json_pack("{s:s, s:s}", "profile", "none", "note", "request had no sandbox");
-        return 0;
-    }
-    wfh_sandbox_spec *spec = NULL; /* owned */
-    int err = wfh_sandbox_spec_parse(member, plugin_path, &spec);
-    if (err < 0)
-        return err;
-    const char *ws = json_string_value(json_object_get(req, "workspace"));
-    if (!spec->workspace && ws && *ws && !(spec->workspace = strdup(ws))) {
+        if (applied && go_fd >= 0)
+            json_object_set_new(applied, "warm", json_true());
+    } else {
+        wfh_sandbox_spec *spec = NULL; /* owned */
+        if ((err = wfh_sandbox_spec_parse(member, plugin_path, &spec)) < 0)
+            return err;
+        const char *ws = json_string_value(json_object_get(req, "workspace"));
+        if (!spec->workspace && ws && *ws && !(spec->workspace = strdup(ws))) {
+            wfh_sandbox_spec_free(spec);
+            return wfh_sandbox_fail(WFH_ENOMEM, "sandbox: out of memory");
+        }
+        spec->warm = go_fd >= 0;
+        env_too = spec->profile != WFH_SANDBOX_NONE;
+        wfh_sandbox_report rep;
+        err = wfh_sandbox_enter(spec, chan, &rep);
         wfh_sandbox_spec_free(spec);
-        return wfh_sandbox_fail(WFH_ENOMEM, "sandbox: out of memory");
+        if (err == 0)
+            applied = wfh_sandbox_report_json(&rep);
     }
-    wfh_sandbox_report rep;
-    err = wfh_sandbox_enter(spec, chan, &rep);
-    wfh_sandbox_spec_free(spec);
-    if (err == 0)
-        applied = wfh_sandbox_report_json(&rep);
+    if (err == 0 && go_fd >= 0)
+        err = go_wait(go_fd, env_too, go);
     return err;
 }
 

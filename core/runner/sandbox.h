@@ -83,6 +83,9 @@ typedef struct wfh_sandbox_spec {
     char *workspace;                 /* owned, may be NULL */
     char *plugin;                    /* owned, may be NULL: granted read so dlopen works */
     wfh_sandbox_limits limits;
+    int warm;                        /* a warm runner (core/attempt.h): the step waits for
+                                        its go after confinement, and the wall time limit
+                                        counts from the go */
 } wfh_sandbox_spec;
 
 /* What was actually applied; reported in the result line. */
@@ -94,6 +97,7 @@ typedef struct wfh_sandbox_report {
     int memfd_noexec;                /* executable memfds refused (strict, kernel >= 6.3) */
     const char *cgroup;              /* static: "v2", "v1+v2kill", "v1", "none" */
     int rlimits;
+    int warm;                        /* confined in advance, as a warm runner */
 } wfh_sandbox_report;
 
 /* Parse the request's "sandbox" member (@p j borrowed; NULL means the strict default
@@ -114,8 +118,14 @@ int wfh_sandbox_enter(const wfh_sandbox_spec *spec, int *chan, wfh_sandbox_repor
 /* The runner's one call, before dlopen: parse @p req's "sandbox" member (borrowed;
  * "workspace" taken from the request when the member has none) and enter it. Returns
  * 0 in the step process, or a negative code with wfh_sandbox_error() set (the step
- * must then fail without loading the plugin). */
-int wfh_sandbox_apply_request(const json_t *req, const char *plugin_path, int *chan);
+ * must then fail without loading the plugin).
+ * A warm runner (@p go_fd >= 0, the go socket of core/attempt.h) then, still before
+ * dlopen, waits for the host's go: 0 and *go (owned: the attempt's own members, whose
+ * "sandbox_env" has been applied to the environment where the profile builds one), once
+ * the supervisor has been told to start the wall clock; WFH_ECANCELLED if the host
+ * closed the socket instead (exit without a result). */
+int wfh_sandbox_apply_request(const json_t *req, const char *plugin_path, int *chan, int go_fd,
+                              json_t **go);
 
 /* What wfh_sandbox_apply_request applied, for the result line's "sandbox" member;
  * borrowed, NULL before the call. */

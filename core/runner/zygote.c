@@ -10,7 +10,7 @@
  * secret (the host spawns it like a runner, with its socket as stdin and /dev/null as
  * stdout/stderr). A message from the host (wfh_zygote_msg, core/runner/runner.h) carries
  * the attempt's descriptors (request memfd, out and err pipe write ends, the verified
- * plugin memfd if any) and the host's pid. The zygote clones with CLONE_PARENT, so the
+ * plugin memfd if any, a warm runner's go socket: core/attempt.h) and the host's pid. The zygote clones with CLONE_PARENT, so the
  * new process is the host's child (the scheduler's waitpid(), kill(-pgid) and the
  * runner's PR_SET_PDEATHSIG/getppid() check work as for a spawned runner), and returns
  * from wfh_zygote_serve in that child, which then runs exactly the path an exec'd runner

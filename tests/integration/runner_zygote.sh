@@ -87,10 +87,11 @@ for profile in none process; do
 done
 
 # SIGKILL of the zygote between two attempts: the next attempt spawns its runner, the
-# one after that starts a new zygote; the run succeeds.
+# one after that starts a new zygote; the run succeeds. (Without warm runners, which
+# would have forked s3's runner before s2 killed the zygote: tests/integration/runner_warm.sh.)
 flow "$T/kill.yaml" 4 "kill -KILL \$(sed -n 's/^s2 .*zygote=\\([0-9]*\\).*/\\1/p' '$T/trace')"
 rm -f "$T/trace"
-run "$WFH" exec --policy "$T/none.policy" "$T/kill.yaml"
+WFH_RUNNER_WARM=0 run "$WFH" exec --policy "$T/none.policy" "$T/kill.yaml"
 expect_rc 0 "the run survives SIGKILL of its zygote"
 expect_eq "$(wc -l <"$T/trace" | tr -d ' ')" "4" "every step ran after the zygote was killed"
 expect_eq "$(field s3 forked)" "no" "the attempt after the kill spawns its runner"

@@ -9,6 +9,10 @@
  * on the runner comes from the zygote (core/runner/zygote.c), so most of these run
  * against a forked runner; the zygote tests at the end check that it is one, that it
  * is this process's child, and what happens when the zygote is killed or turned off.
+ * The warm-runner tests last: an attempt started with a hint leaves one runner confined
+ * and waiting; the next attempt of the same kind takes it (its report says "warm") and
+ * gets its own inputs, variables and wall clock; one of another kind does not; a dead
+ * one is replaced; the knob turns it off; release leaves none.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,8 +101,10 @@ static void on_progress(void *ud, wfh_attempt *a, double fraction, const char *m
     s->last_fraction = fraction;
 }
 
-/* What the scheduler does: poll the two fds until both close, reap, finish. If
- * @p kill_after_ms >= 0, kill the attempt that long after start. */
+static void drive(wfh_attempt *a, wfh_attempt_result *res, int kill_after_ms);
+
+/* One attempt of @p type, driven as the scheduler does (drive). If @p kill_after_ms
+ * >= 0, kill the attempt that long after start. */
 static void run_attempt_ex(const char *runner_path, const char *type, const char *run_id, seen *s,
                            wfh_attempt_result *res, int kill_after_ms)
 {
@@ -144,6 +150,13 @@ static void run_attempt_ex(const char *runner_path, const char *type, const char
     }
     json_decref(inputs);
     json_decref(env);
+    drive(a, res, kill_after_ms);
+}
+
+/* What the scheduler does: poll the two fds until both close (killing the attempt
+ * @p kill_after_ms after it started, unless that is < 0), reap, finish, free. */
+static void drive(wfh_attempt *a, wfh_attempt_result *res, int kill_after_ms)
+{
     int waited = 0;
     for (;;) {
         int fds[2];
@@ -424,17 +437,24 @@ static void test_missing_runner(void **state)
     wfh_attempt_result_clear(NULL);
 }
 
+/* This process's children, as /proc lists them (pids separated by spaces). */
+static void read_children(char *buf, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)getpid());
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[n] = 0;
+}
+
 /* The zygote next to this process: a child whose argv says --zygote, other than
  * @p except. 0 if none. */
 static pid_t find_zygote(pid_t except)
 {
-    char path[64], buf[4096], argv[512];
-    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)getpid());
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
+    char buf[4096], argv[512];
+    read_children(buf, sizeof buf);
     pid_t found = 0;
     for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n")) {
         pid_t pid = (pid_t)atol(tok);
@@ -492,20 +512,29 @@ static void test_zygote_killed(void **state)
     assert_true(z2 > 0 && z2 != z);
 }
 
+/* With @p var set to @p value, an attempt is refused before any runner starts, with a
+ * message naming both; @p var is unset again after. */
+static void knob_refused(const char *var, const char *value)
+{
+    assert_int_equal(setenv(var, value, 1), 0);
+    wfh_attempt_spec spec = {.runner_path = runner, .plugin_path = fixture, .step_type = "echo",
+                             .workspace = tmpdir};
+    wfh_attempt *a = NULL;
+    assert_int_equal(wfh_attempt_start(&spec, NULL, &a), WFH_EINVAL);
+    assert_null(a);
+    char want[128];
+    snprintf(want, sizeof want, "%s must be 0, off, 1 or on, not '%s'", var, value);
+    assert_non_null(strstr(wfh_error_last(), want));
+    assert_int_equal(unsetenv(var), 0);
+}
+
 static void test_zygote_off(void **state)
 {
     (void)state;
     assert_int_equal(setenv("WFH_RUNNER_ZYGOTE", "0", 1), 0);
     assert_false(attempt_forked());
     assert_false(attempt_forked());
-    assert_int_equal(setenv("WFH_RUNNER_ZYGOTE", "sometimes", 1), 0);
-    wfh_attempt_spec spec = {.runner_path = runner, .plugin_path = fixture, .step_type = "echo",
-                             .workspace = tmpdir};
-    wfh_attempt *a = NULL;
-    assert_int_equal(wfh_attempt_start(&spec, NULL, &a), WFH_EINVAL);
-    assert_null(a);
-    assert_non_null(strstr(wfh_error_last(), "WFH_RUNNER_ZYGOTE must be 0, off, 1 or on, not 'sometimes'"));
-    assert_int_equal(unsetenv("WFH_RUNNER_ZYGOTE"), 0);
+    knob_refused("WFH_RUNNER_ZYGOTE", "sometimes");
     assert_true(attempt_forked());
 }
 
@@ -527,6 +556,197 @@ static void test_zygote_follows_nofile(void **state)
     assert_true(forked);
     assert_int_equal(last_nofile, (long)rl.rlim_cur);
     assert_true(z2 > 0 && z2 != z);
+}
+
+/* ---- warm runners ---- */
+
+/* This process's children named as idle warm runners (core/runner/main.c); the first
+ * one's pid in *@p first if not NULL. */
+static int warm_children_now(pid_t *first)
+{
+    char path[64], buf[4096], comm[64];
+    read_children(buf, sizeof buf);
+    int count = 0;
+    for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n")) {
+        snprintf(path, sizeof path, "/proc/%s/comm", tok);
+        FILE *c = fopen(path, "r");
+        if (c && fgets(comm, sizeof comm, c) && !strcmp(comm, "wfhost-runner-w\n") && !count++ && first)
+            *first = (pid_t)atol(tok);
+        if (c)
+            fclose(c);
+    }
+    return count;
+}
+
+/* The same, once it is @p want (a new runner names itself a little after it starts), or
+ * after 2 s. */
+static int warm_children(int want, pid_t *first)
+{
+    int n = 0;
+    for (int i = 0; i < 200 && (n = warm_children_now(first)) != want; i++)
+        usleep(10000);
+    return n;
+}
+
+/* An attempt of the fixture's @p type under @p sandbox (borrowed JSON text), with the
+ * warm hint @p hint; returns whether its runner was a warm one, and its result in
+ * @p res. A "hang" attempt is killed after 300 ms, once @p limit_out (if not NULL) has
+ * the step process's "Max cpu time" soft limit (its runner's only child under
+ * profile process). */
+static int warm_attempt(const char *type, const char *sandbox, int hint, const char *msg,
+                        wfh_attempt_result *res, long *limit_out)
+{
+    json_error_t je;
+    json_t *sb = json_loads(sandbox, 0, &je);
+    assert_non_null(sb);
+    json_t *inputs = json_pack("{s:s}", "msg", msg);
+    json_t *env = json_pack("{s:s}", "GREETING", msg);
+    wfh_attempt_spec spec = {
+        .runner_path = runner,
+        .plugin_path = fixture,
+        .step_type = type,
+        .inputs = inputs,
+        .env = env,
+        .run_id = "run-w",
+        .step_id = msg,
+        .idempotency_key = msg,
+        .workspace = tmpdir,
+        .attempt = 1,
+        .sandbox = sb,
+        .warm_hint = hint,
+    };
+    wfh_attempt *a = NULL;
+    assert_int_equal(wfh_attempt_start(&spec, NULL, &a), 0);
+    int warm = wfh_attempt_was_warm(a);
+    if (limit_out) {
+        *limit_out = -1;
+        char path[96], buf[256], line[256];
+        for (int i = 0; i < 200 && *limit_out < 0; i++, usleep(10000)) {
+            snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", (long)wfh_attempt_pid(a),
+                     (long)wfh_attempt_pid(a));
+            FILE *f = fopen(path, "r");
+            long child = f && fgets(buf, sizeof buf, f) ? atol(buf) : 0;
+            if (f)
+                fclose(f);
+            snprintf(path, sizeof path, "/proc/%ld/limits", child);
+            FILE *l = child > 0 ? fopen(path, "r") : NULL;
+            while (l && fgets(line, sizeof line, l))
+                if (sscanf(line, "Max cpu time %ld", limit_out) == 1 && *limit_out > 0)
+                    break;
+                else
+                    *limit_out = -1;
+            if (l)
+                fclose(l);
+        }
+    }
+    drive(a, res, strcmp(type, "hang") == 0 ? 300 : -1);
+    json_decref(inputs);
+    json_decref(env);
+    json_decref(sb);
+    return warm;
+}
+
+#define SB_NONE "{\"profile\":\"none\"}"
+#define SB_PROC(cpu, wall) "{\"profile\":\"process\",\"limits\":{\"cpu_ms\":" cpu ",\"wall_ms\":" wall "}}"
+
+static void test_warm_runner_serves_the_next(void **state)
+{
+    (void)state;
+    wfh_attempt_result r;
+    assert_false(warm_attempt("echo", SB_NONE, 1, "one", &r, NULL));
+    wfh_attempt_result_clear(&r);
+    assert_int_equal(wfh_attempt_warm_count(), 1);
+    assert_int_equal(warm_children(1, NULL), 1); /* confined and waiting, before any attempt */
+    assert_true(warm_attempt("echo", SB_NONE, 0, "two", &r, NULL));
+    assert_int_equal(r.status, WFH_STEP_OK);
+    /* Its own attempt's members, sent at go. */
+    json_t *req = json_object_get(r.outputs, "request");
+    assert_string_equal(json_string_value(json_object_get(req, "step_id")), "two");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r.outputs, "inputs"), "msg")), "two");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r.outputs, "env"), "GREETING")), "two");
+    assert_true(json_is_true(json_object_get(r.sandbox, "warm")));
+    wfh_attempt_result_clear(&r);
+    /* No hint: none is started for later. */
+    assert_int_equal(wfh_attempt_warm_count(), 0);
+    assert_int_equal(warm_children(0, NULL), 0);
+}
+
+/* The pool is keyed by the whole confinement: another limit never takes a runner made
+ * for this one, and each step process has its own limit. */
+static void test_warm_key_is_the_grant(void **state)
+{
+    (void)state;
+    wfh_attempt_result r;
+    long cpu = 0;
+    warm_attempt("hang", SB_PROC("30000", "600000"), 1, "a1", &r, &cpu);
+    assert_int_equal(r.status, WFH_STEP_CANCELLED);
+    assert_int_equal(cpu, 30);
+    wfh_attempt_result_clear(&r);
+    assert_int_equal(wfh_attempt_warm_count(), 1);
+    assert_false(warm_attempt("hang", SB_PROC("20000", "600000"), 0, "b1", &r, &cpu));
+    assert_int_equal(cpu, 20);
+    wfh_attempt_result_clear(&r);
+    assert_int_equal(wfh_attempt_warm_count(), 1); /* still waiting for its kind */
+    assert_true(warm_attempt("hang", SB_PROC("30000", "600000"), 0, "a2", &r, &cpu));
+    assert_int_equal(cpu, 30);
+    wfh_attempt_result_clear(&r);
+    assert_int_equal(wfh_attempt_warm_count(), 0);
+}
+
+/* The wall time limit counts from the go, not from when the runner was started. */
+static void test_warm_wall_clock_starts_at_go(void **state)
+{
+    (void)state;
+    wfh_attempt_result r;
+    assert_false(warm_attempt("echo", SB_PROC("30000", "400"), 1, "w1", &r, NULL));
+    assert_int_equal(r.status, WFH_STEP_OK);
+    wfh_attempt_result_clear(&r);
+    usleep(900 * 1000); /* the warm runner waits more than twice its wall time */
+    assert_true(warm_attempt("echo", SB_PROC("30000", "400"), 0, "w2", &r, NULL));
+    assert_int_equal(r.status, WFH_STEP_OK);
+    assert_null(r.error);
+    wfh_attempt_result_clear(&r);
+}
+
+/* An idle one that died (reaped by someone else, as by the scheduler's waitpid(-1)) is
+ * dropped and the attempt gets a fresh runner. */
+static void test_warm_dead_one_is_replaced(void **state)
+{
+    (void)state;
+    wfh_attempt_result r;
+    warm_attempt("echo", SB_NONE, 1, "d1", &r, NULL);
+    wfh_attempt_result_clear(&r);
+    assert_int_equal(wfh_attempt_warm_count(), 1);
+    pid_t victim = 0;
+    assert_int_equal(warm_children(1, &victim), 1);
+    assert_true(victim > 0);
+    assert_int_equal(kill(victim, SIGKILL), 0);
+    assert_int_equal(waitpid(victim, NULL, 0), victim);
+    assert_false(warm_attempt("echo", SB_NONE, 0, "d2", &r, NULL));
+    assert_int_equal(r.status, WFH_STEP_OK);
+    wfh_attempt_result_clear(&r);
+    assert_int_equal(wfh_attempt_warm_count(), 0);
+}
+
+static void test_warm_release_and_knob(void **state)
+{
+    (void)state;
+    wfh_attempt_result r;
+    warm_attempt("echo", SB_PROC("30000", "600000"), 1, "k1", &r, NULL);
+    wfh_attempt_result_clear(&r);
+    warm_attempt("echo", SB_NONE, 1, "k2", &r, NULL);
+    wfh_attempt_result_clear(&r);
+    assert_int_equal(wfh_attempt_warm_count(), 2);
+    wfh_attempt_warm_release();
+    assert_int_equal(wfh_attempt_warm_count(), 0);
+    assert_int_equal(warm_children_now(NULL), 0);
+    assert_true(waitpid(-1, NULL, WNOHANG) <= 0); /* reaped, not left as zombies */
+
+    assert_int_equal(setenv("WFH_RUNNER_WARM", "0", 1), 0);
+    assert_false(warm_attempt("echo", SB_NONE, 1, "k3", &r, NULL));
+    wfh_attempt_result_clear(&r);
+    assert_int_equal(wfh_attempt_warm_count(), 0);
+    knob_refused("WFH_RUNNER_WARM", "maybe");
 }
 
 int main(void)
@@ -559,6 +779,11 @@ int main(void)
         cmocka_unit_test(test_zygote_killed),
         cmocka_unit_test(test_zygote_off),
         cmocka_unit_test(test_zygote_follows_nofile),
+        cmocka_unit_test(test_warm_runner_serves_the_next),
+        cmocka_unit_test(test_warm_key_is_the_grant),
+        cmocka_unit_test(test_warm_wall_clock_starts_at_go),
+        cmocka_unit_test(test_warm_dead_one_is_replaced),
+        cmocka_unit_test(test_warm_release_and_knob),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[512];
