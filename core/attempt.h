@@ -79,6 +79,10 @@ typedef struct wfh_attempt_spec {
     int warm_hint;                /* more attempts with this runner, plugin, type and sandbox
                                      may follow soon: start one warm runner for them (a
                                      hint; 0: none, and any idle one stays as it is) */
+    unsigned busy;                /* attempts this host is running, this one included: with
+                                     one per CPU or more, no warm runner is started (it would
+                                     only do the same work earlier, on a busy machine), unless
+                                     WFH_RUNNER_WARM=always; 0: not known, as 1 */
 } wfh_attempt_spec;
 
 /* Called as lines arrive; @p ud is wfh_attempt_hooks.ud. Strings are borrowed. */

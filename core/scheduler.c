@@ -636,6 +636,7 @@ static void start_item(wfh_run *r, size_t i, size_t k)
             .plugin_name = meta && meta->plugin ? meta->plugin->name : NULL,
             .plugin_version = meta && meta->plugin ? meta->plugin->version : NULL,
             .warm_hint = warm_hint(r, i),
+            .busy = (unsigned)(r->n_slots - r->n_free + 1), /* its slot is taken below */
         };
         wfh_attempt_hooks hooks = {.log = on_log, .progress = on_progress, .ud = rs};
         int serr = 0;
@@ -1045,6 +1046,7 @@ static void launch_step(wfh_run *r, size_t i, const char *refused)
         .plugin_name = meta->plugin->name,
         .plugin_version = meta->plugin->version,
         .warm_hint = warm_hint(r, i),
+        .busy = (unsigned)(r->n_slots - r->n_free), /* this turn's starts hold their slots */
     };
     wfh_attempt_hooks hooks = {.log = on_log, .progress = on_progress, .ud = rs};
     int serr = 0;

@@ -6,7 +6,8 @@
 # process; under strict, a private /tmp that no other step wrote in); the wall time limit counts from the attempt's start, not
 # from the runner's; an idle warm runner killed from outside is replaced; no runner is
 # left once a run has ended (succeeded, failed, cancelled) nor after SIGKILL of the host;
-# WFH_RUNNER_WARM=0 turns it off and a malformed value is refused.
+# WFH_RUNNER_WARM=0 turns it off and a malformed value is refused; by default no warm
+# runner is started while every CPU runs an attempt (a fan-out), `always` starts them anyway.
 . "$(dirname "$0")/../lib.sh"
 
 # Every process of a run has the run's workspace as its cwd (the host, the zygote, the
@@ -97,6 +98,10 @@ distinct() { # distinct FIELD: how many different values the trace shows
 }
 
 profiles="process strict"
+ncpu=$(nproc)
+# By default a runner is warmed only while a CPU would otherwise idle: a chain's second
+# CPU. With one CPU there is none, so the chain cases below ask for warm runners anyway.
+[ "$ncpu" -ge 2 ] || export WFH_RUNNER_WARM=always
 in_chroot && profiles=process # strict needs namespaces a chroot refuses (sandbox tests)
 echo "profile * process" >"$T/process.policy"
 echo "profile * strict" >"$T/strict.policy"
@@ -184,6 +189,27 @@ expect_rc 0 "WFH_RUNNER_WARM=0"
 expect_eq "$(warm_of)" "s1=no s2=no s3=no s4=no" "WFH_RUNNER_WARM=0: no warm runner"
 WFH_RUNNER_WARM=maybe run wfh_exec --policy "$T/process.policy" "$T/chain.yaml"
 [ "$rc" = 0 ] && fail "WFH_RUNNER_WARM=maybe was accepted"
-expect_in "$T/err" "WFH_RUNNER_WARM must be 0, off, 1 or on, not 'maybe'" "the knob's error names the value"
+expect_in "$T/err" "WFH_RUNNER_WARM must be 0, off, 1, on or always, not 'maybe'" "the knob's error names the value"
+
+# 7. A fan-out as wide as the machine: every CPU already runs an attempt, so the default
+#    starts no warm runner (it would only move the same work earlier); `always` does.
+{
+  echo "name: wide"
+  echo "steps:"
+  for i in $(seq 1 $((2 * ncpu))); do
+    echo "  - id: f$i"
+    echo "    uses: shell"
+    echo "    with: {run: sleep 0.3}"
+  done
+} >"$T/wide.yaml"
+if [ "$ncpu" -ge 2 ]; then
+  run env -u WFH_RUNNER_WARM "$WFH" exec --concurrency "$ncpu" --policy "$T/process.policy" "$T/wide.yaml"
+  expect_rc 0 "a fan-out of $((2 * ncpu)) at --concurrency $ncpu"
+  case " $(warm_of) " in *=yes*) fail "a fan-out with every CPU busy started warm runners: $(warm_of)" ;; esac
+fi
+WFH_RUNNER_WARM=always run "$WFH" exec --concurrency "$ncpu" --policy "$T/process.policy" "$T/wide.yaml"
+expect_rc 0 "the same fan-out with WFH_RUNNER_WARM=always"
+case " $(warm_of) " in *=yes*) ;; *) fail "WFH_RUNNER_WARM=always: no warm runner in the fan-out: $(warm_of)" ;; esac
+expect_none_left "after the fan-outs"
 
 done_testing

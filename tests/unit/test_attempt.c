@@ -514,7 +514,7 @@ static void test_zygote_killed(void **state)
 
 /* With @p var set to @p value, an attempt is refused before any runner starts, with a
  * message naming both; @p var is unset again after. */
-static void knob_refused(const char *var, const char *value)
+static void knob_refused(const char *var, const char *values, const char *value)
 {
     assert_int_equal(setenv(var, value, 1), 0);
     wfh_attempt_spec spec = {.runner_path = runner, .plugin_path = fixture, .step_type = "echo",
@@ -523,7 +523,7 @@ static void knob_refused(const char *var, const char *value)
     assert_int_equal(wfh_attempt_start(&spec, NULL, &a), WFH_EINVAL);
     assert_null(a);
     char want[128];
-    snprintf(want, sizeof want, "%s must be 0, off, 1 or on, not '%s'", var, value);
+    snprintf(want, sizeof want, "%s must be %s, not '%s'", var, values, value);
     assert_non_null(strstr(wfh_error_last(), want));
     assert_int_equal(unsetenv(var), 0);
 }
@@ -534,7 +534,7 @@ static void test_zygote_off(void **state)
     assert_int_equal(setenv("WFH_RUNNER_ZYGOTE", "0", 1), 0);
     assert_false(attempt_forked());
     assert_false(attempt_forked());
-    knob_refused("WFH_RUNNER_ZYGOTE", "sometimes");
+    knob_refused("WFH_RUNNER_ZYGOTE", "0, off, 1 or on", "sometimes");
     assert_true(attempt_forked());
 }
 
@@ -746,7 +746,7 @@ static void test_warm_release_and_knob(void **state)
     assert_false(warm_attempt("echo", SB_NONE, 1, "k3", &r, NULL));
     wfh_attempt_result_clear(&r);
     assert_int_equal(wfh_attempt_warm_count(), 0);
-    knob_refused("WFH_RUNNER_WARM", "maybe");
+    knob_refused("WFH_RUNNER_WARM", "0, off, 1, on or always", "maybe");
 }
 
 int main(void)
