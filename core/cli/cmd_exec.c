@@ -68,7 +68,10 @@ static void usage(FILE *out)
           "exit status: 0 the run succeeded, 1 it failed, 2 invalid workflow or usage,\n"
           "3 refused for security (the sandbox policy, a secrets file others can read,\n"
           "a plugin file that is not what the signed registry says: docs/registry.md),\n"
-          "130 cancelled (SIGINT/SIGTERM).\n",
+          "130 cancelled (SIGINT/SIGTERM).\n\n"
+          "environment: WFH_RUNNER_ZYGOTE=0 spawns every step runner instead of forking it\n"
+          "from a zygote; WFH_RUNNER_WARM=0 starts no runner ahead of its attempt, =always\n"
+          "starts them even with every CPU busy (docs/operations.md).\n",
           out);
 }
 
