@@ -196,13 +196,20 @@ wfhost_variants() {
       --policy "$work/policy-none" --concurrency "$par" flow.yaml ;;
   esac
 }
-# peers N STEPS PAR DIR CMD...: the floor (CMD STEPS times, PAR at a time), ninja, make,
-# snakemake, cwltool
+# peers N STEPS PAR DIR CMD...: the floor (CMD STEPS times, PAR at a time), ninja, make
 peers() {
   local n=$1 steps=$2 par=$3 dir=$4; shift 4
   add floor "$runs" "$dir" -n "$steps" -p "$par" "$@"
   [ -n "${have[ninja]:-}" ] && add ninja "$runs" "$dir" ninja -j "$par"
   [ -n "${have[make]:-}" ] && add make "$runs" "$dir" make -s -j "$par"
+  return 0
+}
+# slow_peers N PAR DIR: snakemake and cwltool, after every other row of the workload:
+# they create and delete thousands of files, and on ext4 new inodes cost more for a while
+# after that, which would bill their churn to the next tool that creates files (the
+# shell plugin makes two per step; docs/performance.md, "Read the shell rows")
+slow_peers() {
+  local n=$1 par=$2 dir=$3
   if [ "$n" -le "$slow_max" ]; then
     [ -n "${have[snakemake]:-}" ] && add snakemake 1 "$dir" snakemake -j "$par" --forceall --quiet -s Snakefile
     [ -n "${have[cwltool]:-}" ] && add cwltool 1 "$dir" cwltool --quiet --outdir "$dir/cwl-out" \
@@ -246,7 +253,8 @@ for wl in $workloads; do
         noopchain) profiles=none wfhost_variants "$par" "$runs" "$d" ;;
         *)
           peers "$n" "$steps" "$par" "$d" "${cmd[@]}"
-          wfhost_variants "$par" "$runs" "$d" ;;
+          wfhost_variants "$par" "$runs" "$d"
+          slow_peers "$n" "$par" "$d" ;;
       esac
       flush "$wl" "$n" "$steps" "$ideal"
     done ;;
@@ -258,10 +266,10 @@ for wl in $workloads; do
     add floor "$r" "$d" "$TRUE"
     [ -n "${have[ninja]:-}" ] && add ninja "$r" "$d" ninja
     [ -n "${have[make]:-}" ] && add make "$r" "$d" make -s
+    wfhost_variants 1 "$r" "$d"
     [ -n "${have[snakemake]:-}" ] && add snakemake "$runs" "$d" snakemake -j 1 --forceall --quiet -s Snakefile
     [ -n "${have[cwltool]:-}" ] && add cwltool "$runs" "$d" cwltool --quiet --outdir "$d/cwl-out" \
       --tmpdir-prefix "$d/cwl-tmp/" --tmp-outdir-prefix "$d/cwl-tmp/" flow.cwl
-    wfhost_variants 1 "$r" "$d"
     flush startup 1 1 0 ;;
   validate)
     header
