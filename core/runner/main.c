@@ -35,7 +35,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#define REQUEST_MAX (64u << 20)  /* inputs are JSON text; far beyond any sane workflow */
 #define OUTPUT_MAX (16u << 20)   /* all outputs of one attempt, as JSON text */
 #define LOG_MAX (64u << 10)      /* one log line */
 #define ERROR_MAX 4096           /* the one-line error message */
@@ -292,43 +291,6 @@ static void finish(int status, const char *error, uint64_t retry_after_ms)
     emit(r);
 }
 
-static int read_all_stdin(char **out, size_t *out_len)
-{
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return -1;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= REQUEST_MAX) {
-                free(buf);
-                errno = EFBIG;
-                return -1;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return -1;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(0, buf + len, cap - len);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            free(buf);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    *out = buf;
-    *out_len = len;
-    return 0;
-}
-
 /* Keep the real stdout for the protocol and make fd 1 the plugin's stderr. */
 static int take_channel(void)
 {
@@ -382,7 +344,7 @@ static int run_attempt(void)
     memset(&call, 0, sizeof call);
     int exit_code = 0;
 
-    int in_err = read_all_stdin(&text, &text_len);
+    int in_err = wfh_runner_read_all(0, &text, &text_len);
     int saved = errno;
     /* The plugin gets no stdin: an interactive prompt must not hang the attempt. */
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -72,6 +72,13 @@ const char *wfh_runner_basename(const char *path);
 /* Write all of @p len bytes to @p fd (retrying short writes). Returns 0 or -1. */
 int wfh_runner_write_all(int fd, const char *buf, size_t len);
 
+/* A request's size cap: inputs are JSON text; far beyond any sane workflow. */
+#define WFH_RUNNER_REQUEST_MAX (64u << 20)
+
+/* Read @p fd to its end into *@p out (owned by the caller, not NUL-terminated), at most
+ * WFH_RUNNER_REQUEST_MAX bytes. Returns 0, or -1 with errno (EFBIG past the cap). */
+int wfh_runner_read_all(int fd, char **out, size_t *out_len);
+
 /* The signals whose dispositions a new runner starts with at their default, whatever the
  * host set for itself (core/attempt.c's posix_spawn attributes; zygote.c in a forked
  * runner). The signal mask starts empty. */

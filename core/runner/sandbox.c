@@ -38,6 +38,7 @@
 #include <linux/capability.h>
 
 #include "../error.h"
+#include "runner.h"
 #include "sandbox.h"
 
 #ifndef __NR_pidfd_open
@@ -1175,8 +1176,6 @@ static json_t *applied; /* owned: the report of what this process runs under */
  * SCM_RIGHTS, a sealed memfd holding the attempt's members as JSON) or closes the socket.
  * Tells the supervisor, then applies "sandbox_env" (when @p env_too) as confine_step
  * applies the variables of an ordinary request. Returns 0 and *go (owned), or a code. */
-#define GO_MAX (64u << 20) /* as the runner's whole request (main.c REQUEST_MAX) */
-
 static int go_wait(int fd, int env_too, json_t **go)
 {
     union {
@@ -1215,25 +1214,14 @@ static int go_wait(int fd, int env_too, json_t **go)
         close(go_note);
         go_note = -1;
     }
-    /* One read of the whole memfd (jansson's json_loadfd reads a byte per call). */
+    /* Read whole (jansson's json_loadfd reads a byte per call). */
     json_error_t je;
     memset(&je, 0, sizeof je);
     json_t *j = NULL;
-    struct stat st;
     char *text = NULL; /* owned */
     size_t len = 0;
-    if (fstat(mfd, &st) == 0 && st.st_size >= 0 && (uint64_t)st.st_size <= GO_MAX &&
-        (text = malloc((size_t)st.st_size + 1))) {
-        while (len < (size_t)st.st_size) {
-            ssize_t n = read(mfd, text + len, (size_t)st.st_size - len);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            len += (size_t)n;
-        }
+    if (wfh_runner_read_all(mfd, &text, &len) == 0)
         j = json_loadb(text, len, 0, &je);
-    }
     free(text);
     close(mfd);
     if (!json_is_object(j)) {
