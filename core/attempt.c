@@ -1036,9 +1036,12 @@ int wfh_attempt_start(const wfh_attempt_spec *spec, const wfh_attempt_hooks *hoo
                                            &plugin_fd)) < 0)
             goto done;
     }
-    /* Nothing to take and nothing to start: no key to make. */
     warm_forget_if_forked();
-    if (use_warm && !spec->warm_hint && warm.n == 0)
+    /* Start one for the next attempt only below one attempt per CPU (cpus()), unless
+     * "always". Nothing to take and nothing to start: no warm request, no key (a fan-out
+     * as wide as the machine pays nothing for the pool). */
+    int warm_next = use_warm && spec->warm_hint && (use_warm == 2 || (spec->busy ? spec->busy : 1) < cpus());
+    if (!warm_next && warm.n == 0)
         use_warm = 0;
     if (use_warm) {
         if ((err = warm_part(spec, req_plugin, &wpart, &wkey)) < 0 ||
@@ -1072,7 +1075,7 @@ started:
     a = NULL;
     /* The next attempt like this one gets its runner started now, while this one runs,
      * with the same verified copy of the plugin (never the path). */
-    if (use_warm && spec->warm_hint && (use_warm == 2 || (spec->busy ? spec->busy : 1) < cpus()))
+    if (warm_next)
         warm_start(spec->runner_path, wkey, wpart, plugin_fd);
 done:
     for (int i = 0; i < 2; i++) {
